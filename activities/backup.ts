@@ -1,0 +1,167 @@
+import { writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { connectionLabel, formatConnectionUrl, parseConnectionUrl } from '../domain/connection';
+import type { BackupManifest, BackupResult } from '../domain/contracts';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import { listFiles, directorySize, sha256File } from './checksum';
+import type { ActivityDeps } from './deps';
+import { startHeartbeat } from './heartbeat';
+import { countLargeObjects, countRows, listTables, serverVersion } from './pg/catalog';
+import { libpqEnv, withClient, withTransaction } from './pg/connect';
+import { readManifest } from './storage/filesystem';
+import { DUMP_DIR, MANIFEST_FILE } from './storage/storage';
+import { findTool, runTool, toolMajorVersion } from './tools';
+
+/** Input of the checkBackupInput activity. */
+export interface CheckBackupInput {
+  readonly source: string;
+  readonly to: string;
+}
+
+/** Checks before a backup that the source answers, pg_dump can dump it and the storage is writable. */
+export async function checkBackupInput(deps: ActivityDeps, input: CheckBackupInput): Promise<{ serverVersion: string }> {
+  const spec = parseConnectionUrl(input.source, 'source');
+  const { version, major } = await withClient(spec, deps.env, 'source', (c) => serverVersion(c));
+  const pgDump = findTool('pg_dump', deps.pgBinDir);
+  const toolMajor = await toolMajorVersion(pgDump);
+  if (toolMajor < major) {
+    throw new PgferryError(
+      ErrorCode.Unsupported,
+      `source: the server runs PostgreSQL ${version}, but the worker's pg_dump is version ${toolMajor}`,
+      { field: 'source', fix: `install pg_dump ${major} or newer on the worker and point PGFERRY_PG_BINDIR at it` },
+    );
+  }
+  await deps.storageFor(input.to).checkWritable();
+  return { serverVersion: version };
+}
+
+/** Input of the dumpDatabase activity. */
+export interface DumpInput {
+  readonly source: string;
+  readonly to: string;
+  readonly name: string;
+  readonly jobs: number;
+}
+
+function toolFailure(tool: string, stderrTail: string, field: string): PgferryError {
+  // pg_dump's own words, since a failure mid-dump is rarely the user's input: retryable.
+  return new PgferryError(ErrorCode.ToolFailed, `${tool} failed: ${stderrTail.split('\n').slice(-5).join(' | ')}`, {
+    field,
+  });
+}
+
+/**
+ * Dumps the source with `pg_dump -Fd -j N` under one exported snapshot, counts every table's rows
+ * under the same snapshot, writes the manifest (sizes, sha256, counts), then commits the backup by
+ * rename. A retry starts from a clean folder; a backup already committed is returned as it is.
+ */
+export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promise<BackupResult> {
+  const storage = deps.storageFor(input.to);
+  const existing = await storage.find(input.name);
+  if (existing) return resultOf(existing, await readManifest(existing));
+
+  const spec = parseConnectionUrl(input.source, 'source');
+  const pgDump = findTool('pg_dump', deps.pgBinDir);
+  const pgDumpVersion = (await runTool(pgDump, ['--version'])).stdout.trim();
+  const hb = startHeartbeat();
+  try {
+    const { workDir, pidFile } = await storage.beginWrite(input.name);
+    const dumpDir = path.join(workDir, DUMP_DIR);
+    const startedAt = new Date().toISOString();
+    hb.update({ detail: 'dumping', bytes: 0 });
+
+    const snapshotResult = await withClient(spec, deps.env, 'source', (client) =>
+      withTransaction(
+        client,
+        async () => {
+          // Counting rows as the superuser must not be filtered by row-level security.
+          await client.query('SET LOCAL row_security = off');
+          const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+          const snapshot = rows[0]?.id ?? '';
+          const { version } = await serverVersion(client);
+          const tables = await listTables(client);
+          hb.update({ tables: tables.length, tablesDone: 0 });
+          let dumped = 0;
+          const dump = runTool(
+            pgDump,
+            ['--format=directory', `--jobs=${input.jobs}`, `--snapshot=${snapshot}`, '--verbose', '--no-password', '--file', dumpDir],
+            {
+              env: libpqEnv(spec, deps.env, 'source'),
+              pidFile,
+              signal: hb.signal,
+              onLine: (line) => {
+                if (/finished item \d+ TABLE DATA|dumping contents of table/.test(line)) {
+                  dumped += 1;
+                  hb.update({ tablesDone: Math.min(dumped, tables.length) });
+                }
+              },
+            },
+          );
+          const sizer = setInterval(() => {
+            void directorySize(dumpDir).then((s) => hb.update({ bytes: s.bytes, files: s.files }));
+          }, 1000);
+          try {
+            // The snapshot stays valid while this transaction is open: count under it while pg_dump runs.
+            const counts = await countRows(client, tables);
+            const largeObjects = await countLargeObjects(client);
+            const result = await dump;
+            if (result.code !== 0) throw toolFailure('pg_dump', result.stderrTail, 'source');
+            return { counts, largeObjects, version };
+          } finally {
+            clearInterval(sizer);
+            await dump.catch(() => undefined);
+          }
+        },
+        'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+      ),
+    );
+
+    hb.update({ detail: 'checksumming' });
+    const files = [];
+    for (const rel of await listFiles(workDir)) {
+      const full = path.join(workDir, rel);
+      files.push({ path: rel, size: (await stat(full)).size, sha256: await sha256File(full) });
+      hb.update({ files: files.length });
+    }
+    const manifest: BackupManifest = {
+      format: 'pgferry-backup/1',
+      name: input.name,
+      source: formatConnectionUrl(spec),
+      database: spec.database,
+      serverVersion: snapshotResult.version,
+      pgDumpVersion,
+      jobs: input.jobs,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      files,
+      tables: snapshotResult.counts,
+      largeObjects: snapshotResult.largeObjects,
+      totalBytes: files.reduce((sum, f) => sum + f.size, 0),
+      totalRows: snapshotResult.counts.reduce((sum, t) => sum + t.rows, 0),
+    };
+    await writeFile(path.join(workDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
+    const backup = await storage.commit(input.name, workDir);
+    deps.logger.info({ backup, source: connectionLabel(spec), bytes: manifest.totalBytes }, 'backup committed');
+    return resultOf(backup, manifest);
+  } finally {
+    hb.stop();
+  }
+}
+
+/** The workflow result for a committed backup. */
+export function resultOf(backup: string, manifest: BackupManifest): BackupResult {
+  return {
+    backup,
+    name: manifest.name,
+    source: manifest.source,
+    serverVersion: manifest.serverVersion,
+    startedAt: manifest.startedAt,
+    finishedAt: manifest.finishedAt,
+    tables: manifest.tables.length,
+    rows: manifest.totalRows,
+    bytes: manifest.totalBytes,
+    files: manifest.files.length,
+    largeObjects: manifest.largeObjects,
+  };
+}

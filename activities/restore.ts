@@ -1,0 +1,183 @@
+import { stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { connectionLabel, parseConnectionUrl, withDatabase } from '../domain/connection';
+import type { RestoreReport, TableCheck } from '../domain/contracts';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import { sha256File } from './checksum';
+import type { ActivityDeps } from './deps';
+import { startHeartbeat } from './heartbeat';
+import { countLargeObjects, countRows, databaseInfo, isDatabaseEmpty, serverVersion } from './pg/catalog';
+import { libpqEnv, withClient } from './pg/connect';
+import { MAINTENANCE_DB, recreateOwnDatabase } from './provision/local';
+import { readManifest } from './storage/filesystem';
+import { DUMP_DIR } from './storage/storage';
+import { findTool, runTool, toolMajorVersion } from './tools';
+
+/** What verifyBackup found: the backup is whole. */
+export interface VerifiedBackup {
+  readonly backup: string;
+  readonly files: number;
+  readonly bytes: number;
+  readonly tables: number;
+  readonly rows: number;
+  readonly serverVersion: string;
+}
+
+/** Checks every file of a backup against its manifest (size and sha256); BackupCorrupt names the first bad one. */
+export async function verifyBackup(_deps: ActivityDeps, input: { from: string }): Promise<VerifiedBackup> {
+  const backup = path.resolve(input.from);
+  const manifest = await readManifest(backup);
+  const hb = startHeartbeat();
+  try {
+    hb.update({ files: 0, detail: 'verifying checksums' });
+    let done = 0;
+    for (const file of manifest.files) {
+      const full = path.join(backup, file.path);
+      const size = await stat(full).then((s) => s.size, () => -1);
+      if (size !== file.size || (await sha256File(full)) !== file.sha256) {
+        throw new PgferryError(
+          ErrorCode.BackupCorrupt,
+          size < 0
+            ? `from: ${file.path} is missing from the backup ${backup}`
+            : `from: ${file.path} in ${backup} does not match its checksum in the manifest`,
+          { field: 'from', fix: 'the backup is damaged; restore another one or take a new backup' },
+        );
+      }
+      done += 1;
+      hb.update({ files: done, bytes: file.size });
+    }
+  } finally {
+    hb.stop();
+  }
+  return {
+    backup,
+    files: manifest.files.length,
+    bytes: manifest.totalBytes,
+    tables: manifest.tables.length,
+    rows: manifest.totalRows,
+    serverVersion: manifest.serverVersion,
+  };
+}
+
+/** Checks before a restore that the target server answers and its database may be written. */
+export async function checkRestoreTarget(
+  deps: ActivityDeps,
+  input: { from: string; target: string; marker: string },
+): Promise<{ serverVersion: string }> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  const manifest = await readManifest(path.resolve(input.from));
+  const pgRestore = findTool('pg_restore', deps.pgBinDir);
+  const dumpMajor = Number(/(\d+)/.exec(manifest.pgDumpVersion)?.[1] ?? 0);
+  const restoreMajor = await toolMajorVersion(pgRestore);
+  if (restoreMajor < dumpMajor) {
+    throw new PgferryError(ErrorCode.Unsupported, `from: the backup was made by pg_dump ${dumpMajor}, the worker's pg_restore is ${restoreMajor}`, {
+      field: 'from',
+      fix: `install pg_restore ${dumpMajor} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
+    });
+  }
+  const { version, info } = await withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'target', async (c) => ({
+    version: (await serverVersion(c)).version,
+    info: await databaseInfo(c, spec.database),
+  }));
+  if (info.exists && info.comment !== input.marker) {
+    const empty = await withClient(spec, deps.env, 'target', (c) => isDatabaseEmpty(c));
+    if (!empty) {
+      throw new PgferryError(
+        ErrorCode.TargetNotEmpty,
+        `target: database "${spec.database}" on ${spec.host}:${spec.port} already holds objects`,
+        { field: 'target', fix: 'restore into a database that does not exist yet or is empty' },
+      );
+    }
+  }
+  return { serverVersion: version };
+}
+
+/** Input of the restoreDatabase activity. */
+export interface RestoreDatabaseInput {
+  readonly from: string;
+  readonly target: string;
+  readonly jobs: number;
+  readonly marker: string;
+}
+
+/**
+ * Runs `pg_restore -j N` into the provisioned target. Whatever an earlier attempt left is cleared
+ * first (the database is re-created: it carries this run's marker), so a retry never doubles rows.
+ */
+export async function restoreDatabase(deps: ActivityDeps, input: RestoreDatabaseInput): Promise<{ items: number }> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  const dumpDir = path.join(path.resolve(input.from), DUMP_DIR);
+  const pgRestore = findTool('pg_restore', deps.pgBinDir);
+  const hb = startHeartbeat();
+  try {
+    const empty = await withClient(spec, deps.env, 'target', (c) => isDatabaseEmpty(c));
+    if (!empty) {
+      hb.update({ detail: 'clearing what an earlier attempt left' });
+      await recreateOwnDatabase(deps, spec, input.marker);
+    }
+    const list = await runTool(pgRestore, ['--list', dumpDir]);
+    const items = list.stdout.split('\n').filter((l) => /^\d+;/.test(l)).length;
+    hb.update({ detail: 'restoring', files: items, tablesDone: 0 });
+    let finished = 0;
+    const result = await runTool(
+      pgRestore,
+      ['--format=directory', `--jobs=${input.jobs}`, '--exit-on-error', '--verbose', '--no-password', `--dbname=${spec.database}`, dumpDir],
+      {
+        env: libpqEnv(spec, deps.env, 'target'),
+        signal: hb.signal,
+        onLine: (line) => {
+          if (/finished item|processing item|creating /.test(line)) {
+            finished += 1;
+            hb.update({ tablesDone: finished });
+          }
+        },
+      },
+    );
+    if (result.code !== 0) {
+      throw new PgferryError(ErrorCode.ToolFailed, `pg_restore failed: ${result.stderrTail.split('\n').slice(-5).join(' | ')}`, {
+        field: 'target',
+      });
+    }
+    deps.logger.info({ target: connectionLabel(spec), items }, 'restore finished');
+    return { items };
+  } finally {
+    hb.stop();
+  }
+}
+
+/** Counts every table's rows and the large objects on the target, against the manifest. */
+export async function checkRestoredRows(deps: ActivityDeps, input: { from: string; target: string }): Promise<RestoreReport> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  const manifest = await readManifest(path.resolve(input.from));
+  const hb = startHeartbeat();
+  try {
+    hb.update({ tables: manifest.tables.length, tablesDone: 0, detail: 'counting rows' });
+    const { counts, largeObjects } = await withClient(spec, deps.env, 'target', async (client) => {
+      await client.query('SET row_security = off');
+      const counts = await countRows(client, manifest.tables, (done) => hb.update({ tablesDone: done }));
+      return { counts, largeObjects: await countLargeObjects(client) };
+    }).catch((err: unknown) => {
+      // A table the manifest lists but the target lacks is a failed restore, not a crash.
+      if ((err as { code?: string }).code === '42P01') {
+        throw new PgferryError(ErrorCode.RowCountMismatch, `a table of the backup is missing on the target: ${(err as Error).message}`, {
+          field: 'target',
+        });
+      }
+      throw err;
+    });
+    const tables: TableCheck[] = manifest.tables.map((t, i) => {
+      const actual = counts[i]?.rows ?? -1;
+      return { schema: t.schema, table: t.table, expected: t.rows, actual, ok: actual === t.rows };
+    });
+    return {
+      ok: tables.every((t) => t.ok) && largeObjects === manifest.largeObjects,
+      tables,
+      rowsExpected: manifest.totalRows,
+      rowsRestored: counts.reduce((sum, t) => sum + t.rows, 0),
+      largeObjectsExpected: manifest.largeObjects,
+      largeObjectsRestored: largeObjects,
+    };
+  } finally {
+    hb.stop();
+  }
+}

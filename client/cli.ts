@@ -1,0 +1,61 @@
+import { Command, CommanderError } from 'commander';
+import { ErrorCode, exitCodeFor, PgferryError } from '../domain/errors';
+import { registerBackup } from './commands/backup';
+import { registerCancel } from './commands/cancel';
+import { registerDev } from './commands/dev';
+import { registerList } from './commands/list';
+import { registerProvision } from './commands/provision';
+import { registerRestore } from './commands/restore';
+import { registerSetupTemporal } from './commands/setup-temporal';
+import { registerStatus } from './commands/status';
+import { registerWorker } from './commands/worker';
+import { toPgferryError } from './errors';
+import { Output } from './output';
+import { packageVersion } from './version';
+
+/** Builds the `pgferry` command line. */
+export function buildProgram(): Command {
+  const program = new Command('pgferry')
+    .description('Durable PostgreSQL migrations, backups and restores on Temporal')
+    .version(packageVersion())
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerDev(program);
+  registerWorker(program);
+  registerSetupTemporal(program);
+  registerProvision(program);
+  registerBackup(program);
+  registerRestore(program);
+  registerStatus(program);
+  registerList(program);
+  registerCancel(program);
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code: 0 success, 1 the operation failed, 2 bad input. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const out = new Output(json);
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      // commander has already printed its message on stderr; --json callers get it on stdout too.
+      if (json) out.error({ code: ErrorCode.InvalidInput, message: err.message.replace(/^error: /, '') });
+      return 2;
+    }
+    const e = err instanceof PgferryError ? err : toPgferryError(err);
+    out.error({ code: e.code, message: e.message, field: e.field, fix: e.fix });
+    return exitCodeFor(e.code);
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => process.exit(code));
+}

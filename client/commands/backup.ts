@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { DEFAULTS } from '../../domain/constants';
+import type { BackupResult } from '../../domain/contracts';
+import { formatBytes, formatCount } from '../format';
+import { checkBackupOptions } from '../pgferry-client';
+import { follow } from './follow';
+import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
+
+interface BackupFlags extends CommonOptions {
+  source: string;
+  to: string;
+  jobs: number;
+  name?: string;
+  wait?: boolean;
+}
+
+/** `pgferry backup` and `pgferry backup list`. */
+export function registerBackup(program: Command): void {
+  const backup = withJson(
+    program
+      .command('backup')
+      .description('back a database up (pg_dump directory format, parallel) with a manifest of sizes, sha256 and row counts')
+      .requiredOption('--source <url>', 'the database: postgres://USER@HOST:PORT/DB (no password in the URL)')
+      .requiredOption('--to <dir>', 'the storage location on the worker: a directory that holds backups')
+      .option('--jobs <n>', 'parallel pg_dump jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)
+      .option('--name <name>', 'the backup name (default: DB-TIMESTAMP)')
+      .option('--wait', 'wait for the end and print the result'),
+  ).action(async (flags: BackupFlags) => {
+    const out = outputFor(flags);
+    const options = checkBackupOptions({
+      source: flags.source,
+      to: flags.to,
+      jobs: flags.jobs,
+      ...(flags.name ? { name: flags.name } : {}),
+    });
+    await withPgferry(async (client) => {
+      const run = await client.backup(options);
+      await follow<BackupResult>(client, out, run, Boolean(flags.wait), (r) =>
+        [
+          `backup complete: ${r.backup}`,
+          `  ${r.tables} tables, ${formatCount(r.rows)} rows, ${r.largeObjects} large objects, ${formatBytes(r.bytes)} in ${r.files} files`,
+          `  restore it with: pgferry restore --from ${r.backup} --target postgres://USER@HOST:PORT/DB`,
+        ].join('\n'),
+      );
+    });
+  });
+
+  withJson(
+    backup
+      .command('list')
+      .description('list the backups in a storage location (the catalog)')
+      .requiredOption('--dir <dir>', 'the storage location'),
+  ).action(async (flags: CommonOptions & { dir: string }) => {
+    const out = outputFor(flags);
+    await withPgferry(async (client) => {
+      const backups = await client.listBackups(flags.dir);
+      out.result({ ok: true, backups }, () =>
+        backups.length === 0
+          ? `no backups in ${flags.dir}`
+          : backups
+              .map((b) => `${b.finishedAt}  ${b.name}  ${formatBytes(b.bytes)}  ${formatCount(b.rows)} rows  ${b.backup}`)
+              .join('\n'),
+      );
+    });
+  });
+}

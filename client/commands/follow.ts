@@ -1,0 +1,45 @@
+import type { WorkflowStatus } from '../../domain/contracts';
+import { ErrorCode, PgferryError } from '../../domain/errors';
+import type { Output } from '../output';
+import type { PgferryClient, WorkflowRun } from '../pgferry-client';
+import { isClosed, watch } from '../watch';
+
+/** How long a command without --wait follows its workflow, so that bad input still fails here. */
+const ACCEPT_TIMEOUT_MS = 30_000;
+
+function failureOf(status: WorkflowStatus): PgferryError {
+  const e = status.error;
+  if (status.state === 'cancelled') return new PgferryError(ErrorCode.Cancelled, `${status.id} was cancelled`);
+  return new PgferryError((e?.code ?? ErrorCode.Internal) as ErrorCode, e?.message ?? `${status.id} ${status.state}`, {
+    field: e?.field,
+    fix: e?.fix,
+  });
+}
+
+/**
+ * Follows a started workflow. With `wait`, to its end: prints the result (exit 0) or throws its
+ * error. Without, until it has passed its first stage (the checks): prints the id and stage.
+ */
+export async function follow<T>(
+  client: PgferryClient,
+  out: Output,
+  run: WorkflowRun<T>,
+  wait: boolean,
+  human: (result: T) => string,
+): Promise<void> {
+  const id = run.workflowId;
+  if (wait) {
+    const status = await watch(client, id, out);
+    if (status.state !== 'completed') throw failureOf(status);
+    const result = status.result as T;
+    out.result({ ok: true, workflowId: id, ...(result as object) }, () => human(result));
+    return;
+  }
+  const status = await watch(client, id, out, (s) => isClosed(s) || s.stage !== s.stages[0], ACCEPT_TIMEOUT_MS);
+  if (isClosed(status) && status.state !== 'completed') throw failureOf(status);
+  out.result({ ok: true, workflowId: id, state: status.state, stage: status.stage }, () =>
+    status.state === 'completed'
+      ? `${id} completed; see it with: pgferry status ${id}`
+      : `${id} started (stage ${status.stage}); follow it with: pgferry status ${id} --watch`,
+  );
+}

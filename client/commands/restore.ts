@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { DEFAULTS } from '../../domain/constants';
+import type { RestoreResult } from '../../domain/contracts';
+import { formatCount } from '../format';
+import { checkRestoreOptions } from '../pgferry-client';
+import { follow } from './follow';
+import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
+
+interface RestoreFlags extends CommonOptions {
+  from: string;
+  target: string;
+  jobs: number;
+  wait?: boolean;
+}
+
+/** `pgferry restore`. */
+export function registerRestore(program: Command): void {
+  withJson(
+    program
+      .command('restore')
+      .description('restore a backup: verify its checksums, provision the target, pg_restore, check row counts')
+      .requiredOption('--from <backup>', 'the backup directory, as `pgferry backup` printed it')
+      .requiredOption('--target <url>', 'the database to restore into (created when absent; must be empty)')
+      .option('--jobs <n>', 'parallel pg_restore jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)
+      .option('--wait', 'wait for the end and print the report'),
+  ).action(async (flags: RestoreFlags) => {
+    const out = outputFor(flags);
+    const options = checkRestoreOptions({ from: flags.from, target: flags.target, jobs: flags.jobs });
+    await withPgferry(async (client) => {
+      const run = await client.restore(options);
+      await follow<RestoreResult>(client, out, run, Boolean(flags.wait), (r) =>
+        [
+          `restore complete: ${r.target}`,
+          `  ${r.report.tables.length} tables, ${formatCount(r.report.rowsRestored)} of ${formatCount(r.report.rowsExpected)} rows, ${r.report.largeObjectsRestored} large objects: ${r.report.ok ? 'all match the manifest' : 'MISMATCH'}`,
+        ].join('\n'),
+      );
+    });
+  });
+}

@@ -1,0 +1,49 @@
+import type { ProgressFigures, WorkflowStatus } from '../domain/contracts';
+
+/** 12345678 → "11.8 MB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** 1234567 → "1,234,567". */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** 83000 → "1m 23s". */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** The figures of a progress state on one line: "tables 3/10 · rows 1,200 · 4.2 MB". */
+export function formatFigures(p: ProgressFigures): string {
+  const parts: string[] = [];
+  if (p.tables !== undefined) parts.push(`tables ${p.tablesDone ?? 0}/${p.tables}`);
+  else if (p.tablesDone !== undefined) parts.push(`items ${p.tablesDone}`);
+  if (p.rows !== undefined) parts.push(`rows ${formatCount(p.rows)}`);
+  if (p.bytes !== undefined) parts.push(formatBytes(p.bytes));
+  if (p.files !== undefined) parts.push(`files ${p.files}`);
+  if (p.detail) parts.push(p.detail);
+  return parts.join(' · ');
+}
+
+/** The stages as a line: "preflight ✓ → dump ▶ → done". */
+export function formatStages(status: Pick<WorkflowStatus, 'stages' | 'stage' | 'state'>): string {
+  const at = status.stages.indexOf(status.stage);
+  return status.stages
+    .map((s, i) => {
+      if (status.state === 'completed') return `${s} ✓`;
+      if (i < at) return `${s} ✓`;
+      if (i === at) return status.state === 'running' || status.state === 'waiting' ? `${s} ▶` : `${s} ✗`;
+      return s;
+    })
+    .join(' → ');
+}

@@ -1,0 +1,27 @@
+import { WorkflowIdPrefix } from '../domain/constants';
+
+/** A compact UTC timestamp for ids and backup names: 20261126T114400123Z. */
+export function stamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace('.', '');
+}
+
+/** Makes a database or cluster name safe for ids and file names (non-ASCII and quotes are replaced). */
+export function slug(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  return (cleaned || 'db').slice(0, 40);
+}
+
+/** The id of a new backup workflow; the backup's name is the id without the prefix. */
+export function backupWorkflowId(database: string, now: Date): string {
+  return `${WorkflowIdPrefix.backup}${slug(database)}-${stamp(now)}`;
+}
+
+/** The id of a new restore workflow. */
+export function restoreWorkflowId(database: string, now: Date): string {
+  return `${WorkflowIdPrefix.restore}${slug(database)}-${stamp(now)}`;
+}
+
+/** The id of a provision workflow: one per target, so that running it again attaches. */
+export function provisionWorkflowId(target: string): string {
+  return `${WorkflowIdPrefix.provision}${slug(target)}`;
+}

@@ -1,0 +1,338 @@
+import * as path from 'node:path';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { storageFor } from '../activities/storage/filesystem';
+import { CONTROL_TASK_QUEUE, STATUS_QUERY, WorkflowType, type SearchAttributeName } from '../domain/constants';
+import { connectionLabel, parseConnectionUrl } from '../domain/connection';
+import {
+  BackupInput,
+  parseInput,
+  ProvisionInput,
+  RestoreInput,
+  type BackupManifest,
+  type BackupOptions,
+  type BackupResult,
+  type ProgressFigures,
+  type ProgressState,
+  type ProvisionOptions,
+  type ProvisionResult,
+  type RestoreOptions,
+  type RestoreResult,
+  type WorkflowState,
+  type WorkflowStatus,
+  type WorkflowSummary,
+} from '../domain/contracts';
+import { EncryptionCodec, type CodecKey } from '../worker/codec';
+import { loadCodecKey, loadConfig } from '../worker/config';
+import { temporalUnavailable, toPgferryError } from './errors';
+import { backupWorkflowId, provisionWorkflowId, restoreWorkflowId } from './ids';
+
+/** How to reach Temporal; each field defaults as the CLI's does (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, the codec key). */
+export interface ConnectOptions {
+  readonly address?: string;
+  readonly namespace?: string;
+  /** The codec key; from PGFERRY_CODEC_KEY or the key file when absent. */
+  readonly codecKey?: CodecKey;
+  /** The environment to read defaults from. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** A started workflow: its id, its status and, when awaited, its result. */
+export interface WorkflowRun<T> {
+  readonly workflowId: string;
+  /** Waits for the end; a failure is thrown as a PgferryError with the stable code. */
+  result(): Promise<T>;
+  status(): Promise<WorkflowStatus>;
+}
+
+/** One backup in a storage location's catalog. */
+export interface BackupCatalogEntry {
+  readonly backup: string;
+  readonly name: string;
+  readonly source: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly bytes: number;
+  readonly rows: number;
+  readonly tables: number;
+  readonly serverVersion: string;
+}
+
+const TYPES = Object.values(WorkflowType);
+const QUERY_DEADLINE_MS = 3000;
+
+function stateOf(status: string): WorkflowState {
+  switch (status) {
+    case 'RUNNING':
+      return 'running';
+    case 'COMPLETED':
+      return 'completed';
+    case 'CANCELLED':
+      return 'cancelled';
+    default:
+      return 'failed';
+  }
+}
+
+/** The typed entry point for programs: the same operations as the CLI, which is a thin layer over it. */
+export class PgferryClient {
+  private constructor(
+    private readonly connection: Connection,
+    private readonly client: Client,
+    private readonly codec: EncryptionCodec,
+    /** The address of the Temporal frontend. */
+    readonly address: string,
+  ) {}
+
+  /** Connects to Temporal with pgferry's encryption codec. */
+  static async connect(options: ConnectOptions = {}): Promise<PgferryClient> {
+    const config = loadConfig(options.env ?? process.env);
+    const address = options.address ?? config.temporalAddress;
+    const codec = new EncryptionCodec(options.codecKey ?? (await loadCodecKey(config)));
+    let connection: Connection;
+    try {
+      connection = await Connection.connect({ address, connectTimeout: 5000 });
+    } catch (err) {
+      throw temporalUnavailable(err, address);
+    }
+    const client = new Client({
+      connection,
+      namespace: options.namespace ?? config.namespace,
+      dataConverter: { payloadCodecs: [codec] },
+    });
+    return new PgferryClient(connection, client, codec, address);
+  }
+
+  /** Starts a backup (`pg_dump -Fd -j N` plus a manifest) into a storage location on the worker. */
+  async backup(options: BackupOptions): Promise<WorkflowRun<BackupResult>> {
+    const input = checkBackupOptions(options);
+    const spec = parseConnectionUrl(input.source, 'source');
+    const workflowId = backupWorkflowId(spec.database, new Date());
+    return this.start<BackupResult>(WorkflowType.backup, workflowId, input, `backup ${connectionLabel(spec)} → ${input.to}`);
+  }
+
+  /** Starts a restore of a backup into a target database (created when absent). */
+  async restore(options: RestoreOptions): Promise<WorkflowRun<RestoreResult>> {
+    const input = checkRestoreOptions(options);
+    const spec = parseConnectionUrl(input.target, 'target');
+    const workflowId = restoreWorkflowId(spec.database, new Date());
+    return this.start<RestoreResult>(WorkflowType.restore, workflowId, input, `restore ${input.from} → ${connectionLabel(spec)}`);
+  }
+
+  /** Makes a target database (or a local cluster) exist; running it again for the same target attaches. */
+  async provision(options: ProvisionOptions): Promise<WorkflowRun<ProvisionResult>> {
+    const input = checkProvisionOptions(options);
+    const label =
+      input.provider === 'local'
+        ? connectionLabel(parseConnectionUrl(input.target, 'target'))
+        : `local-cluster:${input.cluster}/${input.database}`;
+    return this.start<ProvisionResult>(WorkflowType.provision, provisionWorkflowId(label), input, `provision ${label}`);
+  }
+
+  /** A handle on a workflow started earlier. */
+  attach<T>(workflowId: string): WorkflowRun<T> {
+    return this.run<T>(this.client.workflow.getHandle(workflowId));
+  }
+
+  /** Where a workflow stands: stage, state, progress figures, and its result or error once closed. */
+  async status(workflowId: string): Promise<WorkflowStatus> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    let description;
+    try {
+      description = await handle.describe();
+    } catch (err) {
+      throw toPgferryError(err, { id: workflowId, address: this.address });
+    }
+    const sa = description.searchAttributes;
+    const base = {
+      id: workflowId,
+      type: description.type,
+      startedAt: description.startTime.toISOString(),
+      ...(description.closeTime ? { closedAt: description.closeTime.toISOString() } : {}),
+      ...(description.closeTime ? { durationMs: description.closeTime.getTime() - description.startTime.getTime() } : {}),
+    };
+    const fallbackStage = saString(sa, 'PgferryStage') ?? 'unknown';
+    if (description.status.name === 'RUNNING') {
+      const state = await this.queryState(handle);
+      const progress = { ...(state?.progress ?? {}), ...(await this.heartbeatFigures(description.raw.pendingActivities ?? [])) };
+      return {
+        ...base,
+        stage: state?.stage ?? fallbackStage,
+        stages: state?.stages ?? [],
+        state: state?.state ?? 'running',
+        progress,
+      };
+    }
+    const closedState = stateOf(description.status.name);
+    if (closedState === 'completed') {
+      const result: unknown = await handle.result();
+      const state = await this.queryState(handle);
+      return { ...base, stage: 'done', stages: state?.stages ?? [], state: 'completed', progress: state?.progress ?? {}, result };
+    }
+    let error: WorkflowStatus['error'];
+    try {
+      await handle.result();
+    } catch (err) {
+      const e = toPgferryError(err, { id: workflowId });
+      error = { code: e.code, message: e.message, field: e.field, fix: e.fix };
+    }
+    const state = await this.queryState(handle);
+    const rolledBack = saString(sa, 'PgferryState') === 'rolled_back';
+    return {
+      ...base,
+      stage: state?.stage ?? fallbackStage,
+      stages: state?.stages ?? [],
+      state: rolledBack ? 'rolled_back' : closedState,
+      progress: state?.progress ?? {},
+      error,
+    };
+  }
+
+  /** pgferry's workflows, newest first. */
+  async list(options: { limit?: number } = {}): Promise<WorkflowSummary[]> {
+    const out: WorkflowSummary[] = [];
+    const limit = options.limit ?? 50;
+    const query = `TaskQueue = '${CONTROL_TASK_QUEUE}'`;
+    try {
+      for await (const wf of this.client.workflow.list({ query })) {
+        if (!(TYPES as string[]).includes(wf.type)) continue;
+        const sa = wf.searchAttributes;
+        const closed = stateOf(wf.status.name);
+        const saState = saString(sa, 'PgferryState') ?? '';
+        out.push({
+          id: wf.workflowId,
+          type: wf.type,
+          state: closed === 'running' ? ((saState || 'running') as WorkflowState) : saState === 'rolled_back' ? 'rolled_back' : closed,
+          stage: saString(sa, 'PgferryStage') ?? '',
+          ...optional('source', saString(sa, 'PgferrySource')),
+          ...optional('target', saString(sa, 'PgferryTarget')),
+          startedAt: wf.startTime.toISOString(),
+          ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),
+        });
+        if (out.length >= limit) break;
+      }
+    } catch (err) {
+      throw toPgferryError(err, { address: this.address });
+    }
+    return out;
+  }
+
+  /** Requests cancellation; the workflow cleans up and ends `cancelled`. */
+  async cancel(workflowId: string): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(workflowId).cancel();
+    } catch (err) {
+      throw toPgferryError(err, { id: workflowId, address: this.address });
+    }
+  }
+
+  /** The backups in a storage location, newest first, read from their manifests. */
+  async listBackups(location: string): Promise<BackupCatalogEntry[]> {
+    const entries = await storageFor(location).list();
+    return entries.map(({ backup, manifest }) => catalogEntry(backup, manifest));
+  }
+
+  /** Closes the connection to Temporal. */
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  private async start<T>(type: WorkflowType, workflowId: string, input: unknown, summary: string): Promise<WorkflowRun<T>> {
+    try {
+      const handle = await this.client.workflow.start(type, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId,
+        args: [input],
+        staticSummary: summary,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      });
+      return this.run<T>(handle);
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return this.attach<T>(workflowId);
+      throw toPgferryError(err, { id: workflowId, address: this.address });
+    }
+  }
+
+  private run<T>(handle: WorkflowHandle): WorkflowRun<T> {
+    return {
+      workflowId: handle.workflowId,
+      result: async () => {
+        try {
+          return (await handle.result()) as T;
+        } catch (err) {
+          throw toPgferryError(err, { id: handle.workflowId, address: this.address });
+        }
+      },
+      status: () => this.status(handle.workflowId),
+    };
+  }
+
+  private async queryState(handle: WorkflowHandle): Promise<ProgressState | undefined> {
+    try {
+      // A closed workflow is queried by replay on a worker: without one, give up quickly.
+      return await this.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+        handle.query<ProgressState>(STATUS_QUERY),
+      );
+    } catch {
+      // No worker to answer (or a workflow that failed before it set its handler): fall back to search attributes.
+      return undefined;
+    }
+  }
+
+  private async heartbeatFigures(pending: { heartbeatDetails?: { payloads?: Payload[] | null } | null }[]): Promise<ProgressFigures> {
+    const figures: ProgressFigures = {};
+    for (const activity of pending) {
+      const payloads = activity.heartbeatDetails?.payloads;
+      if (!payloads || payloads.length === 0) continue;
+      try {
+        const [decoded] = await this.codec.decode(payloads);
+        if (decoded) Object.assign(figures, defaultPayloadConverter.fromPayload<ProgressFigures>(decoded));
+      } catch {
+        // Details this process cannot decode only cost a figure.
+      }
+    }
+    return figures;
+  }
+}
+
+/** Parses backup options as `backup()` will, without Temporal: bad input fails before anything starts. */
+export function checkBackupOptions(options: BackupOptions): BackupInput {
+  return parseInput(BackupInput, { ...options, to: options.to ? path.resolve(options.to) : options.to }, 'backup');
+}
+
+/** Parses restore options as `restore()` will, without Temporal. */
+export function checkRestoreOptions(options: RestoreOptions): RestoreInput {
+  return parseInput(RestoreInput, { ...options, from: options.from ? path.resolve(options.from) : options.from }, 'restore');
+}
+
+/** Parses provision options as `provision()` will, without Temporal. */
+export function checkProvisionOptions(options: ProvisionOptions): ProvisionInput {
+  return parseInput(ProvisionInput, options, 'provision');
+}
+
+/** A Keyword search attribute's value, when it is set. */
+function saString(attributes: Record<string, unknown> | undefined, name: SearchAttributeName): string | undefined {
+  const values = attributes?.[name];
+  const first: unknown = Array.isArray(values) ? values[0] : undefined;
+  return typeof first === 'string' ? first : undefined;
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function catalogEntry(backup: string, m: BackupManifest): BackupCatalogEntry {
+  return {
+    backup,
+    name: m.name,
+    source: m.source,
+    startedAt: m.startedAt,
+    finishedAt: m.finishedAt,
+    bytes: m.totalBytes,
+    rows: m.totalRows,
+    tables: m.tables.length,
+    serverVersion: m.serverVersion,
+  };
+}
+

@@ -1,0 +1,41 @@
+import type { WorkflowStatus } from '../domain/contracts';
+import { formatDuration, formatFigures, formatStages } from './format';
+import type { Output } from './output';
+import type { PgferryClient } from './pgferry-client';
+
+const POLL_MS = 500;
+
+/** True once a workflow has ended, one way or another. */
+export function isClosed(status: WorkflowStatus): boolean {
+  return status.state !== 'running' && status.state !== 'waiting';
+}
+
+/** One progress line: "dump ▶ · tables 3/10 · 4.2 MB · 12s". */
+export function progressLine(status: WorkflowStatus, elapsedMs: number): string {
+  const figures = formatFigures(status.progress);
+  return [`${status.id}: ${formatStages(status)}`, figures, formatDuration(elapsedMs)].filter(Boolean).join(' · ');
+}
+
+/**
+ * Follows a workflow until `until` holds (by default: until it ends), drawing progress for people.
+ * Returns the last status seen.
+ */
+export async function watch(
+  client: PgferryClient,
+  id: string,
+  out: Output,
+  until: (s: WorkflowStatus) => boolean = isClosed,
+  timeoutMs = Number.POSITIVE_INFINITY,
+): Promise<WorkflowStatus> {
+  const started = Date.now();
+  const last = { key: '' };
+  for (;;) {
+    const status = await client.status(id);
+    out.progress(progressLine(status, Date.now() - started), `${status.stage}/${status.state}`, last);
+    if (until(status) || Date.now() - started > timeoutMs) {
+      out.endProgress();
+      return status;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}

@@ -1,0 +1,103 @@
+import { ErrorCode, PgferryError } from './errors';
+
+/**
+ * A parsed connection: everything needed to reach a database except the password, which never
+ * leaves the worker. `passwordEnv` names an environment variable on the worker that holds it;
+ * without it, libpq's password file (PGPASSFILE or ~/.pgpass) is used.
+ */
+export interface ConnSpec {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly database: string;
+  readonly sslmode: string | undefined;
+  readonly passwordEnv: string | undefined;
+}
+
+const PROTOCOLS = new Set(['postgres:', 'postgresql:']);
+const SSL_MODES = new Set(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']);
+const KNOWN_PARAMS = new Set(['sslmode', 'password_env']);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** How to pass a password without it reaching Temporal: said wherever a URL carries one. */
+export const PASSWORD_FIX =
+  'remove the password from the URL; put it in the worker\'s ~/.pgpass (or the file PGPASSFILE names), or set it in an environment variable on the worker and add ?password_env=NAME to the URL';
+
+/** A URL's problem, said without the field name: what is wrong and how to fix it. */
+export interface UrlProblem {
+  readonly message: string;
+  readonly fix: string;
+}
+
+const URL_FORM = 'write it as postgres://USER@HOST:PORT/DATABASE';
+
+/** Parses a `postgres://user@host:port/db` URL, or says what is wrong with it. */
+export function tryParseConnectionUrl(url: string): { spec: ConnSpec } | { problem: UrlProblem } {
+  const problem = (message: string, fix: string) => ({ problem: { message, fix } });
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return problem(`"${url}" is not a URL`, URL_FORM);
+  }
+  if (!PROTOCOLS.has(parsed.protocol)) {
+    return problem(`the URL scheme "${parsed.protocol.replace(/:$/, '')}" is not postgres`, URL_FORM);
+  }
+  if (parsed.password !== '') {
+    return problem('the URL carries a password, and passwords never enter workflow history', PASSWORD_FIX);
+  }
+  const host = decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, '$1');
+  if (host === '') return problem('the URL names no host', URL_FORM);
+  const port = parsed.port === '' ? 5432 : Number(parsed.port);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (database === '' || database.includes('/')) return problem('the URL names no database', 'end the URL with /DATABASE');
+  const user = parsed.username === '' ? 'postgres' : decodeURIComponent(parsed.username);
+  for (const key of parsed.searchParams.keys()) {
+    if (!KNOWN_PARAMS.has(key)) return problem(`unknown URL parameter "${key}"`, 'use only sslmode and password_env');
+  }
+  const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
+  if (sslmode !== undefined && !SSL_MODES.has(sslmode)) {
+    return problem(`sslmode "${sslmode}" is not a libpq sslmode`, `use one of ${[...SSL_MODES].join(', ')}`);
+  }
+  const passwordEnv = parsed.searchParams.get('password_env') ?? undefined;
+  if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) {
+    return problem(`password_env "${passwordEnv}" is not an environment variable name`, 'use letters, digits and _');
+  }
+  return { spec: { host, port, user, database, sslmode, passwordEnv } };
+}
+
+/** Parses a connection URL; throws InvalidInput naming `field` when it does not parse. */
+export function parseConnectionUrl(url: string, field: string): ConnSpec {
+  const parsed = tryParseConnectionUrl(url);
+  if ('spec' in parsed) return parsed.spec;
+  throw new PgferryError(ErrorCode.InvalidInput, `${field}: ${parsed.problem.message}`, {
+    field,
+    fix: parsed.problem.fix,
+  });
+}
+
+/** Formats a spec back into a URL without password (what workflow inputs carry). */
+export function formatConnectionUrl(spec: ConnSpec): string {
+  const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+  const params: string[] = [];
+  if (spec.sslmode) params.push(`sslmode=${spec.sslmode}`);
+  if (spec.passwordEnv) params.push(`password_env=${spec.passwordEnv}`);
+  const query = params.length > 0 ? `?${params.join('&')}` : '';
+  return `postgres://${encodeURIComponent(spec.user)}@${host}:${spec.port}/${encodeURIComponent(spec.database)}${query}`;
+}
+
+/** A short human label: `host:port/db`. */
+export function connectionLabel(spec: ConnSpec): string {
+  return `${spec.host}:${spec.port}/${spec.database}`;
+}
+
+/** The same server, another database. */
+export function withDatabase(spec: ConnSpec, database: string): ConnSpec {
+  return { ...spec, database };
+}
+
+/** True when two specs point at the same database on the same server. */
+export function sameDatabase(a: ConnSpec, b: ConnSpec): boolean {
+  const local = (h: string) => (h === 'localhost' || h === '::1' ? '127.0.0.1' : h);
+  return local(a.host) === local(b.host) && a.port === b.port && a.database === b.database;
+}

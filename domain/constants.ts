@@ -1,0 +1,49 @@
+/** Task queue for workflows and light activities. */
+export const CONTROL_TASK_QUEUE = 'pgferry-control';
+/** Task queue for data-heavy activities (dump, restore, copy); its concurrency is capped by config. */
+export const DATA_TASK_QUEUE = 'pgferry-data';
+
+/** Workflow type names: the stable contract that any Temporal client can start. */
+export const WorkflowType = {
+  migration: 'migration',
+  provision: 'provision',
+  backup: 'backup',
+  restore: 'restore',
+} as const;
+/** One of the workflow type names. */
+export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
+
+/** Custom search attributes (all Keyword) that pgferry keeps current on its workflows. */
+export const SEARCH_ATTRIBUTES = [
+  'PgferryStage',
+  'PgferryState',
+  'PgferryMode',
+  'PgferrySource',
+  'PgferryTarget',
+  'PgferryApprovedBy',
+] as const;
+/** The name of one custom search attribute. */
+export type SearchAttributeName = (typeof SEARCH_ATTRIBUTES)[number];
+
+/** Name of the query every pgferry workflow answers with its progress state. */
+export const STATUS_QUERY = 'status';
+
+/** Defaults shared by the CLI, the dev server, the worker and docker-compose.yml. */
+export const DEFAULTS = {
+  temporalAddress: 'localhost:7233',
+  temporalNamespace: 'default',
+  temporalPort: 7233,
+  uiPort: 8233,
+  stateDir: '.pgferry',
+  dbFilename: '.pgferry/temporal.db',
+  jobs: 2,
+  dataConcurrency: 4,
+} as const;
+
+/** Prefixes of workflow ids, so that ids stay readable in the Temporal UI. */
+export const WorkflowIdPrefix = {
+  migration: 'migration-',
+  provision: 'provision-',
+  backup: 'backup-',
+  restore: 'restore-',
+} as const;

@@ -1,0 +1,246 @@
+import { z } from 'zod';
+import { tryParseConnectionUrl } from './connection';
+import { ErrorCode, PgferryError } from './errors';
+
+/** A connection URL without password: `postgres://USER@HOST:PORT/DATABASE[?sslmode=…&password_env=…]`. */
+export const ConnectionUrl = z.string().superRefine((value, ctx) => {
+  const parsed = tryParseConnectionUrl(value);
+  if ('problem' in parsed) {
+    ctx.addIssue({ code: 'custom', message: `${parsed.problem.message}; ${parsed.problem.fix}` });
+  }
+});
+
+/** Parallel jobs for pg_dump / pg_restore / copy. */
+export const Jobs = z.number().int().min(1).max(64);
+
+/** A name usable in workflow ids, cluster names and file names. */
+export const SafeName = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, ".", "_" and "-", starting with a letter or digit');
+
+/** Input of the `provision` workflow with the `local` provider: a database on an existing server. */
+export const LocalProvisionInput = z.strictObject({
+  provider: z.literal('local').default('local'),
+  /** The database to make exist; its server must be running. */
+  target: ConnectionUrl,
+});
+
+/** Input of the `provision` workflow with the `local-cluster` provider: a fresh cluster on this host. */
+export const LocalClusterProvisionInput = z.strictObject({
+  provider: z.literal('local-cluster'),
+  /** Name of the cluster; its data lives in the worker's clusters directory under this name. */
+  cluster: SafeName,
+  /** The database to create in the cluster. */
+  database: z.string().min(1).max(63),
+  /** Port to listen on; a free one is chosen when absent. */
+  port: z.number().int().min(1024).max(65535).optional(),
+  /** The PostgreSQL major version of the new cluster; the worker's default when absent. */
+  pgVersion: z.number().int().min(12).max(30).optional(),
+});
+
+/** Input of the `provision` workflow. */
+export const ProvisionInput = z.union([LocalProvisionInput, LocalClusterProvisionInput]);
+/** Input of the `provision` workflow, as parsed. */
+export type ProvisionInput = z.output<typeof ProvisionInput>;
+/** Input of the `provision` workflow, as a caller writes it. */
+export type ProvisionOptions = z.input<typeof ProvisionInput>;
+
+/** Result of the `provision` workflow. */
+export const ProvisionResult = z.object({
+  provider: z.enum(['local', 'local-cluster']),
+  /** The database, as a URL without password. */
+  target: z.string(),
+  /** True when this run created the database (or cluster); false when an existing one was reused. */
+  created: z.boolean(),
+  serverVersion: z.string(),
+  /** The comment pgferry stamps on a database it provisioned, so that a retry recognises it. */
+  marker: z.string(),
+  /** The data directory of a local cluster. */
+  dataDir: z.string().optional(),
+});
+/** Result of the `provision` workflow. */
+export type ProvisionResult = z.infer<typeof ProvisionResult>;
+
+/** Input of the `backup` workflow. */
+export const BackupInput = z.strictObject({
+  /** The database to back up. */
+  source: ConnectionUrl,
+  /** The storage location on the worker: a directory that holds backups. */
+  to: z.string().min(1),
+  /** The backup's name inside the location; derived from the workflow id when absent. */
+  name: SafeName.optional(),
+  jobs: Jobs.default(2),
+});
+/** Input of the `backup` workflow, as parsed. */
+export type BackupInput = z.output<typeof BackupInput>;
+/** Input of the `backup` workflow, as a caller writes it. */
+export type BackupOptions = z.input<typeof BackupInput>;
+
+/** One data file of a backup, as the manifest lists it. */
+export const ManifestFile = z.object({ path: z.string(), size: z.number(), sha256: z.string() });
+/** Row count of one table at the backup's snapshot. */
+export const TableRows = z.object({ schema: z.string(), table: z.string(), rows: z.number() });
+/** Row count of one table at the backup's snapshot. */
+export type TableRows = z.infer<typeof TableRows>;
+
+/** The manifest written beside every backup: what it holds and how to prove it is whole. */
+export const BackupManifest = z.object({
+  format: z.literal('pgferry-backup/1'),
+  name: z.string(),
+  source: z.string(),
+  database: z.string(),
+  serverVersion: z.string(),
+  pgDumpVersion: z.string(),
+  jobs: z.number(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  files: z.array(ManifestFile),
+  tables: z.array(TableRows),
+  largeObjects: z.number(),
+  totalBytes: z.number(),
+  totalRows: z.number(),
+});
+/** The manifest written beside every backup. */
+export type BackupManifest = z.infer<typeof BackupManifest>;
+
+/** Result of the `backup` workflow. `backup` is what `restore --from` accepts. */
+export const BackupResult = z.object({
+  backup: z.string(),
+  name: z.string(),
+  source: z.string(),
+  serverVersion: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  tables: z.number(),
+  rows: z.number(),
+  bytes: z.number(),
+  files: z.number(),
+  largeObjects: z.number(),
+});
+/** Result of the `backup` workflow. */
+export type BackupResult = z.infer<typeof BackupResult>;
+
+/** Input of the `restore` workflow. */
+export const RestoreInput = z.strictObject({
+  /** A backup directory, as `backup` returned it. */
+  from: z.string().min(1),
+  /** The database to restore into: absent or empty (it is created when absent). */
+  target: ConnectionUrl,
+  jobs: Jobs.default(2),
+});
+/** Input of the `restore` workflow, as parsed. */
+export type RestoreInput = z.output<typeof RestoreInput>;
+/** Input of the `restore` workflow, as a caller writes it. */
+export type RestoreOptions = z.input<typeof RestoreInput>;
+
+/** One table's row count after a restore, against the manifest. */
+export const TableCheck = z.object({
+  schema: z.string(),
+  table: z.string(),
+  expected: z.number(),
+  actual: z.number(),
+  ok: z.boolean(),
+});
+/** One table's row count after a restore, against the manifest. */
+export type TableCheck = z.infer<typeof TableCheck>;
+
+/** The report a restore ends with. */
+export const RestoreReport = z.object({
+  ok: z.boolean(),
+  tables: z.array(TableCheck),
+  rowsExpected: z.number(),
+  rowsRestored: z.number(),
+  largeObjectsExpected: z.number(),
+  largeObjectsRestored: z.number(),
+});
+/** The report a restore ends with. */
+export type RestoreReport = z.infer<typeof RestoreReport>;
+
+/** Result of the `restore` workflow. */
+export const RestoreResult = z.object({
+  backup: z.string(),
+  target: z.string(),
+  provision: ProvisionResult,
+  report: RestoreReport,
+});
+/** Result of the `restore` workflow. */
+export type RestoreResult = z.infer<typeof RestoreResult>;
+
+/** Progress figures of a running workflow; a long activity's heartbeat adds to them. */
+export const ProgressFigures = z.object({
+  tables: z.number().optional(),
+  tablesDone: z.number().optional(),
+  rows: z.number().optional(),
+  bytes: z.number().optional(),
+  files: z.number().optional(),
+  detail: z.string().optional(),
+});
+/** Progress figures of a running workflow. */
+export type ProgressFigures = z.infer<typeof ProgressFigures>;
+
+/** The lifecycle states a pgferry workflow reports. */
+export const WorkflowState = z.enum(['running', 'waiting', 'completed', 'failed', 'cancelled', 'rolled_back']);
+/** The lifecycle state a pgferry workflow reports. */
+export type WorkflowState = z.infer<typeof WorkflowState>;
+
+/** What the `status` query of every pgferry workflow answers. */
+export const ProgressState = z.object({
+  stage: z.string(),
+  stages: z.array(z.string()),
+  state: WorkflowState,
+  progress: ProgressFigures,
+  error: z
+    .object({ code: z.string(), message: z.string(), field: z.string().optional(), fix: z.string().optional() })
+    .optional(),
+});
+/** What the `status` query of every pgferry workflow answers. */
+export type ProgressState = z.infer<typeof ProgressState>;
+
+/** Parses untrusted input with a schema; throws one InvalidInput error that lists every problem by path. */
+export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    return path === '' ? issue.message : `${path}: ${issue.message}`;
+  });
+  const first = result.error.issues[0];
+  const field = first && first.path.length > 0 ? first.path.map(String).join('.') : undefined;
+  throw new PgferryError(ErrorCode.InvalidInput, `invalid ${what} input: ${problems.join('; ')}`, {
+    field,
+    fix: `correct the ${what} input (see docs/${what}-input.schema.json)`,
+  });
+}
+
+/** What `pgferry status ID` and `PgferryClient.status()` report about one workflow. */
+export const WorkflowStatus = z.object({
+  id: z.string(),
+  type: z.string(),
+  stage: z.string(),
+  stages: z.array(z.string()),
+  state: WorkflowState,
+  progress: ProgressFigures,
+  startedAt: z.string(),
+  closedAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  error: ProgressState.shape.error,
+  result: z.unknown().optional(),
+});
+/** What `pgferry status ID` reports about one workflow. */
+export type WorkflowStatus = z.infer<typeof WorkflowStatus>;
+
+/** One line of `pgferry list`. */
+export const WorkflowSummary = z.object({
+  id: z.string(),
+  type: z.string(),
+  state: WorkflowState,
+  stage: z.string(),
+  source: z.string().optional(),
+  target: z.string().optional(),
+  startedAt: z.string(),
+  closedAt: z.string().optional(),
+});
+/** One line of `pgferry list`. */
+export type WorkflowSummary = z.infer<typeof WorkflowSummary>;

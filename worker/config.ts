@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { DEFAULTS } from '../domain/constants';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import type { CodecKey } from './codec';
+
+const EnvSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default(DEFAULTS.temporalAddress),
+  TEMPORAL_NAMESPACE: z.string().min(1).default(DEFAULTS.temporalNamespace),
+  PGFERRY_STATE_DIR: z.string().min(1).default(DEFAULTS.stateDir),
+  PGFERRY_CODEC_KEY: z.string().optional(),
+  PGFERRY_CODEC_KEY_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('k1'),
+  PGFERRY_CODEC_KEY_FILE: z.string().optional(),
+  PGFERRY_PG_BINDIR: z.string().optional(),
+  PGFERRY_CLUSTERS_DIR: z.string().optional(),
+  PGFERRY_CLUSTER_BINDIRS: z
+    .string()
+    .regex(/^\d+=[^,]+(,\d+=[^,]+)*$/, 'expected MAJOR=DIR[,MAJOR=DIR…], e.g. 15=/usr/lib/postgresql/15/bin')
+    .optional(),
+  PGFERRY_CLUSTER_VERSION: z.coerce.number().int().min(12).optional(),
+  PGFERRY_CLUSTER_USER: z.string().min(1).default('postgres'),
+  PGFERRY_DATA_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(DEFAULTS.dataConcurrency),
+  PGFERRY_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+/** The worker's and the client's settings, parsed from the environment. */
+export interface Config {
+  readonly temporalAddress: string;
+  readonly namespace: string;
+  readonly stateDir: string;
+  readonly codecKeyFile: string;
+  readonly codecKey: string | undefined;
+  readonly codecKeyId: string;
+  readonly pgBinDir: string | undefined;
+  readonly clustersDir: string;
+  readonly clusterBinDirs: Readonly<Record<number, string>>;
+  readonly defaultClusterVersion: number;
+  readonly clusterUser: string;
+  readonly dataConcurrency: number;
+  readonly logLevel: string;
+}
+
+function discoverServerBinDirs(): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const major of [12, 13, 14, 15, 16, 17, 18]) {
+    const dir = `/usr/lib/postgresql/${major}/bin`;
+    if (existsSync(path.join(dir, 'initdb'))) out[major] = dir;
+  }
+  return out;
+}
+
+/** Parses settings from the environment; every problem is named by its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? 'environment');
+    throw new PgferryError(ErrorCode.InvalidInput, `${field}: ${issue?.message ?? 'invalid'}`, {
+      field,
+      fix: `correct ${field} in the environment`,
+    });
+  }
+  const e = parsed.data;
+  const stateDir = path.resolve(e.PGFERRY_STATE_DIR);
+  const clusterBinDirs = e.PGFERRY_CLUSTER_BINDIRS
+    ? Object.fromEntries(
+        e.PGFERRY_CLUSTER_BINDIRS.split(',').map((pair) => {
+          const [major, dir] = pair.split('=');
+          return [Number(major), dir ?? ''];
+        }),
+      )
+    : discoverServerBinDirs();
+  const majors = Object.keys(clusterBinDirs).map(Number);
+  return {
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    namespace: e.TEMPORAL_NAMESPACE,
+    stateDir,
+    codecKeyFile: path.resolve(e.PGFERRY_CODEC_KEY_FILE ?? path.join(stateDir, 'codec-key.json')),
+    codecKey: e.PGFERRY_CODEC_KEY,
+    codecKeyId: e.PGFERRY_CODEC_KEY_ID,
+    pgBinDir: e.PGFERRY_PG_BINDIR,
+    clustersDir: path.resolve(e.PGFERRY_CLUSTERS_DIR ?? path.join(stateDir, 'clusters')),
+    clusterBinDirs,
+    defaultClusterVersion: e.PGFERRY_CLUSTER_VERSION ?? (majors.includes(15) ? 15 : Math.max(0, ...majors)),
+    clusterUser: e.PGFERRY_CLUSTER_USER,
+    dataConcurrency: e.PGFERRY_DATA_CONCURRENCY,
+    logLevel: e.PGFERRY_LOG_LEVEL,
+  };
+}
+
+/**
+ * The codec key: PGFERRY_CODEC_KEY (base64 of 32 bytes) when set, else the key file, which is made
+ * (mode 0600) on first use so that a dev setup encrypts out of the box.
+ */
+export async function loadCodecKey(config: Config): Promise<CodecKey> {
+  if (config.codecKey !== undefined) {
+    return { id: config.codecKeyId, key: Buffer.from(config.codecKey, 'base64') };
+  }
+  try {
+    const stored = JSON.parse(await readFile(config.codecKeyFile, 'utf8')) as { id: string; key: string };
+    return { id: stored.id, key: Buffer.from(stored.key, 'base64') };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') {
+      throw new PgferryError(ErrorCode.InvalidInput, `PGFERRY_CODEC_KEY_FILE: ${config.codecKeyFile} is not a pgferry key file`, {
+        field: 'PGFERRY_CODEC_KEY_FILE',
+        fix: 'remove it to have a new key made, or point PGFERRY_CODEC_KEY_FILE at the right file',
+        cause: err,
+      });
+    }
+  }
+  const made = { id: `${config.codecKeyId}-${randomBytes(3).toString('hex')}`, key: randomBytes(32) };
+  await mkdir(path.dirname(config.codecKeyFile), { recursive: true });
+  await writeFile(config.codecKeyFile, JSON.stringify({ id: made.id, key: made.key.toString('base64') }), {
+    mode: 0o600,
+    flag: 'wx',
+  }).catch(async (err: { code?: string }) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await chmod(config.codecKeyFile, 0o600);
+  // Another process may have won the race to create it: the file is the truth.
+  const stored = JSON.parse(await readFile(config.codecKeyFile, 'utf8')) as { id: string; key: string };
+  return { id: stored.id, key: Buffer.from(stored.key, 'base64') };
+}

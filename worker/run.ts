@@ -1,0 +1,90 @@
+import * as path from 'node:path';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import type { ActivityDeps } from '../activities/deps';
+import { storageFor } from '../activities/storage/filesystem';
+import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../domain/constants';
+import { EncryptionCodec } from './codec';
+import { loadCodecKey, type Config } from './config';
+import { createLogger } from './logger';
+import { ensureSearchAttributes } from './search-attributes';
+
+/** The module the worker bundles: every workflow type pgferry registers. */
+export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index');
+
+/** Builds the activities' dependencies from the worker's config. */
+export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
+  return {
+    env,
+    logger: createLogger(config.logLevel),
+    pgBinDir: config.pgBinDir,
+    clusterBinDirs: config.clusterBinDirs,
+    defaultClusterVersion: config.defaultClusterVersion,
+    clustersDir: config.clustersDir,
+    clusterUser: config.clusterUser,
+    storageFor,
+  };
+}
+
+/** Options of one worker process beyond its config. */
+export interface RunWorkerOptions {
+  /** A prebuilt workflow bundle (tests build it once); bundled from source when absent. */
+  readonly workflowBundlePath?: string;
+  /** Called once both workers poll. */
+  readonly onReady?: () => void;
+}
+
+/** A running pair of workers; `shutdown()` lets running activities finish their current step. */
+export interface RunningWorker {
+  readonly done: Promise<void>;
+  shutdown(): void;
+}
+
+/** Starts the control and data workers against the configured Temporal server. */
+export async function startWorker(config: Config, options: RunWorkerOptions = {}): Promise<RunningWorker> {
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  await ensureSearchAttributes(connection, config.namespace);
+  const codec = new EncryptionCodec(await loadCodecKey(config));
+  const activities = createActivities(activityDeps(config));
+  const common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter'> = {
+    connection,
+    namespace: config.namespace,
+    dataConverter: { payloadCodecs: [codec] },
+  };
+  const control = await Worker.create({
+    ...common,
+    taskQueue: CONTROL_TASK_QUEUE,
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath: WORKFLOWS_PATH }),
+    activities,
+  });
+  const data = await Worker.create({
+    ...common,
+    taskQueue: DATA_TASK_QUEUE,
+    activities,
+    maxConcurrentActivityTaskExecutions: config.dataConcurrency,
+  });
+  const done = Promise.all([control.run(), data.run()]).then(
+    () => connection.close(),
+    async (err: unknown) => {
+      await connection.close().catch(() => undefined);
+      throw err;
+    },
+  );
+  // Worker.run() starts polling synchronously; both are polling once their state says so.
+  const poll = setInterval(() => {
+    if (control.getState() === 'RUNNING' && data.getState() === 'RUNNING') {
+      clearInterval(poll);
+      options.onReady?.();
+    }
+  }, 50);
+  void done.finally(() => clearInterval(poll)).catch(() => undefined);
+  return {
+    done,
+    shutdown: () => {
+      if (control.getState() === 'RUNNING') control.shutdown();
+      if (data.getState() === 'RUNNING') data.shutdown();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../domain/constants';
+import { NON_RETRYABLE_CODES } from '../domain/errors';
+
+const retry = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  // Retries mend crashes and dropped connections; a fault that persists ends the run with its code.
+  maximumAttempts: 6,
+  nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
+};
+
+/** Light steps (checks, provisioning) on the control queue. */
+export const control = proxyActivities<Activities>({
+  taskQueue: CONTROL_TASK_QUEUE,
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry,
+});
+
+/**
+ * Data-heavy steps (dump, restore, checksums) on the data queue. They heartbeat every second, so
+ * a worker that dies is noticed within the heartbeat timeout and the step moves to another worker.
+ */
+export const data = proxyActivities<Activities>({
+  taskQueue: DATA_TASK_QUEUE,
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '10 seconds',
+  retry,
+});

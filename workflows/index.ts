@@ -1,0 +1,4 @@
+// The worker bundles this module: every workflow type pgferry registers, by its contract name.
+export { backup } from './backup';
+export { provision } from './provision';
+export { restore } from './restore';
