@@ -229,8 +229,7 @@ export class PgferryClient {
 
   /** The backups in a storage location, newest first, read from their manifests. */
   async listBackups(location: string): Promise<BackupCatalogEntry[]> {
-    const entries = await storageFor(location).list();
-    return entries.map(({ backup, manifest }) => catalogEntry(backup, manifest));
+    return listBackups(location);
   }
 
   /** Closes the connection to Temporal. */
@@ -320,6 +319,12 @@ function saString(attributes: Record<string, unknown> | undefined, name: SearchA
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/** The backups in a storage location, newest first; reads the storage directly, no Temporal needed. */
+export async function listBackups(location: string): Promise<BackupCatalogEntry[]> {
+  const entries = await storageFor(location).list();
+  return entries.map(({ backup, manifest }) => catalogEntry(backup, manifest));
 }
 
 function catalogEntry(backup: string, m: BackupManifest): BackupCatalogEntry {

@@ -6,7 +6,7 @@ import { ErrorCode, PgferryError } from './errors';
 export const ConnectionUrl = z.string().superRefine((value, ctx) => {
   const parsed = tryParseConnectionUrl(value);
   if ('problem' in parsed) {
-    ctx.addIssue({ code: 'custom', message: `${parsed.problem.message}; ${parsed.problem.fix}` });
+    ctx.addIssue({ code: 'custom', message: parsed.problem.message, params: { fix: parsed.problem.fix } });
   }
 });
 
@@ -208,10 +208,9 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, what: s
   });
   const first = result.error.issues[0];
   const field = first && first.path.length > 0 ? first.path.map(String).join('.') : undefined;
-  throw new PgferryError(ErrorCode.InvalidInput, `invalid ${what} input: ${problems.join('; ')}`, {
-    field,
-    fix: `correct the ${what} input (see docs/${what}-input.schema.json)`,
-  });
+  const params = first && 'params' in first ? (first.params as { fix?: unknown } | undefined) : undefined;
+  const fix = typeof params?.fix === 'string' ? params.fix : `correct the ${what} input (see docs/${what}-input.schema.json)`;
+  throw new PgferryError(ErrorCode.InvalidInput, problems.join('; '), { field, fix });
 }
 
 /** What `pgferry status ID` and `PgferryClient.status()` report about one workflow. */

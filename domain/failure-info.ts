@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancelledFailure, TemporalFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ErrorCode, PgferryError, type ErrorInfo } from './errors';
 
 /**
@@ -18,7 +18,8 @@ export function failureInfo(err: unknown): ErrorInfo {
     } else if (current instanceof CancelledFailure) {
       cancelled = true;
     }
-    current = current instanceof TemporalFailure || current instanceof PgferryError ? current.cause : undefined;
+    // Client errors (WorkflowFailedError) are plain Errors with a cause: follow every link.
+    current = current.cause;
   }
   if (found) return found;
   if (cancelled) return { code: ErrorCode.Cancelled, message: 'cancelled' };

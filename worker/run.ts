@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -10,7 +11,9 @@ import { createLogger } from './logger';
 import { ensureSearchAttributes } from './search-attributes';
 
 /** The module the worker bundles: every workflow type pgferry registers. */
-export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index');
+export const WORKFLOWS_PATH = ['.js', '.ts']
+  .map((ext) => path.resolve(__dirname, `../workflows/index${ext}`))
+  .find((file) => existsSync(file)) ?? path.resolve(__dirname, '../workflows/index.js');
 
 /** Builds the activities' dependencies from the worker's config. */
 export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.env): ActivityDeps {

@@ -1,4 +1,10 @@
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
+import { DATA_TASK_QUEUE } from '../domain/constants';
+
+/** The data queue's worker has no workflows by design: its notice about that is noise. */
+function expected(entry: LogEntry): boolean {
+  return entry.meta?.taskQueue === DATA_TASK_QUEUE && entry.level === 'WARN' && entry.meta?.sdkComponent === 'worker';
+}
 
 let installed = false;
 
@@ -8,6 +14,10 @@ let installed = false;
  */
 export function installRuntime(level: 'WARN' | 'INFO' | 'ERROR' = 'WARN'): void {
   if (installed) return;
-  Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: [] });
+  const print = new DefaultLogger(level);
+  const logger = new DefaultLogger(level, (entry) => {
+    if (!expected(entry)) print.log(entry.level, entry.message, entry.meta);
+  });
+  Runtime.install({ logger, shutdownSignals: [] });
   installed = true;
 }

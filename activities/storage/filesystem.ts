@@ -18,7 +18,7 @@ export class FilesystemStorage implements BackupStorage {
 
   async checkWritable(): Promise<void> {
     try {
-      await mkdir(this.location, { recursive: true });
+      await ensureDir(this.location);
       await access(this.location, constants.W_OK | constants.X_OK);
       const probe = path.join(this.location, `${TMP_PREFIX}probe-${process.pid}`);
       await writeFile(probe, '');
@@ -77,6 +77,29 @@ export class FilesystemStorage implements BackupStorage {
       }
     }
     return entries.sort((a, b) => b.manifest.startedAt.localeCompare(a.manifest.startedAt));
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir never returns for some paths (under /proc),
+ * and an unwritable location must fail fast with its errno.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let current = path.resolve(dir);
+  for (;;) {
+    const found = await stat(current).then(
+      (s) => s.isDirectory() || Promise.reject(Object.assign(new Error(`${current} is not a directory`), { code: 'ENOTDIR' })),
+      (err: { code?: string }) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
+    );
+    if (found) break;
+    missing.unshift(current);
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const level of missing) {
+    await mkdir(level).catch((err: { code?: string }) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
   }
 }
 

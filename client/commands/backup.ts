@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import type { BackupResult } from '../../domain/contracts';
 import { formatBytes, formatCount } from '../format';
-import { checkBackupOptions } from '../pgferry-client';
+import { checkBackupOptions, listBackups } from '../pgferry-client';
 import { follow } from './follow';
-import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { intOption, outputFor, required, withJson, withPgferry, type CommonOptions } from './context';
 
 interface BackupFlags extends CommonOptions {
-  source: string;
-  to: string;
+  source?: string;
+  to?: string;
   jobs: number;
   name?: string;
   wait?: boolean;
@@ -19,17 +19,20 @@ export function registerBackup(program: Command): void {
   const backup = withJson(
     program
       .command('backup')
-      .description('back a database up (pg_dump directory format, parallel) with a manifest of sizes, sha256 and row counts')
-      .requiredOption('--source <url>', 'the database: postgres://USER@HOST:PORT/DB (no password in the URL)')
-      .requiredOption('--to <dir>', 'the storage location on the worker: a directory that holds backups')
+      .description(
+        'back a database up (pg_dump directory format, parallel) with a manifest of sizes, sha256 and row counts',
+      )
+      .option('--source <url>', 'the database: postgres://USER@HOST:PORT/DB (no password in the URL)')
+      .option('--to <dir>', 'the storage location on the worker: a directory that holds backups')
       .option('--jobs <n>', 'parallel pg_dump jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)
       .option('--name <name>', 'the backup name (default: DB-TIMESTAMP)')
       .option('--wait', 'wait for the end and print the result'),
   ).action(async (flags: BackupFlags) => {
     const out = outputFor(flags);
+    // Not commander's requiredOption: that would also demand them of `backup list`.
     const options = checkBackupOptions({
-      source: flags.source,
-      to: flags.to,
+      source: required(flags.source, 'source', '--source postgres://USER@HOST:PORT/DB'),
+      to: required(flags.to, 'to', '--to DIR'),
       jobs: flags.jobs,
       ...(flags.name ? { name: flags.name } : {}),
     });
@@ -51,16 +54,18 @@ export function registerBackup(program: Command): void {
       .description('list the backups in a storage location (the catalog)')
       .requiredOption('--dir <dir>', 'the storage location'),
   ).action(async (flags: CommonOptions & { dir: string }) => {
-    const out = outputFor(flags);
-    await withPgferry(async (client) => {
-      const backups = await client.listBackups(flags.dir);
-      out.result({ ok: true, backups }, () =>
-        backups.length === 0
-          ? `no backups in ${flags.dir}`
-          : backups
-              .map((b) => `${b.finishedAt}  ${b.name}  ${formatBytes(b.bytes)}  ${formatCount(b.rows)} rows  ${b.backup}`)
-              .join('\n'),
-      );
-    });
+    // `--json` after `list` may land on `backup`, which has the option too.
+    const out = outputFor({ json: flags.json ?? (backup.opts<CommonOptions>().json === true) });
+    const backups = await listBackups(flags.dir);
+    out.result({ ok: true, backups }, () =>
+      backups.length === 0
+        ? `no backups in ${flags.dir}`
+        : backups
+            .map(
+              (b) =>
+                `${b.finishedAt}  ${b.name}  ${formatBytes(b.bytes)}  ${formatCount(b.rows)} rows  ${b.backup}`,
+            )
+            .join('\n'),
+    );
   });
 }

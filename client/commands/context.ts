@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { ErrorCode, PgferryError } from '../../domain/errors';
 import { Output } from '../output';
 import { PgferryClient } from '../pgferry-client';
 
@@ -36,4 +37,12 @@ export function intOption(name: string, min: number, max: number): (value: strin
 /** Adds --json to a command. */
 export function withJson(command: Command): Command {
   return command.option('--json', 'print one JSON document instead of text');
+}
+
+/** A flag that must be given: InvalidInput naming it otherwise. */
+export function required(value: string | undefined, field: string, example: string): string {
+  if (value === undefined || value === '') {
+    throw new PgferryError(ErrorCode.InvalidInput, `${field}: required`, { field, fix: `add ${example}` });
+  }
+  return value;
 }

@@ -35,7 +35,7 @@ export async function follow<T>(
     out.result({ ok: true, workflowId: id, ...(result as object) }, () => human(result));
     return;
   }
-  const status = await watch(client, id, out, (s) => isClosed(s) || s.stage !== s.stages[0], ACCEPT_TIMEOUT_MS);
+  const status = await watch(client, id, out, (s) => isClosed(s) || (s.stages.length > 0 && s.stage !== s.stages[0]), ACCEPT_TIMEOUT_MS);
   if (isClosed(status) && status.state !== 'completed') throw failureOf(status);
   out.result({ ok: true, workflowId: id, state: status.state, stage: status.stage }, () =>
     status.state === 'completed'
