@@ -33,6 +33,8 @@ export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.en
 export interface RunWorkerOptions {
   /** A prebuilt workflow bundle (tests build it once); bundled from source when absent. */
   readonly workflowBundlePath?: string;
+  /** Where password_env references are looked up; the process environment when absent. */
+  readonly env?: NodeJS.ProcessEnv;
   /** Called once both workers poll. */
   readonly onReady?: () => void;
 }
@@ -48,7 +50,7 @@ export async function startWorker(config: Config, options: RunWorkerOptions = {}
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   await ensureSearchAttributes(connection, config.namespace);
   const codec = new EncryptionCodec(await loadCodecKey(config));
-  const activities = createActivities(activityDeps(config));
+  const activities = createActivities(activityDeps(config, options.env ?? process.env));
   const common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter'> = {
     connection,
     namespace: config.namespace,

@@ -72,7 +72,7 @@ async function initCluster(deps: ActivityDeps, dataDir: string, binDir: string, 
   });
   if (init.code !== 0) {
     throw new PgferryError(ErrorCode.ClusterFailed, `initdb failed: ${init.stderrTail}`, {
-      fix: 'read the message above; the data directory was left for inspection',
+      fix: `every parent of ${dataDir} must be searchable by the OS user "${deps.clusterUser}" (chmod o+x), or set PGFERRY_CLUSTERS_DIR`,
     });
   }
   const conf = [
@@ -122,7 +122,7 @@ export async function provisionLocalCluster(deps: ActivityDeps, input: Provision
   }
   let created = false;
   if (!record) {
-    await mkdir(deps.clustersDir, { recursive: true });
+    await mkdir(deps.clustersDir, { recursive: true, mode: 0o755 });
     await initCluster(deps, dataDir, binDir, input.port ?? (await freePort()), pgVersion);
     record = await readRecord(dataDir);
     created = true;
