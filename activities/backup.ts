@@ -20,7 +20,10 @@ export interface CheckBackupInput {
 }
 
 /** Checks before a backup that the source answers, pg_dump can dump it and the storage is writable. */
-export async function checkBackupInput(deps: ActivityDeps, input: CheckBackupInput): Promise<{ serverVersion: string }> {
+export async function checkBackupInput(
+  deps: ActivityDeps,
+  input: CheckBackupInput,
+): Promise<{ serverVersion: string }> {
   const spec = parseConnectionUrl(input.source, 'source');
   const { version, major } = await withClient(spec, deps.env, 'source', (c) => serverVersion(c));
   const pgDump = findTool('pg_dump', deps.pgBinDir);
@@ -29,7 +32,10 @@ export async function checkBackupInput(deps: ActivityDeps, input: CheckBackupInp
     throw new PgferryError(
       ErrorCode.Unsupported,
       `source: the server runs PostgreSQL ${version}, but the worker's pg_dump is version ${toolMajor}`,
-      { field: 'source', fix: `install pg_dump ${major} or newer on the worker and point PGFERRY_PG_BINDIR at it` },
+      {
+        field: 'source',
+        fix: `install pg_dump ${major} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
+      },
     );
   }
   await deps.storageFor(input.to).checkWritable();
@@ -46,9 +52,13 @@ export interface DumpInput {
 
 function toolFailure(tool: string, stderrTail: string, field: string): PgferryError {
   // pg_dump's own words, since a failure mid-dump is rarely the user's input: retryable.
-  return new PgferryError(ErrorCode.ToolFailed, `${tool} failed: ${stderrTail.split('\n').slice(-5).join(' | ')}`, {
-    field,
-  });
+  return new PgferryError(
+    ErrorCode.ToolFailed,
+    `${tool} failed: ${stderrTail.split('\n').slice(-5).join(' | ')}`,
+    {
+      field,
+    },
+  );
 }
 
 /**
@@ -85,7 +95,15 @@ export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promis
           let dumped = 0;
           const dump = runTool(
             pgDump,
-            ['--format=directory', `--jobs=${input.jobs}`, `--snapshot=${snapshot}`, '--verbose', '--no-password', '--file', dumpDir],
+            [
+              '--format=directory',
+              `--jobs=${input.jobs}`,
+              `--snapshot=${snapshot}`,
+              '--verbose',
+              '--no-password',
+              '--file',
+              dumpDir,
+            ],
             {
               env: libpqEnv(spec, deps.env, 'source'),
               pidFile,
@@ -142,7 +160,10 @@ export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promis
     };
     await writeFile(path.join(workDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
     const backup = await storage.commit(input.name, workDir);
-    deps.logger.info({ backup, source: connectionLabel(spec), bytes: manifest.totalBytes }, 'backup committed');
+    deps.logger.info(
+      { backup, source: connectionLabel(spec), bytes: manifest.totalBytes },
+      'backup committed',
+    );
     return resultOf(backup, manifest);
   } finally {
     hb.stop();

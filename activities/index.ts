@@ -19,7 +19,8 @@ export function createActivities(deps: ActivityDeps) {
     checkBackupInput: (input: CheckBackupInput) => checkBackupInput(deps, input),
     dumpDatabase: (input: DumpInput) => dumpDatabase(deps, input),
     verifyBackup: (input: { from: string }) => verifyBackup(deps, input),
-    checkRestoreTarget: (input: { from: string; target: string; marker: string }) => checkRestoreTarget(deps, input),
+    checkRestoreTarget: (input: { from: string; target: string; marker: string }) =>
+      checkRestoreTarget(deps, input),
     restoreDatabase: (input: RestoreDatabaseInput) => restoreDatabase(deps, input),
     checkRestoredRows: (input: { from: string; target: string }) => checkRestoredRows(deps, input),
   });

@@ -33,7 +33,10 @@ export async function verifyBackup(_deps: ActivityDeps, input: { from: string })
     let done = 0;
     for (const file of manifest.files) {
       const full = path.join(backup, file.path);
-      const size = await stat(full).then((s) => s.size, () => -1);
+      const size = await stat(full).then(
+        (s) => s.size,
+        () => -1,
+      );
       if (size !== file.size || (await sha256File(full)) !== file.sha256) {
         throw new PgferryError(
           ErrorCode.BackupCorrupt,
@@ -70,15 +73,24 @@ export async function checkRestoreTarget(
   const dumpMajor = Number(/(\d+)/.exec(manifest.pgDumpVersion)?.[1] ?? 0);
   const restoreMajor = await toolMajorVersion(pgRestore);
   if (restoreMajor < dumpMajor) {
-    throw new PgferryError(ErrorCode.Unsupported, `from: the backup was made by pg_dump ${dumpMajor}, the worker's pg_restore is ${restoreMajor}`, {
-      field: 'from',
-      fix: `install pg_restore ${dumpMajor} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
-    });
+    throw new PgferryError(
+      ErrorCode.Unsupported,
+      `from: the backup was made by pg_dump ${dumpMajor}, the worker's pg_restore is ${restoreMajor}`,
+      {
+        field: 'from',
+        fix: `install pg_restore ${dumpMajor} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
+      },
+    );
   }
-  const { version, info } = await withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'target', async (c) => ({
-    version: (await serverVersion(c)).version,
-    info: await databaseInfo(c, spec.database),
-  }));
+  const { version, info } = await withClient(
+    withDatabase(spec, MAINTENANCE_DB),
+    deps.env,
+    'target',
+    async (c) => ({
+      version: (await serverVersion(c)).version,
+      info: await databaseInfo(c, spec.database),
+    }),
+  );
   if (info.exists && info.comment !== input.marker) {
     const empty = await withClient(spec, deps.env, 'target', (c) => isDatabaseEmpty(c));
     if (!empty) {
@@ -104,7 +116,10 @@ export interface RestoreDatabaseInput {
  * Runs `pg_restore -j N` into the provisioned target. Whatever an earlier attempt left is cleared
  * first (the database is re-created: it carries this run's marker), so a retry never doubles rows.
  */
-export async function restoreDatabase(deps: ActivityDeps, input: RestoreDatabaseInput): Promise<{ items: number }> {
+export async function restoreDatabase(
+  deps: ActivityDeps,
+  input: RestoreDatabaseInput,
+): Promise<{ items: number }> {
   const spec = parseConnectionUrl(input.target, 'target');
   const dumpDir = path.join(path.resolve(input.from), DUMP_DIR);
   const pgRestore = findTool('pg_restore', deps.pgBinDir);
@@ -121,7 +136,15 @@ export async function restoreDatabase(deps: ActivityDeps, input: RestoreDatabase
     let finished = 0;
     const result = await runTool(
       pgRestore,
-      ['--format=directory', `--jobs=${input.jobs}`, '--exit-on-error', '--verbose', '--no-password', `--dbname=${spec.database}`, dumpDir],
+      [
+        '--format=directory',
+        `--jobs=${input.jobs}`,
+        '--exit-on-error',
+        '--verbose',
+        '--no-password',
+        `--dbname=${spec.database}`,
+        dumpDir,
+      ],
       {
         env: libpqEnv(spec, deps.env, 'target'),
         signal: hb.signal,
@@ -134,9 +157,13 @@ export async function restoreDatabase(deps: ActivityDeps, input: RestoreDatabase
       },
     );
     if (result.code !== 0) {
-      throw new PgferryError(ErrorCode.ToolFailed, `pg_restore failed: ${result.stderrTail.split('\n').slice(-5).join(' | ')}`, {
-        field: 'target',
-      });
+      throw new PgferryError(
+        ErrorCode.ToolFailed,
+        `pg_restore failed: ${result.stderrTail.split('\n').slice(-5).join(' | ')}`,
+        {
+          field: 'target',
+        },
+      );
     }
     deps.logger.info({ target: connectionLabel(spec), items }, 'restore finished');
     return { items };
@@ -146,7 +173,10 @@ export async function restoreDatabase(deps: ActivityDeps, input: RestoreDatabase
 }
 
 /** Counts every table's rows and the large objects on the target, against the manifest. */
-export async function checkRestoredRows(deps: ActivityDeps, input: { from: string; target: string }): Promise<RestoreReport> {
+export async function checkRestoredRows(
+  deps: ActivityDeps,
+  input: { from: string; target: string },
+): Promise<RestoreReport> {
   const spec = parseConnectionUrl(input.target, 'target');
   const manifest = await readManifest(path.resolve(input.from));
   const hb = startHeartbeat();
@@ -159,9 +189,13 @@ export async function checkRestoredRows(deps: ActivityDeps, input: { from: strin
     }).catch((err: unknown) => {
       // A table the manifest lists but the target lacks is a failed restore, not a crash.
       if ((err as { code?: string }).code === '42P01') {
-        throw new PgferryError(ErrorCode.RowCountMismatch, `a table of the backup is missing on the target: ${(err as Error).message}`, {
-          field: 'target',
-        });
+        throw new PgferryError(
+          ErrorCode.RowCountMismatch,
+          `a table of the backup is missing on the target: ${(err as Error).message}`,
+          {
+            field: 'target',
+          },
+        );
       }
       throw err;
     });

@@ -38,13 +38,21 @@ export function findTool(name: string, binDir: string | undefined): string {
       // not in this directory
     }
   }
-  throw new PgferryError(ErrorCode.ToolMissing, `${name} was not found ${binDir ? `in ${binDir}` : 'on PATH'}`, {
-    fix: `install the PostgreSQL client tools (apt-get install postgresql-client) or set PGFERRY_PG_BINDIR`,
-  });
+  throw new PgferryError(
+    ErrorCode.ToolMissing,
+    `${name} was not found ${binDir ? `in ${binDir}` : 'on PATH'}`,
+    {
+      fix: `install the PostgreSQL client tools (apt-get install postgresql-client) or set PGFERRY_PG_BINDIR`,
+    },
+  );
 }
 
 /** Runs a tool to its end in its own process group; never throws for a non-zero exit. */
-export async function runTool(bin: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
+export async function runTool(
+  bin: string,
+  args: readonly string[],
+  options: ToolOptions = {},
+): Promise<ToolResult> {
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const [command, argv] =
     options.asUser && asRoot ? ['runuser', ['-u', options.asUser, '--', bin, ...args]] : [bin, [...args]];

@@ -45,7 +45,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return 0;
       // commander has already printed its message on stderr; --json callers get it on stdout too.
       if (json) out.error({ code: ErrorCode.InvalidInput, message: err.message.replace(/^error: /, '') });
       return 2;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { WorkflowIdPrefix } from '../domain/constants';
 
 /** A compact UTC timestamp for ids and backup names: 20261126T114400123Z. */
@@ -5,10 +6,15 @@ export function stamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace('.', '');
 }
 
-/** Makes a database or cluster name safe for ids and file names (non-ASCII and quotes are replaced). */
+/**
+ * Makes a database or cluster name safe for ids and file names. When characters had to be
+ * replaced or the name cut, a short hash of the original keeps different names apart.
+ */
 export function slug(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[^A-Za-z0-9]+/, '');
-  return (cleaned || 'db').slice(0, 40);
+  const cleaned = name.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'db';
+  if (cleaned === name && cleaned.length <= 39) return cleaned;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${cleaned.slice(0, 30)}-${hash}`;
 }
 
 /** The id of a new backup workflow; the backup's name is the id without the prefix. */

@@ -1,9 +1,19 @@
 import * as path from 'node:path';
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { storageFor } from '../activities/storage/filesystem';
-import { CONTROL_TASK_QUEUE, STATUS_QUERY, WorkflowType, type SearchAttributeName } from '../domain/constants';
+import {
+  CONTROL_TASK_QUEUE,
+  STATUS_QUERY,
+  WorkflowType,
+  type SearchAttributeName,
+} from '../domain/constants';
 import { connectionLabel, parseConnectionUrl } from '../domain/connection';
 import {
   BackupInput,
@@ -109,7 +119,12 @@ export class PgferryClient {
     const input = checkBackupOptions(options);
     const spec = parseConnectionUrl(input.source, 'source');
     const workflowId = backupWorkflowId(spec.database, new Date());
-    return this.start<BackupResult>(WorkflowType.backup, workflowId, input, `backup ${connectionLabel(spec)} → ${input.to}`);
+    return this.start<BackupResult>(
+      WorkflowType.backup,
+      workflowId,
+      input,
+      `backup ${connectionLabel(spec)} → ${input.to}`,
+    );
   }
 
   /** Starts a restore of a backup into a target database (created when absent). */
@@ -117,7 +132,12 @@ export class PgferryClient {
     const input = checkRestoreOptions(options);
     const spec = parseConnectionUrl(input.target, 'target');
     const workflowId = restoreWorkflowId(spec.database, new Date());
-    return this.start<RestoreResult>(WorkflowType.restore, workflowId, input, `restore ${input.from} → ${connectionLabel(spec)}`);
+    return this.start<RestoreResult>(
+      WorkflowType.restore,
+      workflowId,
+      input,
+      `restore ${input.from} → ${connectionLabel(spec)}`,
+    );
   }
 
   /** Makes a target database (or a local cluster) exist; running it again for the same target attaches. */
@@ -127,7 +147,12 @@ export class PgferryClient {
       input.provider === 'local'
         ? connectionLabel(parseConnectionUrl(input.target, 'target'))
         : `local-cluster:${input.cluster}/${input.database}`;
-    return this.start<ProvisionResult>(WorkflowType.provision, provisionWorkflowId(label), input, `provision ${label}`);
+    return this.start<ProvisionResult>(
+      WorkflowType.provision,
+      provisionWorkflowId(label),
+      input,
+      `provision ${label}`,
+    );
   }
 
   /** A handle on a workflow started earlier. */
@@ -150,12 +175,17 @@ export class PgferryClient {
       type: description.type,
       startedAt: description.startTime.toISOString(),
       ...(description.closeTime ? { closedAt: description.closeTime.toISOString() } : {}),
-      ...(description.closeTime ? { durationMs: description.closeTime.getTime() - description.startTime.getTime() } : {}),
+      ...(description.closeTime
+        ? { durationMs: description.closeTime.getTime() - description.startTime.getTime() }
+        : {}),
     };
     const fallbackStage = saString(sa, 'PgferryStage') ?? 'unknown';
     if (description.status.name === 'RUNNING') {
       const state = await this.queryState(handle);
-      const progress = { ...(state?.progress ?? {}), ...(await this.heartbeatFigures(description.raw.pendingActivities ?? [])) };
+      const progress = {
+        ...(state?.progress ?? {}),
+        ...(await this.heartbeatFigures(description.raw.pendingActivities ?? [])),
+      };
       return {
         ...base,
         stage: state?.stage ?? fallbackStage,
@@ -168,7 +198,14 @@ export class PgferryClient {
     if (closedState === 'completed') {
       const result: unknown = await handle.result();
       const state = await this.queryState(handle);
-      return { ...base, stage: 'done', stages: state?.stages ?? [], state: 'completed', progress: state?.progress ?? {}, result };
+      return {
+        ...base,
+        stage: 'done',
+        stages: state?.stages ?? [],
+        state: 'completed',
+        progress: state?.progress ?? {},
+        result,
+      };
     }
     let error: WorkflowStatus['error'];
     try {
@@ -203,7 +240,12 @@ export class PgferryClient {
         out.push({
           id: wf.workflowId,
           type: wf.type,
-          state: closed === 'running' ? ((saState || 'running') as WorkflowState) : saState === 'rolled_back' ? 'rolled_back' : closed,
+          state:
+            closed === 'running'
+              ? ((saState || 'running') as WorkflowState)
+              : saState === 'rolled_back'
+                ? 'rolled_back'
+                : closed,
           stage: saString(sa, 'PgferryStage') ?? '',
           ...optional('source', saString(sa, 'PgferrySource')),
           ...optional('target', saString(sa, 'PgferryTarget')),
@@ -237,7 +279,12 @@ export class PgferryClient {
     await this.connection.close();
   }
 
-  private async start<T>(type: WorkflowType, workflowId: string, input: unknown, summary: string): Promise<WorkflowRun<T>> {
+  private async start<T>(
+    type: WorkflowType,
+    workflowId: string,
+    input: unknown,
+    summary: string,
+  ): Promise<WorkflowRun<T>> {
     try {
       const handle = await this.client.workflow.start(type, {
         taskQueue: CONTROL_TASK_QUEUE,
@@ -279,7 +326,9 @@ export class PgferryClient {
     }
   }
 
-  private async heartbeatFigures(pending: { heartbeatDetails?: { payloads?: Payload[] | null } | null }[]): Promise<ProgressFigures> {
+  private async heartbeatFigures(
+    pending: { heartbeatDetails?: { payloads?: Payload[] | null } | null }[],
+  ): Promise<ProgressFigures> {
     const figures: ProgressFigures = {};
     for (const activity of pending) {
       const payloads = activity.heartbeatDetails?.payloads;
@@ -297,12 +346,20 @@ export class PgferryClient {
 
 /** Parses backup options as `backup()` will, without Temporal: bad input fails before anything starts. */
 export function checkBackupOptions(options: BackupOptions): BackupInput {
-  return parseInput(BackupInput, { ...options, to: options.to ? path.resolve(options.to) : options.to }, 'backup');
+  return parseInput(
+    BackupInput,
+    { ...options, to: options.to ? path.resolve(options.to) : options.to },
+    'backup',
+  );
 }
 
 /** Parses restore options as `restore()` will, without Temporal. */
 export function checkRestoreOptions(options: RestoreOptions): RestoreInput {
-  return parseInput(RestoreInput, { ...options, from: options.from ? path.resolve(options.from) : options.from }, 'restore');
+  return parseInput(
+    RestoreInput,
+    { ...options, from: options.from ? path.resolve(options.from) : options.from },
+    'restore',
+  );
 }
 
 /** Parses provision options as `provision()` will, without Temporal. */
@@ -311,7 +368,10 @@ export function checkProvisionOptions(options: ProvisionOptions): ProvisionInput
 }
 
 /** A Keyword search attribute's value, when it is set. */
-function saString(attributes: Record<string, unknown> | undefined, name: SearchAttributeName): string | undefined {
+function saString(
+  attributes: Record<string, unknown> | undefined,
+  name: SearchAttributeName,
+): string | undefined {
   const values = attributes?.[name];
   const first: unknown = Array.isArray(values) ? values[0] : undefined;
   return typeof first === 'string' ? first : undefined;
@@ -340,4 +400,3 @@ function catalogEntry(backup: string, m: BackupManifest): BackupCatalogEntry {
     serverVersion: m.serverVersion,
   };
 }
-

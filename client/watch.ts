@@ -13,7 +13,9 @@ export function isClosed(status: WorkflowStatus): boolean {
 /** One progress line: "dump ▶ · tables 3/10 · 4.2 MB · 12s". */
 export function progressLine(status: WorkflowStatus, elapsedMs: number): string {
   const figures = formatFigures(status.progress);
-  return [`${status.id}: ${formatStages(status)}`, figures, formatDuration(elapsedMs)].filter(Boolean).join(' · ');
+  return [`${status.id}: ${formatStages(status)}`, figures, formatDuration(elapsedMs)]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 /**

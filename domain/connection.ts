@@ -21,7 +21,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** How to pass a password without it reaching Temporal: said wherever a URL carries one. */
 export const PASSWORD_FIX =
-  'remove the password from the URL; put it in the worker\'s ~/.pgpass (or the file PGPASSFILE names), or set it in an environment variable on the worker and add ?password_env=NAME to the URL';
+  "remove the password from the URL; put it in the worker's ~/.pgpass (or the file PGPASSFILE names), or set it in an environment variable on the worker and add ?password_env=NAME to the URL";
 
 /** A URL's problem, said without the field name: what is wrong and how to fix it. */
 export interface UrlProblem {
@@ -38,7 +38,8 @@ export function tryParseConnectionUrl(url: string): { spec: ConnSpec } | { probl
   try {
     parsed = new URL(url);
   } catch {
-    return problem(`"${url}" is not a URL`, URL_FORM);
+    // Never quote the value: it may carry a password, and this message can reach workflow history.
+    return problem('the value is not a URL', URL_FORM);
   }
   if (!PROTOCOLS.has(parsed.protocol)) {
     return problem(`the URL scheme "${parsed.protocol.replace(/:$/, '')}" is not postgres`, URL_FORM);
@@ -46,14 +47,30 @@ export function tryParseConnectionUrl(url: string): { spec: ConnSpec } | { probl
   if (parsed.password !== '') {
     return problem('the URL carries a password, and passwords never enter workflow history', PASSWORD_FIX);
   }
-  const host = decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, '$1');
+  const decode = (part: string): string | undefined => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return undefined;
+    }
+  };
+  const host = decode(parsed.hostname)?.replace(/^\[(.*)\]$/, '$1');
+  if (host === undefined) return problem('the host has a malformed %-escape', URL_FORM);
   if (host === '') return problem('the URL names no host', URL_FORM);
   const port = parsed.port === '' ? 5432 : Number(parsed.port);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-  if (database === '' || database.includes('/')) return problem('the URL names no database', 'end the URL with /DATABASE');
-  const user = parsed.username === '' ? 'postgres' : decodeURIComponent(parsed.username);
+  const rawPath = parsed.pathname.replace(/^\//, '');
+  // A "/" inside the name arrives as %2F: check the raw path, then decode.
+  if (rawPath === '' || rawPath.includes('/'))
+    return problem('the URL names no database', 'end the URL with /DATABASE');
+  const database = decode(rawPath);
+  if (database === undefined)
+    return problem('the database name has a malformed %-escape', 'write special characters as %XX');
+  const user = parsed.username === '' ? 'postgres' : decode(parsed.username);
+  if (user === undefined)
+    return problem('the user name has a malformed %-escape', 'write special characters as %XX');
   for (const key of parsed.searchParams.keys()) {
-    if (!KNOWN_PARAMS.has(key)) return problem(`unknown URL parameter "${key}"`, 'use only sslmode and password_env');
+    if (!KNOWN_PARAMS.has(key))
+      return problem(`unknown URL parameter "${key}"`, 'use only sslmode and password_env');
   }
   const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
   if (sslmode !== undefined && !SSL_MODES.has(sslmode)) {
@@ -61,7 +78,10 @@ export function tryParseConnectionUrl(url: string): { spec: ConnSpec } | { probl
   }
   const passwordEnv = parsed.searchParams.get('password_env') ?? undefined;
   if (passwordEnv !== undefined && !ENV_NAME.test(passwordEnv)) {
-    return problem(`password_env "${passwordEnv}" is not an environment variable name`, 'use letters, digits and _');
+    return problem(
+      `password_env "${passwordEnv}" is not an environment variable name`,
+      'use letters, digits and _',
+    );
   }
   return { spec: { host, port, user, database, sslmode, passwordEnv } };
 }

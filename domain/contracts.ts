@@ -18,7 +18,10 @@ export const SafeName = z
   .string()
   .min(1)
   .max(63)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, ".", "_" and "-", starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    'use letters, digits, ".", "_" and "-", starting with a letter or digit',
+  );
 
 /** Input of the `provision` workflow with the `local` provider: a database on an existing server. */
 export const LocalProvisionInput = z.strictObject({
@@ -41,7 +44,10 @@ export const LocalClusterProvisionInput = z.strictObject({
 });
 
 /** Input of the `provision` workflow. */
-export const ProvisionInput = z.union([LocalProvisionInput, LocalClusterProvisionInput]);
+export const ProvisionInput = z.discriminatedUnion('provider', [
+  LocalProvisionInput,
+  LocalClusterProvisionInput,
+]);
 /** Input of the `provision` workflow, as parsed. */
 export type ProvisionInput = z.output<typeof ProvisionInput>;
 /** Input of the `provision` workflow, as a caller writes it. */
@@ -181,7 +187,14 @@ export const ProgressFigures = z.object({
 export type ProgressFigures = z.infer<typeof ProgressFigures>;
 
 /** The lifecycle states a pgferry workflow reports. */
-export const WorkflowState = z.enum(['running', 'waiting', 'completed', 'failed', 'cancelled', 'rolled_back']);
+export const WorkflowState = z.enum([
+  'running',
+  'waiting',
+  'completed',
+  'failed',
+  'cancelled',
+  'rolled_back',
+]);
 /** The lifecycle state a pgferry workflow reports. */
 export type WorkflowState = z.infer<typeof WorkflowState>;
 
@@ -192,7 +205,12 @@ export const ProgressState = z.object({
   state: WorkflowState,
   progress: ProgressFigures,
   error: z
-    .object({ code: z.string(), message: z.string(), field: z.string().optional(), fix: z.string().optional() })
+    .object({
+      code: z.string(),
+      message: z.string(),
+      field: z.string().optional(),
+      fix: z.string().optional(),
+    })
     .optional(),
 });
 /** What the `status` query of every pgferry workflow answers. */
@@ -207,9 +225,15 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, what: s
     return path === '' ? issue.message : `${path}: ${issue.message}`;
   });
   const first = result.error.issues[0];
-  const field = first && first.path.length > 0 ? first.path.map(String).join('.') : undefined;
+  // Unknown keys are reported at the object's path, with their names in `keys`.
+  const keys = first && first.code === 'unrecognized_keys' ? first.keys : [];
+  const fieldPath = first ? [...first.path.map(String), ...keys.slice(0, 1)] : [];
+  const field = fieldPath.length > 0 ? fieldPath.join('.') : undefined;
   const params = first && 'params' in first ? (first.params as { fix?: unknown } | undefined) : undefined;
-  const fix = typeof params?.fix === 'string' ? params.fix : `correct the ${what} input (see docs/${what}-input.schema.json)`;
+  const fix =
+    typeof params?.fix === 'string'
+      ? params.fix
+      : `correct the ${what} input (see docs/${what}-input.schema.json)`;
   throw new PgferryError(ErrorCode.InvalidInput, problems.join('; '), { field, fix });
 }
 

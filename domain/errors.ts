@@ -36,6 +36,7 @@ export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
   ErrorCode.BackupCorrupt,
   ErrorCode.RowCountMismatch,
   ErrorCode.ToolMissing,
+  ErrorCode.ClusterFailed,
   ErrorCode.Unsupported,
   ErrorCode.WorkflowNotFound,
 ];

@@ -23,6 +23,7 @@ import {
   dropDatabase,
   freePort,
   query,
+  quoteIdent,
   runCommand,
   startThrowawayCluster,
   uniqueName,
@@ -61,14 +62,21 @@ async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure>
 }
 
 /** Asserts a failure's stable code, its retryability and (when given) the input field it names. */
-function expectFailure(failure: ApplicationFailure, code: ErrorCode, nonRetryable: boolean, field?: string): void {
+function expectFailure(
+  failure: ApplicationFailure,
+  code: ErrorCode,
+  nonRetryable: boolean,
+  field?: string,
+): void {
   expect(failure.type).toBe(code);
   expect(failure.nonRetryable).toBe(nonRetryable);
   if (field !== undefined) expect(failure.details?.[0]).toMatchObject({ field });
 }
 
 async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 async function filesBelow(root: string): Promise<string[]> {
@@ -81,6 +89,11 @@ async function filesBelow(root: string): Promise<string[]> {
 
 async function readManifestJson(backup: string): Promise<BackupManifest> {
   return JSON.parse(await readFile(path.join(backup, 'manifest.json'), 'utf8')) as BackupManifest;
+}
+
+/** The database a URL names. */
+function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
 }
 
 /** The comment pgferry stamps on a database it provisioned; null when there is none. */
@@ -115,9 +128,9 @@ describe('activities against a real PostgreSQL', () => {
     return cloneDatabase(template, newDatabaseName(label));
   }
 
-  async function tempDir(label: string): Promise<string> {
-    const dir = await mkdtemp(path.join(root, `${label}-`));
-    return dir;
+  /** A fresh directory below this file's temp root, removed with it in afterAll. */
+  function tempDir(label: string): Promise<string> {
+    return mkdtemp(path.join(root, `${label}-`));
   }
 
   beforeAll(async () => {
@@ -164,7 +177,10 @@ describe('activities against a real PostgreSQL', () => {
   describe('provisionDatabase', () => {
     it('creates an absent database and stamps it with the marker', async () => {
       const name = newDatabaseName('prov_new');
-      const result = await run(activities.provisionDatabase, { target: adminUrl(5432, name), marker: 'pgferry:new' });
+      const result = await run(activities.provisionDatabase, {
+        target: adminUrl(5432, name),
+        marker: 'pgferry:new',
+      });
       expect(result).toMatchObject({ provider: 'local', created: true, marker: 'pgferry:new' });
       expect(result.serverVersion).toMatch(/^15\./);
       expect(await databaseComment(name)).toBe('pgferry:new');
@@ -173,16 +189,21 @@ describe('activities against a real PostgreSQL', () => {
     it('reuses an existing empty database and claims it', async () => {
       const name = newDatabaseName('prov_empty');
       await createEmptyDatabase(name);
-      const result = await run(activities.provisionDatabase, { target: adminUrl(5432, name), marker: 'pgferry:empty' });
+      const result = await run(activities.provisionDatabase, {
+        target: adminUrl(5432, name),
+        marker: 'pgferry:empty',
+      });
       expect(result.created).toBe(false);
       expect(await databaseComment(name)).toBe('pgferry:empty');
     });
 
     it('refuses a non-empty database that it did not create', async () => {
       const url = await cloneFixture('prov_full');
-      const failure = await failureOf(run(activities.provisionDatabase, { target: url, marker: 'pgferry:full' }));
+      const failure = await failureOf(
+        run(activities.provisionDatabase, { target: url, marker: 'pgferry:full' }),
+      );
       expectFailure(failure, ErrorCode.TargetNotEmpty, true, 'target');
-      expect(await databaseComment(url.split('/').pop()!)).toBeNull();
+      expect(await databaseComment(databaseName(url))).toBeNull();
     });
 
     it('resumes on a database that carries its marker even once it holds objects', async () => {
@@ -198,17 +219,29 @@ describe('activities against a real PostgreSQL', () => {
     it('fails with ConnectionFailed when nothing listens on the port', async () => {
       const port = await freePort();
       const failure = await failureOf(
-        run(activities.provisionDatabase, { target: adminUrl(port, 'nowhere'), marker: 'pgferry:unreachable' }),
+        run(activities.provisionDatabase, {
+          target: adminUrl(port, 'nowhere'),
+          marker: 'pgferry:unreachable',
+        }),
       );
       expectFailure(failure, ErrorCode.ConnectionFailed, true, 'target');
     });
 
     it('does not fail when two attempts with the same marker run at the same time', async () => {
+      // A few rounds, since the two attempts must really overlap for the race to show.
       for (let round = 0; round < 3; round++) {
         const name = newDatabaseName('prov_race');
         const input = { target: adminUrl(5432, name), marker: 'pgferry:race' };
-        const results = await Promise.all([run(activities.provisionDatabase, input), run(activities.provisionDatabase, input)]);
-        expect(results.filter((r) => r.created)).toHaveLength(1);
+        const outcomes = await Promise.allSettled([
+          run(activities.provisionDatabase, input),
+          run(activities.provisionDatabase, input),
+        ]);
+        const failed = outcomes.flatMap((o) =>
+          o.status === 'rejected' ? [(o.reason as ApplicationFailure).type] : [],
+        );
+        expect(failed).toEqual([]);
+        const created = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.created] : []));
+        expect(created.sort()).toEqual([false, true]);
         expect(await databaseComment(name)).toBe('pgferry:race');
       }
     });
@@ -221,7 +254,11 @@ describe('activities against a real PostgreSQL', () => {
       const input = { cluster, database: 'app', marker: 'pgferry:cluster' };
 
       const first = await run(activities.provisionLocalCluster, input);
-      expect(first).toMatchObject({ provider: 'local-cluster', created: true, dataDir: path.join(deps.clustersDir, cluster) });
+      expect(first).toMatchObject({
+        provider: 'local-cluster',
+        created: true,
+        dataDir: path.join(deps.clustersDir, cluster),
+      });
       const [row] = await query<{ db: string; version: string }>(
         first.target,
         `SELECT current_database() AS db, current_setting('server_version_num') AS version`,
@@ -251,19 +288,27 @@ describe('activities against a real PostgreSQL', () => {
 
     it('accepts a reachable source and a writable location', async () => {
       const source = await cloneFixture('check_ok');
-      const result = await run(activities.checkBackupInput, { source, to: path.join(storageDir, 'new', 'nested') });
+      const result = await run(activities.checkBackupInput, {
+        source,
+        to: path.join(storageDir, 'new', 'nested'),
+      });
       expect(result.serverVersion).toMatch(/^15\./);
     });
 
     it('reports an unreachable host as ConnectionFailed', async () => {
       const port = await freePort();
-      const failure = await failureOf(run(activities.checkBackupInput, { source: adminUrl(port, 'db'), to: storageDir }));
+      const failure = await failureOf(
+        run(activities.checkBackupInput, { source: adminUrl(port, 'db'), to: storageDir }),
+      );
       expectFailure(failure, ErrorCode.ConnectionFailed, true, 'source');
     });
 
     it('reports a database that does not exist as DatabaseMissing', async () => {
       const failure = await failureOf(
-        run(activities.checkBackupInput, { source: adminUrl(5432, uniqueName('pgferry_act_absent')), to: storageDir }),
+        run(activities.checkBackupInput, {
+          source: adminUrl(5432, uniqueName('pgferry_act_absent')),
+          to: storageDir,
+        }),
       );
       expectFailure(failure, ErrorCode.DatabaseMissing, true, 'source');
     });
@@ -276,7 +321,10 @@ describe('activities against a real PostgreSQL', () => {
     });
 
     it('takes the password from the environment variable that password_env names', async () => {
-      const result = await run(activities.checkBackupInput, { source: scramUrl(PASSWORD_ENV), to: storageDir });
+      const result = await run(activities.checkBackupInput, {
+        source: scramUrl(PASSWORD_ENV),
+        to: storageDir,
+      });
       expect(result.serverVersion).toMatch(/^15\./);
     });
 
@@ -291,7 +339,9 @@ describe('activities against a real PostgreSQL', () => {
       const source = await cloneFixture('check_unwritable');
       const file = path.join(storageDir, 'a-file');
       await writeFile(file, 'not a directory');
-      const failure = await failureOf(run(activities.checkBackupInput, { source, to: path.join(file, 'backups') }));
+      const failure = await failureOf(
+        run(activities.checkBackupInput, { source, to: path.join(file, 'backups') }),
+      );
       expectFailure(failure, ErrorCode.StorageUnwritable, true, 'to');
     });
   });
@@ -305,7 +355,7 @@ describe('activities against a real PostgreSQL', () => {
 
     beforeAll(async () => {
       source = await cloneFixture('src');
-      sourceName = new URL(source).pathname.slice(1);
+      sourceName = databaseName(source);
       to = await tempDir('backups');
       backup = await run(activities.dumpDatabase, { source, to, name: 'nightly', jobs: 2 });
       sourceFingerprint = await databaseFingerprint(source);
@@ -351,7 +401,7 @@ describe('activities against a real PostgreSQL', () => {
           const out = [];
           for (const t of tables) {
             const { rows } = await client.query<{ n: string }>(
-              `SELECT count(*) AS n FROM ONLY "${t.schema.replace(/"/g, '""')}"."${t.table.replace(/"/g, '""')}"`,
+              `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
             );
             out.push({ ...t, rows: Number(rows[0]?.n) });
           }
@@ -365,7 +415,9 @@ describe('activities against a real PostgreSQL', () => {
         expect(manifest.files.map((f) => f.path)).toEqual(onDisk);
         for (const file of manifest.files) {
           const full = path.join(backup.backup, file.path);
-          expect({ path: file.path, size: (await stat(full)).size, sha256: await sha256Of(full) }).toEqual(file);
+          expect({ path: file.path, size: (await stat(full)).size, sha256: await sha256Of(full) }).toEqual(
+            file,
+          );
         }
         expect(manifest.totalBytes).toBe(manifest.files.reduce((sum, f) => sum + f.size, 0));
       });
@@ -384,7 +436,9 @@ describe('activities against a real PostgreSQL', () => {
         await writeFile(path.join(work, 'stale.txt'), 'left by the crash');
         // A process in a group of its own stands in for the orphaned pg_dump.
         const orphan = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
-        const orphanExit = new Promise<NodeJS.Signals | null>((resolve) => orphan.once('exit', (_code, signal) => resolve(signal)));
+        const orphanExit = new Promise<NodeJS.Signals | null>((resolve) =>
+          orphan.once('exit', (_code, signal) => resolve(signal)),
+        );
         await writeFile(path.join(dir, '.tmp-retried.pid'), String(orphan.pid));
 
         const result = await run(activities.dumpDatabase, { source, to: dir, name: 'retried', jobs: 2 });
@@ -430,7 +484,12 @@ describe('activities against a real PostgreSQL', () => {
         // The dumped data agrees with the counts: restored, the table has the snapshot's rows.
         const target = adminUrl(5432, newDatabaseName('snapshot_restored'));
         await run(activities.provisionDatabase, { target, marker: 'pgferry:snapshot' });
-        await run(activities.restoreDatabase, { from: path.join(dir, 'snap'), target, jobs: 2, marker: 'pgferry:snapshot' });
+        await run(activities.restoreDatabase, {
+          from: path.join(dir, 'snap'),
+          target,
+          jobs: 2,
+          marker: 'pgferry:snapshot',
+        });
         const report = await run(activities.checkRestoredRows, { from: path.join(dir, 'snap'), target });
         expect(report.ok).toBe(true);
       });
@@ -453,7 +512,9 @@ describe('activities against a real PostgreSQL', () => {
       it('reports a data file with one flipped byte as BackupCorrupt', async () => {
         const copy = await copyOfBackup('flipped');
         const manifest = await readManifestJson(copy);
-        const victim = manifest.files.filter((f) => f.path.endsWith('.dat.gz')).sort((a, b) => b.size - a.size)[0]!;
+        const victim = manifest.files
+          .filter((f) => f.path.endsWith('.dat.gz'))
+          .sort((a, b) => b.size - a.size)[0]!;
         const full = path.join(copy, victim.path);
         const bytes = await readFile(full);
         const middle = Math.floor(bytes.length / 2);
@@ -502,8 +563,8 @@ describe('activities against a real PostgreSQL', () => {
 
       it('refuses to restore onto a non-empty database that carries another marker', async () => {
         const target = await cloneFixture('other_marker');
-        const name = new URL(target).pathname.slice(1);
-        await query(adminUrl(), `COMMENT ON DATABASE "${name}" IS 'pgferry:someone-else'`);
+        const name = databaseName(target);
+        await query(adminUrl(), `COMMENT ON DATABASE ${quoteIdent(name)} IS 'pgferry:someone-else'`);
         const before = await databaseFingerprint(target);
 
         const checked = await failureOf(
@@ -520,7 +581,10 @@ describe('activities against a real PostgreSQL', () => {
 
       it('names the table whose rows are missing on the target', async () => {
         const { target } = await restoredTarget('deleted');
-        await query(target, 'DELETE FROM public.raw_log WHERE ctid = (SELECT ctid FROM public.raw_log LIMIT 1)');
+        await query(
+          target,
+          'DELETE FROM public.raw_log WHERE ctid = (SELECT ctid FROM public.raw_log LIMIT 1)',
+        );
         const report = await run(activities.checkRestoredRows, { from: backup.backup, target });
         expect(report.ok).toBe(false);
         expect(report.tables.filter((t) => !t.ok)).toEqual([

@@ -25,7 +25,8 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = await mkdtemp(path.join(tmpdir(), 'pgferry-test-'));
   const cli = await setupTemporalCli((line) => process.stderr.write(`[global-setup] ${line}\n`));
-  if (cli.kind !== 'binary') throw new Error('the tests need the temporal CLI; run `npx pgferry setup-temporal`');
+  if (cli.kind !== 'binary')
+    throw new Error('the tests need the temporal CLI; run `npx pgferry setup-temporal`');
   const port = await freePort();
   const server = await startDevServer({
     cliPath: cli.path,

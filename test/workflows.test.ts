@@ -58,7 +58,10 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
     for (const name of databases) await dropDatabase(name);
     await dropDatabase(template);
     for (const dir of dirs) {
-      await runCommand('bash', ['-c', `for d in ${dir}/*/; do [ -f "$d/PG_VERSION" ] && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$d" stop -m immediate >/dev/null 2>&1; done; true`]);
+      await runCommand('bash', [
+        '-c',
+        `for d in ${dir}/*/; do [ -f "$d/PG_VERSION" ] && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$d" stop -m immediate >/dev/null 2>&1; done; true`,
+      ]);
       await rm(dir, { recursive: true, force: true });
     }
   });
@@ -81,7 +84,10 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
     expect(restored.report.rowsRestored).toBe(made.rows);
     expect(restored.provision.created).toBe(true);
 
-    const diff = diffFingerprints(await databaseFingerprint(adminUrl(5432, source)), await databaseFingerprint(adminUrl(5432, target)));
+    const diff = diffFingerprints(
+      await databaseFingerprint(adminUrl(5432, source)),
+      await databaseFingerprint(adminUrl(5432, target)),
+    );
     expect(diff).toEqual([]);
 
     const status = await client.status(restore.workflowId);
@@ -92,12 +98,28 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
 
   it('keeps the password out of every workflow history while the worker uses it', async () => {
     const db = uniqueName('wf_secret');
-    await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE ${db}`, cluster.url('postgres')], {
-      env: { ...process.env, PGPASSWORD: SECRET },
-    });
-    await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 500) g', cluster.url(db)], {
-      env: { ...process.env, PGPASSWORD: SECRET },
-    });
+    await runCommand(
+      'psql',
+      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE ${db}`, cluster.url('postgres')],
+      {
+        env: { ...process.env, PGPASSWORD: SECRET },
+      },
+    );
+    await runCommand(
+      'psql',
+      [
+        '-X',
+        '-q',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-c',
+        'CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 500) g',
+        cluster.url(db),
+      ],
+      {
+        env: { ...process.env, PGPASSWORD: SECRET },
+      },
+    );
     const source = `postgres://postgres@127.0.0.1:${cluster.port}/${db}?password_env=${SECRET_ENV}`;
     const run = await client.backup({ source, to: backups });
     const result = await run.result();
@@ -121,12 +143,22 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
   });
 
   it('provisions a fresh local cluster and reuses it when asked again', async () => {
-    const first = await (await client.provision({ provider: 'local-cluster', cluster: 'wfcluster', database: 'app' })).result();
+    const first = await (
+      await client.provision({ provider: 'local-cluster', cluster: 'wfcluster', database: 'app' })
+    ).result();
     expect(first.created).toBe(true);
     expect(first.dataDir?.startsWith(clustersDir)).toBe(true);
-    const { stdout } = await runCommand('psql', ['-X', '-At', '-c', 'select current_database()', first.target]);
+    const { stdout } = await runCommand('psql', [
+      '-X',
+      '-At',
+      '-c',
+      'select current_database()',
+      first.target,
+    ]);
     expect(stdout.trim()).toBe('app');
-    const again = await (await client.provision({ provider: 'local-cluster', cluster: 'wfcluster', database: 'app' })).result();
+    const again = await (
+      await client.provision({ provider: 'local-cluster', cluster: 'wfcluster', database: 'app' })
+    ).result();
     expect(again.target).toBe(first.target);
     expect(again.created).toBe(false);
   });
@@ -143,7 +175,10 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
         args: [{ source: 'postgres://postgres:pw@127.0.0.1/x', to: backups, jobs: 0 }],
       });
       // The failure is encrypted by the worker's codec: read it as a pgferry client does.
-      const error = (await client.attach(handle.workflowId).result().catch((e: unknown) => e)) as PgferryError;
+      const error = (await client
+        .attach(handle.workflowId)
+        .result()
+        .catch((e: unknown) => e)) as PgferryError;
       expect(error.code).toBe(ErrorCode.InvalidInput);
       expect(error.field).toBe('source');
       expect(error.message).toContain('jobs');

@@ -29,14 +29,19 @@ export class EncryptionCodec implements PayloadCodec {
   constructor(current: CodecKey, older: readonly CodecKey[] = []) {
     for (const k of [current, ...older]) {
       if (k.key.length !== 32) {
-        throw new PgferryError(ErrorCode.InvalidInput, `codec key "${k.id}" is ${k.key.length} bytes, not 32`, {
-          field: 'PGFERRY_CODEC_KEY',
-          fix: 'use 32 random bytes, base64-encoded (openssl rand -base64 32)',
-        });
+        throw new PgferryError(
+          ErrorCode.InvalidInput,
+          `codec key "${k.id}" is ${k.key.length} bytes, not 32`,
+          {
+            field: 'PGFERRY_CODEC_KEY',
+            fix: 'use 32 random bytes, base64-encoded (openssl rand -base64 32)',
+          },
+        );
       }
     }
     this.current = current;
-    this.ring = new Map([current, ...older].map((k) => [k.id, k.key]));
+    // The current key is set last, so an older key that shares its id never shadows it.
+    this.ring = new Map([...older, current].map((k) => [k.id, k.key]));
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
@@ -53,7 +58,10 @@ export class EncryptionCodec implements PayloadCodec {
       );
       const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
       return {
-        metadata: { encoding: encoder.encode(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: encoder.encode(this.current.id) },
+        metadata: {
+          encoding: encoder.encode(ENCRYPTED_ENCODING),
+          [KEY_ID_METADATA]: encoder.encode(this.current.id),
+        },
         data: sealed,
       };
     });
@@ -67,20 +75,29 @@ export class EncryptionCodec implements PayloadCodec {
       const id = idBytes ? decoder.decode(idBytes) : '';
       const key = this.ring.get(id);
       if (!key) {
-        throw new PgferryError(ErrorCode.InvalidInput, `a payload was encrypted with key "${id}", which this process does not have`, {
-          field: 'PGFERRY_CODEC_KEY',
-          fix: 'give every client and worker the same codec key (PGFERRY_CODEC_KEY or the key file)',
-        });
+        throw new PgferryError(
+          ErrorCode.InvalidInput,
+          `a payload was encrypted with key "${id}", which this process does not have`,
+          {
+            field: 'PGFERRY_CODEC_KEY',
+            fix: 'give every client and worker the same codec key (PGFERRY_CODEC_KEY or the key file)',
+          },
+        );
       }
       const sealed = Buffer.from(payload.data ?? new Uint8Array());
       const iv = sealed.subarray(0, IV_LENGTH);
       const tag = sealed.subarray(sealed.length - TAG_LENGTH);
       const decipher = createDecipheriv('aes-256-gcm', key, iv);
       decipher.setAuthTag(tag);
-      const plain = Buffer.concat([decipher.update(sealed.subarray(IV_LENGTH, sealed.length - TAG_LENGTH)), decipher.final()]);
+      const plain = Buffer.concat([
+        decipher.update(sealed.subarray(IV_LENGTH, sealed.length - TAG_LENGTH)),
+        decipher.final(),
+      ]);
       const inner = JSON.parse(plain.toString('utf8')) as { metadata: Record<string, string>; data: string };
       return {
-        metadata: Object.fromEntries(Object.entries(inner.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+        metadata: Object.fromEntries(
+          Object.entries(inner.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')]),
+        ),
         data: Buffer.from(inner.data, 'base64'),
       };
     });

@@ -12,7 +12,10 @@ const EnvSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default(DEFAULTS.temporalNamespace),
   PGFERRY_STATE_DIR: z.string().min(1).default(DEFAULTS.stateDir),
   PGFERRY_CODEC_KEY: z.string().optional(),
-  PGFERRY_CODEC_KEY_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('k1'),
+  PGFERRY_CODEC_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('k1'),
   PGFERRY_CODEC_KEY_FILE: z.string().optional(),
   PGFERRY_PG_BINDIR: z.string().optional(),
   PGFERRY_CLUSTERS_DIR: z.string().optional(),
@@ -54,7 +57,8 @@ function discoverServerBinDirs(): Record<number, string> {
 
 /** Parses settings from the environment; every problem is named by its variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = EnvSchema.safeParse(env);
+  // An empty variable (what compose makes of an unset one) means unset.
+  const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = String(issue?.path[0] ?? 'environment');
@@ -68,8 +72,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const clusterBinDirs = e.PGFERRY_CLUSTER_BINDIRS
     ? Object.fromEntries(
         e.PGFERRY_CLUSTER_BINDIRS.split(',').map((pair) => {
-          const [major, dir] = pair.split('=');
-          return [Number(major), dir ?? ''];
+          const at = pair.indexOf('=');
+          return [Number(pair.slice(0, at)), pair.slice(at + 1)];
         }),
       )
     : discoverServerBinDirs();
@@ -104,11 +108,15 @@ export async function loadCodecKey(config: Config): Promise<CodecKey> {
     return { id: stored.id, key: Buffer.from(stored.key, 'base64') };
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') {
-      throw new PgferryError(ErrorCode.InvalidInput, `PGFERRY_CODEC_KEY_FILE: ${config.codecKeyFile} is not a pgferry key file`, {
-        field: 'PGFERRY_CODEC_KEY_FILE',
-        fix: 'remove it to have a new key made, or point PGFERRY_CODEC_KEY_FILE at the right file',
-        cause: err,
-      });
+      throw new PgferryError(
+        ErrorCode.InvalidInput,
+        `PGFERRY_CODEC_KEY_FILE: ${config.codecKeyFile} is not a pgferry key file`,
+        {
+          field: 'PGFERRY_CODEC_KEY_FILE',
+          fix: 'remove it to have a new key made, or point PGFERRY_CODEC_KEY_FILE at the right file',
+          cause: err,
+        },
+      );
     }
   }
   const made = { id: `${config.codecKeyId}-${randomBytes(3).toString('hex')}`, key: randomBytes(32) };

@@ -31,7 +31,11 @@ export interface DevServer {
 }
 
 /** Waits until the Temporal frontend at `address` answers, or throws after `timeoutMs`. */
-export async function waitForTemporal(address: string, timeoutMs: number, exited?: () => string | undefined): Promise<void> {
+export async function waitForTemporal(
+  address: string,
+  timeoutMs: number,
+  exited?: () => string | undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -50,10 +54,14 @@ export async function waitForTemporal(address: string, timeoutMs: number, exited
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  throw new PgferryError(ErrorCode.TemporalUnavailable, `Temporal at ${address} did not answer within ${timeoutMs} ms`, {
-    fix: 'check that the port is free and the server log',
-    cause: last,
-  });
+  throw new PgferryError(
+    ErrorCode.TemporalUnavailable,
+    `Temporal at ${address} did not answer within ${timeoutMs} ms`,
+    {
+      fix: 'check that the port is free and the server log',
+      cause: last,
+    },
+  );
 }
 
 /**
@@ -113,8 +121,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     }
   };
   try {
-    await waitForTemporal(address, 60_000, () =>
-      spawnError ?? (exitReason ? `${exitReason}: ${tail.slice(-5).join(' | ')}` : undefined),
+    await waitForTemporal(
+      address,
+      60_000,
+      () => spawnError ?? (exitReason ? `${exitReason}: ${tail.slice(-5).join(' | ')}` : undefined),
     );
   } catch (err) {
     await stop();
@@ -143,7 +153,9 @@ export async function startSdkDevServer(options: Omit<DevServerOptions, 'cliPath
       ui: !options.headless,
       uiPort: options.uiPort,
       dbFilename: path.resolve(options.dbFilename),
-      searchAttributes: SEARCH_ATTRIBUTES.map((name) => defineSearchAttributeKey(name, SearchAttributeType.KEYWORD)),
+      searchAttributes: SEARCH_ATTRIBUTES.map((name) =>
+        defineSearchAttributeKey(name, SearchAttributeType.KEYWORD),
+      ),
     },
   });
   let stopped: () => void = () => undefined;

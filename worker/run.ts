@@ -11,9 +11,10 @@ import { createLogger } from './logger';
 import { ensureSearchAttributes } from './search-attributes';
 
 /** The module the worker bundles: every workflow type pgferry registers. */
-export const WORKFLOWS_PATH = ['.js', '.ts']
-  .map((ext) => path.resolve(__dirname, `../workflows/index${ext}`))
-  .find((file) => existsSync(file)) ?? path.resolve(__dirname, '../workflows/index.js');
+export const WORKFLOWS_PATH =
+  ['.js', '.ts']
+    .map((ext) => path.resolve(__dirname, `../workflows/index${ext}`))
+    .find((file) => existsSync(file)) ?? path.resolve(__dirname, '../workflows/index.js');
 
 /** Builds the activities' dependencies from the worker's config. */
 export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
@@ -51,10 +52,20 @@ export async function startWorker(config: Config, options: RunWorkerOptions = {}
   await ensureSearchAttributes(connection, config.namespace);
   const codec = new EncryptionCodec(await loadCodecKey(config));
   const activities = createActivities(activityDeps(config, options.env ?? process.env));
-  const common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter'> = {
+  const common: Pick<
+    WorkerOptions,
+    | 'connection'
+    | 'namespace'
+    | 'dataConverter'
+    | 'maxHeartbeatThrottleInterval'
+    | 'defaultHeartbeatThrottleInterval'
+  > = {
     connection,
     namespace: config.namespace,
     dataConverter: { payloadCodecs: [codec] },
+    // Progress figures ride on heartbeats: send them every second, not every 80% of the timeout.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
   };
   const control = await Worker.create({
     ...common,

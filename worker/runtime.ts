@@ -3,7 +3,11 @@ import { DATA_TASK_QUEUE } from '../domain/constants';
 
 /** The data queue's worker has no workflows by design: its notice about that is noise. */
 function expected(entry: LogEntry): boolean {
-  return entry.meta?.taskQueue === DATA_TASK_QUEUE && entry.level === 'WARN' && entry.meta?.sdkComponent === 'worker';
+  return (
+    entry.meta?.taskQueue === DATA_TASK_QUEUE &&
+    entry.level === 'WARN' &&
+    entry.meta?.sdkComponent === 'worker'
+  );
 }
 
 let installed = false;

@@ -21,7 +21,10 @@ function executable(file: string): boolean {
 
 function goBinDir(): string | undefined {
   try {
-    const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const gopath = execFileSync('go', ['env', 'GOPATH'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return gopath ? path.join(gopath.split(path.delimiter)[0] ?? gopath, 'bin') : undefined;
   } catch {
     return undefined;
@@ -47,8 +50,12 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): TemporalC
  * Finds the Temporal CLI, building it with `go install` when Go is there and it is not; the SDK's
  * download is the last resort. Idempotent; says what it does on `say`.
  */
-export async function setupTemporalCli(say: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<TemporalCli> {
-  if (fromEnvMissing(env)) say(`TEMPORAL_CLI_PATH=${env.TEMPORAL_CLI_PATH} is not an executable; looking elsewhere`);
+export async function setupTemporalCli(
+  say: (line: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TemporalCli> {
+  if (fromEnvMissing(env))
+    say(`TEMPORAL_CLI_PATH=${env.TEMPORAL_CLI_PATH} is not an executable; looking elsewhere`);
   const found = findTemporalCli(env);
   if (found) {
     say(`temporal CLI: ${found.kind === 'binary' ? found.path : ''} (found via ${found.how})`);
@@ -56,9 +63,13 @@ export async function setupTemporalCli(say: (line: string) => void, env: NodeJS.
   }
   const goBin = goBinDir();
   if (goBin) {
-    say(`temporal CLI: not installed; building ${TEMPORAL_CLI_MODULE} with go install (takes a few minutes)…`);
+    say(
+      `temporal CLI: not installed; building ${TEMPORAL_CLI_MODULE} with go install (takes a few minutes)…`,
+    );
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn('go', ['install', TEMPORAL_CLI_MODULE], { stdio: ['ignore', 'inherit', 'inherit'] });
+      const child = spawn('go', ['install', TEMPORAL_CLI_MODULE], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
       child.once('error', () => resolve(-1));
       child.once('close', resolve);
     });

@@ -32,7 +32,13 @@ export async function backup(raw: BackupOptions): Promise<BackupResult> {
     await control.checkBackupInput({ source: input.source, to: input.to });
     progress.enter('dump');
     const result = await data.dumpDatabase({ source: input.source, to: input.to, name, jobs: input.jobs });
-    progress.update({ tables: result.tables, tablesDone: result.tables, rows: result.rows, bytes: result.bytes, files: result.files });
+    progress.update({
+      tables: result.tables,
+      tablesDone: result.tables,
+      rows: result.rows,
+      bytes: result.bytes,
+      files: result.files,
+    });
     return result;
   });
 }

@@ -97,14 +97,29 @@ export class Progress {
   private publish(): void {
     const rows = this.state.stages.map((s) => {
       const at = this.state.stages.indexOf(this.state.stage);
-      const mark = s === this.state.stage ? (this.state.state === 'running' ? '▶' : '■') : this.state.stages.indexOf(s) < at ? '✓' : '·';
+      const mark =
+        s === this.state.stage
+          ? this.state.state === 'running'
+            ? '▶'
+            : '■'
+          : this.state.stages.indexOf(s) < at
+            ? '✓'
+            : '·';
       return `| ${mark} | ${s} |`;
     });
     const figures = Object.entries(this.state.progress)
       .map(([k, v]) => `${k}: ${String(v)}`)
       .join(', ');
     setCurrentDetails(
-      [`**${this.state.state}** — stage \`${this.state.stage}\``, '', '| | stage |', '|---|---|', ...rows, '', figures].join('\n'),
+      [
+        `**${this.state.state}** — stage \`${this.state.stage}\``,
+        '',
+        '| | stage |',
+        '|---|---|',
+        ...rows,
+        '',
+        figures,
+      ].join('\n'),
     );
   }
 }

@@ -15,7 +15,9 @@ export async function provision(raw: ProvisionOptions): Promise<ProvisionResult>
   const input = parseWorkflowInput(ProvisionInput, raw, 'provision');
   const marker = provisionMarker(workflowInfo().workflowId);
   const target =
-    input.provider === 'local' ? connectionLabel(parseConnectionUrl(input.target, 'target')) : `local-cluster:${input.cluster}`;
+    input.provider === 'local'
+      ? connectionLabel(parseConnectionUrl(input.target, 'target'))
+      : `local-cluster:${input.cluster}`;
   const progress = new Progress(['provision', 'done'], { target });
   return progress.run(async () => {
     if (input.provider === 'local') {

@@ -36,7 +36,9 @@ export async function restore(raw: RestoreOptions): Promise<RestoreResult> {
     const report = await data.checkRestoredRows({ from: verified.backup, target: input.target });
     progress.update({ rows: report.rowsRestored, tablesDone: report.tables.filter((t) => t.ok).length });
     if (!report.ok) {
-      const bad = report.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table} ${t.actual}/${t.expected}`);
+      const bad = report.tables
+        .filter((t) => !t.ok)
+        .map((t) => `${t.schema}.${t.table} ${t.actual}/${t.expected}`);
       throw ApplicationFailure.create({
         type: ErrorCode.RowCountMismatch,
         message: `row counts differ from the backup's manifest: ${bad.slice(0, 5).join(', ') || 'large objects'}`,

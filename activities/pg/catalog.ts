@@ -93,5 +93,7 @@ export async function databaseInfo(client: Client, name: string): Promise<Databa
     [name],
   );
   const row = rows[0];
-  return row ? { exists: true, comment: row.comment, owner: row.owner } : { exists: false, comment: null, owner: null };
+  return row
+    ? { exists: true, comment: row.comment, owner: row.owner }
+    : { exists: false, comment: null, owner: null };
 }

@@ -1,4 +1,5 @@
 import { Client, type ClientConfig } from 'pg';
+import pgpass from 'pgpass';
 import { connectionLabel, type ConnSpec } from '../../domain/connection';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import { SqlState, UNREACHABLE_ERRNOS } from './sqlstate';
@@ -20,18 +21,45 @@ export function resolvePassword(spec: ConnSpec, env: Env, field: string): string
   return value;
 }
 
+/**
+ * The password from libpq's password file (PGPASSFILE or ~/.pgpass), asked for only when the
+ * server wants one; none there is AuthFailed, named, since no retry can supply it.
+ */
+function passwordFileLookup(spec: ConnSpec, field: string): () => Promise<string> {
+  return () =>
+    new Promise((resolve, reject) => {
+      pgpass({ host: spec.host, port: spec.port, database: spec.database, user: spec.user }, (password) => {
+        if (password !== undefined) return resolve(password);
+        reject(
+          new PgferryError(
+            ErrorCode.AuthFailed,
+            `${field}: the server asks for a password for user "${spec.user}", and the worker has none`,
+            {
+              field,
+              fix: "put it in the worker's ~/.pgpass (or the file PGPASSFILE names), or in an env var on the worker named by ?password_env=NAME",
+            },
+          ),
+        );
+      });
+    });
+}
+
 /** node-postgres settings for a spec. A password never comes from workflow input. */
 export function clientConfig(spec: ConnSpec, env: Env, field: string): ClientConfig {
-  const password = resolvePassword(spec, env, field);
-  const ssl = spec.sslmode === undefined || spec.sslmode === 'disable' || spec.sslmode === 'prefer' || spec.sslmode === 'allow'
-    ? undefined
-    : { rejectUnauthorized: spec.sslmode === 'verify-full' || spec.sslmode === 'verify-ca' };
+  const password = resolvePassword(spec, env, field) ?? passwordFileLookup(spec, field);
+  const ssl =
+    spec.sslmode === undefined ||
+    spec.sslmode === 'disable' ||
+    spec.sslmode === 'prefer' ||
+    spec.sslmode === 'allow'
+      ? undefined
+      : { rejectUnauthorized: spec.sslmode === 'verify-full' || spec.sslmode === 'verify-ca' };
   return {
     host: spec.host,
     port: spec.port,
     user: spec.user,
     database: spec.database,
-    ...(password === undefined ? {} : { password }),
+    password,
     ...(ssl === undefined ? {} : { ssl }),
     application_name: 'pgferry',
     connectionTimeoutMillis: 10_000,
@@ -69,44 +97,68 @@ export function classifyConnectError(err: unknown, spec: ConnSpec, field: string
   const where = connectionLabel(spec);
   const message = e.message ?? String(err);
   if (e.code !== undefined && UNREACHABLE_ERRNOS.has(e.code)) {
-    return new PgferryError(ErrorCode.ConnectionFailed, `${field}: cannot reach ${spec.host}:${spec.port} (${e.code})`, {
-      field,
-      fix: 'check the host and port, and that the server is running and accepts TCP connections from the worker',
-      cause: err,
-    });
+    return new PgferryError(
+      ErrorCode.ConnectionFailed,
+      `${field}: cannot reach ${spec.host}:${spec.port} (${e.code})`,
+      {
+        field,
+        fix: 'check the host and port, and that the server is running and accepts TCP connections from the worker',
+        cause: err,
+      },
+    );
   }
   if (/timeout/i.test(message) && e.code === undefined) {
-    return new PgferryError(ErrorCode.ConnectionFailed, `${field}: connecting to ${spec.host}:${spec.port} timed out`, {
-      field,
-      fix: 'check the host, the port and the firewall between the worker and the server',
-      cause: err,
-    });
+    return new PgferryError(
+      ErrorCode.ConnectionFailed,
+      `${field}: connecting to ${spec.host}:${spec.port} timed out`,
+      {
+        field,
+        fix: 'check the host, the port and the firewall between the worker and the server',
+        cause: err,
+      },
+    );
   }
   switch (e.code) {
     case SqlState.InvalidPassword:
-      return new PgferryError(ErrorCode.AuthFailed, `${field}: password authentication failed for user "${spec.user}" on ${where}`, {
-        field,
-        fix: "put the right password in the worker's ~/.pgpass (or PGPASSFILE), or in the env var that ?password_env= names",
-        cause: err,
-      });
+      return new PgferryError(
+        ErrorCode.AuthFailed,
+        `${field}: password authentication failed for user "${spec.user}" on ${where}`,
+        {
+          field,
+          fix: "put the right password in the worker's ~/.pgpass (or PGPASSFILE), or in the env var that ?password_env= names",
+          cause: err,
+        },
+      );
     case SqlState.InvalidAuthorization:
-      return new PgferryError(ErrorCode.AuthFailed, `${field}: the server refused user "${spec.user}": ${message}`, {
-        field,
-        fix: 'check the user name and the server\'s pg_hba.conf, or pass a password',
-        cause: err,
-      });
+      return new PgferryError(
+        ErrorCode.AuthFailed,
+        `${field}: the server refused user "${spec.user}": ${message}`,
+        {
+          field,
+          fix: "check the user name and the server's pg_hba.conf, or pass a password",
+          cause: err,
+        },
+      );
     case SqlState.InvalidCatalogName:
-      return new PgferryError(ErrorCode.DatabaseMissing, `${field}: database "${spec.database}" does not exist on ${spec.host}:${spec.port}`, {
-        field,
-        fix: 'check the database name at the end of the URL',
-        cause: err,
-      });
+      return new PgferryError(
+        ErrorCode.DatabaseMissing,
+        `${field}: database "${spec.database}" does not exist on ${spec.host}:${spec.port}`,
+        {
+          field,
+          fix: 'check the database name at the end of the URL',
+          cause: err,
+        },
+      );
     case SqlState.InsufficientPrivilege:
-      return new PgferryError(ErrorCode.PermissionDenied, `${field}: user "${spec.user}" lacks a privilege: ${message}`, {
-        field,
-        fix: 'grant the user the rights it needs, or use a superuser',
-        cause: err,
-      });
+      return new PgferryError(
+        ErrorCode.PermissionDenied,
+        `${field}: user "${spec.user}" lacks a privilege: ${message}`,
+        {
+          field,
+          fix: 'grant the user the rights it needs, or use a superuser',
+          cause: err,
+        },
+      );
     default:
       return new PgferryError(ErrorCode.ConnectionLost, `${field}: ${message}`, { field, cause: err });
   }

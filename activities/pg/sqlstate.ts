@@ -5,6 +5,7 @@ export const SqlState = {
   InvalidCatalogName: '3D000',
   InsufficientPrivilege: '42501',
   DuplicateDatabase: '42P04',
+  UniqueViolation: '23505',
   ObjectInUse: '55006',
   CannotConnectNow: '57P03',
   AdminShutdown: '57P01',

@@ -46,9 +46,13 @@ function osUserIds(user: string): { uid: number; gid: number } | undefined {
     const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
     return { uid, gid };
   } catch {
-    throw new PgferryError(ErrorCode.ClusterFailed, `the OS user "${user}" that should own local clusters does not exist`, {
-      fix: 'create it (adduser --system postgres) or set PGFERRY_CLUSTER_USER',
-    });
+    throw new PgferryError(
+      ErrorCode.ClusterFailed,
+      `the OS user "${user}" that should own local clusters does not exist`,
+      {
+        fix: 'create it (adduser --system postgres) or set PGFERRY_CLUSTER_USER',
+      },
+    );
   }
 }
 
@@ -60,16 +64,26 @@ async function readRecord(dataDir: string): Promise<ClusterRecord | undefined> {
   }
 }
 
-async function initCluster(deps: ActivityDeps, dataDir: string, binDir: string, port: number, pgVersion: number) {
+async function initCluster(
+  deps: ActivityDeps,
+  dataDir: string,
+  binDir: string,
+  port: number,
+  pgVersion: number,
+) {
   // A folder without the record is what a crashed initdb left: start over.
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const ids = osUserIds(deps.clusterUser);
   if (ids) await chown(dataDir, ids.uid, ids.gid);
   const initdb = findTool('initdb', binDir);
-  const init = await runTool(initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'], {
-    asUser: deps.clusterUser,
-  });
+  const init = await runTool(
+    initdb,
+    ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'],
+    {
+      asUser: deps.clusterUser,
+    },
+  );
   if (init.code !== 0) {
     throw new PgferryError(ErrorCode.ClusterFailed, `initdb failed: ${init.stderrTail}`, {
       fix: `every parent of ${dataDir} must be searchable by the OS user "${deps.clusterUser}" (chmod o+x), or set PGFERRY_CLUSTERS_DIR`,
@@ -97,28 +111,43 @@ async function ensureRunning(deps: ActivityDeps, dataDir: string, binDir: string
   const pgCtl = findTool('pg_ctl', binDir);
   const status = await runTool(pgCtl, ['-D', dataDir, 'status'], { asUser: deps.clusterUser });
   if (status.code === 0) return;
-  const start = await runTool(pgCtl, ['-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-w', '-t', '60', 'start'], {
-    asUser: deps.clusterUser,
-  });
+  const start = await runTool(
+    pgCtl,
+    ['-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-w', '-t', '60', 'start'],
+    {
+      asUser: deps.clusterUser,
+    },
+  );
   if (start.code !== 0) {
     const log = await readFile(path.join(dataDir, 'server.log'), 'utf8').catch(() => '');
-    throw new PgferryError(ErrorCode.ClusterFailed, `the local cluster in ${dataDir} did not start: ${log.slice(-500)}`, {
-      fix: 'read the server log in the data directory',
-    });
+    throw new PgferryError(
+      ErrorCode.ClusterFailed,
+      `the local cluster in ${dataDir} did not start: ${log.slice(-500)}`,
+      {
+        fix: 'read the server log in the data directory',
+      },
+    );
   }
 }
 
 /** Makes a local cluster exist and run (initdb + pg_ctl on a free port), then the database in it. */
-export async function provisionLocalCluster(deps: ActivityDeps, input: ProvisionClusterInput): Promise<ProvisionResult> {
+export async function provisionLocalCluster(
+  deps: ActivityDeps,
+  input: ProvisionClusterInput,
+): Promise<ProvisionResult> {
   const dataDir = path.resolve(deps.clustersDir, input.cluster);
   let record = await readRecord(dataDir);
   const pgVersion = record?.pgVersion ?? input.pgVersion ?? deps.defaultClusterVersion;
   const binDir = deps.clusterBinDirs[pgVersion];
   if (binDir === undefined) {
-    throw new PgferryError(ErrorCode.Unsupported, `pgVersion: the worker has no PostgreSQL ${pgVersion} server binaries`, {
-      field: 'pgVersion',
-      fix: `use one of ${Object.keys(deps.clusterBinDirs).join(', ')}, or set PGFERRY_CLUSTER_BINDIRS on the worker`,
-    });
+    throw new PgferryError(
+      ErrorCode.Unsupported,
+      `pgVersion: the worker has no PostgreSQL ${pgVersion} server binaries`,
+      {
+        field: 'pgVersion',
+        fix: `use one of ${Object.keys(deps.clusterBinDirs).join(', ')}, or set PGFERRY_CLUSTER_BINDIRS on the worker`,
+      },
+    );
   }
   let created = false;
   if (!record) {

@@ -1,5 +1,10 @@
 import type { Client } from 'pg';
-import { formatConnectionUrl, parseConnectionUrl, withDatabase, type ConnSpec } from '../../domain/connection';
+import {
+  formatConnectionUrl,
+  parseConnectionUrl,
+  withDatabase,
+  type ConnSpec,
+} from '../../domain/connection';
 import type { ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { ActivityDeps } from '../deps';
@@ -22,7 +27,9 @@ async function createDatabase(admin: Client, name: string, marker: string): Prom
     await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
   } catch (err) {
     // Another attempt created it in between: fall through to the checks of an existing database.
-    if ((err as { code?: string }).code === SqlState.DuplicateDatabase) return false;
+    // Two CREATE DATABASE at the same instant collide on pg_database's unique index instead.
+    const code = (err as { code?: string }).code;
+    if (code === SqlState.DuplicateDatabase || code === SqlState.UniqueViolation) return false;
     throw err;
   }
   await admin.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${quoteLiteral(marker)}`);
@@ -33,7 +40,10 @@ async function createDatabase(admin: Client, name: string, marker: string): Prom
  * Makes the target database exist: created when absent, reused when empty (and stamped as ours),
  * reused when it carries our marker (a retry resumes), refused when it holds data of someone else.
  */
-export async function provisionDatabase(deps: ActivityDeps, input: ProvisionDatabaseInput): Promise<ProvisionResult> {
+export async function provisionDatabase(
+  deps: ActivityDeps,
+  input: ProvisionDatabaseInput,
+): Promise<ProvisionResult> {
   const spec = parseConnectionUrl(input.target, 'target');
   const admin = withDatabase(spec, MAINTENANCE_DB);
   const { created, version } = await withClient(admin, deps.env, 'target', async (client) => {

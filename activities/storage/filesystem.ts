@@ -25,11 +25,15 @@ export class FilesystemStorage implements BackupStorage {
       await rm(probe, { force: true });
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'error';
-      throw new PgferryError(ErrorCode.StorageUnwritable, `to: cannot write backups to ${this.location} (${code})`, {
-        field: 'to',
-        fix: 'choose a directory the worker can create and write to, or fix its permissions',
-        cause: err,
-      });
+      throw new PgferryError(
+        ErrorCode.StorageUnwritable,
+        `to: cannot write backups to ${this.location} (${code})`,
+        {
+          field: 'to',
+          fix: 'choose a directory the worker can create and write to, or fix its permissions',
+          cause: err,
+        },
+      );
     }
   }
 
@@ -88,10 +92,13 @@ export async function ensureDir(dir: string): Promise<void> {
   const missing: string[] = [];
   let current = path.resolve(dir);
   for (;;) {
-    const found = await stat(current).then(
-      (s) => s.isDirectory() || Promise.reject(Object.assign(new Error(`${current} is not a directory`), { code: 'ENOTDIR' })),
-      (err: { code?: string }) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
-    );
+    const found = await stat(current).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (found && !found.isDirectory()) {
+      throw Object.assign(new Error(`${current} is not a directory`), { code: 'ENOTDIR' });
+    }
     if (found) break;
     missing.unshift(current);
     const parent = path.dirname(current);
@@ -99,7 +106,9 @@ export async function ensureDir(dir: string): Promise<void> {
     current = parent;
   }
   for (const level of missing) {
-    await mkdir(level).catch((err: { code?: string }) => (err.code === 'EEXIST' ? undefined : Promise.reject(err)));
+    await mkdir(level).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
   }
 }
 
@@ -110,11 +119,20 @@ export async function readManifest(backup: string): Promise<BackupManifest> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const isDir = await stat(backup).then((s) => s.isDirectory(), () => false);
+    const isDir = await stat(backup).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     throw new PgferryError(
       ErrorCode.BackupNotFound,
-      isDir ? `from: ${backup} holds no ${MANIFEST_FILE}, so it is not a complete pgferry backup` : `from: no backup at ${backup}`,
-      { field: 'from', fix: 'pass the "backup" path that `pgferry backup` printed (see `pgferry backup list --dir DIR`)', cause: err },
+      isDir
+        ? `from: ${backup} holds no ${MANIFEST_FILE}, so it is not a complete pgferry backup`
+        : `from: no backup at ${backup}`,
+      {
+        field: 'from',
+        fix: 'pass the "backup" path that `pgferry backup` printed (see `pgferry backup list --dir DIR`)',
+        cause: err,
+      },
     );
   }
   const parsed = BackupManifest.safeParse(JSON.parse(text));
@@ -130,10 +148,14 @@ export async function readManifest(backup: string): Promise<BackupManifest> {
 /** The storage that serves a location: a filesystem path now; object stores can follow. */
 export function storageFor(location: string): BackupStorage {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    throw new PgferryError(ErrorCode.Unsupported, `to: storage "${location.split(':')[0]}" is not supported yet`, {
-      field: 'to',
-      fix: 'use a filesystem path on the worker',
-    });
+    throw new PgferryError(
+      ErrorCode.Unsupported,
+      `to: storage "${location.split(':')[0]}" is not supported yet`,
+      {
+        field: 'to',
+        fix: 'use a filesystem path on the worker',
+      },
+    );
   }
   return new FilesystemStorage(location);
 }

@@ -55,7 +55,7 @@ export function registerBackup(program: Command): void {
       .requiredOption('--dir <dir>', 'the storage location'),
   ).action(async (flags: CommonOptions & { dir: string }) => {
     // `--json` after `list` may land on `backup`, which has the option too.
-    const out = outputFor({ json: flags.json ?? (backup.opts<CommonOptions>().json === true) });
+    const out = outputFor({ json: flags.json ?? backup.opts<CommonOptions>().json === true });
     const backups = await listBackups(flags.dir);
     out.result({ ok: true, backups }, () =>
       backups.length === 0

@@ -12,7 +12,10 @@ export function registerCancel(program: Command): void {
     const out = outputFor(flags);
     await withPgferry(async (client) => {
       await client.cancel(id);
-      out.result({ ok: true, workflowId: id, cancelRequested: true }, () => `cancellation requested for ${id}`);
+      out.result(
+        { ok: true, workflowId: id, cancelRequested: true },
+        () => `cancellation requested for ${id}`,
+      );
     });
   });
 }

@@ -28,7 +28,9 @@ export function intOption(name: string, min: number, max: number): (value: strin
   return (value: string) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name}: expected a whole number from ${min} to ${max}, got "${value}"`);
+      throw new InvalidArgumentError(
+        `${name}: expected a whole number from ${min} to ${max}, got "${value}"`,
+      );
     }
     return n;
   };

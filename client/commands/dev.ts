@@ -20,15 +20,30 @@ interface DevFlags extends CommonOptions {
 async function startServer(flags: DevFlags, say: (line: string) => void): Promise<DevServer> {
   const cli = await setupTemporalCli(say);
   if (cli.kind === 'binary') {
-    return startDevServer({ cliPath: cli.path, port: flags.port, uiPort: flags.uiPort, dbFilename: flags.dbFilename, ip: flags.ip });
+    return startDevServer({
+      cliPath: cli.path,
+      port: flags.port,
+      uiPort: flags.uiPort,
+      dbFilename: flags.dbFilename,
+      ip: flags.ip,
+    });
   }
   try {
-    return await startSdkDevServer({ port: flags.port, uiPort: flags.uiPort, dbFilename: flags.dbFilename, ip: flags.ip });
-  } catch (err) {
-    throw new PgferryError(ErrorCode.ToolMissing, 'no temporal CLI was found, none could be built, and the SDK could not download one', {
-      fix: 'install Go (then pgferry builds the CLI), or set TEMPORAL_CLI_PATH to a temporal binary',
-      cause: err,
+    return await startSdkDevServer({
+      port: flags.port,
+      uiPort: flags.uiPort,
+      dbFilename: flags.dbFilename,
+      ip: flags.ip,
     });
+  } catch (err) {
+    throw new PgferryError(
+      ErrorCode.ToolMissing,
+      'no temporal CLI was found, none could be built, and the SDK could not download one',
+      {
+        fix: 'install Go (then pgferry builds the CLI), or set TEMPORAL_CLI_PATH to a temporal binary',
+        cause: err,
+      },
+    );
   }
 }
 
@@ -37,10 +52,16 @@ export function registerDev(program: Command): void {
   withJson(
     program
       .command('dev')
-      .description('start a Temporal dev server (SQLite history, UI, search attributes) and a worker, in one command')
+      .description(
+        'start a Temporal dev server (SQLite history, UI, search attributes) and a worker, in one command',
+      )
       .option('--port <n>', 'Temporal frontend port', intOption('port', 1, 65535), DEFAULTS.temporalPort)
       .option('--ui-port <n>', 'Temporal UI port', intOption('ui-port', 1, 65535), DEFAULTS.uiPort)
-      .option('--db-filename <file>', 'SQLite file that keeps the history across restarts', DEFAULTS.dbFilename)
+      .option(
+        '--db-filename <file>',
+        'SQLite file that keeps the history across restarts',
+        DEFAULTS.dbFilename,
+      )
       .option('--ip <ip>', 'address to listen on', '127.0.0.1')
       .option('--no-worker', 'start the server only'),
   ).action(async (flags: DevFlags) => {
@@ -70,14 +91,26 @@ export function registerDev(program: Command): void {
       await stop();
       throw err;
     }
-    const ready = { ok: true, ready: true, address: server.address, ui: server.uiUrl, worker: flags.worker, dbFilename: flags.dbFilename };
-    out.result(ready, () =>
-      `pgferry dev ready: Temporal at ${server.address}, UI at ${server.uiUrl ?? '(none)'}${flags.worker ? ', worker polling' : ''}. Ctrl-C stops.`,
+    const ready = {
+      ok: true,
+      ready: true,
+      address: server.address,
+      ui: server.uiUrl,
+      worker: flags.worker,
+      dbFilename: flags.dbFilename,
+    };
+    out.result(
+      ready,
+      () =>
+        `pgferry dev ready: Temporal at ${server.address}, UI at ${server.uiUrl ?? '(none)'}${flags.worker ? ', worker polling' : ''}. Ctrl-C stops.`,
     );
-        await Promise.race([onStopSignal(stop), server.exited.then(async () => {
-      out.note('pgferry dev: the Temporal server exited');
-      await stop();
-      process.exitCode = 1;
-    })]);
+    await Promise.race([
+      onStopSignal(stop),
+      server.exited.then(async () => {
+        out.note('pgferry dev: the Temporal server exited');
+        await stop();
+        process.exitCode = 1;
+      }),
+    ]);
   });
 }

@@ -9,11 +9,16 @@ const ACCEPT_TIMEOUT_MS = 30_000;
 
 function failureOf(status: WorkflowStatus): PgferryError {
   const e = status.error;
-  if (status.state === 'cancelled') return new PgferryError(ErrorCode.Cancelled, `${status.id} was cancelled`);
-  return new PgferryError((e?.code ?? ErrorCode.Internal) as ErrorCode, e?.message ?? `${status.id} ${status.state}`, {
-    field: e?.field,
-    fix: e?.fix,
-  });
+  if (status.state === 'cancelled')
+    return new PgferryError(ErrorCode.Cancelled, `${status.id} was cancelled`);
+  return new PgferryError(
+    (e?.code ?? ErrorCode.Internal) as ErrorCode,
+    e?.message ?? `${status.id} ${status.state}`,
+    {
+      field: e?.field,
+      fix: e?.fix,
+    },
+  );
 }
 
 /**
@@ -35,7 +40,13 @@ export async function follow<T>(
     out.result({ ok: true, workflowId: id, ...(result as object) }, () => human(result));
     return;
   }
-  const status = await watch(client, id, out, (s) => isClosed(s) || (s.stages.length > 0 && s.stage !== s.stages[0]), ACCEPT_TIMEOUT_MS);
+  const status = await watch(
+    client,
+    id,
+    out,
+    (s) => isClosed(s) || (s.stages.length > 0 && s.stage !== s.stages[0]),
+    ACCEPT_TIMEOUT_MS,
+  );
   if (isClosed(status) && status.state !== 'completed') throw failureOf(status);
   out.result({ ok: true, workflowId: id, state: status.state, stage: status.stage }, () =>
     status.state === 'completed'

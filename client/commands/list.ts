@@ -16,7 +16,10 @@ export function registerList(program: Command): void {
         workflows.length === 0
           ? 'no pgferry workflows yet'
           : workflows
-              .map((w) => `${w.startedAt}  ${w.state.padEnd(11)} ${w.stage.padEnd(10)} ${w.id}${w.target ? `  → ${w.target}` : ''}`)
+              .map(
+                (w) =>
+                  `${w.startedAt}  ${w.state.padEnd(11)} ${w.stage.padEnd(10)} ${w.id}${w.target ? `  → ${w.target}` : ''}`,
+              )
               .join('\n'),
       );
     });

@@ -31,10 +31,14 @@ function optionsOf(flags: ProvisionFlags): ProvisionOptions {
     };
   }
   if (!flags.target) {
-    throw new PgferryError(ErrorCode.InvalidInput, 'target: pass --target URL, or --cluster NAME --database DB', {
-      field: 'target',
-      fix: 'add --target postgres://USER@HOST:PORT/DB',
-    });
+    throw new PgferryError(
+      ErrorCode.InvalidInput,
+      'target: pass --target URL, or --cluster NAME --database DB',
+      {
+        field: 'target',
+        fix: 'add --target postgres://USER@HOST:PORT/DB',
+      },
+    );
   }
   return { provider: 'local', target: flags.target };
 }
@@ -44,20 +48,31 @@ export function registerProvision(program: Command): void {
   withJson(
     program
       .command('provision')
-      .description('make a target database exist (local), or a fresh local cluster with a database (local-cluster)')
+      .description(
+        'make a target database exist (local), or a fresh local cluster with a database (local-cluster)',
+      )
       .option('--target <url>', 'local: the database to create on a running server')
       .option('--cluster <name>', 'local-cluster: the name of the cluster to create on the worker host')
       .option('--database <name>', 'local-cluster: the database to create in it')
       .option('--port <n>', 'local-cluster: the port (default: a free one)', intOption('port', 1024, 65535))
-      .option('--pg-version <n>', 'local-cluster: the PostgreSQL major version', intOption('pg-version', 12, 30))
+      .option(
+        '--pg-version <n>',
+        'local-cluster: the PostgreSQL major version',
+        intOption('pg-version', 12, 30),
+      )
       .option('--wait', 'wait for the end and print the result'),
   ).action(async (flags: ProvisionFlags) => {
     const out = outputFor(flags);
     const options = checkProvisionOptions(optionsOf(flags));
     await withPgferry(async (client) => {
       const run = await client.provision(options);
-      await follow<ProvisionResult>(client, out, run, Boolean(flags.wait), (r) =>
-        `${r.created ? 'created' : 'reused'} ${r.target} (PostgreSQL ${r.serverVersion}${r.dataDir ? `, data in ${r.dataDir}` : ''})`,
+      await follow<ProvisionResult>(
+        client,
+        out,
+        run,
+        Boolean(flags.wait),
+        (r) =>
+          `${r.created ? 'created' : 'reused'} ${r.target} (PostgreSQL ${r.serverVersion}${r.dataDir ? `, data in ${r.dataDir}` : ''})`,
       );
     });
   });

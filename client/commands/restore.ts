@@ -18,7 +18,9 @@ export function registerRestore(program: Command): void {
   withJson(
     program
       .command('restore')
-      .description('restore a backup: verify its checksums, provision the target, pg_restore, check row counts')
+      .description(
+        'restore a backup: verify its checksums, provision the target, pg_restore, check row counts',
+      )
       .requiredOption('--from <backup>', 'the backup directory, as `pgferry backup` printed it')
       .requiredOption('--target <url>', 'the database to restore into (created when absent; must be empty)')
       .option('--jobs <n>', 'parallel pg_restore jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)

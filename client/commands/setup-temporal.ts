@@ -7,10 +7,14 @@ export function registerSetupTemporal(program: Command): void {
   withJson(
     program
       .command('setup-temporal')
-      .description('find the temporal CLI ($TEMPORAL_CLI_PATH, PATH, $(go env GOPATH)/bin), else build it with go install'),
+      .description(
+        'find the temporal CLI ($TEMPORAL_CLI_PATH, PATH, $(go env GOPATH)/bin), else build it with go install',
+      ),
   ).action(async (flags: CommonOptions) => {
     const out = outputFor(flags);
     const cli = await setupTemporalCli((line) => process.stderr.write(`${line}\n`));
-    out.result({ ok: true, ...cli }, () => (cli.kind === 'binary' ? cli.path : 'the SDK download will be used'));
+    out.result({ ok: true, ...cli }, () =>
+      cli.kind === 'binary' ? cli.path : 'the SDK download will be used',
+    );
   });
 }

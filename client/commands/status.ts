@@ -13,7 +13,9 @@ function render(s: WorkflowStatus): string {
   ];
   const figures = formatFigures(s.progress);
   if (figures) lines.push(`  progress  ${figures}`);
-  lines.push(`  started   ${s.startedAt}${s.durationMs !== undefined ? `  (took ${formatDuration(s.durationMs)})` : ''}`);
+  lines.push(
+    `  started   ${s.startedAt}${s.durationMs !== undefined ? `  (took ${formatDuration(s.durationMs)})` : ''}`,
+  );
   if (s.error) lines.push(`  error     [${s.error.code}] ${describeError(s.error)}`);
   return lines.join('\n');
 }

@@ -21,15 +21,19 @@ export function onStopSignal(stop: () => Promise<void>): Promise<void> {
 /** `pgferry worker`: a worker alone, against TEMPORAL_ADDRESS. */
 export function registerWorker(program: Command): void {
   withJson(
-    program.command('worker').description(`run a worker on the ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} task queues`),
+    program
+      .command('worker')
+      .description(`run a worker on the ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} task queues`),
   ).action(async (flags: CommonOptions) => {
     const out = outputFor(flags);
     const config = loadConfig();
     installRuntime();
     const worker = await startWorker(config, {
       onReady: () =>
-        out.result({ ok: true, ready: true, address: config.temporalAddress, namespace: config.namespace }, () =>
-          `pgferry worker ready: polling ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} at ${config.temporalAddress} (namespace ${config.namespace})`,
+        out.result(
+          { ok: true, ready: true, address: config.temporalAddress, namespace: config.namespace },
+          () =>
+            `pgferry worker ready: polling ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} at ${config.temporalAddress} (namespace ${config.namespace})`,
         ),
     });
     const stopped = onStopSignal(async () => {

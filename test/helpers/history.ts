@@ -25,7 +25,10 @@ export function payloadsOf(history: temporal.api.history.v1.IHistory): Payload[]
 }
 
 /** The whole history as text, every payload decoded by the codec: what someone with the key could read. */
-export async function decodedHistoryText(history: temporal.api.history.v1.IHistory, codec: EncryptionCodec): Promise<string> {
+export async function decodedHistoryText(
+  history: temporal.api.history.v1.IHistory,
+  codec: EncryptionCodec,
+): Promise<string> {
   const decoded = await codec.decode(payloadsOf(history));
   const texts = decoded.map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8'));
   return `${JSON.stringify(history)}\n${texts.join('\n')}`;

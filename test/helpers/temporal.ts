@@ -33,7 +33,11 @@ export async function startTestWorker(env: NodeJS.ProcessEnv = testEnv()): Promi
   const polling = new Promise<void>((resolve) => {
     ready = resolve;
   });
-  const worker = await startWorker(loadConfig(env), { workflowBundlePath: inject('workflowBundlePath'), env, onReady: ready });
+  const worker = await startWorker(loadConfig(env), {
+    workflowBundlePath: inject('workflowBundlePath'),
+    env,
+    onReady: ready,
+  });
   await polling;
   return worker;
 }

@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CLI } from './temporal';
+
+/** A pgferry process under test, with what it printed so far. */
+export interface PgferryProcess {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Resolves when a line matching `pattern` has been printed (stdout or stderr), or rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Resolves with the exit code (or signal) once it has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node bin/pgferry.js ARGS` (the compiled CLI) in the background. */
+export function spawnPgferry(args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): PgferryProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: PgferryProcess = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    waitFor: (pattern, timeoutMs = 60_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(proc.stdout) || pattern.test(proc.stderr)) {
+            clearInterval(timer);
+            clearTimeout(deadline);
+            resolve();
+          }
+        };
+        const timer = setInterval(check, 50);
+        const deadline = setTimeout(() => {
+          clearInterval(timer);
+          reject(
+            new Error(
+              `no ${String(pattern)} within ${timeoutMs} ms; stdout: ${proc.stdout}\nstderr: ${proc.stderr.slice(-2000)}`,
+            ),
+          );
+        }, timeoutMs);
+        check();
+      }),
+  };
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (proc.stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (proc.stderr += chunk));
+  return proc;
+}
+
+/** Runs `node bin/pgferry.js ARGS` to its end. */
+export async function runPgferry(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawnPgferry(args, env, cwd);
+  const { code } = await proc.exited;
+  return { code, stdout: proc.stdout, stderr: proc.stderr };
+}
