@@ -68,7 +68,9 @@ export function registerDev(program: Command): void {
     const out = outputFor(flags);
     const server = await startServer(flags, (line) => out.note(line));
     let worker: RunningWorker | undefined;
+    let stopping = false;
     const stop = async () => {
+      stopping = true;
       out.note('pgferry dev: stopping…');
       if (worker) {
         worker.shutdown();
@@ -107,6 +109,7 @@ export function registerDev(program: Command): void {
     await Promise.race([
       onStopSignal(stop),
       server.exited.then(async () => {
+        if (stopping) return;
         out.note('pgferry dev: the Temporal server exited');
         await stop();
         process.exitCode = 1;
