@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ErrorCode, exitCodeFor, PgferryError } from '../domain/errors';
 import { registerBackup } from './commands/backup';
 import { registerCancel } from './commands/cancel';
+import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
 import { registerList } from './commands/list';
 import { registerProvision } from './commands/provision';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerDev(program);
+  registerDemo(program);
   registerWorker(program);
   registerSetupTemporal(program);
   registerProvision(program);

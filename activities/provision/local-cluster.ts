@@ -170,3 +170,17 @@ export async function provisionLocalCluster(
   const db = await provisionDatabase(deps, { target, marker: input.marker });
   return { ...db, provider: 'local-cluster', created: created || db.created, dataDir };
 }
+
+/** Stops a local cluster (fast shutdown) and, when asked, removes its data directory. */
+export async function stopLocalCluster(
+  deps: Pick<ActivityDeps, 'clusterBinDirs' | 'clusterUser'>,
+  dataDir: string,
+  options: { remove?: boolean } = {},
+): Promise<void> {
+  const record = await readRecord(dataDir);
+  const binDir = record ? deps.clusterBinDirs[record.pgVersion] : undefined;
+  if (binDir) {
+    await runTool(findTool('pg_ctl', binDir), ['-D', dataDir, '-m', 'fast', '-w', 'stop'], { asUser: deps.clusterUser });
+  }
+  if (options.remove) await rm(dataDir, { recursive: true, force: true });
+}
