@@ -9,6 +9,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores: two files at once keeps the Temporal server and PostgreSQL responsive.
     maxWorkers: 2,
-    reporters: ['default'],
+    // The JSON report lets .ci/run print a plain 'N passed, N failed' line.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-artifacts/vitest.json' },
   },
 });

@@ -3,15 +3,20 @@ import { tryParseConnectionUrl } from './connection';
 import { ErrorCode, PgferryError } from './errors';
 
 /** A connection URL without password: `postgres://USER@HOST:PORT/DATABASE[?sslmode=…&password_env=…]`. */
-export const ConnectionUrl = z.string().superRefine((value, ctx) => {
-  const parsed = tryParseConnectionUrl(value);
-  if ('problem' in parsed) {
-    ctx.addIssue({ code: 'custom', message: parsed.problem.message, params: { fix: parsed.problem.fix } });
-  }
-});
+export const ConnectionUrl = z
+  .string()
+  .superRefine((value, ctx) => {
+    const parsed = tryParseConnectionUrl(value);
+    if ('problem' in parsed) {
+      ctx.addIssue({ code: 'custom', message: parsed.problem.message, params: { fix: parsed.problem.fix } });
+    }
+  })
+  .describe(
+    'postgres://USER@HOST:PORT/DATABASE[?sslmode=MODE&password_env=NAME] without a password: the worker reads it from ~/.pgpass, PGPASSFILE or the env var password_env names',
+  );
 
 /** Parallel jobs for pg_dump / pg_restore / copy. */
-export const Jobs = z.number().int().min(1).max(64);
+export const Jobs = z.number().int().min(1).max(64).describe('parallel jobs (pg_dump / pg_restore -j)');
 
 /** A name usable in workflow ids, cluster names and file names. */
 export const SafeName = z
@@ -74,7 +79,7 @@ export const BackupInput = z.strictObject({
   /** The database to back up. */
   source: ConnectionUrl,
   /** The storage location on the worker: a directory that holds backups. */
-  to: z.string().min(1),
+  to: z.string().min(1).describe('the storage location on the worker: an absolute directory path that holds backups'),
   /** The backup's name inside the location; derived from the workflow id when absent. */
   name: SafeName.optional(),
   jobs: Jobs.default(2),
@@ -131,7 +136,7 @@ export type BackupResult = z.infer<typeof BackupResult>;
 /** Input of the `restore` workflow. */
 export const RestoreInput = z.strictObject({
   /** A backup directory, as `backup` returned it. */
-  from: z.string().min(1),
+  from: z.string().min(1).describe('the backup directory on the worker, as the backup workflow returned it in "backup"'),
   /** The database to restore into: absent or empty (it is created when absent). */
   target: ConnectionUrl,
   jobs: Jobs.default(2),
