@@ -190,7 +190,8 @@ export class PgferryClient {
         ...base,
         stage: state?.stage ?? fallbackStage,
         stages: state?.stages ?? [],
-        state: state?.state ?? 'running',
+        // The query can say completed a moment before the execution closes: until it has, it is running.
+        state: state?.state === 'waiting' ? 'waiting' : 'running',
         progress,
       };
     }

@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../domain/errors';
 import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
-import { adminUrl, cloneDatabase, createTemplateDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
+import {
+  adminUrl,
+  cloneDatabase,
+  createTemplateDatabase,
+  dropDatabase,
+  query,
+  uniqueName,
+} from './helpers/pg';
 import { runPgferry } from './helpers/processes';
 import { startTestWorker, stopWorker, testEnv } from './helpers/temporal';
 
@@ -54,9 +61,24 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
   });
 
   it('backs up with --wait --json and prints the backup that restore --from accepts', async () => {
-    const result = await cli('backup', '--source', adminUrl(5432, source), '--to', backups, '--jobs', '2', '--wait', '--json');
+    const result = await cli(
+      'backup',
+      '--source',
+      adminUrl(5432, source),
+      '--to',
+      backups,
+      '--jobs',
+      '2',
+      '--wait',
+      '--json',
+    );
     expect(result.code).toBe(0);
-    const body = JSON.parse(result.stdout) as { ok: boolean; backup: string; workflowId: string; rows: number };
+    const body = JSON.parse(result.stdout) as {
+      ok: boolean;
+      backup: string;
+      workflowId: string;
+      rows: number;
+    };
     expect(body.ok).toBe(true);
     expect(path.dirname(body.backup)).toBe(backups);
     expect(body.rows).toBeGreaterThan(1000);
@@ -67,21 +89,38 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
   it('restores that backup into a database identical to the source: schema, rows, sequences, large objects', async () => {
     const target = uniqueName('cli_dst');
     databases.push(target);
-    const result = await cli('restore', '--from', backup, '--target', adminUrl(5432, target), '--wait', '--json');
+    const result = await cli(
+      'restore',
+      '--from',
+      backup,
+      '--target',
+      adminUrl(5432, target),
+      '--wait',
+      '--json',
+    );
     expect(result.code).toBe(0);
     const body = JSON.parse(result.stdout) as { report: { ok: boolean; largeObjectsRestored: number } };
     expect(body.report.ok).toBe(true);
     expect(body.report.largeObjectsRestored).toBe(3);
-    const diff = diffFingerprints(await databaseFingerprint(adminUrl(5432, source)), await databaseFingerprint(adminUrl(5432, target)));
+    const diff = diffFingerprints(
+      await databaseFingerprint(adminUrl(5432, source)),
+      await databaseFingerprint(adminUrl(5432, target)),
+    );
     expect(diff).toEqual([]);
   });
 
   it('shows status, the list of workflows and the backup catalog as JSON', async () => {
-    const status = JSON.parse((await cli('status', backupId, '--json')).stdout) as { state: string; stage: string; type: string };
+    const status = JSON.parse((await cli('status', backupId, '--json')).stdout) as {
+      state: string;
+      stage: string;
+      type: string;
+    };
     expect(status).toMatchObject({ state: 'completed', stage: 'done', type: 'backup' });
     const list = JSON.parse((await cli('list', '--json')).stdout) as { workflows: { id: string }[] };
     expect(list.workflows.map((w) => w.id)).toContain(backupId);
-    const catalog = JSON.parse((await cli('backup', 'list', '--dir', backups, '--json')).stdout) as { backups: { backup: string }[] };
+    const catalog = JSON.parse((await cli('backup', 'list', '--dir', backups, '--json')).stdout) as {
+      backups: { backup: string }[];
+    };
     expect(catalog.backups.map((b) => b.backup)).toEqual([backup]);
     const human = await cli('status', backupId);
     expect(human.stdout).toContain('completed');
@@ -97,7 +136,13 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
   });
 
   it('refuses a URL with a password with exit 2 and says how to pass it, before anything starts', async () => {
-    const { code, body } = await failure('backup', '--source', 'postgres://postgres:hunter2@127.0.0.1:5432/x', '--to', backups);
+    const { code, body } = await failure(
+      'backup',
+      '--source',
+      'postgres://postgres:hunter2@127.0.0.1:5432/x',
+      '--to',
+      backups,
+    );
     expect(code).toBe(2);
     expect(body.error).toMatchObject({ code: ErrorCode.InvalidInput, field: 'source' });
     expect(body.error.fix).toMatch(/pgpass/);
@@ -125,14 +170,26 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
   });
 
   it('names an unwritable backup directory', async () => {
-    const { code, body } = await failure('backup', '--source', adminUrl(5432, source), '--to', path.join(FIXTURE, 'under-a-file'));
+    const { code, body } = await failure(
+      'backup',
+      '--source',
+      adminUrl(5432, source),
+      '--to',
+      path.join(FIXTURE, 'under-a-file'),
+    );
     expect(code).toBe(2);
     expect(body.error).toMatchObject({ code: ErrorCode.StorageUnwritable, field: 'to' });
   });
 
   it('refuses a backup that does not exist, and creates nothing on the target', async () => {
     const target = uniqueName('cli_none');
-    const { code, body } = await failure('restore', '--from', path.join(backups, 'no-such-backup'), '--target', adminUrl(5432, target));
+    const { code, body } = await failure(
+      'restore',
+      '--from',
+      path.join(backups, 'no-such-backup'),
+      '--target',
+      adminUrl(5432, target),
+    );
     expect(code).toBe(2);
     expect(body.error).toMatchObject({ code: ErrorCode.BackupNotFound, field: 'from' });
     expect(await databaseExists(target)).toBe(false);

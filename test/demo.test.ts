@@ -15,14 +15,19 @@ describe('npm run demo', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'pgferry-demo-test-'));
     await chmod(dir, 0o755);
     const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_CLI_PATH: inject('temporalCliPath') };
-    for (const key of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'PGFERRY_CODEC_KEY', 'PGFERRY_STATE_DIR']) delete env[key];
+    for (const key of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'PGFERRY_CODEC_KEY', 'PGFERRY_STATE_DIR'])
+      delete env[key];
     const result = await runPgferry(
       ['demo', '--exit', '--json', '--port', String(await freePort()), '--ui-port', String(await freePort())],
       env,
       dir,
     );
     expect(result.code, result.stderr).toBe(0);
-    const body = JSON.parse(result.stdout) as { ok: boolean; report: { tables: unknown[]; largeObjectsRestored: number }; ui: string };
+    const body = JSON.parse(result.stdout) as {
+      ok: boolean;
+      report: { tables: unknown[]; largeObjectsRestored: number };
+      ui: string;
+    };
     expect(body.ok).toBe(true);
     expect(body.report.tables.length).toBeGreaterThan(10);
     expect(body.report.largeObjectsRestored).toBe(3);

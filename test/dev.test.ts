@@ -9,8 +9,13 @@ import { runPgferry, spawnPgferry, type PgferryProcess } from './helpers/process
 
 /** The environment of a user's shell: no test namespace or test key, only the dev server's address. */
 function userEnv(port: number): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: `127.0.0.1:${port}`, PGFERRY_LOG_LEVEL: 'warn' };
-  for (const key of ['TEMPORAL_NAMESPACE', 'PGFERRY_CODEC_KEY', 'PGFERRY_CODEC_KEY_ID', 'PGFERRY_STATE_DIR']) delete env[key];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+    PGFERRY_LOG_LEVEL: 'warn',
+  };
+  for (const key of ['TEMPORAL_NAMESPACE', 'PGFERRY_CODEC_KEY', 'PGFERRY_CODEC_KEY_ID', 'PGFERRY_STATE_DIR'])
+    delete env[key];
   return { ...env, TEMPORAL_CLI_PATH: inject('temporalCliPath') };
 }
 
@@ -36,7 +41,11 @@ describe('pgferry dev, the embedded default', () => {
   });
 
   const dev = (...extra: string[]) => {
-    const proc = spawnPgferry(['dev', '--port', String(port), '--ui-port', String(uiPort), ...extra], userEnv(port), dir);
+    const proc = spawnPgferry(
+      ['dev', '--port', String(port), '--ui-port', String(uiPort), ...extra],
+      userEnv(port),
+      dir,
+    );
     running.push(proc);
     return proc;
   };
@@ -51,7 +60,9 @@ describe('pgferry dev, the embedded default', () => {
 
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
-      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({
+        namespace: 'default',
+      });
       expect(Object.keys(customAttributes ?? {})).toEqual(expect.arrayContaining([...SEARCH_ATTRIBUTES]));
     } finally {
       await connection.close();
@@ -63,7 +74,7 @@ describe('pgferry dev, the embedded default', () => {
       userEnv(port),
       dir,
     );
-    expect(backup.code).toBe(0);
+    expect(backup.code, backup.stderr).toBe(0);
     const { workflowId, rows } = JSON.parse(backup.stdout) as { workflowId: string; rows: number };
     expect(rows).toBe(1000);
 

@@ -24,10 +24,20 @@ interface DemoFlags extends CommonOptions {
 }
 
 /** The sample database: many schemas, quoted and non-ASCII names, partitions, large objects, RLS… */
-const SAMPLE = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []), 'test', 'fixtures', 'complex.sql');
+const SAMPLE = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []),
+  'test',
+  'fixtures',
+  'complex.sql',
+);
 
 function psql(url: string, args: string[]): void {
-  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', ...args, url], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', ...args, url], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 }
 
 /** `pgferry demo`: the whole tour on the embedded default, from a throw-away source to a verified restore. */
@@ -35,7 +45,9 @@ export function registerDemo(program: Command): void {
   withJson(
     program
       .command('demo')
-      .description('run the tour: a dev server and worker, a sample source cluster, backup, restore into a fresh cluster, the report')
+      .description(
+        'run the tour: a dev server and worker, a sample source cluster, backup, restore into a fresh cluster, the report',
+      )
       .option('--port <n>', 'Temporal frontend port', intOption('port', 1, 65535), DEFAULTS.temporalPort)
       .option('--ui-port <n>', 'Temporal UI port', intOption('ui-port', 1, 65535), DEFAULTS.uiPort)
       .option('--db-filename <file>', 'SQLite file of the dev server', DEFAULTS.dbFilename)
@@ -54,8 +66,13 @@ export function registerDemo(program: Command): void {
     }
 
     const cli = await setupTemporalCli(say);
-    if (cli.kind !== 'binary') throw new Error('the demo needs the temporal CLI: run `npx pgferry setup-temporal` and read its output');
-    say(`starting Temporal (port ${flags.port}, UI ${flags.uiPort}, history in ${flags.dbFilename}) and a worker…`);
+    if (cli.kind !== 'binary')
+      throw new Error(
+        'the demo needs the temporal CLI: run `npx pgferry setup-temporal` and read its output',
+      );
+    say(
+      `starting Temporal (port ${flags.port}, UI ${flags.uiPort}, history in ${flags.dbFilename}) and a worker…`,
+    );
     const server: DevServer = await startDevServer({
       cliPath: cli.path,
       port: flags.port,
@@ -86,16 +103,24 @@ export function registerDemo(program: Command): void {
       client = await PgferryClient.connect({ env, address: server.address });
 
       say('1/4 provisioning a throw-away source cluster with the sample database…');
-      const source = await (await client.provision({ provider: 'local-cluster', cluster: 'demo-source', database: 'shop' })).result();
+      const source = await (
+        await client.provision({ provider: 'local-cluster', cluster: 'demo-source', database: 'shop' })
+      ).result();
       psql(source.target, ['-f', SAMPLE]);
 
       say('2/4 backing it up (pg_dump directory format, 2 jobs, manifest with sha256 and row counts)…');
-      const backupRun = await client.backup({ source: source.target, to: path.resolve(config.stateDir, 'backups'), jobs: 2 });
+      const backupRun = await client.backup({
+        source: source.target,
+        to: path.resolve(config.stateDir, 'backups'),
+        jobs: 2,
+      });
       await watch(client, backupRun.workflowId, out);
       const backup = await backupRun.result();
 
       say('3/4 provisioning a fresh target cluster with an empty database…');
-      const target = await (await client.provision({ provider: 'local-cluster', cluster: 'demo-target', database: 'shop' })).result();
+      const target = await (
+        await client.provision({ provider: 'local-cluster', cluster: 'demo-target', database: 'shop' })
+      ).result();
       const targetUrl = target.target;
 
       say('4/4 restoring into it: checksums, provision, pg_restore, row counts…');
@@ -104,7 +129,14 @@ export function registerDemo(program: Command): void {
       const restored = await restoreRun.result();
 
       const ui = `${server.uiUrl ?? ''}/namespaces/default/workflows`;
-      const report = { ok: restored.report.ok, source: source.target, backup, target: targetUrl, report: restored.report, ui };
+      const report = {
+        ok: restored.report.ok,
+        source: source.target,
+        backup,
+        target: targetUrl,
+        report: restored.report,
+        ui,
+      };
       out.result(report, () =>
         [
           '',
@@ -113,11 +145,14 @@ export function registerDemo(program: Command): void {
           `target   ${targetUrl}`,
           '',
           ...restored.report.tables.map(
-            (t) => `  ${t.ok ? '✓' : '✗'} ${`${t.schema}.${t.table}`.padEnd(40)} ${formatCount(t.actual)} / ${formatCount(t.expected)} rows`,
+            (t) =>
+              `  ${t.ok ? '✓' : '✗'} ${`${t.schema}.${t.table}`.padEnd(40)} ${formatCount(t.actual)} / ${formatCount(t.expected)} rows`,
           ),
           `  ${restored.report.largeObjectsRestored} / ${restored.report.largeObjectsExpected} large objects`,
           '',
-          restored.report.ok ? 'restore verified: every table matches the backup manifest.' : 'MISMATCH: see the table above.',
+          restored.report.ok
+            ? 'restore verified: every table matches the backup manifest.'
+            : 'MISMATCH: see the table above.',
           `Temporal UI: ${ui}/${restoreRun.workflowId}`,
           flags.exit ? '' : 'Ctrl-C stops the server, the worker and the demo clusters.',
         ].join('\n'),

@@ -36,7 +36,7 @@ export async function follow<T>(
   if (wait) {
     const status = await watch(client, id, out);
     if (status.state !== 'completed') throw failureOf(status);
-    const result = status.result as T;
+    const result = await run.result();
     out.result({ ok: true, workflowId: id, ...(result as object) }, () => human(result));
     return;
   }

@@ -1,0 +1,80 @@
+// Records the histories in test/histories/ (npm run record:histories). Run it again when a workflow
+// change is meant to break replay and ships as a new workflow type or behind patched().
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { PgferryClient } from '../../client/pgferry-client';
+import type { RunningWorker } from '../../worker/run';
+import { HISTORY_CODEC_KEY, saveHistory } from '../helpers/histories';
+import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from '../helpers/pg';
+import { connectClient, startTestWorker, stopWorker, testEnv, testNamespace } from '../helpers/temporal';
+
+describe('recording the workflow histories that the suite replays', () => {
+  const source = uniqueName('hist_src');
+  const target = uniqueName('hist_dst');
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let worker: RunningWorker;
+  let client: PgferryClient;
+  let connection: Connection;
+
+  const save = async (name: string, workflowId: string) => {
+    const raw = new Client({ connection, namespace: testNamespace() });
+    await saveHistory(name, workflowId, await raw.workflow.getHandle(workflowId).fetchHistory());
+  };
+
+  beforeAll(async () => {
+    await createEmptyDatabase(source);
+    await query(
+      adminUrl(5432, source),
+      "CREATE TABLE t AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 100) g",
+    );
+    dir = await mkdtemp(path.join(tmpdir(), 'pgferry-hist-'));
+    env = testEnv({
+      PGFERRY_CODEC_KEY: HISTORY_CODEC_KEY.key.toString('base64'),
+      PGFERRY_CODEC_KEY_ID: HISTORY_CODEC_KEY.id,
+      PGFERRY_CLUSTERS_DIR: path.join(dir, 'clusters'),
+    });
+    worker = await startTestWorker(env);
+    client = await connectClient(env);
+    connection = await Connection.connect({ address: inject('temporalAddress') });
+  });
+
+  afterAll(async () => {
+    await client.close();
+    await connection.close();
+    await stopWorker(worker);
+    await dropDatabase(source);
+    await dropDatabase(target);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('records a backup and a restore with its provision child', async () => {
+    const backup = await client.backup({ source: adminUrl(5432, source), to: path.join(dir, 'backups') });
+    const made = await backup.result();
+    await save('backup-completed', backup.workflowId);
+    const restore = await client.restore({ from: made.backup, target: adminUrl(5432, target) });
+    expect((await restore.result()).report.ok).toBe(true);
+    await save('restore-completed', restore.workflowId);
+    await save('provision-local-completed', `${restore.workflowId}-provision`);
+  });
+
+  it('records a backup that fails on a missing database and one with a broken input', async () => {
+    const missing = await client.backup({
+      source: adminUrl(5432, uniqueName('none')),
+      to: path.join(dir, 'backups'),
+    });
+    await missing.result().catch(() => undefined);
+    await save('backup-failed-missing-database', missing.workflowId);
+    const raw = new Client({ connection, namespace: testNamespace() });
+    const broken = await raw.workflow.start('backup', {
+      taskQueue: 'pgferry-control',
+      workflowId: `backup-${uniqueName('broken')}`,
+      args: [{ source: 'nope', to: '' }],
+    });
+    await broken.result().catch(() => undefined);
+    await save('backup-failed-invalid-input', broken.workflowId);
+  });
+});
