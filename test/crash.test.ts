@@ -2,13 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgferryClient } from '../client/pgferry-client';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { adminUrl, dropDatabase, query, uniqueName } from './helpers/pg';
 import { spawnPgferry, type PgferryProcess } from './helpers/processes';
-import { connectClient, testEnv, testNamespace } from './helpers/temporal';
+import { connectClient, plainTemporal, testEnv } from './helpers/temporal';
 
 const ROWS_PER_TABLE = 1_000_000;
 
@@ -81,14 +80,14 @@ describe('a worker killed with SIGKILL in the middle of a backup', () => {
     expect(result.rows).toBe(4 * ROWS_PER_TABLE);
 
     // The dump ran twice: the history proves the crash happened mid-activity.
-    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    const temporal = await plainTemporal();
     try {
-      const raw = new Client({ connection, namespace: testNamespace() });
+      const raw = temporal.client;
       const { events } = await raw.workflow.getHandle(run.workflowId).fetchHistory();
       const attempts = (events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
       expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
     } finally {
-      await connection.close();
+      await temporal.teardown();
     }
     // Nothing half-written is left, and no orphaned pg_dump still writes.
     expect((await readdir(backups)).filter((f) => f.startsWith('.tmp-'))).toEqual([]);

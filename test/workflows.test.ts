@@ -1,7 +1,6 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { PgferryClient } from '../client/pgferry-client';
@@ -21,7 +20,7 @@ import {
   uniqueName,
   type ThrowawayCluster,
 } from './helpers/pg';
-import { connectClient, startTestWorker, stopWorker, testEnv, testNamespace } from './helpers/temporal';
+import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 const SECRET = `Sekr3t-${uniqueName('pw')}`;
@@ -125,9 +124,9 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
     const result = await run.result();
     expect(result.rows).toBe(500);
 
-    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    const temporal = await plainTemporal();
     try {
-      const raw = new Client({ connection, namespace: testNamespace() });
+      const raw = temporal.client;
       const history = await raw.workflow.getHandle(run.workflowId).fetchHistory();
       const codec = new EncryptionCodec({ id: 'test', key: Buffer.from(inject('codecKey'), 'base64') });
       const decoded = await decodedHistoryText(history, codec);
@@ -138,7 +137,7 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
       // Encrypted at rest: the raw history does not even show the database name in clear.
       expect(rawHistoryText(history)).not.toContain(`/${db}?password_env`);
     } finally {
-      await connection.close();
+      await temporal.teardown();
     }
   });
 
@@ -164,10 +163,10 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
   });
 
   it('fails a workflow started with a broken input at once, naming the field, without retrying', async () => {
-    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    const temporal = await plainTemporal();
     try {
       // A plain client without pgferry's codec: its JSON payloads must be read as they are.
-      const raw = new Client({ connection, namespace: testNamespace() });
+      const raw = temporal.client;
       const started = Date.now();
       const handle = await raw.workflow.start('backup', {
         taskQueue: CONTROL_TASK_QUEUE,
@@ -187,7 +186,7 @@ describe('provision, backup and restore workflows on a real Temporal server', ()
       // Nothing ran: no activity was ever scheduled.
       expect(events?.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
     } finally {
-      await connection.close();
+      await temporal.teardown();
     }
   });
 

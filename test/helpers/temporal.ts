@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { inject } from 'vitest';
 import { PgferryClient } from '../../client/pgferry-client';
 import { loadConfig } from '../../worker/config';
@@ -56,3 +57,11 @@ export function connectClient(env: NodeJS.ProcessEnv = testEnv()): Promise<Pgfer
 
 /** The CLI entry point, as `npx pgferry` runs it (the compiled dist/). */
 export const CLI = path.resolve(__dirname, '../../bin/pgferry.js');
+
+/**
+ * A plain Temporal client on the shared server, in this file's namespace, without pgferry's codec:
+ * what another team's program or the `temporal` CLI sees. Tear it down after use.
+ */
+export function plainTemporal(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createFromExistingServer({ address: inject('temporalAddress'), namespace: testNamespace() });
+}

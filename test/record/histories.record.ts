@@ -3,13 +3,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgferryClient } from '../../client/pgferry-client';
 import type { RunningWorker } from '../../worker/run';
 import { HISTORY_CODEC_KEY, saveHistory } from '../helpers/histories';
 import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from '../helpers/pg';
-import { connectClient, startTestWorker, stopWorker, testEnv, testNamespace } from '../helpers/temporal';
+import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from '../helpers/temporal';
 
 describe('recording the workflow histories that the suite replays', () => {
   const source = uniqueName('hist_src');
@@ -18,10 +18,10 @@ describe('recording the workflow histories that the suite replays', () => {
   let env: NodeJS.ProcessEnv;
   let worker: RunningWorker;
   let client: PgferryClient;
-  let connection: Connection;
+  let temporal: TestWorkflowEnvironment;
 
   const save = async (name: string, workflowId: string) => {
-    const raw = new Client({ connection, namespace: testNamespace() });
+    const raw = temporal.client;
     await saveHistory(name, workflowId, await raw.workflow.getHandle(workflowId).fetchHistory());
   };
 
@@ -39,12 +39,12 @@ describe('recording the workflow histories that the suite replays', () => {
     });
     worker = await startTestWorker(env);
     client = await connectClient(env);
-    connection = await Connection.connect({ address: inject('temporalAddress') });
+    temporal = await plainTemporal();
   });
 
   afterAll(async () => {
     await client.close();
-    await connection.close();
+    await temporal.teardown();
     await stopWorker(worker);
     await dropDatabase(source);
     await dropDatabase(target);
@@ -68,7 +68,7 @@ describe('recording the workflow histories that the suite replays', () => {
     });
     await missing.result().catch(() => undefined);
     await save('backup-failed-missing-database', missing.workflowId);
-    const raw = new Client({ connection, namespace: testNamespace() });
+    const raw = temporal.client;
     const broken = await raw.workflow.start('backup', {
       taskQueue: 'pgferry-control',
       workflowId: `backup-${uniqueName('broken')}`,
