@@ -12,10 +12,11 @@ import {
   createTemplateDatabase,
   dropDatabase,
   query,
+  runCommand,
   uniqueName,
 } from './helpers/pg';
 import { runPgferry } from './helpers/processes';
-import { startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { CLI, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
@@ -132,6 +133,28 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
     const result = await cli('restore', '--from', backup, '--target', adminUrl(5432, target), '--wait');
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/restore ▶/);
+    expect(result.stdout).toContain('all match the manifest');
+  });
+
+  it('draws the progress in place on a terminal', async () => {
+    const target = uniqueName('cli_tty');
+    databases.push(target);
+    const command = [
+      process.execPath,
+      CLI,
+      'restore',
+      '--from',
+      backup,
+      '--target',
+      adminUrl(5432, target),
+      '--wait',
+    ]
+      .map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`)
+      .join(' ');
+    // script(1) gives the CLI a pseudo-terminal, as a person's shell would.
+    const result = await runCommand('script', ['-qec', command, '/dev/null'], { env });
+    expect(result.stdout).toContain('\r\x1b[K');
+    expect(result.stdout).toMatch(/validate ✓/);
     expect(result.stdout).toContain('all match the manifest');
   });
 

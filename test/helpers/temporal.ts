@@ -63,5 +63,8 @@ export const CLI = path.resolve(__dirname, '../../bin/pgferry.js');
  * what another team's program or the `temporal` CLI sees. Tear it down after use.
  */
 export function plainTemporal(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createFromExistingServer({ address: inject('temporalAddress'), namespace: testNamespace() });
+  return TestWorkflowEnvironment.createFromExistingServer({
+    address: inject('temporalAddress'),
+    namespace: testNamespace(),
+  });
 }
