@@ -11,7 +11,7 @@ import { countLargeObjects, countRows, listTables, serverVersion } from './pg/ca
 import { libpqEnv, withClient, withTransaction } from './pg/connect';
 import { readManifest } from './storage/filesystem';
 import { DUMP_DIR, MANIFEST_FILE } from './storage/storage';
-import { findTool, runTool, toolMajorVersion } from './tools';
+import { findTool, runTool, toolFailure, toolMajorVersion } from './tools';
 
 /** Input of the checkBackupInput activity. */
 export interface CheckBackupInput {
@@ -48,17 +48,6 @@ export interface DumpInput {
   readonly to: string;
   readonly name: string;
   readonly jobs: number;
-}
-
-function toolFailure(tool: string, stderrTail: string, field: string): PgferryError {
-  // pg_dump's own words, since a failure mid-dump is rarely the user's input: retryable.
-  return new PgferryError(
-    ErrorCode.ToolFailed,
-    `${tool} failed: ${stderrTail.split('\n').slice(-5).join(' | ')}`,
-    {
-      field,
-    },
-  );
 }
 
 /**

@@ -11,7 +11,7 @@ import { libpqEnv, withClient } from './pg/connect';
 import { MAINTENANCE_DB, recreateOwnDatabase } from './provision/local';
 import { readManifest } from './storage/filesystem';
 import { DUMP_DIR } from './storage/storage';
-import { findTool, runTool, toolMajorVersion } from './tools';
+import { findTool, runTool, toolFailure, toolMajorVersion } from './tools';
 
 /** What verifyBackup found: the backup is whole. */
 export interface VerifiedBackup {
@@ -156,15 +156,7 @@ export async function restoreDatabase(
         },
       },
     );
-    if (result.code !== 0) {
-      throw new PgferryError(
-        ErrorCode.ToolFailed,
-        `pg_restore failed: ${result.stderrTail.split('\n').slice(-5).join(' | ')}`,
-        {
-          field: 'target',
-        },
-      );
-    }
+    if (result.code !== 0) throw toolFailure('pg_restore', result.stderrTail, 'target');
     deps.logger.info({ target: connectionLabel(spec), items }, 'restore finished');
     return { items };
   } finally {

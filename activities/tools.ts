@@ -121,3 +121,15 @@ export async function toolMajorVersion(bin: string): Promise<number> {
   const match = /(\d+)(?:\.\d+)?/.exec(result.stdout);
   return match ? Number(match[1]) : 0;
 }
+
+/**
+ * A tool's non-zero exit, in the tool's own last words. Retryable: a failure mid-dump or mid-restore
+ * is rarely the user's input (a dropped connection, a full disk being cleared).
+ */
+export function toolFailure(tool: string, stderrTail: string, field: string): PgferryError {
+  return new PgferryError(
+    ErrorCode.ToolFailed,
+    `${tool} failed: ${stderrTail.split('\n').slice(-5).join(' | ')}`,
+    { field },
+  );
+}

@@ -79,7 +79,10 @@ export const BackupInput = z.strictObject({
   /** The database to back up. */
   source: ConnectionUrl,
   /** The storage location on the worker: a directory that holds backups. */
-  to: z.string().min(1).describe('the storage location on the worker: an absolute directory path that holds backups'),
+  to: z
+    .string()
+    .min(1)
+    .describe('the storage location on the worker: an absolute directory path that holds backups'),
   /** The backup's name inside the location; derived from the workflow id when absent. */
   name: SafeName.optional(),
   jobs: Jobs.default(2),
@@ -136,7 +139,10 @@ export type BackupResult = z.infer<typeof BackupResult>;
 /** Input of the `restore` workflow. */
 export const RestoreInput = z.strictObject({
   /** A backup directory, as `backup` returned it. */
-  from: z.string().min(1).describe('the backup directory on the worker, as the backup workflow returned it in "backup"'),
+  from: z
+    .string()
+    .min(1)
+    .describe('the backup directory on the worker, as the backup workflow returned it in "backup"'),
   /** The database to restore into: absent or empty (it is created when absent). */
   target: ConnectionUrl,
   jobs: Jobs.default(2),

@@ -23,24 +23,6 @@ export const ErrorCode = {
 /** One of the stable error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** Codes that no retry can mend: Temporal must not retry them. */
-export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
-  ErrorCode.InvalidInput,
-  ErrorCode.ConnectionFailed,
-  ErrorCode.AuthFailed,
-  ErrorCode.DatabaseMissing,
-  ErrorCode.PermissionDenied,
-  ErrorCode.TargetNotEmpty,
-  ErrorCode.StorageUnwritable,
-  ErrorCode.BackupNotFound,
-  ErrorCode.BackupCorrupt,
-  ErrorCode.RowCountMismatch,
-  ErrorCode.ToolMissing,
-  ErrorCode.ClusterFailed,
-  ErrorCode.Unsupported,
-  ErrorCode.WorkflowNotFound,
-];
-
 /** Codes that mean the user's input was wrong: the CLI exits 2 for them. */
 export const BAD_INPUT_CODES: readonly ErrorCode[] = [
   ErrorCode.InvalidInput,
@@ -53,6 +35,15 @@ export const BAD_INPUT_CODES: readonly ErrorCode[] = [
   ErrorCode.BackupNotFound,
   ErrorCode.BackupCorrupt,
   ErrorCode.WorkflowNotFound,
+];
+
+/** Codes that no retry can mend: bad input, and faults of the environment that persist. */
+export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
+  ...BAD_INPUT_CODES,
+  ErrorCode.RowCountMismatch,
+  ErrorCode.ToolMissing,
+  ErrorCode.ClusterFailed,
+  ErrorCode.Unsupported,
 ];
 
 /** Extra facts an error carries: which input field is wrong and how to fix it. */

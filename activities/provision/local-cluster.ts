@@ -180,7 +180,9 @@ export async function stopLocalCluster(
   const record = await readRecord(dataDir);
   const binDir = record ? deps.clusterBinDirs[record.pgVersion] : undefined;
   if (binDir) {
-    await runTool(findTool('pg_ctl', binDir), ['-D', dataDir, '-m', 'fast', '-w', 'stop'], { asUser: deps.clusterUser });
+    await runTool(findTool('pg_ctl', binDir), ['-D', dataDir, '-m', 'fast', '-w', 'stop'], {
+      asUser: deps.clusterUser,
+    });
   }
   if (options.remove) await rm(dataDir, { recursive: true, force: true });
 }

@@ -6,10 +6,7 @@ import type { Command } from 'commander';
 import { stopLocalCluster } from '../../activities/provision/local-cluster';
 import { DEFAULTS } from '../../domain/constants';
 import { loadConfig, type Config } from '../../worker/config';
-import { startDevServer, type DevServer } from '../../worker/dev-server';
-import { startWorker, type RunningWorker } from '../../worker/run';
-import { installRuntime } from '../../worker/runtime';
-import { setupTemporalCli } from '../../worker/temporal-cli';
+import { startDevStack } from '../../worker/dev-stack';
 import { formatBytes, formatCount } from '../format';
 import { PgferryClient } from '../pgferry-client';
 import { intOption, outputFor, withJson, type CommonOptions } from './context';
@@ -65,41 +62,28 @@ export function registerDemo(program: Command): void {
       await stopLocalCluster(config, path.join(clustersDir, name), { remove: true });
     }
 
-    const cli = await setupTemporalCli(say);
-    if (cli.kind !== 'binary')
-      throw new Error(
-        'the demo needs the temporal CLI: run `npx pgferry setup-temporal` and read its output',
-      );
     say(
       `starting Temporal (port ${flags.port}, UI ${flags.uiPort}, history in ${flags.dbFilename}) and a worker…`,
     );
-    const server: DevServer = await startDevServer({
-      cliPath: cli.path,
+    const stack = await startDevStack({
       port: flags.port,
       uiPort: flags.uiPort,
       dbFilename: flags.dbFilename,
+      worker: true,
+      config,
+      say,
     });
-    let worker: RunningWorker | undefined;
+    const { server } = stack;
     let client: PgferryClient | undefined;
     const stopAll = async () => {
       await client?.close();
-      if (worker) {
-        worker.shutdown();
-        await worker.done.catch(() => undefined);
-      }
-      await server.stop();
+      await stack.stop();
       for (const name of await readdir(clustersDir).catch(() => [])) {
         await stopLocalCluster(config, path.join(clustersDir, name));
       }
     };
     try {
-      installRuntime();
       const env = { ...process.env, TEMPORAL_ADDRESS: server.address };
-      await new Promise<void>((resolve, reject) => {
-        startWorker({ ...config, temporalAddress: server.address }, { onReady: resolve }).then((w) => {
-          worker = w;
-        }, reject);
-      });
       client = await PgferryClient.connect({ env, address: server.address });
 
       say('1/4 provisioning a throw-away source cluster with the sample database…');

@@ -1,0 +1,79 @@
+import { ErrorCode, PgferryError } from '../domain/errors';
+import type { Config } from './config';
+import { startDevServer, startSdkDevServer, type DevServer, type DevServerOptions } from './dev-server';
+import { startWorker, type RunningWorker } from './run';
+import { installRuntime } from './runtime';
+import { setupTemporalCli } from './temporal-cli';
+
+/** A dev server and, when asked, a worker on it: what `pgferry dev` and `pgferry demo` run. */
+export interface DevStack {
+  readonly server: DevServer;
+  readonly worker: RunningWorker | undefined;
+  /** Stops the worker (letting its current steps end), then the server. Safe to call twice. */
+  stop(): Promise<void>;
+  /** True once stop() was called: the server exiting after that is expected. */
+  readonly stopping: boolean;
+}
+
+/** Starts the Temporal dev server (the CLI found or built, else the SDK's download), then a worker on it. */
+export async function startDevStack(
+  options: Omit<DevServerOptions, 'cliPath'> & {
+    config: Config;
+    worker: boolean;
+    say: (line: string) => void;
+  },
+): Promise<DevStack> {
+  const cli = await setupTemporalCli(options.say);
+  let server: DevServer;
+  if (cli.kind === 'binary') {
+    server = await startDevServer({ ...options, cliPath: cli.path });
+  } else {
+    server = await startSdkDevServer(options).catch((err: unknown) => {
+      throw new PgferryError(
+        ErrorCode.ToolMissing,
+        'no temporal CLI was found, none could be built, and the SDK could not download one',
+        {
+          fix: 'install Go (then pgferry builds the CLI), or set TEMPORAL_CLI_PATH to a temporal binary',
+          cause: err,
+        },
+      );
+    });
+  }
+  let worker: RunningWorker | undefined;
+  let stopping = false;
+  const stop = async () => {
+    stopping = true;
+    if (worker) {
+      worker.shutdown();
+      await worker.done.catch(() => undefined);
+    }
+    await server.stop();
+  };
+  if (options.worker) {
+    try {
+      installRuntime();
+      await new Promise<void>((resolve, reject) => {
+        startWorker({ ...options.config, temporalAddress: server.address }, { onReady: resolve }).then(
+          (w) => {
+            worker = w;
+            w.done.catch(reject);
+          },
+          reject,
+        );
+      });
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+  }
+  return {
+    server,
+    get worker() {
+      return worker;
+    },
+    stop,
+    get stopping() {
+      return stopping;
+    },
+  };
+}
