@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { ConnectionUrl, Jobs, SafeName } from './contracts';
+
+/** `offline`: copy once while the source is quiet; `online`: snapshot copy, then replicate until cutover. */
+export const MigrationMode = z.enum(['offline', 'online']);
+/** The migration mode. */
+export type MigrationMode = z.infer<typeof MigrationMode>;
+
+/** How the target is proven equal to the source. */
+export const ValidateLevel = z.enum(['none', 'counts', 'checksums']);
+/** How the target is proven equal to the source. */
+export type ValidateLevel = z.infer<typeof ValidateLevel>;
+
+/** The stages of a migration, in order (rollback replaces the rest on failure, rejection or cancel). */
+export const MIGRATION_STAGES = [
+  'preflight',
+  'provision',
+  'schema',
+  'copy',
+  'replicate',
+  'validate',
+  'approval',
+  'cutover',
+  'finalize',
+  'done',
+] as const;
+
+/** One preflight rule's outcome: id, severity, whether it passed, what it found and how to fix it. */
+export const CheckResult = z.object({
+  id: z.string(),
+  severity: z.enum(['error', 'warning']),
+  ok: z.boolean(),
+  message: z.string(),
+  fix: z.string().optional(),
+  /** The objects the check is about (tables without primary key, missing extensions…). */
+  items: z.array(z.string()).optional(),
+});
+/** One preflight rule's outcome. */
+export type CheckResult = z.infer<typeof CheckResult>;
+
+/** Facts about one server, as preflight found them. */
+export const ServerFacts = z.object({
+  reachable: z.boolean(),
+  version: z.string().optional(),
+  major: z.number().optional(),
+  databaseExists: z.boolean().optional(),
+});
+/** Facts about one server, as preflight found them. */
+export type ServerFacts = z.infer<typeof ServerFacts>;
+
+/** The preflight report: a value the user reads before anything is changed. `ok` is false when any error check failed. */
+export const PreflightReport = z.object({
+  ok: z.boolean(),
+  mode: MigrationMode,
+  source: ServerFacts,
+  target: ServerFacts,
+  checks: z.array(CheckResult),
+});
+/** The preflight report. */
+export type PreflightReport = z.infer<typeof PreflightReport>;
+
+/** One table's validation: row counts (and checksums) on both sides. */
+export const TableValidation = z.object({
+  schema: z.string(),
+  table: z.string(),
+  sourceRows: z.number(),
+  targetRows: z.number(),
+  sourceChecksum: z.string().optional(),
+  targetChecksum: z.string().optional(),
+  ok: z.boolean(),
+});
+/** One table's validation. */
+export type TableValidation = z.infer<typeof TableValidation>;
+
+/** The validation report of a migration. */
+export const ValidationReport = z.object({
+  level: ValidateLevel,
+  ok: z.boolean(),
+  tables: z.array(TableValidation),
+  sequences: z.array(z.object({ name: z.string(), source: z.string(), target: z.string(), ok: z.boolean() })),
+  largeObjects: z.object({ source: z.number(), target: z.number(), ok: z.boolean() }),
+});
+/** The validation report of a migration. */
+export type ValidationReport = z.infer<typeof ValidationReport>;
+
+/** Input of the `migration` workflow. */
+export const MigrationInput = z.strictObject({
+  name: SafeName,
+  source: ConnectionUrl,
+  target: ConnectionUrl,
+  mode: MigrationMode.default('offline'),
+  jobs: Jobs.default(2),
+  /** Tables larger than this many bytes are split into ctid-range chunks of about this size. */
+  splitLargerThan: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
+  validate: ValidateLevel.default('checksums'),
+  /** Who may approve; anyone when empty. */
+  approvers: z.array(z.string().min(1)).default([]),
+  autoApprove: z.boolean().default(false),
+  /** Freeze writes on the source (default_transaction_read_only) for the copy (offline). */
+  freezeSource: z.boolean().default(false),
+  onRollback: z.enum(['keep', 'drop']).default('keep'),
+  /** Who started the migration (the CLI fills in the OS user). */
+  startedBy: z.string().min(1).optional(),
+});
+/** Input of the `migration` workflow, as parsed. */
+export type MigrationInput = z.output<typeof MigrationInput>;
+/** Input of the `migration` workflow, as a caller writes it. */
+export type MigrationOptions = z.input<typeof MigrationInput>;
