@@ -1,4 +1,12 @@
+import type { Chunk } from '../domain/chunks';
 import { checkBackupInput, dumpDatabase, type CheckBackupInput, type DumpInput } from './backup';
+import { chunksDone, copyChunk, dropLedger, ensureLedger, listCopyTables } from './copy';
+import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
+import { copyLargeObjects } from './large-objects';
+import { runPreflight } from './preflight';
+import { copySchemaSection, type SchemaSectionInput } from './schema';
+import { syncSequences } from './sequences';
+import { validateTables } from './validate';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
 import { provisionDatabase, type ProvisionDatabaseInput } from './provision/local';
@@ -23,6 +31,31 @@ export function createActivities(deps: ActivityDeps) {
       checkRestoreTarget(deps, input),
     restoreDatabase: (input: RestoreDatabaseInput) => restoreDatabase(deps, input),
     checkRestoredRows: (input: { from: string; target: string }) => checkRestoredRows(deps, input),
+    runPreflight: (input: { source: string; target: string; mode: 'offline' | 'online' }) =>
+      runPreflight(deps, input),
+    copySchemaSection: (input: SchemaSectionInput) => copySchemaSection(deps, input),
+    freezeSource: (input: { source: string }) => freezeSource(deps, input),
+    unfreezeSource: (input: { source: string }) => unfreezeSource(deps, input),
+    dropOwnTarget: (input: { target: string; marker: string }) => dropOwnTarget(deps, input),
+    listCopyTables: (input: { source: string; snapshot?: string }) => listCopyTables(deps, input),
+    ensureLedger: (input: { target: string }) => ensureLedger(deps, input),
+    copyChunk: (input: {
+      source: string;
+      target: string;
+      migration: string;
+      chunk: Chunk;
+      snapshot?: string;
+    }) => copyChunk(deps, input),
+    chunksDone: (input: { target: string; migration: string }) => chunksDone(deps, input),
+    syncSequences: (input: { source: string; target: string }) => syncSequences(deps, input),
+    copyLargeObjects: (input: { source: string; target: string }) => copyLargeObjects(deps, input),
+    validateTables: (input: { source: string; target: string; level: 'counts' | 'checksums' }) =>
+      validateTables(deps, input),
+    /** Drops the ledger: the target holds nothing of pgferry's any more. Returns when (for downtime). */
+    finalizeTarget: async (input: { target: string }) => {
+      await dropLedger(deps, input);
+      return { at: Date.now() };
+    },
   });
 }
 

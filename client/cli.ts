@@ -1,10 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { ErrorCode, exitCodeFor, PgferryError } from '../domain/errors';
+import { registerApproval } from './commands/approve';
 import { registerBackup } from './commands/backup';
 import { registerCancel } from './commands/cancel';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
+import { registerHistory } from './commands/history';
 import { registerList } from './commands/list';
+import { registerMigrate } from './commands/migrate';
+import { registerPreflight } from './commands/preflight';
 import { registerProvision } from './commands/provision';
 import { registerRestore } from './commands/restore';
 import { registerSetupTemporal } from './commands/setup-temporal';
@@ -28,7 +32,11 @@ export function buildProgram(): Command {
   registerProvision(program);
   registerBackup(program);
   registerRestore(program);
+  registerPreflight(program);
+  registerMigrate(program);
+  registerApproval(program);
   registerStatus(program);
+  registerHistory(program);
   registerList(program);
   registerCancel(program);
   for (const command of program.commands) {

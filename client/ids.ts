@@ -31,3 +31,15 @@ export function restoreWorkflowId(database: string, now: Date): string {
 export function provisionWorkflowId(target: string): string {
   return `${WorkflowIdPrefix.provision}${slug(target)}`;
 }
+
+/** The id of a migration: `migration-NAME`; a full id is accepted as it is. */
+export function migrationWorkflowId(nameOrId: string): string {
+  return nameOrId.startsWith(WorkflowIdPrefix.migration)
+    ? nameOrId
+    : `${WorkflowIdPrefix.migration}${nameOrId}`;
+}
+
+/** The id of a preflight run. */
+export function preflightWorkflowId(label: string, now: Date): string {
+  return `${WorkflowIdPrefix.preflight}${slug(label)}-${stamp(now)}`;
+}

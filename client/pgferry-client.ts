@@ -3,18 +3,21 @@ import {
   Client,
   Connection,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { storageFor } from '../activities/storage/filesystem';
 import {
+  WorkflowIdPrefix,
   CONTROL_TASK_QUEUE,
   STATUS_QUERY,
   WorkflowType,
   type SearchAttributeName,
 } from '../domain/constants';
-import { connectionLabel, parseConnectionUrl } from '../domain/connection';
+import { connectionLabel, parseConnectionUrl, sameDatabase } from '../domain/connection';
+import { ErrorCode, PgferryError } from '../domain/errors';
 import {
   BackupInput,
   parseInput,
@@ -36,7 +39,24 @@ import {
 import { EncryptionCodec, type CodecKey } from '../worker/codec';
 import { loadCodecKey, loadConfig } from '../worker/config';
 import { temporalUnavailable, toPgferryError } from './errors';
-import { backupWorkflowId, provisionWorkflowId, restoreWorkflowId } from './ids';
+import { buildTimeline, type Timeline } from './history';
+import {
+  backupWorkflowId,
+  migrationWorkflowId,
+  preflightWorkflowId,
+  provisionWorkflowId,
+  restoreWorkflowId,
+} from './ids';
+import {
+  MigrationInput,
+  PreflightInput,
+  type DecisionInput,
+  type Decision,
+  type MigrationOptions,
+  type MigrationResult,
+  type PreflightOptions,
+  type PreflightReport,
+} from '../domain/migration';
 
 /** How to reach Temporal; each field defaults as the CLI's does (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, the codec key). */
 export interface ConnectOptions {
@@ -155,19 +175,81 @@ export class PgferryClient {
     );
   }
 
+  /**
+   * Starts a migration, workflow id `migration-NAME`. Running it again with the same name attaches
+   * to the existing migration (running or finished) instead of starting a second one.
+   */
+  async migrate(options: MigrationOptions): Promise<WorkflowRun<MigrationResult>> {
+    const input = checkMigrationOptions(options);
+    const label = `${connectionLabel(parseConnectionUrl(input.source, 'source'))} → ${connectionLabel(parseConnectionUrl(input.target, 'target'))}`;
+    return this.start<MigrationResult>(
+      WorkflowType.migration,
+      migrationWorkflowId(input.name),
+      input,
+      `${input.name}: ${label}, ${input.mode}`,
+      {
+        rejectDuplicate: true,
+      },
+    );
+  }
+
+  /** Runs the preflight checks on both servers (through a worker) and returns the report; nothing is changed. */
+  async preflight(options: PreflightOptions): Promise<PreflightReport> {
+    const input = parseInput(PreflightInput, options, 'preflight');
+    const label = connectionLabel(parseConnectionUrl(input.source, 'source'));
+    const run = await this.start<PreflightReport>(
+      WorkflowType.preflight,
+      preflightWorkflowId(label, new Date()),
+      input,
+      `preflight ${label}`,
+    );
+    return run.result();
+  }
+
+  /** Approves a migration waiting at its gate (a Temporal Update; refused with ApprovalRefused when not allowed). */
+  async approve(name: string, decision: DecisionInput): Promise<Decision> {
+    return this.decide(name, 'approve', decision);
+  }
+
+  /** Rejects a migration waiting at its gate; it rolls back. A reason is required. */
+  async reject(name: string, decision: DecisionInput): Promise<Decision> {
+    return this.decide(name, 'reject', decision);
+  }
+
+  /** The timeline and audit trail of a workflow (a migration's name works too), rebuilt from its Temporal history. */
+  async history(idOrName: string): Promise<Timeline> {
+    const { id } = await this.status(idOrName);
+    try {
+      const { events } = await this.client.workflow.getHandle(id).fetchHistory();
+      return await buildTimeline(id, events ?? [], this.codec);
+    } catch (err) {
+      throw toPgferryError(err, { id, address: this.address });
+    }
+  }
+
   /** A handle on a workflow started earlier. */
   attach<T>(workflowId: string): WorkflowRun<T> {
     return this.run<T>(this.client.workflow.getHandle(workflowId));
   }
 
-  /** Where a workflow stands: stage, state, progress figures, and its result or error once closed. */
-  async status(workflowId: string): Promise<WorkflowStatus> {
-    const handle = this.client.workflow.getHandle(workflowId);
+  /** Where a workflow stands: stage, state, progress figures, and its result or error once closed. A migration's name works too. */
+  async status(idOrName: string): Promise<WorkflowStatus> {
+    let workflowId = idOrName;
+    let handle = this.client.workflow.getHandle(workflowId);
     let description;
     try {
       description = await handle.describe();
     } catch (err) {
-      throw toPgferryError(err, { id: workflowId, address: this.address });
+      const prefixed = Object.values(WorkflowIdPrefix).some((p: string) => idOrName.startsWith(p));
+      if (!(err instanceof WorkflowNotFoundError) || prefixed)
+        throw toPgferryError(err, { id: workflowId, address: this.address });
+      workflowId = migrationWorkflowId(idOrName);
+      handle = this.client.workflow.getHandle(workflowId);
+      try {
+        description = await handle.describe();
+      } catch (again) {
+        throw toPgferryError(again, { id: idOrName, address: this.address });
+      }
     }
     const sa = description.searchAttributes;
     const base = {
@@ -190,6 +272,7 @@ export class PgferryClient {
         ...base,
         stage: state?.stage ?? fallbackStage,
         stages: state?.stages ?? [],
+        ...(state?.details ? { details: state.details } : {}),
         // The query can say completed a moment before the execution closes: until it has, it is running.
         state: state?.state === 'waiting' ? 'waiting' : 'running',
         progress,
@@ -199,12 +282,14 @@ export class PgferryClient {
     if (closedState === 'completed') {
       const result: unknown = await handle.result();
       const state = await this.queryState(handle);
+      const rolledBack = saString(sa, 'PgferryState') === 'rolled_back';
       return {
         ...base,
-        stage: 'done',
+        stage: rolledBack ? 'rollback' : 'done',
         stages: state?.stages ?? [],
-        state: 'completed',
+        state: rolledBack ? 'rolled_back' : 'completed',
         progress: state?.progress ?? {},
+        ...(state?.details ? { details: state.details } : {}),
         result,
       };
     }
@@ -223,6 +308,7 @@ export class PgferryClient {
       stages: state?.stages ?? [],
       state: rolledBack ? 'rolled_back' : closedState,
       progress: state?.progress ?? {},
+      ...(state?.details ? { details: state.details } : {}),
       error,
     };
   }
@@ -280,11 +366,27 @@ export class PgferryClient {
     await this.connection.close();
   }
 
+  private async decide(
+    name: string,
+    update: 'approve' | 'reject',
+    decision: DecisionInput,
+  ): Promise<Decision> {
+    const id = migrationWorkflowId(name);
+    try {
+      return await this.client.workflow
+        .getHandle(id)
+        .executeUpdate<Decision, [DecisionInput]>(update, { args: [decision] });
+    } catch (err) {
+      throw toPgferryError(err, { id, address: this.address });
+    }
+  }
+
   private async start<T>(
     type: WorkflowType,
     workflowId: string,
     input: unknown,
     summary: string,
+    options: { rejectDuplicate?: boolean } = {},
   ): Promise<WorkflowRun<T>> {
     try {
       const handle = await this.client.workflow.start(type, {
@@ -293,6 +395,7 @@ export class PgferryClient {
         args: [input],
         staticSummary: summary,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        ...(options.rejectDuplicate ? { workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE } : {}),
       });
       return this.run<T>(handle);
     } catch (err) {
@@ -361,6 +464,18 @@ export function checkRestoreOptions(options: RestoreOptions): RestoreInput {
     { ...options, from: options.from ? path.resolve(options.from) : options.from },
     'restore',
   );
+}
+
+/** Parses migration options as `migrate()` will, without Temporal. */
+export function checkMigrationOptions(options: MigrationOptions): MigrationInput {
+  const input = parseInput(MigrationInput, options, 'migration');
+  if (sameDatabase(parseConnectionUrl(input.source, 'source'), parseConnectionUrl(input.target, 'target'))) {
+    throw new PgferryError(ErrorCode.InvalidInput, 'target: the target is the source database', {
+      field: 'target',
+      fix: 'name another database or server as the target',
+    });
+  }
+  return input;
 }
 
 /** Parses provision options as `provision()` will, without Temporal. */

@@ -9,6 +9,7 @@ export const WorkflowType = {
   provision: 'provision',
   backup: 'backup',
   restore: 'restore',
+  preflight: 'preflight',
 } as const;
 /** One of the workflow type names. */
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
@@ -46,4 +47,5 @@ export const WorkflowIdPrefix = {
   provision: 'provision-',
   backup: 'backup-',
   restore: 'restore-',
+  preflight: 'preflight-',
 } as const;

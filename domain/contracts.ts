@@ -215,6 +215,8 @@ export const ProgressState = z.object({
   stages: z.array(z.string()),
   state: WorkflowState,
   progress: ProgressFigures,
+  /** Reports a workflow keeps for its readers (preflight, validation, decision, downtime). */
+  details: z.record(z.string(), z.unknown()).optional(),
   error: z
     .object({
       code: z.string(),
@@ -259,6 +261,7 @@ export const WorkflowStatus = z.object({
   startedAt: z.string(),
   closedAt: z.string().optional(),
   durationMs: z.number().optional(),
+  details: ProgressState.shape.details,
   error: ProgressState.shape.error,
   result: z.unknown().optional(),
 });

@@ -17,6 +17,9 @@ export const ErrorCode = {
   Unsupported: 'Unsupported',
   WorkflowNotFound: 'WorkflowNotFound',
   TemporalUnavailable: 'TemporalUnavailable',
+  PreflightFailed: 'PreflightFailed',
+  ValidationFailed: 'ValidationFailed',
+  ApprovalRefused: 'ApprovalRefused',
   Cancelled: 'Cancelled',
   Internal: 'Internal',
 } as const;
@@ -35,12 +38,15 @@ export const BAD_INPUT_CODES: readonly ErrorCode[] = [
   ErrorCode.BackupNotFound,
   ErrorCode.BackupCorrupt,
   ErrorCode.WorkflowNotFound,
+  ErrorCode.PreflightFailed,
+  ErrorCode.ApprovalRefused,
 ];
 
 /** Codes that no retry can mend: bad input, and faults of the environment that persist. */
 export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
   ...BAD_INPUT_CODES,
   ErrorCode.RowCountMismatch,
+  ErrorCode.ValidationFailed,
   ErrorCode.ToolMissing,
   ErrorCode.ClusterFailed,
   ErrorCode.Unsupported,

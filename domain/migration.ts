@@ -91,7 +91,11 @@ export const MigrationInput = z.strictObject({
   mode: MigrationMode.default('offline'),
   jobs: Jobs.default(2),
   /** Tables larger than this many bytes are split into ctid-range chunks of about this size. */
-  splitLargerThan: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
+  splitLargerThan: z
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(256 * 1024 * 1024),
   validate: ValidateLevel.default('checksums'),
   /** Who may approve; anyone when empty. */
   approvers: z.array(z.string().min(1)).default([]),
@@ -106,3 +110,56 @@ export const MigrationInput = z.strictObject({
 export type MigrationInput = z.output<typeof MigrationInput>;
 /** Input of the `migration` workflow, as a caller writes it. */
 export type MigrationOptions = z.input<typeof MigrationInput>;
+
+/** A person's decision at the approval gate: who, and why (a reason is required to reject). */
+export const DecisionInput = z.strictObject({
+  by: z.string().min(1),
+  reason: z.string().optional(),
+  /** The chat identity when the decision came from chat (team, user id, user name, channel). */
+  via: z.record(z.string(), z.string()).optional(),
+});
+/** A person's decision at the approval gate. */
+export type DecisionInput = z.infer<typeof DecisionInput>;
+
+/** The decision the gate recorded. */
+export const Decision = z.object({
+  outcome: z.enum(['approved', 'rejected']),
+  by: z.string(),
+  reason: z.string().optional(),
+  /** How it arrived: a Temporal Update, a Signal, or --auto-approve. */
+  channel: z.enum(['update', 'signal', 'auto']),
+  via: z.record(z.string(), z.string()).optional(),
+});
+/** The decision the gate recorded. */
+export type Decision = z.infer<typeof Decision>;
+
+/** Result of the `migration` workflow. */
+export const MigrationResult = z.object({
+  name: z.string(),
+  mode: MigrationMode,
+  source: z.string(),
+  target: z.string(),
+  outcome: z.enum(['completed', 'rejected']),
+  decision: Decision.optional(),
+  preflight: PreflightReport,
+  validation: ValidationReport.optional(),
+  tables: z.number(),
+  chunks: z.number(),
+  rows: z.number(),
+  bytes: z.number(),
+  sequences: z.number(),
+  largeObjects: z.number(),
+  /** Source frozen → target ready, when the source was frozen. */
+  downtimeMs: z.number().optional(),
+});
+/** Result of the `migration` workflow. */
+export type MigrationResult = z.infer<typeof MigrationResult>;
+
+/** Input of the `preflight` workflow: the checks alone, nothing changed. */
+export const PreflightInput = z.strictObject({
+  source: ConnectionUrl,
+  target: ConnectionUrl,
+  mode: MigrationMode.default('offline'),
+});
+/** Input of the `preflight` workflow, as a caller writes it. */
+export type PreflightOptions = z.input<typeof PreflightInput>;

@@ -1,4 +1,6 @@
 // The worker bundles this module: every workflow type pgferry registers, by its contract name.
 export { backup } from './backup';
+export { migration } from './migration';
+export { preflight } from './preflight';
 export { provision } from './provision';
 export { restore } from './restore';

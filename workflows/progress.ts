@@ -5,6 +5,7 @@ import {
   setHandler,
   upsertSearchAttributes,
   isCancellation,
+  CancellationScope,
 } from '@temporalio/workflow';
 import { STATUS_QUERY } from '../domain/constants';
 import type { ProgressFigures, ProgressState } from '../domain/contracts';
@@ -53,6 +54,11 @@ export class Progress {
     this.publish();
   }
 
+  /** The stage the workflow is in. */
+  get stage(): string {
+    return this.state.stage;
+  }
+
   /** Moves to a stage. */
   enter(stage: string): void {
     this.state.stage = stage;
@@ -66,22 +72,52 @@ export class Progress {
     this.publish();
   }
 
-  /** Runs the workflow body: records completion, failure or cancellation in the state. */
-  async run<T>(body: () => Promise<T>): Promise<T> {
+  /** Keeps a report for readers of the status (preflight, validation, decision, downtime). */
+  detail(key: string, value: unknown): void {
+    this.state.details = { ...(this.state.details ?? {}), [key]: value };
+  }
+
+  /** Marks the workflow as waiting for a person (or back to running). */
+  waiting(on: boolean): void {
+    this.state.state = on ? 'waiting' : 'running';
+    upsertSearchAttributes([{ key: SearchKeys.state, value: this.state.state }]);
+    this.publish();
+  }
+
+  /**
+   * Runs the workflow body: records completion, failure or cancellation in the state. With
+   * `compensate`, a failure or cancellation first runs it (not cancellable) and ends rolled_back.
+   */
+  async run<T>(body: () => Promise<T>, compensate?: () => Promise<void>): Promise<T> {
     try {
       const result = await body();
-      this.finish('completed', 'done');
+      if (this.state.state !== 'rolled_back') this.finish('completed', 'done');
       return result;
     } catch (err) {
-      if (isCancellation(err)) {
-        this.finish('cancelled', this.state.stage);
-        throw err;
+      const cancelled = isCancellation(err);
+      if (!cancelled) {
+        const info = failureInfo(err);
+        this.state.error = {
+          code: String(info.code),
+          message: info.message,
+          field: info.field,
+          fix: info.fix,
+        };
       }
-      const info = failureInfo(err);
-      this.state.error = { code: String(info.code), message: info.message, field: info.field, fix: info.fix };
-      this.finish('failed', this.state.stage);
-      throw toWorkflowFailure(err);
+      if (compensate) {
+        await this.rollback(compensate);
+      } else {
+        this.finish(cancelled ? 'cancelled' : 'failed', this.state.stage);
+      }
+      throw cancelled ? err : toWorkflowFailure(err);
     }
+  }
+
+  /** Runs the compensations in the rollback stage, shielded from cancellation; ends rolled_back. */
+  async rollback(compensate: () => Promise<void>): Promise<void> {
+    this.enter('rollback');
+    await CancellationScope.nonCancellable(compensate);
+    this.finish('rolled_back', 'rollback');
   }
 
   private finish(state: ProgressState['state'], stage: string): void {

@@ -16,6 +16,32 @@ function render(s: WorkflowStatus): string {
   lines.push(
     `  started   ${s.startedAt}${s.durationMs !== undefined ? `  (took ${formatDuration(s.durationMs)})` : ''}`,
   );
+  const details = (s.details ?? {}) as {
+    approval?: {
+      decision?: { outcome: string; by: string; reason?: string };
+      refused?: { by: string; problem: string }[];
+    };
+    validation?: { ok: boolean; level: string };
+    preflight?: { ok: boolean; checks: { ok: boolean; id: string; severity: string }[] };
+    downtimeMs?: number;
+  };
+  if (details.preflight) {
+    const failed = details.preflight.checks.filter((c) => !c.ok).map((c) => `${c.id} (${c.severity})`);
+    lines.push(
+      `  preflight ${details.preflight.ok ? 'passed' : 'blocked'}${failed.length ? `: ${failed.join(', ')}` : ''}`,
+    );
+  }
+  if (details.validation)
+    lines.push(`  validate  ${details.validation.level}: ${details.validation.ok ? 'equal' : 'DIFFERENCES'}`);
+  const decision = details.approval?.decision;
+  if (decision)
+    lines.push(
+      `  decision  ${decision.outcome} by ${decision.by}${decision.reason ? ` (${decision.reason})` : ''}`,
+    );
+  else if (s.state === 'waiting')
+    lines.push(`  decision  waiting: pgferry approve ${s.id.replace(/^migration-/, '')} --as NAME`);
+  for (const r of details.approval?.refused ?? []) lines.push(`  refused   ${r.by}: ${r.problem}`);
+  if (details.downtimeMs !== undefined) lines.push(`  downtime  ${details.downtimeMs} ms`);
   if (s.error) lines.push(`  error     [${s.error.code}] ${describeError(s.error)}`);
   return lines.join('\n');
 }

@@ -1,0 +1,393 @@
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Client } from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import type { Chunk, TableInfo } from '../domain/chunks';
+import { parseConnectionUrl } from '../domain/connection';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import type { ActivityDeps } from './deps';
+import { startHeartbeat } from './heartbeat';
+import { serverVersion } from './pg/catalog';
+import { withClient, withTransaction } from './pg/connect';
+import {
+  advisoryKey,
+  BINARY_PORTABLE,
+  copyInSql,
+  copyOutSql,
+  CopySqlState,
+  CREATE_LEDGER,
+  DROP_LEDGER,
+  FIND_CHUNK,
+  LEDGER_EXISTS,
+  LEDGER_SCHEMA,
+  LIST_CHUNKS,
+  listCopyTablesSql,
+  LOCK_CHUNK,
+  LOCK_LEDGER_DDL,
+  RECORD_CHUNK,
+  SOURCE_BEGIN,
+  SOURCE_SETTINGS,
+  setSnapshotSql,
+  targetSettings,
+  type CopyFormat,
+} from './pg/copy-sql';
+import { SqlState, UNREACHABLE_ERRNOS } from './pg/sqlstate';
+
+/** Input of the listCopyTables activity. */
+export interface ListCopyTablesInput {
+  readonly source: string;
+  /** An exported snapshot to read the catalog under, so the list matches what the chunks read. */
+  readonly snapshot?: string;
+}
+
+/** Input of the copyChunk activity. */
+export interface CopyChunkInput {
+  readonly source: string;
+  readonly target: string;
+  /** The migration's name: the ledger keeps the chunks of each migration apart. */
+  readonly migration: string;
+  readonly chunk: Chunk;
+  /** An exported snapshot (online mode): every chunk reads the source as of the slot's start. */
+  readonly snapshot?: string;
+}
+
+/** What copyChunk did: rows and bytes copied, or those recorded by the attempt that did. */
+export interface CopyChunkResult {
+  readonly chunkId: string;
+  readonly rows: number;
+  readonly bytes: number;
+  /** True when the ledger already had the chunk, so nothing was copied this time. */
+  readonly skipped: boolean;
+}
+
+const LEDGER_DDL_KEY = advisoryKey('ledger-ddl');
+
+/** Opens the REPEATABLE READ READ ONLY source transaction, under `snapshot` when given. */
+async function beginSourceRead(client: Client, snapshot: string | undefined): Promise<void> {
+  await client.query(SOURCE_BEGIN);
+  if (snapshot === undefined) return;
+  try {
+    await client.query(setSnapshotSql(snapshot));
+  } catch (err) {
+    if ((err as { code?: unknown }).code === CopySqlState.InvalidParameterValue) {
+      // The transaction that exported it has ended: no retry can bring it back.
+      throw new PgferryError(ErrorCode.InvalidInput, 'snapshot: the source has no such exported snapshot', {
+        field: 'snapshot',
+        fix: 'the connection that held the snapshot is gone; restart the copy from a new snapshot',
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+/** Lists the tables whose own rows the copy moves, with their columns and sizes, by schema and name. */
+export async function listCopyTables(deps: ActivityDeps, input: ListCopyTablesInput): Promise<TableInfo[]> {
+  const spec = parseConnectionUrl(input.source, 'source');
+  return withClient(spec, deps.env, 'source', async (client) => {
+    const { major } = await serverVersion(client);
+    try {
+      await beginSourceRead(client, input.snapshot);
+      const { rows } = await client.query<{
+        schema: string;
+        table: string;
+        columns: string[];
+        bytes: string;
+        pages: string;
+        rows_estimate: string;
+      }>(listCopyTablesSql(major));
+      return rows.map((r) => ({
+        schema: r.schema,
+        table: r.table,
+        columns: r.columns,
+        bytes: Number(r.bytes),
+        pages: Number(r.pages),
+        rowsEstimate: Number(r.rows_estimate),
+      }));
+    } catch (err) {
+      throw copyFailure(err, 'source', 'listing the tables');
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+    }
+  });
+}
+
+/** Creates the ledger (schema pgferry, table pgferry.chunks) on the target unless it exists. */
+export async function ensureLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  await withClient(spec, deps.env, 'target', (client) =>
+    withTransaction(client, async () => {
+      await client.query(LOCK_LEDGER_DDL, [LEDGER_DDL_KEY]);
+      for (const statement of CREATE_LEDGER) await client.query(statement);
+    }).catch((err: unknown) => {
+      throw copyFailure(err, 'target', 'creating the ledger');
+    }),
+  );
+}
+
+/** Drops the ledger schema from the target (at finalize: the copy is over and nothing may resume it). */
+export async function dropLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  await withClient(spec, deps.env, 'target', (client) =>
+    withTransaction(client, async () => {
+      await client.query(LOCK_LEDGER_DDL, [LEDGER_DDL_KEY]);
+      await client.query(DROP_LEDGER);
+    }).catch((err: unknown) => {
+      throw copyFailure(err, 'target', 'dropping the ledger');
+    }),
+  );
+}
+
+/** The ids of the migration's chunks committed on the target; none when there is no ledger. */
+export async function chunksDone(
+  deps: ActivityDeps,
+  input: { target: string; migration: string },
+): Promise<string[]> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  return withClient(spec, deps.env, 'target', async (client) => {
+    try {
+      const { rows: exists } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
+      if (!exists[0]?.present) return [];
+      const { rows } = await client.query<{ chunk_id: string }>(LIST_CHUNKS, [input.migration]);
+      return rows.map((r) => r.chunk_id);
+    } catch (err) {
+      throw copyFailure(err, 'target', 'reading the ledger');
+    }
+  });
+}
+
+/**
+ * Copies one chunk exactly once (Invariant 1). In one target transaction: an advisory lock on the
+ * chunk, so two attempts never overlap; the ledger, so a chunk already committed is skipped; then
+ * COPY from the source streamed straight into COPY on the target with triggers and foreign keys
+ * off; then the ledger row; then COMMIT. A failure or crash anywhere before the commit leaves
+ * neither rows nor ledger row, and the next attempt starts the chunk over.
+ */
+export async function copyChunk(deps: ActivityDeps, input: CopyChunkInput): Promise<CopyChunkResult> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  const { chunk, migration } = input;
+  checkChunk(chunk);
+  const hb = startHeartbeat();
+  hb.update({ bytes: 0, detail: chunk.id });
+  try {
+    return await withClient(target, deps.env, 'target', (targetClient) =>
+      whileNotCancelled(hb.signal, targetClient, () =>
+        withTransaction(targetClient, async () => {
+          const done = await onSide('target', chunk, async () => {
+            await targetClient.query(LOCK_CHUNK, [advisoryKey('chunk', migration, chunk.id)]);
+            return findLedgerRow(targetClient, migration, chunk.id);
+          });
+          if (done) return { chunkId: chunk.id, ...done, skipped: true };
+          const targetMajor = await onSide('target', chunk, async () => {
+            const { major } = await serverVersion(targetClient);
+            for (const setting of targetSettings(major)) await targetClient.query(setting);
+            return major;
+          });
+          const copied = await withClient(source, deps.env, 'source', (sourceClient) =>
+            whileNotCancelled(hb.signal, sourceClient, () =>
+              streamChunk(sourceClient, targetClient, { chunk, targetMajor, snapshot: input.snapshot, hb }),
+            ),
+          );
+          await onSide('target', chunk, () =>
+            targetClient.query(RECORD_CHUNK, [migration, chunk.id, copied.rows, copied.bytes]),
+          );
+          hb.update({ rows: copied.rows, bytes: copied.bytes });
+          deps.logger.debug({ chunk: chunk.id, ...copied }, 'chunk copied');
+          return { chunkId: chunk.id, rows: copied.rows, bytes: copied.bytes, skipped: false };
+        }),
+      ),
+    );
+  } catch (err) {
+    if (hb.signal.aborted) {
+      const reason: unknown = hb.signal.reason;
+      throw reason instanceof Error
+        ? reason
+        : new PgferryError(ErrorCode.Cancelled, `copying ${chunk.id} was cancelled`);
+    }
+    throw copyFailure(err, 'target', `copying ${chunk.id}`);
+  } finally {
+    hb.stop();
+  }
+}
+
+/** Rejects a chunk whose range is not made of page numbers: they go into SQL as literals. */
+function checkChunk(chunk: Chunk): void {
+  const isPage = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  const range = chunk.range;
+  if (
+    range !== undefined &&
+    (!isPage(range.fromPage) ||
+      (range.toPage !== undefined && (!isPage(range.toPage) || range.toPage <= range.fromPage)))
+  ) {
+    throw new PgferryError(ErrorCode.InvalidInput, `chunk.range: ${chunk.id} has no valid page range`, {
+      field: 'chunk.range',
+      fix: 'plan chunks with planChunks: fromPage and toPage are page numbers, toPage above fromPage',
+    });
+  }
+}
+
+/** The ledger row of a chunk, if committed; a missing ledger is an error, never "not copied yet". */
+async function findLedgerRow(
+  client: Client,
+  migration: string,
+  chunkId: string,
+): Promise<{ rows: number; bytes: number } | undefined> {
+  try {
+    const { rows } = await client.query<{ rows: string; bytes: string }>(FIND_CHUNK, [migration, chunkId]);
+    const row = rows[0];
+    return row ? { rows: Number(row.rows), bytes: Number(row.bytes) } : undefined;
+  } catch (err) {
+    // Recreating the ledger here would let a late retry after finalize (dropLedger) copy a chunk
+    // a second time; without it, the copy stage has not run ensureLedger, or is over.
+    if ((err as { code?: unknown }).code === CopySqlState.UndefinedTable) {
+      throw new PgferryError(
+        ErrorCode.Internal,
+        `target: the ledger ${LEDGER_SCHEMA}.chunks does not exist`,
+        {
+          field: 'target',
+          fix: 'run ensureLedger before copying chunks; after finalize the copy cannot be resumed',
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * Streams one chunk from the source's COPY TO into the target's COPY FROM, which the caller has
+ * open in its transaction. Bytes are counted on the way; nothing is buffered beyond the streams'
+ * high-water marks. Returns the rows the target's COPY loaded.
+ */
+async function streamChunk(
+  sourceClient: Client,
+  targetClient: Client,
+  options: {
+    chunk: Chunk;
+    targetMajor: number;
+    snapshot: string | undefined;
+    hb: ReturnType<typeof startHeartbeat>;
+  },
+): Promise<{ rows: number; bytes: number; format: CopyFormat }> {
+  const { chunk, hb } = options;
+  const format = await onSide('source', chunk, async () => {
+    const { major } = await serverVersion(sourceClient);
+    // A read-only transaction needs no ROLLBACK on failure: closing the connection ends it.
+    await beginSourceRead(sourceClient, options.snapshot);
+    for (const setting of SOURCE_SETTINGS) await sourceClient.query(setting);
+    if (major !== options.targetMajor) return 'text';
+    const { rows } = await sourceClient.query<{ portable: boolean }>(BINARY_PORTABLE, [
+      chunk.schema,
+      chunk.table,
+      chunk.columns,
+    ]);
+    return rows[0]?.portable ? 'binary' : 'text';
+  });
+
+  const copyOut = sourceClient.query(copyTo(copyOutSql(chunk, format)));
+  const copyIn = targetClient.query(copyFrom(copyInSql(chunk, format)));
+  // The first stream to fail names the side at fault; pipeline then destroys the others with it.
+  let failedSide: 'source' | 'target' | undefined;
+  copyOut.once('error', () => (failedSide ??= 'source'));
+  copyIn.once('error', () => (failedSide ??= 'target'));
+  let bytes = 0;
+  const counter = new Transform({
+    transform(data: Buffer, _encoding, callback) {
+      bytes += data.length;
+      hb.update({ bytes });
+      callback(null, data);
+    },
+  });
+  try {
+    await pipeline(copyOut, counter, copyIn, { signal: hb.signal });
+  } catch (err) {
+    throw copyFailure(err, failedSide ?? 'target', `copying ${chunk.id}`);
+  }
+  // COMMIT queues behind the COPY TO, so once it answers the source's row count is known.
+  await onSide('source', chunk, () => sourceClient.query('COMMIT'));
+  if (copyOut.rowCount !== copyIn.rowCount) {
+    throw new PgferryError(
+      ErrorCode.RowCountMismatch,
+      `copying ${chunk.id}: the source sent ${copyOut.rowCount} rows, the target loaded ${copyIn.rowCount}`,
+      { field: 'target' },
+    );
+  }
+  return { rows: copyIn.rowCount, bytes, format };
+}
+
+/**
+ * Runs `fn` while cancellation closes `client`'s socket: whatever it waits on (the chunk's lock, a
+ * COPY) ends at once, and the server rolls the transaction back as the connection goes.
+ */
+async function whileNotCancelled<T>(signal: AbortSignal, client: Client, fn: () => Promise<T>): Promise<T> {
+  const close = () => client.connection.stream.destroy();
+  if (signal.aborted) close();
+  signal.addEventListener('abort', close, { once: true });
+  try {
+    return await fn();
+  } finally {
+    signal.removeEventListener('abort', close);
+  }
+}
+
+/** Runs one step against one side, naming what it throws by that side. */
+async function onSide<T>(side: 'source' | 'target', chunk: Chunk, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw copyFailure(err, side, `copying ${chunk.id}`);
+  }
+}
+
+interface PgLikeError {
+  code?: unknown;
+  message?: unknown;
+}
+
+// The connection went away under a query: the server ended it, or the network did.
+const LOST_ERRNOS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', ...UNREACHABLE_ERRNOS]);
+const LOST_SQLSTATES: ReadonlySet<string> = new Set([
+  SqlState.AdminShutdown,
+  SqlState.CrashShutdown,
+  SqlState.CannotConnectNow,
+]);
+
+/**
+ * Names an error by its SQLSTATE or errno: a lost connection is ConnectionLost (a retry copies
+ * the chunk again from scratch), a missing privilege PermissionDenied; anything else Internal,
+ * which Temporal retries.
+ */
+function copyFailure(err: unknown, field: 'source' | 'target', doing: string): PgferryError {
+  if (err instanceof PgferryError) return err;
+  const e = (err ?? {}) as PgLikeError;
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  if (code === SqlState.InsufficientPrivilege) {
+    return new PgferryError(ErrorCode.PermissionDenied, `${field}: ${doing}: ${message}`, {
+      field,
+      fix:
+        field === 'target'
+          ? 'copy as a superuser, or (PostgreSQL 15+) GRANT SET ON PARAMETER session_replication_role and the table rights to the user'
+          : 'copy as a superuser or a role that can read every table (pg_read_all_data) and bypasses row-level security',
+      cause: err,
+    });
+  }
+  // A plain Error without a code is the driver's own "connection terminated" family, raised when
+  // the socket went; TypeErrors and the like are bugs, and stay Internal.
+  const driverLost = code === undefined && err instanceof Error && err.constructor === Error;
+  if (
+    driverLost ||
+    (code !== undefined && (code.startsWith('08') || LOST_SQLSTATES.has(code) || LOST_ERRNOS.has(code)))
+  ) {
+    return new PgferryError(ErrorCode.ConnectionLost, `${field}: ${doing}: ${message}`, {
+      field,
+      cause: err,
+    });
+  }
+  const state = code === undefined ? '' : ` (SQLSTATE ${code})`;
+  return new PgferryError(ErrorCode.Internal, `${field}: ${doing}${state}: ${message}`, {
+    field,
+    cause: err,
+  });
+}

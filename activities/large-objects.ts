@@ -1,0 +1,61 @@
+import { parseConnectionUrl } from '../domain/connection';
+import type { ActivityDeps } from './deps';
+import { startHeartbeat } from './heartbeat';
+import { withClient, withTransaction } from './pg/connect';
+
+/** Bytes read and written per round trip: a large object is never held in memory whole. */
+const PIECE = 1024 * 1024;
+
+/**
+ * Copies the content of every large object, by oid (pg_dump's pre-data already made them, with
+ * owners, ACLs and comments; one that is missing is created). Idempotent: each object is written
+ * whole from offset 0 in one transaction, and cut to the source's length.
+ */
+export async function copyLargeObjects(
+  deps: ActivityDeps,
+  input: { source: string; target: string },
+): Promise<{ largeObjects: number; bytes: number }> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  const hb = startHeartbeat();
+  try {
+    return await withClient(source, deps.env, 'source', (src) =>
+      withClient(target, deps.env, 'target', async (dst) => {
+        const { rows } = await src.query<{ oid: string }>(
+          'SELECT oid::text FROM pg_largeobject_metadata ORDER BY oid',
+        );
+        let bytes = 0;
+        hb.update({ tables: rows.length, tablesDone: 0, detail: 'large objects' });
+        for (const [i, { oid }] of rows.entries()) {
+          await withTransaction(dst, async () => {
+            const exists = await dst.query('SELECT 1 FROM pg_largeobject_metadata WHERE oid = $1::oid', [
+              oid,
+            ]);
+            if (exists.rowCount === 0) await dst.query('SELECT lo_create($1::oid)', [oid]);
+            // Empty the target object first, so that a shorter source leaves no tail behind.
+            const fd = await dst.query<{ fd: number }>('SELECT lo_open($1::oid, 131072) AS fd', [oid]); // INV_WRITE
+            await dst.query('SELECT lo_truncate($1, 0)', [fd.rows[0]?.fd]);
+            await dst.query('SELECT lo_close($1)', [fd.rows[0]?.fd]);
+            for (let offset = 0; ; offset += PIECE) {
+              const piece = await src.query<{ data: Buffer }>('SELECT lo_get($1::oid, $2, $3) AS data', [
+                oid,
+                offset,
+                PIECE,
+              ]);
+              const data = piece.rows[0]?.data ?? Buffer.alloc(0);
+              if (data.length === 0) break;
+              await dst.query('SELECT lo_put($1::oid, $2, $3)', [oid, offset, data]);
+              bytes += data.length;
+              hb.update({ bytes });
+              if (data.length < PIECE) break;
+            }
+          });
+          hb.update({ tablesDone: i + 1 });
+        }
+        return { largeObjects: rows.length, bytes };
+      }),
+    );
+  } finally {
+    hb.stop();
+  }
+}

@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import type { Chunk } from '../../domain/chunks';
+import { quoteIdent, quoteLiteral } from './connect';
+
+/** The schema of pgferry's own bookkeeping on a target; never copied from a source. */
+export const LEDGER_SCHEMA = 'pgferry';
+
+/** SQLSTATE codes the copy engine branches on (beyond those in sqlstate.ts). */
+export const CopySqlState = {
+  /** SET TRANSACTION SNAPSHOT with an id whose exporting transaction is gone. */
+  InvalidParameterValue: '22023',
+  /** The ledger table does not exist. */
+  UndefinedTable: '42P01',
+} as const;
+
+/** A signed 64-bit advisory lock key for a text, from sha256: stable across servers and versions. */
+export function advisoryKey(...parts: readonly string[]): string {
+  // JSON keeps the parts apart: ("a", "b#1") and ("a\u0000b", "#1") hash differently.
+  const digest = createHash('sha256')
+    .update(JSON.stringify(['pgferry', ...parts]))
+    .digest();
+  return digest.readBigInt64BE(0).toString();
+}
+
+/**
+ * Ordinary tables with rows of their own: relkind 'r' takes in partitions and inheritance
+ * children and leaves out partitioned parents (no rows), views, matviews (refreshed post-data) and
+ * foreign tables; extension members are left to CREATE EXTENSION, as pg_dump does; and pgferry's
+ * own ledger is never copied, should the source once have been a target. Columns in attnum order,
+ * without dropped ones (they hold nothing) and generated ones (the target computes them, and COPY
+ * refuses to load them). Pages come from the main fork's size, not relpages, which is only as
+ * fresh as the last VACUUM or ANALYZE (0 for a table loaded and never analyzed).
+ */
+export function listCopyTablesSql(major: number): string {
+  // attgenerated arrived in PostgreSQL 12; before that no column is generated.
+  const notGenerated = major >= 12 ? "a.attgenerated = ''" : 'true';
+  return `
+    SELECT n.nspname AS schema, c.relname AS table,
+           ARRAY(SELECT a.attname::text FROM pg_attribute a
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND ${notGenerated}
+                  ORDER BY a.attnum) AS columns,
+           coalesce(pg_table_size(c.oid), 0) AS bytes,
+           coalesce(pg_relation_size(c.oid, 'main'), 0) / current_setting('block_size')::bigint AS pages,
+           greatest(c.reltuples, 0)::bigint AS rows_estimate
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r'
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', ${quoteLiteral(LEDGER_SCHEMA)})
+       AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     ORDER BY 1, 2`;
+}
+
+/**
+ * True when every column's binary form means the same on another database of the same major:
+ * built-in types (fixed OIDs) and enums (sent as labels), through any domains. Arrays and
+ * composites of user types carry their element and column type OIDs, which differ between
+ * databases, and older minor releases reject such data ("wrong element type"); extension types
+ * may have no binary I/O at all. Those tables go as text. $1 schema, $2 table, $3 columns.
+ */
+export const BINARY_PORTABLE = `
+  WITH RECURSIVE types(oid) AS (
+    SELECT a.atttypid
+      FROM pg_attribute a
+     WHERE a.attrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = $1 AND c.relname = $2)
+       AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($3::text[])
+    UNION
+    SELECT t.typbasetype FROM types JOIN pg_type t ON t.oid = types.oid WHERE t.typtype = 'd'
+  )
+  SELECT coalesce(bool_and(t.typtype IN ('d', 'e') OR t.oid < 16384), true) AS portable
+    FROM types JOIN pg_type t ON t.oid = types.oid`;
+
+/**
+ * The source side of a chunk's transaction. REPEATABLE READ so the whole COPY sees one snapshot;
+ * READ ONLY because the copy must never change the source.
+ */
+export const SOURCE_BEGIN = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+
+/** Adopts an exported snapshot; must be the first statement after SOURCE_BEGIN. */
+export function setSnapshotSql(snapshot: string): string {
+  return `SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`;
+}
+
+/**
+ * Source settings for one chunk. row_security = off: a role subject to a policy gets an error
+ * instead of silently fewer rows. The output styles make text COPY unambiguous whatever the
+ * servers' defaults: ISO dates read the same under any DateStyle, postgres-style intervals carry
+ * a sign per field, and extra_float_digits = 3 keeps every bit of a float on any version.
+ * statement_timeout = 0: a large chunk legitimately runs longer than an interactive timeout.
+ */
+export const SOURCE_SETTINGS: readonly string[] = [
+  'SET LOCAL row_security = off',
+  "SET LOCAL DateStyle = 'ISO'",
+  "SET LOCAL IntervalStyle = 'postgres'",
+  'SET LOCAL extra_float_digits = 3',
+  'SET LOCAL statement_timeout = 0',
+];
+
+/**
+ * Target settings for one chunk. session_replication_role = replica: user triggers and the
+ * triggers that check foreign keys do not fire, so rows load in any order and audit or guard
+ * triggers see nothing (only ENABLE ALWAYS triggers still run, by the user's own choice). It needs
+ * a superuser, or on PostgreSQL 15+ a role granted SET on it. IntervalStyle = postgres so that
+ * text input reads intervals the way the source wrote them.
+ *
+ * The rest is about a worker that dies mid-chunk: its uncommitted rows are safe, but the backend
+ * holds the chunk's lock, and the retry waits on it, until the server notices the client is gone.
+ * Keepalives find a vanished host in about two minutes instead of the kernel's two hours, and
+ * client_connection_check_interval (PostgreSQL 14+) notices even while the COPY waits on a lock.
+ */
+export function targetSettings(major: number): string[] {
+  return [
+    'SET LOCAL session_replication_role = replica',
+    "SET LOCAL IntervalStyle = 'postgres'",
+    'SET LOCAL statement_timeout = 0',
+    'SET LOCAL tcp_keepalives_idle = 60',
+    'SET LOCAL tcp_keepalives_interval = 10',
+    'SET LOCAL tcp_keepalives_count = 6',
+    ...(major >= 14 ? ["SET LOCAL client_connection_check_interval = '10s'"] : []),
+  ];
+}
+
+/**
+ * Serialises attempts at one chunk across workers: a second attempt waits here until the first
+ * commits (and then finds its ledger row) or rolls back (and then copies the chunk itself).
+ * Transaction-scoped, so a dead connection can never leave it held. $1 = advisoryKey(migration, chunk).
+ */
+export const LOCK_CHUNK = 'SELECT pg_advisory_xact_lock($1::bigint)';
+
+/** Serialises ensureLedger and dropLedger: concurrent CREATE … IF NOT EXISTS can still collide. */
+export const LOCK_LEDGER_DDL = 'SELECT pg_advisory_xact_lock($1::bigint)';
+
+/** Creates the ledger; IF NOT EXISTS makes it safe to run at every attempt. */
+export const CREATE_LEDGER: readonly string[] = [
+  `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(LEDGER_SCHEMA)}`,
+  `CREATE TABLE IF NOT EXISTS ${quoteIdent(LEDGER_SCHEMA)}.chunks (
+     migration text NOT NULL,
+     chunk_id text NOT NULL,
+     rows bigint NOT NULL,
+     bytes bigint NOT NULL,
+     copied_at timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY (migration, chunk_id)
+   )`,
+  `COMMENT ON SCHEMA ${quoteIdent(LEDGER_SCHEMA)} IS 'pgferry: which copy chunks are committed; dropped when the migration is finalized'`,
+];
+
+/** Drops the ledger and anything else pgferry kept in its schema. */
+export const DROP_LEDGER = `DROP SCHEMA IF EXISTS ${quoteIdent(LEDGER_SCHEMA)} CASCADE`;
+
+/** True when the ledger table exists (to_regclass returns NULL instead of raising). */
+export const LEDGER_EXISTS = `SELECT to_regclass(${quoteLiteral(`${quoteIdent(LEDGER_SCHEMA)}.chunks`)}) IS NOT NULL AS present`;
+
+/** A chunk's ledger row, if it was committed. $1 migration, $2 chunk id. */
+export const FIND_CHUNK = `SELECT rows, bytes FROM ${quoteIdent(LEDGER_SCHEMA)}.chunks WHERE migration = $1 AND chunk_id = $2`;
+
+/** Records a chunk as committed, in the same transaction as its rows. */
+export const RECORD_CHUNK = `INSERT INTO ${quoteIdent(LEDGER_SCHEMA)}.chunks (migration, chunk_id, rows, bytes) VALUES ($1, $2, $3, $4)`;
+
+/** The ids of a migration's committed chunks. $1 migration. */
+export const LIST_CHUNKS = `SELECT chunk_id FROM ${quoteIdent(LEDGER_SCHEMA)}.chunks WHERE migration = $1 ORDER BY chunk_id`;
+
+/** COPY's wire format: binary between servers of one major, text otherwise. */
+export type CopyFormat = 'binary' | 'text';
+
+function formatClause(format: CopyFormat): string {
+  return format === 'binary' ? ' WITH (FORMAT binary)' : '';
+}
+
+function tableSql(chunk: Chunk): string {
+  return `${quoteIdent(chunk.schema)}.${quoteIdent(chunk.table)}`;
+}
+
+/** A tid literal for the first tuple of a page; the page is checked to be an integer first. */
+function pageStart(page: number): string {
+  if (!Number.isSafeInteger(page) || page < 0) throw new RangeError(`not a page number: ${page}`);
+  return `${quoteLiteral(`(${page},0)`)}::tid`;
+}
+
+/**
+ * The source's COPY for a chunk. ONLY: an inheritance parent's rows without its children's, which
+ * are chunks of their own. Columns by name, since the target's physical order may differ (dropped
+ * columns, restored inheritance). A range is a ctid range: a TID range scan since PostgreSQL 14,
+ * and every row version visible to the snapshot sits on exactly one page, so ranges never overlap.
+ */
+export function copyOutSql(chunk: Chunk, format: CopyFormat): string {
+  const columns = chunk.columns.map(quoteIdent).join(', ');
+  const conditions: string[] = [];
+  if (chunk.range) {
+    conditions.push(`ctid >= ${pageStart(chunk.range.fromPage)}`);
+    if (chunk.range.toPage !== undefined) conditions.push(`ctid < ${pageStart(chunk.range.toPage)}`);
+  }
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+  return `COPY (SELECT ${columns} FROM ONLY ${tableSql(chunk)}${where}) TO STDOUT${formatClause(format)}`;
+}
+
+/**
+ * The target's COPY for a chunk, naming the same columns in the same order as the source's. A
+ * table without copyable columns (only generated ones, or none) names none: COPY then fills none,
+ * and an empty list would be a syntax error.
+ */
+export function copyInSql(chunk: Chunk, format: CopyFormat): string {
+  const columns = chunk.columns.length > 0 ? ` (${chunk.columns.map(quoteIdent).join(', ')})` : '';
+  return `COPY ${tableSql(chunk)}${columns} FROM STDIN${formatClause(format)}`;
+}

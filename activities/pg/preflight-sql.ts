@@ -1,0 +1,242 @@
+/**
+ * The SQL of preflight, by the question it answers. Every statement only reads catalogs and views,
+ * and runs inside a READ ONLY transaction: preflight must never change either server. Statements
+ * that the target runs must work on every major from the source's up (the target may be newer), so
+ * they only use catalog columns that every supported major has.
+ */
+
+// Objects in these schemas come with every database; everything else is the user's.
+const USER_SCHEMA = (ns: string) => `${ns}.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND ${ns}.nspname NOT LIKE 'pg\\_toast%' AND ${ns}.nspname NOT LIKE 'pg\\_temp%'`;
+
+// Extension members are recreated by CREATE EXTENSION on the target, owned by whoever restores:
+// their tables' data is not pgferry's to replicate, and their owners need not exist on the target.
+const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_depend d
+                WHERE d.classid = '${catalog}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
+
+/** Which facts of the server and the session the checks need, in one round trip on the source. */
+export const SOURCE_FACTS = `
+  SELECT current_setting('server_version') AS version,
+         current_setting('server_version_num')::int AS version_num,
+         current_setting('wal_level') AS wal_level,
+         current_setting('max_replication_slots')::int AS max_slots,
+         -- Every slot counts, active or not, logical or physical: each holds one of max_replication_slots.
+         (SELECT count(*) FROM pg_replication_slots)::int AS used_slots,
+         current_setting('max_wal_senders')::int AS max_senders,
+         -- backend_type is visible for every session, even to users who may not see the others' queries.
+         (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS used_senders,
+         r.rolsuper AS superuser,
+         r.rolreplication AS replication,
+         current_database() AS database,
+         pg_encoding_to_char(d.encoding) AS encoding,
+         -- The pair (system identifier, postmaster start) names one running server whatever host name
+         -- reached it; managed services may revoke pg_control_system, so ask for it only when allowed.
+         CASE WHEN has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE')
+              THEN (SELECT system_identifier::text FROM pg_control_system()) END AS system_id,
+         pg_postmaster_start_time()::text AS started_at,
+         (SELECT count(*) FROM pg_largeobject_metadata)::bigint AS large_objects
+    FROM pg_roles r, pg_database d
+   WHERE r.rolname = current_user AND d.datname = current_database()`;
+
+/**
+ * Tables whose updates and deletes logical replication cannot carry: no replica identity at all
+ * (REPLICA IDENTITY NOTHING), the default identity without a primary key, or USING INDEX whose index
+ * is gone. Leaf tables only (partitions included, partitioned parents hold no rows); unlogged and
+ * temporary tables are not replicated at all and are reported by their own check.
+ */
+export const TABLES_WITHOUT_REPLICA_IDENTITY = `
+  SELECT format('%I.%I', n.nspname, c.relname) AS name
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+     AND ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+     AND (c.relreplident = 'n'
+          OR (c.relreplident = 'd'
+              AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
+          OR (c.relreplident = 'i'
+              AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)))
+   ORDER BY n.nspname, c.relname`;
+
+/** Unlogged tables: they write no WAL, so logical replication never sees their changes. */
+export const UNLOGGED_TABLES = `
+  SELECT format('%I.%I', n.nspname, c.relname) AS name
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'u'
+     AND ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+   ORDER BY n.nspname, c.relname`;
+
+/** The extensions of the source database: pg_dump emits CREATE EXTENSION, which needs the target's files. */
+export const SOURCE_EXTENSIONS = `SELECT extname AS name FROM pg_extension ORDER BY extname`;
+
+/**
+ * The collations the source's columns, indexes and domains name explicitly. The database default
+ * (oid 100) is left out: its locale is the target database's own, chosen when it is created.
+ * Collations in pg_catalog must exist on the target by name (the schema restore does not create
+ * them); user collations are created by the restore, so what must exist is their provider and
+ * locale (the ICU locale column is not read: it moved between majors, and ICU takes any locale).
+ */
+export const SOURCE_COLLATIONS = `
+  WITH used(oid) AS (
+    SELECT a.attcollation
+      FROM pg_attribute a
+      JOIN pg_class c ON c.oid = a.attrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE a.attnum > 0 AND NOT a.attisdropped AND ${USER_SCHEMA('n')}
+    UNION
+    SELECT unnest(i.indcollation::oid[])
+      FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE ${USER_SCHEMA('n')}
+    UNION
+    SELECT t.typcollation
+      FROM pg_type t
+      JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE ${USER_SCHEMA('n')}
+    UNION
+    SELECT co.oid
+      FROM pg_collation co
+      JOIN pg_namespace n ON n.oid = co.collnamespace
+     WHERE ${USER_SCHEMA('n')}
+  )
+  SELECT format('%I.%I', n.nspname, co.collname) AS key,
+         n.nspname AS schema, co.collname AS name, co.collprovider::text AS provider,
+         co.collcollate AS "collate", co.collctype AS ctype,
+         n.nspname = 'pg_catalog' AS system
+    FROM used
+    JOIN pg_collation co ON co.oid = used.oid
+    JOIN pg_namespace n ON n.oid = co.collnamespace
+   WHERE used.oid NOT IN (0, 100)
+   ORDER BY 1, 2`;
+
+/**
+ * Of the given collations, those the target has. A collation from pg_catalog is found by name. A
+ * user collation (restored with CREATE COLLATION) needs its locale on the target: libc locales are
+ * known from pg_collation (initdb imports the host's locales; spellings like UTF-8 and utf8 are
+ * the same locale); ICU accepts any locale tag, so any ICU collation proves the provider is built
+ * in; C and POSIX exist everywhere.
+ */
+export const TARGET_COLLATIONS_FOUND = `
+  SELECT u.key
+    FROM jsonb_to_recordset($1::jsonb)
+         AS u(key text, schema text, name text, provider text, "collate" text, ctype text, system boolean)
+   WHERE (u.system AND EXISTS (
+            SELECT 1 FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
+             WHERE n.nspname = u.schema AND co.collname = u.name))
+      OR (NOT u.system AND u.provider = 'c' AND u."collate" IN ('C', 'POSIX') AND u.ctype IN ('C', 'POSIX'))
+      OR (NOT u.system AND u.provider = 'c' AND EXISTS (
+            SELECT 1 FROM pg_collation co
+             WHERE co.collprovider = 'c'
+               AND lower(replace(co.collcollate, '-', '')) = lower(replace(u."collate", '-', ''))
+               AND lower(replace(co.collctype, '-', '')) = lower(replace(u.ctype, '-', ''))))
+      OR (NOT u.system AND u.provider <> 'c' AND EXISTS (
+            SELECT 1 FROM pg_collation co WHERE co.collprovider::text = u.provider))`;
+
+/**
+ * Every role the source database names: owners of its objects (extension members excluded), the
+ * grantors and grantees of every ACL, the roles of policies, user mappings and default privileges.
+ * pg_dump writes OWNER TO, GRANT and CREATE POLICY … TO with these names, so the restore fails (or
+ * silently drops privileges) where they are missing. Grantee 0 is PUBLIC. The database's own owner,
+ * ACL and role settings are left out: pgferry provisions the target database itself, and pg_dump
+ * without --create does not carry them.
+ */
+export const SOURCE_ROLES = `
+  WITH acls(acl) AS (
+    SELECT relacl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${USER_SCHEMA('n')}
+    UNION ALL SELECT attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE a.attacl IS NOT NULL AND ${USER_SCHEMA('n')}
+    UNION ALL SELECT nspacl FROM pg_namespace n WHERE ${USER_SCHEMA('n')}
+    UNION ALL SELECT proacl FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${USER_SCHEMA('n')}
+    UNION ALL SELECT typacl FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE ${USER_SCHEMA('n')}
+    UNION ALL SELECT lomacl FROM pg_largeobject_metadata
+    UNION ALL SELECT lanacl FROM pg_language
+    UNION ALL SELECT fdwacl FROM pg_foreign_data_wrapper
+    UNION ALL SELECT srvacl FROM pg_foreign_server
+    UNION ALL SELECT defaclacl FROM pg_default_acl
+  ),
+  named(oid) AS (
+    SELECT (aclexplode(acl)).grantee FROM acls WHERE acl IS NOT NULL
+    UNION SELECT (aclexplode(acl)).grantor FROM acls WHERE acl IS NOT NULL
+    UNION SELECT nspowner FROM pg_namespace n
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_namespace', 'n.oid')}
+    UNION SELECT relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+    UNION SELECT proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+    UNION SELECT typowner FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
+    UNION SELECT collowner FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_collation', 'co.oid')}
+    UNION SELECT conowner FROM pg_conversion co JOIN pg_namespace n ON n.oid = co.connamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_conversion', 'co.oid')}
+    UNION SELECT oprowner FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_operator', 'o.oid')}
+    UNION SELECT opcowner FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_opclass', 'o.oid')}
+    UNION SELECT opfowner FROM pg_opfamily o JOIN pg_namespace n ON n.oid = o.opfnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_opfamily', 'o.oid')}
+    UNION SELECT dictowner FROM pg_ts_dict o JOIN pg_namespace n ON n.oid = o.dictnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_ts_dict', 'o.oid')}
+    UNION SELECT cfgowner FROM pg_ts_config o JOIN pg_namespace n ON n.oid = o.cfgnamespace
+           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_ts_config', 'o.oid')}
+    UNION SELECT stxowner FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+           WHERE ${USER_SCHEMA('n')}
+    UNION SELECT lomowner FROM pg_largeobject_metadata
+    UNION SELECT fdwowner FROM pg_foreign_data_wrapper o WHERE ${NOT_EXTENSION_MEMBER('pg_foreign_data_wrapper', 'o.oid')}
+    UNION SELECT srvowner FROM pg_foreign_server o WHERE ${NOT_EXTENSION_MEMBER('pg_foreign_server', 'o.oid')}
+    UNION SELECT evtowner FROM pg_event_trigger o WHERE ${NOT_EXTENSION_MEMBER('pg_event_trigger', 'o.oid')}
+    UNION SELECT pubowner FROM pg_publication
+    -- The view, not the catalog: pg_user_mapping (it holds passwords) is for superusers only.
+    UNION SELECT umuser FROM pg_user_mappings
+    UNION SELECT defaclrole FROM pg_default_acl
+    UNION SELECT unnest(polroles) FROM pg_policy
+  )
+  SELECT DISTINCT r.rolname AS name
+    FROM named JOIN pg_roles r ON r.oid = named.oid
+   ORDER BY 1`;
+
+/**
+ * Transactions open longer than $1 minutes. Client sessions, and any other backend that holds a
+ * transaction id (a logical slot waits for every running transaction id to end). Our own session
+ * is left out. Users without pg_read_all_stats see only their own sessions' timings.
+ */
+export const LONG_TRANSACTIONS = `
+  SELECT pid, usename AS "user", datname AS database,
+         floor(extract(epoch FROM now() - xact_start) / 60)::int AS minutes
+    FROM pg_stat_activity
+   WHERE xact_start < now() - make_interval(mins => $1::int)
+     AND pid <> pg_backend_pid()
+     AND (backend_type = 'client backend' OR backend_xid IS NOT NULL)
+   ORDER BY xact_start`;
+
+/** Prepared transactions of the whole server: a logical slot cannot be created while any is open. */
+export const PREPARED_TRANSACTIONS = `
+  SELECT gid, database, owner AS "user" FROM pg_prepared_xacts ORDER BY prepared`;
+
+/**
+ * What the target server says about itself and about the target database, asked from another
+ * database of that server (the target database may not exist yet). `template1`'s encoding is the
+ * one a plain CREATE DATABASE gives the target when pgferry provisions it.
+ */
+export const TARGET_SERVER_FACTS = `
+  SELECT current_setting('server_version') AS version,
+         current_setting('server_version_num')::int AS version_num,
+         CASE WHEN has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE')
+              THEN (SELECT system_identifier::text FROM pg_control_system()) END AS system_id,
+         pg_postmaster_start_time()::text AS started_at,
+         (SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1') AS template_encoding,
+         d.datname IS NOT NULL AS database_exists,
+         pg_encoding_to_char(d.encoding) AS database_encoding,
+         shobj_description(d.oid, 'pg_database') AS database_comment
+    FROM (SELECT 1) AS one
+    LEFT JOIN pg_database d ON d.datname = $1`;
+
+/** Of the given role names, those the target server has (roles belong to the cluster). */
+export const TARGET_ROLES_FOUND = `SELECT rolname AS name FROM pg_roles WHERE rolname = ANY($1::text[])`;
+
+/** Of the given extension names, those the target server could CREATE (its control files exist). */
+export const TARGET_EXTENSIONS_AVAILABLE = `
+  SELECT name FROM pg_available_extensions WHERE name = ANY($1::text[])`;

@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import type { Client } from 'pg';
+import { parseConnectionUrl } from '../domain/connection';
+import type { TableValidation, ValidationReport } from '../domain/migration';
+import type { ActivityDeps } from './deps';
+import { startHeartbeat } from './heartbeat';
+import { listTables } from './pg/catalog';
+import { quoteIdent, withClient, withTransaction } from './pg/connect';
+
+/** A table by schema and name, as validation takes and reports it. */
+interface TableRef {
+  readonly schema: string;
+  readonly table: string;
+}
+
+/** The row count reported for a table that does not exist on that side. */
+export const MISSING_TABLE_ROWS = -1;
+
+// One snapshot per side: every table, the large objects and the row counts are read as of one
+// moment, so a comparison after the source was frozen is exact. Read only: validation writes nothing.
+const BEGIN_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+
+// The text of a row depends on these settings, and checksums compare text: pin them on both sides.
+// row_security = off makes a role subject to row-level security fail loudly instead of counting
+// only the rows its policies show (superusers and BYPASSRLS roles read everything either way).
+// search_path = pg_catalog makes reg* values print schema-qualified the same way on both sides.
+const SESSION_SETTINGS = [
+  'SET LOCAL row_security = off',
+  "SET LOCAL search_path = 'pg_catalog'",
+  "SET LOCAL TimeZone = 'UTC'",
+  "SET LOCAL DateStyle = 'ISO, YMD'",
+  "SET LOCAL IntervalStyle = 'postgres'",
+  'SET LOCAL extra_float_digits = 1',
+  "SET LOCAL bytea_output = 'hex'",
+  "SET LOCAL lc_monetary = 'C'",
+  'SET LOCAL statement_timeout = 0',
+];
+
+/** A table's live columns by name; no row when the table does not exist (relkinds that hold rows). */
+const TABLE_COLUMNS = `
+  SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname IS NOT NULL), '{}') AS columns
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+   WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm', 'f')
+   GROUP BY c.oid`;
+
+/**
+ * Sequences of user schemas, not members of an extension (CREATE EXTENSION makes those) and not in
+ * the `pgferry` schema, which holds the copy ledger on the target until the migration finishes.
+ */
+const LIST_SEQUENCES = `
+  SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qualified
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind = 'S'
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')
+     AND n.nspname NOT LIKE 'pg\\_temp%'
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+   ORDER BY 1, 2`;
+
+/** Bytes of each large object read in the batched first pass; a larger one is read on in LO_CHUNK pieces. */
+const LO_HEAD = 64 * 1024;
+/** Large objects per batch of the first pass: at most LO_BATCH × LO_HEAD bytes in memory. */
+const LO_BATCH = 64;
+/** Bytes per round trip for the rest of a large object: it is never held in memory whole. */
+const LO_CHUNK = 1024 * 1024;
+
+/** What one side says about one table. */
+interface TableSide {
+  readonly rows: number;
+  readonly checksum?: string;
+  /** Live column names, sorted: the fixed order rows are hashed in. */
+  readonly columns: readonly string[];
+}
+
+/**
+ * Counts a table's own rows (ONLY: an inheritance parent's children are tables of their own) and,
+ * with `checksums`, hashes them. Undefined when the table does not exist on this side.
+ *
+ * The checksum is order independent and streams. Each row becomes the text of ROW(col, …) over its
+ * live columns sorted by name — not the physical order, so dropped columns or columns created in
+ * another order on the target do not matter — and md5 of that text is split into two 64-bit
+ * integers that are summed (as numeric, so nothing overflows). sum() is an aggregate with constant
+ * state: the server reads the table once and never builds a string or a sort of the whole table, as
+ * `md5(string_agg(… ORDER BY …))` would for a 10 GB table. A sum, unlike xor, also tells two copies
+ * of a row from none (tables without a key can hold duplicates). The count and the two sums are
+ * then hashed into one short string.
+ */
+async function readTable(client: Client, t: TableRef, checksums: boolean): Promise<TableSide | undefined> {
+  const { rows: found } = await client.query<{ columns: string[] }>(TABLE_COLUMNS, [t.schema, t.table]);
+  const columns = found[0]?.columns;
+  if (columns === undefined) return undefined;
+  const sorted = [...columns].sort();
+  const from = `ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)} AS t`;
+  if (!checksums) {
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${from}`);
+    return { rows: Number(rows[0]?.n ?? 0), columns: sorted };
+  }
+  const row = `ROW(${sorted.map((c) => `t.${quoteIdent(c)}`).join(', ')})`;
+  const { rows } = await client.query<{ n: string; hi: string; lo: string }>(
+    `SELECT count(*) AS n,
+            coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text AS hi,
+            coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text AS lo
+       FROM (SELECT md5(${row}::text) AS h FROM ${from}) AS r`,
+  );
+  const r = rows[0];
+  const n = r?.n ?? '0';
+  const checksum = createHash('md5')
+    .update(`${n}:${r?.hi ?? '0'}:${r?.lo ?? '0'}`)
+    .digest('hex');
+  return { rows: Number(n), checksum, columns: sorted };
+}
+
+/** Every sequence's position by qualified name: `last_value` and whether nextval() was called since. */
+async function readSequences(client: Client): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ schema: string; name: string; qualified: string }>(LIST_SEQUENCES);
+  const out = new Map<string, string>();
+  for (const seq of rows) {
+    // pg_sequences hides last_value from roles without rights and says nothing of is_called.
+    const { rows: value } = await client.query<{ last_value: string; is_called: boolean }>(
+      `SELECT last_value::text AS last_value, is_called FROM ${quoteIdent(seq.schema)}.${quoteIdent(seq.name)}`,
+    );
+    const v = value[0];
+    if (v) out.set(seq.qualified, `${v.last_value} (is_called ${v.is_called})`);
+  }
+  return out;
+}
+
+/**
+ * The number of large objects and, with `checksums`, one md5 over each object's oid and content
+ * md5 in oid order (pg_dump keeps oids, and tables refer to large objects by oid, so an object
+ * under another oid is a difference). Contents are streamed in pieces through lo_get(oid, offset,
+ * length): no large object, nor the list of them, is held in memory whole.
+ */
+async function readLargeObjects(
+  client: Client,
+  checksums: boolean,
+): Promise<{ count: number; checksum?: string }> {
+  if (!checksums) {
+    const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata');
+    return { count: Number(rows[0]?.n ?? 0) };
+  }
+  const all = createHash('md5');
+  let count = 0;
+  let after = '0';
+  for (;;) {
+    const { rows } = await client.query<{ oid: string; head: Buffer }>(
+      `SELECT oid::text AS oid, lo_get(oid, 0, $2::int) AS head
+         FROM pg_largeobject_metadata WHERE oid > $1::oid ORDER BY oid LIMIT $3::int`,
+      [after, LO_HEAD, LO_BATCH],
+    );
+    for (const { oid, head } of rows) {
+      const one = createHash('md5').update(head);
+      if (head.length === LO_HEAD) {
+        for (let offset = LO_HEAD; ; offset += LO_CHUNK) {
+          const { rows: piece } = await client.query<{ data: Buffer }>(
+            'SELECT lo_get($1::oid, $2::bigint, $3::int) AS data',
+            [oid, offset, LO_CHUNK],
+          );
+          const data = piece[0]?.data;
+          if (data === undefined || data.length === 0) break;
+          one.update(data);
+          if (data.length < LO_CHUNK) break;
+        }
+      }
+      all.update(`${oid}:${one.digest('hex')}\n`);
+      count += 1;
+      after = oid;
+    }
+    if (rows.length < LO_BATCH) break;
+  }
+  return { count, checksum: all.digest('hex') };
+}
+
+/** Runs `fn` in one read-only repeatable-read snapshot with the pinned settings. */
+function inSnapshot<T>(client: Client, fn: () => Promise<T>): Promise<T> {
+  return withTransaction(
+    client,
+    async () => {
+      for (const setting of SESSION_SETTINGS) await client.query(setting);
+      return fn();
+    },
+    BEGIN_SNAPSHOT,
+  );
+}
+
+/** Compares one table; a table missing on either side is a mismatch with MISSING_TABLE_ROWS rows there. */
+function compareTable(
+  t: TableRef,
+  source: TableSide | undefined,
+  target: TableSide | undefined,
+  checksums: boolean,
+): TableValidation {
+  const out: TableValidation = {
+    schema: t.schema,
+    table: t.table,
+    sourceRows: source?.rows ?? MISSING_TABLE_ROWS,
+    targetRows: target?.rows ?? MISSING_TABLE_ROWS,
+    ok: false,
+  };
+  if (checksums) {
+    if (source?.checksum !== undefined) out.sourceChecksum = source.checksum;
+    if (target?.checksum !== undefined) out.targetChecksum = target.checksum;
+  }
+  const sameColumns =
+    source !== undefined &&
+    target !== undefined &&
+    source.columns.length === target.columns.length &&
+    source.columns.every((c, i) => c === target.columns[i]);
+  out.ok =
+    source !== undefined &&
+    target !== undefined &&
+    source.rows === target.rows &&
+    // Counts say nothing of columns; checksums compare rows, which a missing column changes.
+    (!checksums || (sameColumns && source.checksum === target.checksum));
+  return out;
+}
+
+/**
+ * Proves the target equal to the source: per table, the row counts on both sides and, with
+ * `checksums`, an order-independent checksum of the rows; then every sequence's position and the
+ * large objects. `ok` only when everything matches. Reads each side in one snapshot, writes nothing.
+ */
+export async function validateTables(
+  deps: ActivityDeps,
+  input: {
+    source: string;
+    target: string;
+    level: 'counts' | 'checksums';
+    tables?: { schema: string; table: string }[];
+  },
+): Promise<ValidationReport> {
+  const sourceSpec = parseConnectionUrl(input.source, 'source');
+  const targetSpec = parseConnectionUrl(input.target, 'target');
+  const checksums = input.level === 'checksums';
+  const hb = startHeartbeat();
+  try {
+    return await withClient(sourceSpec, deps.env, 'source', (src) =>
+      withClient(targetSpec, deps.env, 'target', (dst) =>
+        inSnapshot(src, () =>
+          inSnapshot(dst, async () => {
+            const tables = input.tables ?? (await listTables(src));
+            hb.update({ tables: tables.length, tablesDone: 0 });
+            const results: TableValidation[] = [];
+            for (const t of tables) {
+              hb.signal.throwIfAborted();
+              hb.update({ detail: `${t.schema}.${t.table}` });
+              // Both sides at once: each reads on its own connection.
+              const [a, b] = await Promise.all([readTable(src, t, checksums), readTable(dst, t, checksums)]);
+              results.push(compareTable(t, a, b, checksums));
+              hb.update({ tablesDone: results.length });
+            }
+
+            hb.update({ detail: 'sequences' });
+            const [seqA, seqB] = await Promise.all([readSequences(src), readSequences(dst)]);
+            const sequences = [...new Set([...seqA.keys(), ...seqB.keys()])].sort().map((name) => {
+              const source = seqA.get(name) ?? 'missing';
+              const target = seqB.get(name) ?? 'missing';
+              return { name, source, target, ok: seqA.has(name) && source === target };
+            });
+
+            hb.update({ detail: 'large objects' });
+            const [loA, loB] = await Promise.all([
+              readLargeObjects(src, checksums),
+              readLargeObjects(dst, checksums),
+            ]);
+            const largeObjects = {
+              source: loA.count,
+              target: loB.count,
+              ok: loA.count === loB.count && loA.checksum === loB.checksum,
+            };
+
+            const ok = results.every((r) => r.ok) && sequences.every((s) => s.ok) && largeObjects.ok;
+            const report: ValidationReport = {
+              level: input.level,
+              ok,
+              tables: results,
+              sequences,
+              largeObjects,
+            };
+            deps.logger.info(
+              {
+                level: input.level,
+                ok,
+                tables: results.length,
+                tablesDiffering: results.filter((r) => !r.ok).length,
+                sequencesDiffering: sequences.filter((s) => !s.ok).length,
+                largeObjectsOk: largeObjects.ok,
+              },
+              'validation done',
+            );
+            return report;
+          }),
+        ),
+      ),
+    );
+  } finally {
+    hb.stop();
+  }
+}

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { formatDuration } from '../format';
+import type { Timeline } from '../history';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+
+function render(t: Timeline): string {
+  const lines = [
+    `${t.id} (${t.type}) ${t.outcome}, started ${t.startedAt}${t.closedAt ? `, closed ${t.closedAt}` : ''}`,
+    '',
+    'stages:',
+  ];
+  for (const s of t.stages) {
+    lines.push(
+      `  ${s.startedAt}  ${s.stage.padEnd(10)} ${s.durationMs !== undefined ? formatDuration(s.durationMs) : '(open)'}`,
+    );
+  }
+  lines.push('', 'steps:');
+  for (const s of t.steps) {
+    const attempt = s.attempt && s.attempt > 1 ? ` (attempt ${s.attempt})` : '';
+    const error = s.error ? ` [${s.error.code}] ${s.error.message}` : '';
+    lines.push(
+      `  ${s.scheduledAt}  ${s.step.padEnd(20)} ${s.outcome}${attempt}${s.durationMs !== undefined ? ` in ${formatDuration(s.durationMs)}` : ''}${error}`,
+    );
+  }
+  const preflight = t.preflight as
+    { ok?: boolean; checks?: { id: string; ok: boolean; severity: string }[] } | undefined;
+  if (preflight?.checks) {
+    lines.push('', `checks: ${preflight.ok ? 'passed' : 'blocked'}`);
+    for (const c of preflight.checks)
+      lines.push(`  ${c.ok ? 'ok  ' : c.severity === 'error' ? 'FAIL' : 'warn'}  ${c.id}`);
+  }
+  const validation = t.validation as { ok?: boolean; level?: string; tables?: unknown[] } | undefined;
+  if (validation)
+    lines.push(
+      '',
+      `validation (${validation.level}): ${validation.ok ? 'equal' : 'DIFFERENCES'}, ${validation.tables?.length ?? 0} tables`,
+    );
+  if (t.decisions.length) {
+    lines.push('', 'decisions:');
+    for (const d of t.decisions)
+      lines.push(
+        `  ${d.at}  ${d.outcome} by ${d.by ?? '?'} via ${d.channel}${d.reason ? `: ${d.reason}` : ''}`,
+      );
+  }
+  return lines.join('\n');
+}
+
+/** `pgferry history NAME`: the timeline and audit trail from the Temporal history. */
+export function registerHistory(program: Command): void {
+  withJson(
+    program
+      .command('history')
+      .description(
+        'rebuild a workflow’s timeline from its Temporal history: stages, steps, checks, validation, decisions',
+      )
+      .argument('<id>', 'a migration name or any workflow id'),
+  ).action(async (id: string, flags: CommonOptions) => {
+    const out = outputFor(flags);
+    await withPgferry(async (client) => {
+      const timeline = await client.history(id);
+      out.result(timeline, () => render(timeline));
+    });
+  });
+}

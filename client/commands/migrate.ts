@@ -1,0 +1,126 @@
+import { userInfo } from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DEFAULTS } from '../../domain/constants';
+import type { MigrationResult } from '../../domain/migration';
+import { formatBytes, formatCount } from '../format';
+import { checkMigrationOptions } from '../pgferry-client';
+import { follow } from './follow';
+import { intOption, outputFor, required, withJson, withPgferry, type CommonOptions } from './context';
+
+interface MigrateFlags extends CommonOptions {
+  name?: string;
+  source?: string;
+  target?: string;
+  mode: 'offline' | 'online';
+  jobs: number;
+  splitLargerThan: number;
+  validate: 'none' | 'counts' | 'checksums';
+  approvers?: string;
+  autoApprove?: boolean;
+  freezeSource?: boolean;
+  onRollback: 'keep' | 'drop';
+  wait?: boolean;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
+
+/** Parses a size: `268435456`, `256MB`, `1GB` (binary units). */
+export function parseSize(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?b?)$/i.exec(value.trim());
+  const unit = match ? UNITS[(match[2] ?? '').toLowerCase()] : undefined;
+  if (!match || unit === undefined) {
+    throw new InvalidArgumentError(`split-larger-than: expected a size such as 256MB or 1GB, got "${value}"`);
+  }
+  return Math.round(Number(match[1]) * unit);
+}
+
+function choice<T extends string>(name: string, allowed: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new InvalidArgumentError(`${name}: expected one of ${allowed.join(', ')}, got "${value}"`);
+    }
+    return value as T;
+  };
+}
+
+function render(r: MigrationResult): string {
+  if (r.outcome === 'rejected') {
+    return `migration ${r.name} was rejected by ${r.decision?.by ?? '?'}${r.decision?.reason ? ` (${r.decision.reason})` : ''}; rolled back`;
+  }
+  const lines = [
+    `migration ${r.name} completed: ${r.tables} tables in ${r.chunks} chunks, ${formatCount(r.rows)} rows, ${formatBytes(r.bytes)}, ${r.sequences} sequences, ${r.largeObjects} large objects`,
+  ];
+  if (r.validation)
+    lines.push(
+      `  validation (${r.validation.level}): ${r.validation.ok ? 'source and target are equal' : 'DIFFERENCES'}`,
+    );
+  if (r.decision)
+    lines.push(
+      `  approved by ${r.decision.by} (${r.decision.channel})${r.decision.reason ? `: ${r.decision.reason}` : ''}`,
+    );
+  if (r.downtimeMs !== undefined) lines.push(`  downtime ${r.downtimeMs} ms`);
+  return lines.join('\n');
+}
+
+/** `pgferry migrate`. */
+export function registerMigrate(program: Command): void {
+  withJson(
+    program
+      .command('migrate')
+      .description(
+        'move a database to another server: preflight, schema, parallel copy, validation, approval, completion',
+      )
+      .option('--name <name>', 'the migration name; its workflow id is migration-NAME')
+      .option('--source <url>', 'the database to move: postgres://USER@HOST:PORT/DB')
+      .option('--target <url>', 'where it goes (created when absent; must be empty)')
+      .option('--mode <mode>', 'offline or online', choice('mode', ['offline', 'online'] as const), 'offline')
+      .option('--jobs <n>', 'parallel chunks and schema jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)
+      .option(
+        '--split-larger-than <size>',
+        'split tables larger than this into ctid ranges',
+        parseSize,
+        256 * 1024 ** 2,
+      )
+      .option(
+        '--validate <level>',
+        'none, counts or checksums',
+        choice('validate', ['none', 'counts', 'checksums'] as const),
+        'checksums',
+      )
+      .option('--approvers <names>', 'comma-separated names allowed to approve (default: anyone)')
+      .option('--auto-approve', 'approve as soon as validation passes')
+      .option('--freeze-source', 'make the source read-only for the copy (offline); it stays read-only after')
+      .option(
+        '--on-rollback <policy>',
+        'keep or drop the target on rollback',
+        choice('on-rollback', ['keep', 'drop'] as const),
+        'keep',
+      )
+      .option('--wait', 'wait for the end (including the approval) and print the result'),
+  ).action(async (flags: MigrateFlags) => {
+    const out = outputFor(flags);
+    const options = checkMigrationOptions({
+      name: required(flags.name, 'name', '--name NAME'),
+      source: required(flags.source, 'source', '--source postgres://USER@HOST:PORT/DB'),
+      target: required(flags.target, 'target', '--target postgres://USER@HOST:PORT/DB'),
+      mode: flags.mode,
+      jobs: flags.jobs,
+      splitLargerThan: flags.splitLargerThan,
+      validate: flags.validate,
+      approvers: flags.approvers
+        ? flags.approvers
+            .split(',')
+            .map((a) => a.trim())
+            .filter(Boolean)
+        : [],
+      autoApprove: Boolean(flags.autoApprove),
+      freezeSource: Boolean(flags.freezeSource),
+      onRollback: flags.onRollback,
+      startedBy: userInfo().username,
+    });
+    await withPgferry(async (client) => {
+      const run = await client.migrate(options);
+      await follow<MigrationResult>(client, out, run, Boolean(flags.wait), render);
+    });
+  });
+}

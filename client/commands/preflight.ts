@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import type { PreflightReport } from '../../domain/migration';
+import { outputFor, required, withJson, withPgferry, type CommonOptions } from './context';
+
+function render(report: PreflightReport): string {
+  const lines = report.checks.map((c) => {
+    const mark = c.ok ? 'ok  ' : c.severity === 'error' ? 'FAIL' : 'warn';
+    const items = c.items?.length ? `: ${c.items.join(', ')}` : '';
+    const fix = !c.ok && c.fix ? `\n        fix: ${c.fix}` : '';
+    return `  ${mark}  ${c.id.padEnd(28)} ${c.message}${items}${fix}`;
+  });
+  return [`preflight (${report.mode}): ${report.ok ? 'ready to migrate' : 'blocked'}`, ...lines].join('\n');
+}
+
+/** `pgferry preflight --source URL --target URL [--mode]`. */
+export function registerPreflight(program: Command): void {
+  withJson(
+    program
+      .command('preflight')
+      .description('run the migration checks on both servers and report; nothing is changed')
+      .option('--source <url>', 'the database to move')
+      .option('--target <url>', 'where it would go')
+      .option('--mode <mode>', 'offline or online', 'offline'),
+  ).action(async (flags: CommonOptions & { source?: string; target?: string; mode: string }) => {
+    const out = outputFor(flags);
+    const source = required(flags.source, 'source', '--source postgres://USER@HOST:PORT/DB');
+    const target = required(flags.target, 'target', '--target postgres://USER@HOST:PORT/DB');
+    await withPgferry(async (client) => {
+      const report = await client.preflight({ source, target, mode: flags.mode as 'offline' | 'online' });
+      out.result(report, () => render(report));
+      // A report with errors is the answer, but the operation it guards would fail: exit 1.
+      if (!report.ok) process.exitCode = 1;
+    });
+  });
+}

@@ -1,0 +1,182 @@
+import type { CheckResult, MigrationMode } from './migration';
+
+/** How much a failed check matters: `error` blocks the migration, `warning` only informs. */
+export type CheckSeverity = CheckResult['severity'];
+
+/** One rule of the preflight catalog: what it makes sure of, how much it matters, and the fix. */
+export interface CheckDefinition {
+  /** What a passing check means, as one sentence. */
+  readonly title: string;
+  /** The severity in each mode where the check runs (a rule can block online and only inform offline). */
+  readonly severity: Readonly<Partial<Record<MigrationMode, CheckSeverity>>>;
+  /** How to make the check pass, said to the person who reads the report. */
+  readonly fix: string;
+}
+
+/** The comment prefix pgferry stamps on a database it provisioned: such a target may be resumed. */
+export const PGFERRY_MARKER_PREFIX = 'pgferry:';
+
+/** Transactions open longer than this many minutes are reported: a logical slot waits for them to end. */
+export const LONG_TRANSACTION_MINUTES = 5;
+
+/** Replication slots an online migration takes on the source: one logical slot, reused by the subscription. */
+export const REQUIRED_REPLICATION_SLOTS = 1;
+
+/**
+ * WAL senders an online migration needs on the source: the replication connection that creates the
+ * slot hands over to the subscription's apply worker, so one free sender is enough at any moment.
+ */
+export const REQUIRED_WAL_SENDERS = 1;
+
+const both = (severity: CheckSeverity) => ({ offline: severity, online: severity });
+const onlineOnly = (severity: CheckSeverity) => ({ online: severity });
+
+/**
+ * The catalog of preflight checks, in the order a report lists them. Ids are a stable contract:
+ * the CLI, tests and any automation branch on them, never on message text.
+ */
+export const CHECKS = {
+  'connect.source': {
+    title: 'pgferry can connect to the source database.',
+    severity: both('error'),
+    fix: "check the source URL, that the server runs and accepts the worker's connections, and the password",
+  },
+  'connect.target': {
+    title:
+      "pgferry can connect to the target server (its maintenance database 'postgres', and the target database when it exists).",
+    severity: both('error'),
+    fix: "check the target URL, that the server runs and accepts the worker's connections, and the password",
+  },
+  'source.same-as-target': {
+    title: 'The source and the target are different databases.',
+    severity: both('error'),
+    fix: 'name another target database (or another server): a database cannot be migrated onto itself',
+  },
+  'version.target-major': {
+    title: "The target server's major version is the source's or newer.",
+    severity: both('error'),
+    fix: 'use a target server of the same or a newer PostgreSQL major version: pg_dump output and logical replication do not go to older majors',
+  },
+  'wal-level.logical': {
+    title: 'The source server runs with wal_level = logical.',
+    severity: onlineOnly('error'),
+    fix: "set wal_level = logical on the source (ALTER SYSTEM SET wal_level = 'logical') and restart it, or migrate offline",
+  },
+  'replication.slots-free': {
+    title: 'The source server has a free replication slot.',
+    severity: onlineOnly('error'),
+    fix: 'raise max_replication_slots on the source (needs a restart), or drop replication slots that are no longer used',
+  },
+  'replication.senders-free': {
+    title: 'The source server has a free WAL sender.',
+    severity: onlineOnly('error'),
+    fix: 'raise max_wal_senders on the source (needs a restart), or end replication connections that are no longer needed',
+  },
+  'replication.rights': {
+    title: 'The source user may replicate: it has the REPLICATION attribute or is a superuser.',
+    severity: onlineOnly('error'),
+    fix: 'ALTER ROLE <source user> REPLICATION on the source (or connect as a superuser), or migrate offline',
+  },
+  'tables.replica-identity': {
+    title: 'Every source table has a primary key or a replica identity, so updates and deletes replicate.',
+    severity: onlineOnly('error'),
+    fix: 'add a primary key to each named table, or ALTER TABLE … REPLICA IDENTITY USING INDEX <unique index> (or FULL, slower), or migrate offline',
+  },
+  'extensions.available': {
+    title: 'Every extension the source database uses is available on the target server.',
+    severity: both('error'),
+    fix: 'install the named extensions on the target server (the OS package that ships them) before migrating',
+  },
+  'target.database': {
+    title: 'The target database is absent, empty, or one pgferry provisioned (so a migration can resume).',
+    severity: both('error'),
+    fix: 'name a target database that does not exist yet or is empty, or drop this one first',
+  },
+  'transactions.long-running': {
+    title: `No transaction on the source has been open for more than ${LONG_TRANSACTION_MINUTES} minutes.`,
+    severity: both('warning'),
+    fix: 'let the named transactions finish or end them (pg_terminate_backend): they hold back vacuum, and a logical slot waits for them before it can be created',
+  },
+  'transactions.prepared': {
+    title: 'The source server holds no prepared (two-phase) transactions.',
+    severity: { offline: 'warning', online: 'error' },
+    fix: 'COMMIT PREPARED or ROLLBACK PREPARED the named transactions: a logical slot cannot be created while they are open, and their changes are not yet visible to a copy',
+  },
+  'encoding.match': {
+    title: "The target database's encoding is the source database's.",
+    severity: both('error'),
+    fix: "create the target database with the source's encoding (CREATE DATABASE … ENCODING … TEMPLATE template0), or let pgferry create it on a server whose template1 has that encoding",
+  },
+  'collations.available': {
+    title: "Every collation the source's columns, indexes and domains use exists on the target server.",
+    severity: both('error'),
+    fix: 'install the named locales on the target host (or use a PostgreSQL build with the same ICU) and import them (pg_import_system_collations), or change those columns to an available collation first',
+  },
+  'large-objects': {
+    title: 'The source database holds no large objects (logical replication does not carry them).',
+    severity: onlineOnly('warning'),
+    fix: 'nothing to do before the migration: large objects are copied at cutover, so changes to them between copy and cutover are not replicated',
+  },
+  'tables.unlogged': {
+    title: 'The source database holds no unlogged tables (logical replication does not carry them).',
+    severity: onlineOnly('warning'),
+    fix: 'changes to the named tables after the copy are not replicated: make them logged (ALTER TABLE … SET LOGGED) if their changes matter, or accept their snapshot',
+  },
+  'roles.present': {
+    title:
+      'Every role that owns objects or appears in grants or policies of the source database exists on the target server.',
+    severity: both('error'),
+    fix: 'create the named roles on the target server first (roles belong to the cluster, not the database; pg_dumpall --roles-only shows their definitions)',
+  },
+} as const satisfies Record<string, CheckDefinition>;
+
+/** The stable id of a preflight check, e.g. `wal-level.logical`. */
+export type CheckId = keyof typeof CHECKS;
+
+/** Every check id, in catalog order. */
+export const CHECK_IDS = Object.keys(CHECKS) as CheckId[];
+
+/** The severity of a check in a mode; undefined when the check does not run in that mode. */
+export function checkSeverity(id: CheckId, mode: MigrationMode): CheckSeverity | undefined {
+  const severity: CheckDefinition['severity'] = CHECKS[id].severity;
+  return severity[mode];
+}
+
+/** True when the check runs in the mode (online-only checks say nothing about an offline migration). */
+export function appliesTo(id: CheckId, mode: MigrationMode): boolean {
+  return checkSeverity(id, mode) !== undefined;
+}
+
+/** What a check found, before the catalog adds its id, severity and fix. */
+export interface CheckOutcome {
+  readonly ok: boolean;
+  readonly message: string;
+  readonly items?: readonly string[];
+  /** A fix more precise than the catalog's (e.g. the one a classified connection error carries). */
+  readonly fix?: string;
+}
+
+/**
+ * Builds a report entry from the catalog: the fix is given only for a failed check, so a report
+ * reads as a to-do list. A check used in a mode where it does not apply is a programming error.
+ */
+export function checkResult(id: CheckId, mode: MigrationMode, outcome: CheckOutcome): CheckResult {
+  const severity = checkSeverity(id, mode);
+  if (severity === undefined) throw new Error(`check ${id} does not apply to ${mode} migrations`);
+  const result: CheckResult = { id, severity, ok: outcome.ok, message: outcome.message };
+  if (!outcome.ok) result.fix = outcome.fix ?? CHECKS[id].fix;
+  if (outcome.items !== undefined && outcome.items.length > 0) result.items = [...outcome.items];
+  return result;
+}
+
+/** Counts the failed checks by severity; `ok` is false when any error-severity check failed. */
+export function summarize(checks: readonly CheckResult[]): { ok: boolean; errors: number; warnings: number } {
+  let errors = 0;
+  let warnings = 0;
+  for (const check of checks) {
+    if (check.ok) continue;
+    if (check.severity === 'error') errors += 1;
+    else warnings += 1;
+  }
+  return { ok: errors === 0, errors, warnings };
+}

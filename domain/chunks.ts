@@ -1,0 +1,121 @@
+import { ErrorCode, PgferryError } from './errors';
+
+/** A table whose own rows the copy moves, as the source's catalog describes it. */
+export interface TableInfo {
+  readonly schema: string;
+  readonly table: string;
+  /** The columns to COPY: every non-dropped, non-generated column, in the source's attnum order. */
+  readonly columns: string[];
+  /** pg_table_size: heap, TOAST, free space and visibility maps; what the copy has to move. */
+  readonly bytes: number;
+  /** Pages of the main fork: the unit of ctid ranges. */
+  readonly pages: number;
+  /** The planner's row estimate (0 when the table was never analyzed). */
+  readonly rowsEstimate: number;
+}
+
+/**
+ * A ctid page range `[fromPage, toPage)`. Without `toPage` the range is open-ended: it runs to the
+ * table's end, wherever that is when the chunk is copied. The last range of a split table is
+ * always open, so rows on pages added after planning are copied too (JSON has no Infinity, so the
+ * open end is an absent field rather than a sentinel number).
+ */
+export interface PageRange {
+  readonly fromPage: number;
+  readonly toPage?: number;
+}
+
+/** The unit of data copy: a whole table, or one ctid page range of a large table. */
+export interface Chunk {
+  /**
+   * Stable, readable and unique: the qualified table name (quoted only where needed, so two tables
+   * never share one), plus `#n[from,to)` for a page range, e.g. `"Sales".orders#3[2048,)`. The
+   * range is part of the id so that a different plan can never find another range's ledger row.
+   */
+  readonly id: string;
+  readonly schema: string;
+  readonly table: string;
+  readonly columns: string[];
+  /** Undefined: the whole table. */
+  readonly range?: PageRange;
+  readonly estimatedBytes: number;
+}
+
+/** Options of the chunk planner. */
+export interface PlanOptions {
+  /** Tables larger than this many bytes are split into ctid ranges of about this size. */
+  readonly splitLargerThan: number;
+}
+
+// What PostgreSQL's quote_ident leaves bare (keywords aside, which only matter to a parser, not to
+// the uniqueness of an id).
+const BARE_IDENTIFIER = /^[a-z_][a-z0-9_$]*$/;
+
+/** A name as SQL would write it: bare when it can be, double-quoted otherwise. */
+function readableIdent(name: string): string {
+  return BARE_IDENTIFIER.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+}
+
+/** `schema.table` as a person (and psql) would write it; quoting makes it unambiguous. */
+export function qualifiedTableName(schema: string, table: string): string {
+  return `${readableIdent(schema)}.${readableIdent(table)}`;
+}
+
+// Code-unit order, not localeCompare: the plan must not depend on the worker's locale.
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The page ranges of a table: one per ~splitLargerThan bytes, the last one open-ended. */
+function pageRanges(t: TableInfo, splitLargerThan: number): PageRange[] {
+  // A table of one page (however large its TOAST) cannot be split by ctid.
+  if (t.bytes <= splitLargerThan || t.pages < 2) return [];
+  const pieces = Math.min(t.pages, Math.ceil(t.bytes / splitLargerThan));
+  const pagesPerPiece = Math.ceil(t.pages / pieces);
+  const ranges: PageRange[] = [];
+  for (let from = 0; from < t.pages; from += pagesPerPiece) {
+    const to = from + pagesPerPiece;
+    ranges.push(to >= t.pages ? { fromPage: from } : { fromPage: from, toPage: to });
+  }
+  return ranges;
+}
+
+/**
+ * Plans the copy: one chunk per table, or ctid page ranges of about `splitLargerThan` bytes for a
+ * larger table, largest first (the long chunks start early, so the copy does not end waiting on
+ * one). Deterministic: the same tables give the same chunks in the same order.
+ */
+export function planChunks(tables: readonly TableInfo[], options: PlanOptions): Chunk[] {
+  const { splitLargerThan } = options;
+  if (!Number.isFinite(splitLargerThan) || splitLargerThan <= 0) {
+    throw new PgferryError(ErrorCode.InvalidInput, 'splitLargerThan: expected a positive number of bytes', {
+      field: 'splitLargerThan',
+    });
+  }
+  const chunks: Chunk[] = [];
+  for (const t of tables) {
+    const name = qualifiedTableName(t.schema, t.table);
+    const base = { schema: t.schema, table: t.table, columns: [...t.columns] };
+    const ranges = pageRanges(t, splitLargerThan);
+    if (ranges.length === 0) {
+      chunks.push({ id: name, ...base, estimatedBytes: t.bytes });
+      continue;
+    }
+    ranges.forEach((range, i) => {
+      const to = range.toPage ?? t.pages;
+      chunks.push({
+        id: `${name}#${i + 1}[${range.fromPage},${range.toPage ?? ''})`,
+        ...base,
+        range,
+        estimatedBytes: Math.round((t.bytes * (to - range.fromPage)) / t.pages),
+      });
+    });
+  }
+  return chunks.sort(
+    (a, b) =>
+      b.estimatedBytes - a.estimatedBytes ||
+      compareText(a.schema, b.schema) ||
+      compareText(a.table, b.table) ||
+      (a.range?.fromPage ?? 0) - (b.range?.fromPage ?? 0),
+  );
+}

@@ -1,0 +1,522 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { Logger as TemporalLogger } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  chunksDone,
+  copyChunk,
+  dropLedger,
+  ensureLedger,
+  listCopyTables,
+  type CopyChunkInput,
+  type CopyChunkResult,
+} from '../activities/copy';
+import type { ActivityDeps } from '../activities/deps';
+import { storageFor } from '../activities/storage/filesystem';
+import { planChunks, type Chunk, type TableInfo } from '../domain/chunks';
+import type { ProgressFigures } from '../domain/contracts';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import { databaseFingerprint, type TableDataFingerprint } from './helpers/fingerprint';
+import {
+  adminUrl,
+  cloneDatabase,
+  createEmptyDatabase,
+  createTemplateDatabase,
+  DEFAULT_PG_BIN_DIR,
+  dropDatabase,
+  query,
+  runCommand,
+  uniqueName,
+  withClient,
+} from './helpers/pg';
+
+const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
+/** Small enough that several fixture tables split into ctid ranges. */
+const SPLIT = 64 * 1024;
+const BIG_ROWS = 300_000;
+const BIG_TABLE = 'CREATE TABLE public.big (id integer PRIMARY KEY, payload text NOT NULL)';
+
+const silentTemporalLogger: TemporalLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/** A fresh activity environment; its heartbeats arrive as 'heartbeat' events. */
+function activityEnv(): MockActivityEnvironment {
+  return new MockActivityEnvironment(undefined, { logger: silentTemporalLogger });
+}
+
+/** Runs one activity the way a worker would: inside an activity Context, so heartbeats work. */
+function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  return activityEnv().run(fn, ...args);
+}
+
+/** What a promise rejected with; fails the test when it resolved. */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  const outcome = await promise.then(
+    (value: unknown) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!('error' in outcome)) throw new Error(`expected a failure, got ${JSON.stringify(outcome.value)}`);
+  return outcome.error;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns a value, failing after `timeoutMs`. */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
+}
+
+/** The pid of the copy's target backend once it waits on a lock inside its COPY. */
+function copyBackendWaitingOnLock(target: string): Promise<number> {
+  return waitFor('the target COPY to block', async () => {
+    const [row] = await query<{ pid: number }>(
+      adminUrl(),
+      `SELECT pid FROM pg_stat_activity
+        WHERE datname = $1 AND application_name = 'pgferry' AND wait_event_type = 'Lock'`,
+      [databaseName(target)],
+    );
+    return row?.pid;
+  });
+}
+
+/** Per-table data fingerprints of the tables the copy moves (matviews are refreshed, not copied). */
+async function tableData(url: string): Promise<Record<string, TableDataFingerprint>> {
+  const fingerprint = await databaseFingerprint(url);
+  const matviews = await query<{ key: string }>(
+    url,
+    "SELECT format('%I.%I', schemaname, matviewname) AS key FROM pg_matviews",
+  );
+  const data = { ...fingerprint.data };
+  for (const { key } of matviews) delete data[key];
+  return data;
+}
+
+async function count(url: string, table: string): Promise<number> {
+  const [row] = await query<{ n: string }>(url, `SELECT count(*) AS n FROM ONLY ${table}`);
+  return Number(row?.n);
+}
+
+describe('planChunks', () => {
+  const table = (name: string, bytes: number, pages: number): TableInfo => ({
+    schema: 'public',
+    table: name,
+    columns: ['id', 'body'],
+    bytes,
+    pages,
+    rowsEstimate: pages * 50,
+  });
+
+  it('keeps a small table whole and splits a large one into page ranges, the last one open-ended', () => {
+    const chunks = planChunks([table('small', 8192, 1), table('large', 10 * 8192, 10)], {
+      splitLargerThan: 3 * 8192,
+    });
+    const small = chunks.filter((c) => c.table === 'small');
+    expect(small).toEqual([
+      { id: 'public.small', schema: 'public', table: 'small', columns: ['id', 'body'], estimatedBytes: 8192 },
+    ]);
+    const ranges = chunks.filter((c) => c.table === 'large').map((c) => c.range);
+    expect(ranges).toEqual([
+      { fromPage: 0, toPage: 3 },
+      { fromPage: 3, toPage: 6 },
+      { fromPage: 6, toPage: 9 },
+      { fromPage: 9 },
+    ]);
+    const ids = chunks.map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toContain('public.large#4[9,)');
+  });
+
+  it('orders chunks largest first and plans the same tables the same way every time', () => {
+    const tables = [
+      table('b', 500, 1),
+      table('a', 500, 1),
+      table('huge', 100_000, 40),
+      table('mid', 2000, 1),
+    ];
+    const first = planChunks(tables, { splitLargerThan: 30_000 });
+    expect(first.map((c) => c.estimatedBytes)).toEqual(
+      [...first.map((c) => c.estimatedBytes)].sort((x, y) => y - x),
+    );
+    expect(first.slice(-2).map((c) => c.table)).toEqual(['a', 'b']);
+    expect(planChunks([...tables].reverse(), { splitLargerThan: 30_000 })).toEqual(first);
+  });
+
+  it('quotes names in chunk ids so that no two tables share an id', () => {
+    const chunks = planChunks(
+      [
+        { ...table('b.c', 10, 1), schema: 'a' },
+        { ...table('c', 10, 1), schema: 'a.b' },
+        { ...table('Order Items', 10, 1), schema: 'données' },
+      ],
+      { splitLargerThan: 1024 },
+    );
+    expect(chunks.map((c) => c.id).sort()).toEqual(['"a.b".c', '"données"."Order Items"', 'a."b.c"']);
+  });
+
+  it('leaves a one-page table whole however large its TOAST', () => {
+    const [only, ...rest] = planChunks([table('docs', 10 * 1024 * 1024, 1)], { splitLargerThan: 1024 });
+    expect(rest).toEqual([]);
+    expect(only?.range).toBeUndefined();
+  });
+
+  it('refuses a split size that is not a positive number', () => {
+    expect(() => planChunks([], { splitLargerThan: 0 })).toThrow(PgferryError);
+  });
+});
+
+describe('the copy engine against a real PostgreSQL', () => {
+  const template = uniqueName('pgferry_copy_tpl');
+  const databases: string[] = [];
+  let root: string;
+  let deps: ActivityDeps;
+  let bigSource: string;
+
+  /** A fresh empty database, dropped in afterAll. */
+  function emptyDatabase(label: string): Promise<string> {
+    const name = uniqueName(`pgferry_copy_${label}`);
+    databases.push(name);
+    return createEmptyDatabase(name);
+  }
+
+  /** A clone of the fixture, dropped in afterAll. */
+  function cloneFixture(label: string): Promise<string> {
+    const name = uniqueName(`pgferry_copy_${label}`);
+    databases.push(name);
+    return cloneDatabase(template, name);
+  }
+
+  /** A new target holding the source's schema: pre-data only, or all of it (with triggers, keys, FKs). */
+  async function targetWithSchema(source: string, label: string, part: 'pre-data' | 'full'): Promise<string> {
+    const target = await emptyDatabase(label);
+    const file = path.join(root, `${label}.sql`);
+    await runCommand('pg_dump', [
+      part === 'full' ? '--schema-only' : '--section=pre-data',
+      '-f',
+      file,
+      source,
+    ]);
+    await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', target, '-f', file]);
+    return target;
+  }
+
+  function copy(input: CopyChunkInput): Promise<CopyChunkResult> {
+    return run(copyChunk, deps, input);
+  }
+
+  /** Copies every chunk, four at a time, as the copy stage's window would. */
+  async function copyAll(source: string, target: string, migration: string, chunks: readonly Chunk[]) {
+    const results: CopyChunkResult[] = [];
+    const queue = [...chunks];
+    const worker = async () => {
+      for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+        results.push(await copy({ source, target, migration, chunk }));
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    return results;
+  }
+
+  /** The whole-table chunk of one table of the source. */
+  async function wholeTableChunk(source: string, table: string): Promise<Chunk> {
+    const tables = await run(listCopyTables, deps, { source });
+    const chunk = planChunks(
+      tables.filter((t) => t.table === table),
+      { splitLargerThan: Number.MAX_SAFE_INTEGER },
+    )[0];
+    if (!chunk) throw new Error(`no table ${table}`);
+    return chunk;
+  }
+
+  async function bigTarget(label: string): Promise<string> {
+    const target = await emptyDatabase(label);
+    await query(target, BIG_TABLE);
+    await run(ensureLedger, deps, { target });
+    return target;
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'pgferry-copy-'));
+    deps = {
+      env: {},
+      logger: pino({ level: 'silent' }),
+      pgBinDir: undefined,
+      clusterBinDirs: { 15: DEFAULT_PG_BIN_DIR },
+      defaultClusterVersion: 15,
+      clustersDir: root,
+      clusterUser: 'postgres',
+      storageFor,
+    };
+    await createTemplateDatabase(template, FIXTURE);
+    bigSource = await emptyDatabase('big_src');
+    await query(bigSource, BIG_TABLE);
+    await query(
+      bigSource,
+      `INSERT INTO public.big SELECT g, md5(g::text) || ' row ' || g FROM generate_series(1, ${BIG_ROWS}) AS g`,
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const db of databases) await dropDatabase(db).catch(() => undefined);
+    await dropDatabase(template);
+    await rm(root, { recursive: true, force: true });
+  }, 60_000);
+
+  it('lists the tables that hold rows, with the columns COPY must name', async () => {
+    const source = await cloneFixture('list');
+    // A ledger left on a source that was once a target is pgferry's, not the user's.
+    await query(source, 'CREATE SCHEMA pgferry; CREATE TABLE pgferry.chunks (chunk_id text)');
+    const tables = await run(listCopyTables, deps, { source });
+    const byName = new Map(tables.map((t) => [`${t.schema}.${t.table}`, t]));
+
+    expect(byName.get('inventory.events_2024_europe')).toBeDefined();
+    expect(byName.get('inventory.vehicles')).toBeDefined();
+    expect(byName.get('inventory.trucks')).toBeDefined();
+    for (const absent of [
+      'inventory.events',
+      'inventory.events_2024',
+      'inventory.stock',
+      'Sales.customer_totals',
+    ]) {
+      expect(byName.has(absent)).toBe(false);
+    }
+    expect(tables.some((t) => t.schema === 'pgferry')).toBe(false);
+    expect(byName.get('Sales.orders')?.columns).toEqual([
+      'id',
+      'customer_id',
+      'status',
+      'quantity',
+      'net',
+      'placed_at',
+    ]);
+    expect(byName.get('public.legacy_accounts')?.columns).toEqual(['id', 'balance']);
+    expect(byName.get('données.Order Items')?.columns).toEqual([
+      'order_id',
+      'ligne n°',
+      'article',
+      'prix €',
+      'quantité',
+    ]);
+    const orders = byName.get('Sales.orders');
+    expect(orders?.pages).toBeGreaterThan(1);
+    expect(orders?.bytes).toBeGreaterThanOrEqual((orders?.pages ?? 0) * 8192);
+  });
+
+  it("copies every chunk into a pre-data schema, and the target's table data equals the source's", async () => {
+    const source = await cloneFixture('pre_src');
+    const target = await targetWithSchema(source, 'pre_tgt', 'pre-data');
+    await run(ensureLedger, deps, { target });
+    await run(ensureLedger, deps, { target });
+
+    const chunks = planChunks(await run(listCopyTables, deps, { source }), { splitLargerThan: SPLIT });
+    const perTable = new Map<string, number>();
+    for (const c of chunks) perTable.set(c.id.split('#')[0]!, (perTable.get(c.id.split('#')[0]!) ?? 0) + 1);
+    expect(Math.max(...perTable.values())).toBeGreaterThan(2);
+
+    const results = await copyAll(source, target, 'pre', chunks);
+    expect(results.every((r) => !r.skipped)).toBe(true);
+    expect((await run(chunksDone, deps, { target, migration: 'pre' })).sort()).toEqual(
+      chunks.map((c) => c.id).sort(),
+    );
+    expect(await run(chunksDone, deps, { target, migration: 'another' })).toEqual([]);
+
+    await run(dropLedger, deps, { target });
+    expect(await query(target, "SELECT 1 FROM pg_namespace WHERE nspname = 'pgferry'")).toEqual([]);
+    expect(await run(chunksDone, deps, { target, migration: 'pre' })).toEqual([]);
+    // Data only: the schema differs by what post-data adds, sequences are set after the copy, and
+    // large objects are not the copy's job.
+    const [sourceData, targetData] = await Promise.all([tableData(source), tableData(target)]);
+    expect(Object.keys(sourceData).length).toBeGreaterThan(20);
+    expect(targetData).toEqual(sourceData);
+    const rows = results.reduce((sum, r) => sum + r.rows, 0);
+    expect(rows).toBe(Object.values(sourceData).reduce((sum, t) => sum + t.rows, 0));
+  });
+
+  it('copies into a full schema without firing its triggers or checking its foreign keys', async () => {
+    const source = await cloneFixture('full_src');
+    const target = await targetWithSchema(source, 'full_tgt', 'full');
+    const triggers = await query<{ tgname: string; tgenabled: string }>(
+      target,
+      "SELECT tgname, tgenabled FROM pg_trigger WHERE tgname IN ('orders_audit', 'vehicles_guard') ORDER BY 1",
+    );
+    expect(triggers).toEqual([
+      { tgname: 'orders_audit', tgenabled: 'O' },
+      { tgname: 'vehicles_guard', tgenabled: 'O' },
+    ]);
+    await run(ensureLedger, deps, { target });
+
+    const chunks = planChunks(await run(listCopyTables, deps, { source }), { splitLargerThan: SPLIT });
+    // Children before their parents: foreign keys that were checked would reject these rows.
+    const childrenFirst = [
+      ...chunks.filter((c) => c.table === 'Order Items' || c.table === 'credit_notes'),
+      ...chunks.filter((c) => c.table !== 'Order Items' && c.table !== 'credit_notes'),
+    ];
+    await copyAll(source, target, 'full', childrenFirst);
+    await run(dropLedger, deps, { target });
+
+    const [sourceData, targetData] = await Promise.all([tableData(source), tableData(target)]);
+    expect(targetData).toEqual(sourceData);
+    // The audit trigger would have added rows and drawn from the sequence; the guard would have raised.
+    expect(await count(target, 'audit.changes')).toBe(20);
+    expect(await query(target, 'SELECT is_called FROM audit.changes_id_seq')).toEqual([{ is_called: false }]);
+    expect(await count(target, 'inventory.vehicles')).toBe(20);
+  });
+
+  it('maps columns by name across dropped and generated columns and a different physical order', async () => {
+    const source = await emptyDatabase('shape_src');
+    await query(
+      source,
+      `CREATE TABLE public.shape (a integer, gone text, b text, g integer GENERATED ALWAYS AS (a * 2) STORED, c integer[]);
+       INSERT INTO public.shape (a, gone, b, c) SELECT g, 'x', 'before ' || g, ARRAY[g, NULL] FROM generate_series(1, 50) AS g;
+       ALTER TABLE public.shape DROP COLUMN gone;
+       INSERT INTO public.shape (a, b, c) SELECT g, 'after ' || g, '{}' FROM generate_series(51, 100) AS g;`,
+    );
+    const target = await emptyDatabase('shape_tgt');
+    await query(
+      target,
+      'CREATE TABLE public.shape (c integer[], g integer GENERATED ALWAYS AS (a * 2) STORED, b text, a integer)',
+    );
+    const chunk = await wholeTableChunk(source, 'shape');
+    expect(chunk.columns).toEqual(['a', 'b', 'c']);
+    // Without a ledger there is no knowing what was copied: the chunk is refused, not copied.
+    const noLedger = await rejectionOf(copy({ source, target, migration: 'shape', chunk }));
+    expect((noLedger as PgferryError).code).toBe(ErrorCode.Internal);
+    expect(await count(target, 'public.shape')).toBe(0);
+    const badRange = await rejectionOf(
+      copy({ source, target, migration: 'shape', chunk: { ...chunk, range: { fromPage: 5, toPage: 2 } } }),
+    );
+    expect((badRange as PgferryError).code).toBe(ErrorCode.InvalidInput);
+    await run(ensureLedger, deps, { target });
+
+    const result = await copy({ source, target, migration: 'shape', chunk });
+    expect(result).toMatchObject({ rows: 100, skipped: false });
+    await run(dropLedger, deps, { target });
+    expect(await tableData(target)).toEqual(await tableData(source));
+    expect(await query(target, 'SELECT a, b, g, c FROM public.shape WHERE a IN (1, 100) ORDER BY a')).toEqual(
+      [
+        { a: 1, b: 'before 1', g: 2, c: [1, null] },
+        { a: 100, b: 'after 100', g: 200, c: [] },
+      ],
+    );
+  });
+
+  it('skips a chunk the ledger has, and two attempts at once copy it only once', async () => {
+    const target = await bigTarget('twice');
+    const chunk = await wholeTableChunk(bigSource, 'big');
+    const input = { source: bigSource, target, migration: 'twice', chunk };
+
+    const both = await Promise.all([copy(input), copy(input)]);
+    expect(both.map((r) => r.skipped).sort()).toEqual([false, true]);
+    expect(both.map((r) => r.rows)).toEqual([BIG_ROWS, BIG_ROWS]);
+    const again = await copy(input);
+    expect(again).toMatchObject({ chunkId: chunk.id, rows: BIG_ROWS, skipped: true });
+    expect(again.bytes).toBeGreaterThan(0);
+    expect(await count(target, 'public.big')).toBe(BIG_ROWS);
+    expect(await run(chunksDone, deps, { target, migration: 'twice' })).toEqual([chunk.id]);
+  });
+
+  it('leaves neither rows nor a ledger row when the target connection dies mid-COPY, and a retry copies the chunk once', async () => {
+    const target = await bigTarget('killed');
+    const chunk = await wholeTableChunk(bigSource, 'big');
+    const input = { source: bigSource, target, migration: 'killed', chunk };
+
+    await withClient(target, async (blocker) => {
+      // An uncommitted row with a key from the middle of the table: the COPY loads the rows before
+      // it, then waits on this transaction, so it is certainly mid-stream when the backend dies.
+      await blocker.query('BEGIN');
+      await blocker.query("INSERT INTO public.big VALUES ($1, 'blocker')", [BIG_ROWS / 2]);
+      const env = activityEnv();
+      const heartbeats: ProgressFigures[] = [];
+      env.on('heartbeat', (figures: ProgressFigures) => heartbeats.push(figures));
+      // Catch from the start: the attempt fails while this test is still busy killing the backend.
+      const attempt = rejectionOf(env.run(copyChunk, deps, input));
+      const pid = await copyBackendWaitingOnLock(target);
+      await waitFor('a heartbeat with bytes', async () =>
+        heartbeats.some((h) => (h.bytes ?? 0) > 0) ? true : undefined,
+      );
+      expect(heartbeats.at(-1)?.detail).toBe(chunk.id);
+      await query(adminUrl(), 'SELECT pg_terminate_backend($1)', [pid]);
+      const error = await attempt;
+      expect(error).toBeInstanceOf(PgferryError);
+      expect((error as PgferryError).code).toBe(ErrorCode.ConnectionLost);
+      await blocker.query('ROLLBACK');
+    });
+
+    expect(await count(target, 'public.big')).toBe(0);
+    expect(await run(chunksDone, deps, { target, migration: 'killed' })).toEqual([]);
+    expect(await copy(input)).toMatchObject({ rows: BIG_ROWS, skipped: false });
+    expect(await copy(input)).toMatchObject({ rows: BIG_ROWS, skipped: true });
+    expect(await count(target, 'public.big')).toBe(BIG_ROWS);
+    expect((await tableData(target))['public.big']).toEqual((await tableData(bigSource))['public.big']);
+  });
+
+  it('ends both sides and copies nothing when the activity is cancelled mid-COPY', async () => {
+    const target = await bigTarget('cancel');
+    const chunk = await wholeTableChunk(bigSource, 'big');
+    await withClient(target, async (blocker) => {
+      await blocker.query('BEGIN');
+      await blocker.query("INSERT INTO public.big VALUES ($1, 'blocker')", [BIG_ROWS / 2]);
+      const env = activityEnv();
+      const attempt = rejectionOf(env.run(copyChunk, deps, { source: bigSource, target, migration: 'cancel', chunk }));
+      await copyBackendWaitingOnLock(target);
+      env.cancel();
+      expect(await attempt).toBeInstanceOf(CancelledFailure);
+      // A backend waiting on a lock notices its closed socket once the lock is free.
+      await blocker.query('ROLLBACK');
+      await waitFor('the copy connections to close', async () => {
+        const rows = await query(
+          adminUrl(),
+          "SELECT 1 FROM pg_stat_activity WHERE datname = ANY ($1) AND application_name = 'pgferry'",
+          [[databaseName(target), databaseName(bigSource)]],
+        );
+        return rows.length === 0 ? true : undefined;
+      });
+    });
+    expect(await count(target, 'public.big')).toBe(0);
+    expect(await run(chunksDone, deps, { target, migration: 'cancel' })).toEqual([]);
+  });
+
+  it('reads under an exported snapshot, so rows committed after it are not copied', async () => {
+    const source = await emptyDatabase('snap_src');
+    await query(source, 'CREATE TABLE public.events (id integer)');
+    await query(source, 'INSERT INTO public.events SELECT generate_series(1, 10)');
+    const target = await emptyDatabase('snap_tgt');
+    await query(target, 'CREATE TABLE public.events (id integer)');
+    await run(ensureLedger, deps, { target });
+
+    await withClient(source, async (holder) => {
+      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      const [row] = (await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows;
+      const snapshot = row!.id;
+      await query(source, 'INSERT INTO public.events SELECT generate_series(11, 15)');
+      const tables = await run(listCopyTables, deps, { source, snapshot });
+      const [chunk] = planChunks(tables, { splitLargerThan: SPLIT });
+      const result = await copy({ source, target, migration: 'snap', chunk: chunk!, snapshot });
+      expect(result.rows).toBe(10);
+      await holder.query('COMMIT');
+      // The exporting transaction is over: the snapshot can no longer be adopted.
+      const error = await rejectionOf(run(listCopyTables, deps, { source, snapshot }));
+      expect((error as PgferryError).code).toBe(ErrorCode.InvalidInput);
+    });
+    expect(await count(target, 'public.events')).toBe(10);
+  });
+});

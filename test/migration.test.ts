@@ -1,0 +1,264 @@
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PgferryClient } from '../client/pgferry-client';
+import { ErrorCode, type PgferryError } from '../domain/errors';
+import type { MigrationResult } from '../domain/migration';
+import type { RunningWorker } from '../worker/run';
+import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import {
+  adminUrl,
+  cloneDatabase,
+  createTemplateDatabase,
+  dropDatabase,
+  query,
+  uniqueName,
+} from './helpers/pg';
+import { runPgferry } from './helpers/processes';
+import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+
+const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
+
+async function databaseExists(name: string): Promise<boolean> {
+  return (await query(adminUrl(), 'SELECT 1 FROM pg_database WHERE datname = $1', [name])).length === 1;
+}
+
+async function readOnlyDefault(db: string): Promise<string> {
+  const rows = await query<{ v: string }>(
+    adminUrl(5432, db),
+    "SELECT current_setting('default_transaction_read_only') AS v",
+  );
+  return rows[0]?.v ?? '';
+}
+
+describe('offline migrations with an approval gate, on a real Temporal server and PostgreSQL', () => {
+  const template = uniqueName('mig_tpl');
+  const databases: string[] = [];
+  let env: NodeJS.ProcessEnv;
+  let worker: RunningWorker;
+  let client: PgferryClient;
+
+  const pair = async (tag: string) => {
+    const source = uniqueName(`mig_${tag}_s`);
+    const target = uniqueName(`mig_${tag}_t`);
+    databases.push(source, target);
+    await cloneDatabase(template, source);
+    return { source, target, name: uniqueName(tag).replace(/_/g, '-') };
+  };
+
+  const waitForStage = async (name: string, stage: string) => {
+    for (let i = 0; i < 600; i++) {
+      const status = await client.status(name);
+      if (status.stage === stage) return status;
+      if (!['running', 'waiting'].includes(status.state))
+        throw new Error(`${name} ended ${status.state}: ${JSON.stringify(status.error)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${name} never reached ${stage}`);
+  };
+
+  beforeAll(async () => {
+    await createTemplateDatabase(template, FIXTURE);
+    env = testEnv();
+    worker = await startTestWorker(env);
+    client = await connectClient(env);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await stopWorker(worker);
+    for (const name of databases) await dropDatabase(name);
+    await dropDatabase(template);
+  });
+
+  it('migrates the fixture with --auto-approve into a target identical to the source', async () => {
+    const { source, target, name } = await pair('auto');
+    const run = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      autoApprove: true,
+      jobs: 2,
+      splitLargerThan: 1024 * 1024,
+    });
+    const result = await run.result();
+    expect(result.outcome).toBe('completed');
+    expect(result.validation?.ok).toBe(true);
+    expect(result.largeObjects).toBe(3);
+    expect(result.decision).toMatchObject({ outcome: 'approved', channel: 'auto' });
+    const diff = diffFingerprints(
+      await databaseFingerprint(adminUrl(5432, source)),
+      await databaseFingerprint(adminUrl(5432, target)),
+    );
+    expect(diff).toEqual([]);
+    // Running it again with the same name attaches to the finished migration instead of starting another.
+    const again = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      autoApprove: true,
+    });
+    expect(again.workflowId).toBe(run.workflowId);
+    expect((await again.result()).rows).toBe(result.rows);
+  });
+
+  it('waits for a person: refuses outsiders and signals it must not take, then completes on an approver’s word', async () => {
+    const { source, target, name } = await pair('gate');
+    const run = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      approvers: ['alice'],
+      validate: 'counts',
+    });
+    const waiting = await waitForStage(name, 'approval');
+    expect(waiting.state).toBe('waiting');
+
+    const refused = (await client.approve(name, { by: 'mallory' }).catch((e: unknown) => e)) as PgferryError;
+    expect(refused.code).toBe(ErrorCode.ApprovalRefused);
+    const temporal = await plainTemporal();
+    try {
+      await temporal.client.workflow
+        .getHandle(run.workflowId)
+        .signal('approve', { by: 'mallory', reason: 'by signal' });
+    } finally {
+      await temporal.teardown();
+    }
+    const afterSignal = await client.status(name);
+    expect(afterSignal.state).toBe('waiting');
+    expect(JSON.stringify(afterSignal.details)).toContain('mallory');
+
+    const cli = await runPgferry(
+      ['approve', name, '--as', 'alice', '--reason', 'validated, go', '--json'],
+      env,
+    );
+    expect(cli.code, cli.stderr).toBe(0);
+    const result: MigrationResult = await run.result();
+    expect(result.decision).toMatchObject({
+      outcome: 'approved',
+      by: 'alice',
+      reason: 'validated, go',
+      channel: 'update',
+    });
+    const twice = (await client.approve(name, { by: 'alice' }).catch((e: unknown) => e)) as PgferryError;
+    expect(twice.code).not.toBeUndefined();
+    const status = JSON.parse((await runPgferry(['status', name, '--json'], env)).stdout) as {
+      state: string;
+      details: { approval: { decision: { by: string } } };
+    };
+    expect(status.state).toBe('completed');
+    expect(status.details.approval.decision.by).toBe('alice');
+
+    // The audit trail comes back from the Temporal history: stages, checks, validation, every decision.
+    const history = await runPgferry(['history', name, '--json'], env);
+    expect(history.code, history.stderr).toBe(0);
+    const timeline = JSON.parse(history.stdout) as {
+      outcome: string;
+      stages: { stage: string; durationMs?: number }[];
+      decisions: { channel: string; outcome: string; by?: string; reason?: string }[];
+      preflight: { ok: boolean };
+      validation: { ok: boolean };
+    };
+    expect(timeline.outcome).toBe('completed');
+    expect(timeline.stages.map((st) => st.stage)).toEqual(
+      expect.arrayContaining(['preflight', 'copy', 'validate', 'approval', 'done']),
+    );
+    expect(timeline.stages.find((st) => st.stage === 'approval')?.durationMs).toBeGreaterThan(0);
+    expect(timeline.preflight.ok).toBe(true);
+    expect(timeline.validation.ok).toBe(true);
+    expect(timeline.decisions).toEqual([
+      expect.objectContaining({ channel: 'signal', outcome: 'approved', by: 'mallory' }),
+      expect.objectContaining({
+        channel: 'update',
+        outcome: 'approved',
+        by: 'alice',
+        reason: 'validated, go',
+      }),
+    ]);
+    const human = await runPgferry(['history', name], env);
+    expect(human.stdout).toContain('approved by alice via update: validated, go');
+  });
+
+  it('rolls back on rejection: the source is unfrozen and, with --on-rollback drop, the target is gone', async () => {
+    const { source, target, name } = await pair('rej');
+    const run = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      validate: 'counts',
+      freezeSource: true,
+      onRollback: 'drop',
+    });
+    await waitForStage(name, 'approval');
+    expect(await readOnlyDefault(source)).toBe('on');
+    const cli = await runPgferry(['reject', name, '--as', 'bob', '--reason', 'wrong window', '--json'], env);
+    expect(cli.code, cli.stderr).toBe(0);
+    const result = await run.result();
+    expect(result.outcome).toBe('rejected');
+    expect((await client.status(name)).state).toBe('rolled_back');
+    expect(await readOnlyDefault(source)).toBe('off');
+    expect(await databaseExists(target)).toBe(false);
+  });
+
+  it('freezes the source for the copy, leaves it read-only after completion and records the downtime', async () => {
+    const { source, target, name } = await pair('frz');
+    const result = await (
+      await client.migrate({
+        name,
+        source: adminUrl(5432, source),
+        target: adminUrl(5432, target),
+        autoApprove: true,
+        freezeSource: true,
+        validate: 'counts',
+      })
+    ).result();
+    expect(result.downtimeMs).toBeGreaterThan(0);
+    expect(await readOnlyDefault(source)).toBe('on');
+  });
+
+  it('stops before creating anything when preflight finds an error', async () => {
+    const { source, name } = await pair('pre');
+    const target = uniqueName('mig_never');
+    const run = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: `postgres://postgres@127.0.0.1:1/${target}`,
+      autoApprove: true,
+    });
+    const error = (await run.result().catch((e: unknown) => e)) as PgferryError;
+    expect(error.code).toBe(ErrorCode.PreflightFailed);
+    expect(await databaseExists(target)).toBe(false);
+    const cli = await runPgferry(
+      [
+        'preflight',
+        '--source',
+        adminUrl(5432, source),
+        '--target',
+        `postgres://postgres@127.0.0.1:1/${target}`,
+        '--json',
+      ],
+      env,
+    );
+    expect(cli.code).toBe(1);
+    const report = JSON.parse(cli.stdout) as { ok: boolean; checks: { id: string; ok: boolean }[] };
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c) => c.id === 'connect.target')?.ok).toBe(false);
+  });
+
+  it('cancels a migration waiting for approval and rolls it back', async () => {
+    const { source, target, name } = await pair('can');
+    const run = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      validate: 'none',
+      freezeSource: true,
+    });
+    await waitForStage(name, 'approval');
+    const cli = await runPgferry(['cancel', `migration-${name}`, '--json'], env);
+    expect(cli.code).toBe(0);
+    const error = (await run.result().catch((e: unknown) => e)) as PgferryError;
+    expect(error.code).toBe(ErrorCode.Cancelled);
+    expect((await client.status(name)).state).toBe('rolled_back');
+    expect(await readOnlyDefault(source)).toBe('off');
+  });
+});

@@ -1,0 +1,234 @@
+import * as path from 'node:path';
+import type { Logger as TemporalLogger } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ActivityDeps } from '../activities/deps';
+import { storageFor } from '../activities/storage/filesystem';
+import { MISSING_TABLE_ROWS, validateTables } from '../activities/validate';
+import type { ProgressFigures } from '../domain/contracts';
+import type { ValidationReport } from '../domain/migration';
+import {
+  cloneDatabase,
+  createEmptyDatabase,
+  createTemplateDatabase,
+  DEFAULT_PG_BIN_DIR,
+  dropDatabase,
+  query,
+  uniqueName,
+} from './helpers/pg';
+
+const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
+
+const silentTemporalLogger: TemporalLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+const deps: ActivityDeps = {
+  env: {},
+  logger: pino({ level: 'silent' }),
+  pgBinDir: undefined,
+  clusterBinDirs: { 15: DEFAULT_PG_BIN_DIR },
+  defaultClusterVersion: 15,
+  clustersDir: '/nonexistent',
+  clusterUser: 'postgres',
+  storageFor,
+};
+
+type ValidateInput = Parameters<typeof validateTables>[1];
+
+/** Runs validateTables inside an activity Context (it heartbeats) and keeps the heartbeats it sent. */
+async function validate(
+  input: ValidateInput,
+): Promise<{ report: ValidationReport; beats: ProgressFigures[] }> {
+  const env = new MockActivityEnvironment(undefined, { logger: silentTemporalLogger });
+  const beats: ProgressFigures[] = [];
+  env.on('heartbeat', (details: unknown) => beats.push(details as ProgressFigures));
+  const activity = (i: ValidateInput): Promise<ValidationReport> => validateTables(deps, i);
+  const report = await env.run<[ValidateInput], ValidationReport, typeof activity>(activity, input);
+  return { report, beats };
+}
+
+/** The report's entry for one table. */
+function tableOf(report: ValidationReport, schema: string, table: string) {
+  const entry = report.tables.find((t) => t.schema === schema && t.table === table);
+  if (!entry) throw new Error(`no entry for ${schema}.${table} in the report`);
+  return entry;
+}
+
+/** The qualified names of the tables that did not match. */
+function failedTables(report: ValidationReport): string[] {
+  return report.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`);
+}
+
+describe('validateTables against a real PostgreSQL', () => {
+  const template = uniqueName('pgferry_val_tpl');
+  const databases: string[] = [];
+  let source: string;
+
+  /** A clone of the fixture, dropped in afterAll. */
+  async function clone(label: string): Promise<string> {
+    const name = uniqueName(`pgferry_val_${label}`);
+    databases.push(name);
+    return cloneDatabase(template, name);
+  }
+
+  beforeAll(async () => {
+    await createTemplateDatabase(template, FIXTURE);
+    source = await clone('source');
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const db of databases) await dropDatabase(db).catch(() => undefined);
+    await dropDatabase(template);
+  }, 60_000);
+
+  it('finds two clones of the fixture equal at both levels', async () => {
+    const target = await clone('same');
+    for (const level of ['counts', 'checksums'] as const) {
+      const { report, beats } = await validate({ source, target, level });
+      expect(failedTables(report)).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(report.level).toBe(level);
+      // Every ordinary table with rows of its own, partitions and inheritance children included.
+      expect(report.tables.length).toBeGreaterThan(15);
+      expect(tableOf(report, 'inventory', 'trucks')).toMatchObject({ sourceRows: 10, targetRows: 10 });
+      // ONLY: the parent's own 20 rows, not its children's 10 on top.
+      expect(tableOf(report, 'inventory', 'vehicles')).toMatchObject({ sourceRows: 20, targetRows: 20 });
+      // row_security = off: the forced policy hides nothing.
+      expect(tableOf(report, 'Sales', 'secrets')).toMatchObject({ sourceRows: 30, ok: true });
+      expect(report.sequences.map((s) => s.name)).toContain('inventory.ticket_seq');
+      expect(report.sequences.map((s) => s.name)).toContain('"Sales".shared_doc_seq');
+      expect(report.sequences.every((s) => s.ok)).toBe(true);
+      expect(report.largeObjects).toEqual({ source: 3, target: 3, ok: true });
+      const rawLog = tableOf(report, 'public', 'raw_log');
+      if (level === 'checksums') {
+        expect(rawLog.sourceChecksum).toMatch(/^[0-9a-f]{32}$/);
+        expect(rawLog.targetChecksum).toBe(rawLog.sourceChecksum);
+      } else {
+        expect(rawLog.sourceChecksum).toBeUndefined();
+      }
+      // It heartbeats from the start (later beats come every second, longer than this run).
+      expect(beats.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('fails checksums but passes counts when one row has changed', async () => {
+    const target = await clone('changed');
+    await query(target, `UPDATE "Sales".customers SET name = name || '!' WHERE id = 150`);
+
+    const counts = await validate({ source, target, level: 'counts' });
+    expect(counts.report.ok).toBe(true);
+
+    const checksums = await validate({ source, target, level: 'checksums' });
+    expect(checksums.report.ok).toBe(false);
+    expect(failedTables(checksums.report)).toEqual(['Sales.customers']);
+    const customers = tableOf(checksums.report, 'Sales', 'customers');
+    expect(customers.sourceRows).toBe(customers.targetRows);
+    expect(customers.targetChecksum).not.toBe(customers.sourceChecksum);
+  });
+
+  it('fails counts when a row was deleted', async () => {
+    const target = await clone('deleted');
+    // raw_log has duplicate rows and no key: delete exactly one physical row.
+    await query(target, `DELETE FROM public.raw_log WHERE ctid = (SELECT min(ctid) FROM public.raw_log)`);
+    const { report } = await validate({ source, target, level: 'counts' });
+    expect(report.ok).toBe(false);
+    expect(failedTables(report)).toEqual(['public.raw_log']);
+    expect(tableOf(report, 'public', 'raw_log')).toMatchObject({
+      sourceRows: 152,
+      targetRows: 151,
+      ok: false,
+    });
+  });
+
+  it('reports a changed sequence and a changed large object', async () => {
+    const target = await clone('seq_lo');
+    await query(target, `SELECT setval('inventory.ticket_seq', 49, true)`);
+    // Same size, other content: only the checksum can tell.
+    await query(target, `SELECT lo_put(90002, 100, '\\xdeadbeef'::bytea)`);
+
+    const { report } = await validate({ source, target, level: 'checksums' });
+    expect(report.ok).toBe(false);
+    expect(failedTables(report)).toEqual([]);
+    expect(report.sequences.filter((s) => !s.ok).map((s) => s.name)).toEqual(['inventory.ticket_seq']);
+    const ticket = report.sequences.find((s) => s.name === 'inventory.ticket_seq');
+    expect(ticket?.source).not.toBe(ticket?.target);
+    expect(report.largeObjects).toEqual({ source: 3, target: 3, ok: false });
+  });
+
+  it('reports a large object missing on the target at the counts level', async () => {
+    const target = await clone('lo_gone');
+    await query(target, 'SELECT lo_unlink(90003)');
+    const { report } = await validate({ source, target, level: 'counts' });
+    expect(report.ok).toBe(false);
+    expect(report.largeObjects).toEqual({ source: 3, target: 2, ok: false });
+  });
+
+  it('reports a table missing on the target as a mismatch instead of failing', async () => {
+    const target = await clone('missing');
+    await query(target, 'DROP TABLE public.documents');
+    const { report } = await validate({ source, target, level: 'checksums' });
+    expect(report.ok).toBe(false);
+    expect(failedTables(report)).toEqual(['public.documents']);
+    expect(tableOf(report, 'public', 'documents')).toMatchObject({
+      sourceRows: 5,
+      targetRows: MISSING_TABLE_ROWS,
+      ok: false,
+    });
+  });
+
+  it('validates only the tables it is given', async () => {
+    const target = await clone('subset');
+    await query(target, `UPDATE "Sales".customers SET name = 'other' WHERE id = 101`);
+    const { report } = await validate({
+      source,
+      target,
+      level: 'checksums',
+      tables: [{ schema: 'public', table: 'raw_log' }],
+    });
+    expect(report.tables.map((t) => `${t.schema}.${t.table}`)).toEqual(['public.raw_log']);
+    expect(report.ok).toBe(true);
+  });
+
+  it('passes checksums when the target has the same columns in another physical order', async () => {
+    const a = uniqueName('pgferry_val_order_a');
+    const b = uniqueName('pgferry_val_order_b');
+    databases.push(a, b);
+    const sourceUrl = await createEmptyDatabase(a);
+    const targetUrl = await createEmptyDatabase(b);
+    await query(
+      sourceUrl,
+      `CREATE TABLE public.items (id integer PRIMARY KEY, "Label" text, price numeric(10, 2), tags text[], doc jsonb)`,
+    );
+    // Other order, plus a dropped column that still occupies a physical slot.
+    await query(
+      targetUrl,
+      `CREATE TABLE public.items (gone integer, doc jsonb, tags text[], price numeric(10, 2), "Label" text,
+                                  id integer PRIMARY KEY)`,
+    );
+    await query(targetUrl, 'ALTER TABLE public.items DROP COLUMN gone');
+    const rows = `SELECT g, 'item ' || g, g * 1.5, ARRAY['x' || g, NULL], jsonb_build_object('g', g)
+                    FROM generate_series(1, 500) AS g`;
+    await query(sourceUrl, `INSERT INTO public.items (id, "Label", price, tags, doc) ${rows}`);
+    // Inserted in reverse: physical row order must not matter either.
+    await query(
+      targetUrl,
+      `INSERT INTO public.items (id, "Label", price, tags, doc) ${rows} ORDER BY 1 DESC`,
+    );
+
+    const same = await validate({ source: sourceUrl, target: targetUrl, level: 'checksums' });
+    expect(same.report.ok).toBe(true);
+    expect(same.report.tables).toHaveLength(1);
+
+    // And the same comparison still notices one changed value.
+    await query(targetUrl, `UPDATE public.items SET "Label" = 'item 2' WHERE id = 3`);
+    const differs = await validate({ source: sourceUrl, target: targetUrl, level: 'checksums' });
+    expect(failedTables(differs.report)).toEqual(['public.items']);
+  });
+});

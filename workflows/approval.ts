@@ -1,0 +1,101 @@
+import { ApplicationFailure, condition, defineSignal, defineUpdate, setHandler } from '@temporalio/workflow';
+import { ErrorCode } from '../domain/errors';
+import { DecisionInput, type Decision } from '../domain/migration';
+
+/** The Update that approves a migration waiting at its gate: `{ by, reason? }`. */
+export const approveUpdate = defineUpdate<Decision, [DecisionInput]>('approve');
+/** The Update that rejects it: `{ by, reason }`. */
+export const rejectUpdate = defineUpdate<Decision, [DecisionInput]>('reject');
+/** The same decisions as Signals, for tools that can only signal. */
+export const approveSignal = defineSignal<[DecisionInput]>('approve');
+/** Rejection as a Signal. */
+export const rejectSignal = defineSignal<[DecisionInput]>('reject');
+
+/** A signalled decision that the gate refused: kept in the state, changing nothing. */
+export interface RefusedDecision {
+  readonly outcome: 'approved' | 'rejected';
+  readonly by: string;
+  readonly problem: string;
+}
+
+/** Why a decision is refused now, or undefined when it may be taken. */
+type Check = (outcome: Decision['outcome'], input: unknown) => string | undefined;
+
+/**
+ * The approval gate: a person's decision, taken as an Update (validated before it is accepted, so a
+ * refused one leaves no trace but the caller's error) or a Signal (recorded as refused in the state).
+ */
+export class ApprovalGate {
+  decision: Decision | undefined;
+  readonly refused: RefusedDecision[] = [];
+
+  constructor(
+    private readonly approvers: readonly string[],
+    private readonly isReady: () => boolean,
+    private readonly onChange: () => void,
+  ) {
+    const check: Check = (outcome, input) => this.problem(outcome, input);
+    setHandler(approveUpdate, (input) => this.decide('approved', input, 'update'), {
+      validator: (input) => refuse(check('approved', input)),
+    });
+    setHandler(rejectUpdate, (input) => this.decide('rejected', input, 'update'), {
+      validator: (input) => refuse(check('rejected', input)),
+    });
+    const signalled = (outcome: Decision['outcome']) => (input: DecisionInput) => {
+      const problem = check(outcome, input);
+      if (problem) {
+        this.refused.push({ outcome, by: typeof input?.by === 'string' ? input.by : '?', problem });
+        this.onChange();
+      } else {
+        this.decide(outcome, input, 'signal');
+      }
+    };
+    setHandler(approveSignal, signalled('approved'));
+    setHandler(rejectSignal, signalled('rejected'));
+  }
+
+  /** Records --auto-approve as the decision. */
+  autoApprove(by: string): Decision {
+    return this.decide('approved', { by, reason: 'auto-approve' }, 'auto');
+  }
+
+  /** Waits until a person has decided. */
+  async wait(): Promise<Decision> {
+    await condition(() => this.decision !== undefined);
+    return this.decision as Decision;
+  }
+
+  private problem(outcome: Decision['outcome'], input: unknown): string | undefined {
+    const parsed = DecisionInput.safeParse(input);
+    if (!parsed.success) return 'the decision needs { "by": "NAME", "reason": "…" }';
+    if (this.decision) return `the migration was already ${this.decision.outcome} by ${this.decision.by}`;
+    if (!this.isReady())
+      return 'the migration is not ready for a decision yet (copy and validation must be done)';
+    if (outcome === 'approved' && this.approvers.length > 0 && !this.approvers.includes(parsed.data.by)) {
+      return `${parsed.data.by} is not one of the approvers (${this.approvers.join(', ')})`;
+    }
+    if (outcome === 'rejected' && !parsed.data.reason) return 'a rejection needs a reason';
+    return undefined;
+  }
+
+  private decide(outcome: Decision['outcome'], input: DecisionInput, channel: Decision['channel']): Decision {
+    this.decision = {
+      outcome,
+      by: input.by,
+      ...(input.reason ? { reason: input.reason } : {}),
+      channel,
+      ...(input.via ? { via: input.via } : {}),
+    };
+    this.onChange();
+    return this.decision;
+  }
+}
+
+function refuse(problem: string | undefined): void {
+  if (problem)
+    throw ApplicationFailure.create({
+      type: ErrorCode.ApprovalRefused,
+      message: problem,
+      nonRetryable: true,
+    });
+}

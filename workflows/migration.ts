@@ -1,0 +1,215 @@
+import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { planChunks, type Chunk } from '../domain/chunks';
+import { CONTROL_TASK_QUEUE } from '../domain/constants';
+import { connectionLabel, parseConnectionUrl } from '../domain/connection';
+import { ErrorCode } from '../domain/errors';
+import {
+  MIGRATION_STAGES,
+  MigrationInput,
+  type Decision,
+  type MigrationOptions,
+  type MigrationResult,
+  type ValidationReport,
+} from '../domain/migration';
+import { control, data } from './activities';
+import { ApprovalGate } from './approval';
+import { parseWorkflowInput } from './input';
+import { Progress, SearchKeys } from './progress';
+import { provision, provisionMarker } from './provision';
+import { upsertSearchAttributes } from '@temporalio/workflow';
+
+/** Runs `fn` over `items` with at most `width` at once: a bounded fan-out keeps history and load in check. */
+async function windowed<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+/**
+ * Moves one database from a source server to a target server: preflight, provision, schema
+ * (pre-data), chunked copy with a ledger, schema (post-data), sequences and large objects,
+ * validation, a person's approval, and the completion steps. On failure, rejection or cancel the
+ * compensations run in reverse and the migration ends rolled_back.
+ */
+export async function migration(raw: MigrationOptions): Promise<MigrationResult> {
+  const input = parseWorkflowInput(MigrationInput, raw, 'migration');
+  const id = workflowInfo().workflowId;
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  const stages = MIGRATION_STAGES.filter((s) => input.mode === 'online' || s !== 'replicate');
+  const progress = new Progress(stages, {
+    mode: input.mode,
+    source: connectionLabel(source),
+    target: connectionLabel(target),
+  });
+  const gate = new ApprovalGate(
+    input.approvers,
+    () => progress.stage === 'approval',
+    () => {
+      progress.detail('approval', { decision: gate.decision, refused: gate.refused });
+    },
+  );
+  if (input.mode === 'online') {
+    throw ApplicationFailure.create({
+      type: ErrorCode.Unsupported,
+      message: 'mode: online migrations are not available yet; use --mode offline',
+      nonRetryable: true,
+      details: [{ field: 'mode', fix: 'use --mode offline (with --freeze-source to keep the source still)' }],
+    });
+  }
+
+  const provisionId = `${id}-provision`;
+  const marker = provisionMarker(provisionId);
+  const compensations: (() => Promise<void>)[] = [];
+  const compensate = async () => {
+    for (const step of compensations.reverse()) await step();
+  };
+
+  return progress.run(async () => {
+    const preflight = await control.runPreflight({
+      source: input.source,
+      target: input.target,
+      mode: input.mode,
+    });
+    progress.detail('preflight', preflight);
+    if (!preflight.ok) {
+      const failed = preflight.checks.filter((c) => !c.ok && c.severity === 'error');
+      throw ApplicationFailure.create({
+        type: ErrorCode.PreflightFailed,
+        message: `preflight: ${failed.map((c) => `${c.id}: ${c.message}`).join('; ')}`,
+        nonRetryable: true,
+        details: [
+          { field: failed[0]?.id.startsWith('connect.source') ? 'source' : 'target', fix: failed[0]?.fix },
+        ],
+      });
+    }
+
+    progress.enter('provision');
+    const provisioned = await executeChild(provision, {
+      workflowId: provisionId,
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ provider: 'local', target: input.target }],
+    });
+    if (input.onRollback === 'drop' && provisioned.created) {
+      compensations.push(async () => {
+        await control.dropOwnTarget({ target: input.target, marker });
+      });
+    }
+
+    progress.enter('schema');
+    await data.copySchemaSection({
+      source: input.source,
+      target: input.target,
+      section: 'pre-data',
+      jobs: input.jobs,
+      marker,
+    });
+
+    let frozenAt: number | undefined;
+    if (input.freezeSource) {
+      compensations.push(async () => {
+        await control.unfreezeSource({ source: input.source });
+      });
+      frozenAt = (await control.freezeSource({ source: input.source })).frozenAt;
+    }
+
+    progress.enter('copy');
+    const tables = await control.listCopyTables({ source: input.source });
+    const chunks: Chunk[] = planChunks(tables, { splitLargerThan: input.splitLargerThan });
+    await control.ensureLedger({ target: input.target });
+    let rows = 0;
+    let bytes = 0;
+    let done = 0;
+    progress.update({ tables: chunks.length, tablesDone: 0, rows: 0, bytes: 0 });
+    await windowed(chunks, input.jobs, async (chunk) => {
+      const copied = await data.copyChunk({
+        source: input.source,
+        target: input.target,
+        migration: id,
+        chunk,
+      });
+      rows += copied.rows;
+      bytes += copied.bytes;
+      done += 1;
+      progress.update({ tablesDone: done, rows, bytes });
+    });
+
+    progress.enter('schema');
+    await data.copySchemaSection({
+      source: input.source,
+      target: input.target,
+      section: 'post-data',
+      jobs: input.jobs,
+      marker,
+    });
+    const { sequences } = await control.syncSequences({ source: input.source, target: input.target });
+    const { largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target });
+
+    let validation: ValidationReport | undefined;
+    if (input.validate !== 'none') {
+      progress.enter('validate');
+      validation = await data.validateTables({
+        source: input.source,
+        target: input.target,
+        level: input.validate,
+      });
+      progress.detail('validation', validation);
+      if (!validation.ok) {
+        const bad = validation.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`);
+        throw ApplicationFailure.create({
+          type: ErrorCode.ValidationFailed,
+          message: `validation: the target differs from the source (${bad.slice(0, 5).join(', ') || 'sequences or large objects'})`,
+          nonRetryable: true,
+          details: [{ field: 'target', fix: 'see the validation report in `pgferry status`' }, validation],
+        });
+      }
+    }
+
+    progress.enter('approval');
+    let decision: Decision;
+    if (input.autoApprove) {
+      decision = gate.autoApprove(input.startedBy ?? 'auto-approve');
+    } else {
+      progress.waiting(true);
+      decision = await gate.wait();
+      progress.waiting(false);
+    }
+    progress.detail('approval', { decision, refused: gate.refused });
+    const base = {
+      name: input.name,
+      mode: input.mode,
+      source: input.source,
+      target: input.target,
+      decision,
+      preflight,
+      ...(validation ? { validation } : {}),
+      tables: tables.length,
+      chunks: chunks.length,
+      rows,
+      bytes,
+      sequences,
+      largeObjects,
+    };
+    if (decision.outcome === 'rejected') {
+      await progress.rollback(compensate);
+      return { ...base, outcome: 'rejected' as const };
+    }
+    upsertSearchAttributes([{ key: SearchKeys.approvedBy, value: decision.by }]);
+
+    progress.enter('cutover');
+    progress.enter('finalize');
+    const { at: readyAt } = await control.finalizeTarget({ target: input.target });
+    const downtimeMs = frozenAt === undefined ? undefined : readyAt - frozenAt;
+    if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
+    return { ...base, outcome: 'completed' as const, ...(downtimeMs === undefined ? {} : { downtimeMs }) };
+  }, compensate);
+}
