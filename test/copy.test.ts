@@ -476,7 +476,9 @@ describe('the copy engine against a real PostgreSQL', () => {
       await blocker.query('BEGIN');
       await blocker.query("INSERT INTO public.big VALUES ($1, 'blocker')", [BIG_ROWS / 2]);
       const env = activityEnv();
-      const attempt = rejectionOf(env.run(copyChunk, deps, { source: bigSource, target, migration: 'cancel', chunk }));
+      const attempt = rejectionOf(
+        env.run(copyChunk, deps, { source: bigSource, target, migration: 'cancel', chunk }),
+      );
       await copyBackendWaitingOnLock(target);
       env.cancel();
       expect(await attempt).toBeInstanceOf(CancelledFailure);

@@ -14,6 +14,8 @@ import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } fr
 describe('recording the workflow histories that the suite replays', () => {
   const source = uniqueName('hist_src');
   const target = uniqueName('hist_dst');
+  const migrated = uniqueName('hist_mig');
+  const rejectedTarget = uniqueName('hist_rej');
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let worker: RunningWorker;
@@ -48,6 +50,8 @@ describe('recording the workflow histories that the suite replays', () => {
     await stopWorker(worker);
     await dropDatabase(source);
     await dropDatabase(target);
+    await dropDatabase(migrated);
+    await dropDatabase(rejectedTarget);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -59,6 +63,46 @@ describe('recording the workflow histories that the suite replays', () => {
     expect((await restore.result()).report.ok).toBe(true);
     await save('restore-completed', restore.workflowId);
     await save('provision-local-completed', `${restore.workflowId}-provision`);
+  });
+
+  it('records a migration that waits for a person and one that is rejected, and a preflight', async () => {
+    const approved = `hist-approved-${uniqueName('m').slice(-6)}`;
+    const run = await client.migrate({
+      name: approved,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, migrated),
+      approvers: ['alice'],
+    });
+    for (let i = 0; i < 300 && (await client.status(approved)).state !== 'waiting'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    await temporal.client.workflow.getHandle(run.workflowId).signal('approve', { by: 'mallory' });
+    await client.approve(approved, { by: 'alice', reason: 'recorded' });
+    expect((await run.result()).outcome).toBe('completed');
+    await save('migration-approved', run.workflowId);
+
+    const rejected = `hist-rejected-${uniqueName('m').slice(-6)}`;
+    const second = await client.migrate({
+      name: rejected,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, rejectedTarget),
+      freezeSource: true,
+      onRollback: 'drop',
+    });
+    for (let i = 0; i < 300 && (await client.status(rejected)).state !== 'waiting'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    await client.reject(rejected, { by: 'bob', reason: 'recorded' });
+    expect((await second.result()).outcome).toBe('rejected');
+    await save('migration-rejected', second.workflowId);
+
+    const report = await client.preflight({
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, uniqueName('nowhere')),
+    });
+    expect(report.ok).toBe(true);
+    const listed = await client.list();
+    const preflightId = listed.find((w) => w.type === 'preflight')?.id;
+    expect(preflightId).toBeDefined();
+    await save('preflight-completed', preflightId!);
   });
 
   it('records a backup that fails on a missing database and one with a broken input', async () => {
