@@ -20,6 +20,8 @@ export function formatCount(n: number): string {
 
 /** 83000 → "1m 23s". */
 export function formatDuration(ms: number): string {
+  // Steps of a migration often take well under a second: "0s" would say nothing.
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
 }
