@@ -51,6 +51,11 @@ export function createActivities(deps: ActivityDeps) {
     copyLargeObjects: (input: { source: string; target: string }) => copyLargeObjects(deps, input),
     validateTables: (input: { source: string; target: string; level: 'counts' | 'checksums' }) =>
       validateTables(deps, input),
+    /** A reminder that a migration waits for a decision: in the worker's log now, in chat later. */
+    remindApproval: async (input: { name: string; secondsLeft: number; approvers: string[] }) => {
+      deps.logger.warn(input, input.secondsLeft > 0 ? 'migration waits for approval' : 'approval deadline passed; still waiting');
+      return Promise.resolve();
+    },
     /** Drops the ledger: the target holds nothing of pgferry's any more. Returns when (for downtime). */
     finalizeTarget: async (input: { target: string }) => {
       await dropLedger(deps, input);

@@ -20,6 +20,7 @@ export const ErrorCode = {
   PreflightFailed: 'PreflightFailed',
   ValidationFailed: 'ValidationFailed',
   ApprovalRefused: 'ApprovalRefused',
+  ApprovalExpired: 'ApprovalExpired',
   Cancelled: 'Cancelled',
   Internal: 'Internal',
 } as const;
@@ -47,6 +48,7 @@ export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
   ...BAD_INPUT_CODES,
   ErrorCode.RowCountMismatch,
   ErrorCode.ValidationFailed,
+  ErrorCode.ApprovalExpired,
   ErrorCode.ToolMissing,
   ErrorCode.ClusterFailed,
   ErrorCode.Unsupported,

@@ -100,6 +100,10 @@ export const MigrationInput = z.strictObject({
   /** Who may approve; anyone when empty. */
   approvers: z.array(z.string().min(1)).default([]),
   autoApprove: z.boolean().default(false),
+  /** Seconds to wait for a decision; reminders go out at half and nine tenths of it. No deadline when absent. */
+  approvalTimeoutSeconds: z.number().int().min(1).optional(),
+  /** When the deadline passes: roll back (abort), or keep waiting after a last reminder (wait). */
+  onApprovalTimeout: z.enum(['abort', 'wait']).default('abort'),
   /** Freeze writes on the source (default_transaction_read_only) for the copy (offline). */
   freezeSource: z.boolean().default(false),
   onRollback: z.enum(['keep', 'drop']).default('keep'),

@@ -244,6 +244,35 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     expect(report.checks.find((c) => c.id === 'connect.target')?.ok).toBe(false);
   });
 
+  it('reminds the approvers before the deadline and rolls back when nobody decides in time', async () => {
+    const { source, target, name } = await pair('late');
+    const cli = await runPgferry(
+      [
+        'migrate',
+        '--name',
+        name,
+        '--source',
+        adminUrl(5432, source),
+        '--target',
+        adminUrl(5432, target),
+        '--validate',
+        'counts',
+        '--approval-timeout',
+        '4s',
+        '--wait',
+        '--json',
+      ],
+      env,
+    );
+    expect(cli.code).toBe(1);
+    expect((JSON.parse(cli.stdout) as { error: { code: string } }).error.code).toBe(
+      ErrorCode.ApprovalExpired,
+    );
+    expect((await client.status(name)).state).toBe('rolled_back');
+    const timeline = await client.history(name);
+    expect(timeline.steps.filter((s) => s.step === 'remindApproval')).toHaveLength(2);
+  });
+
   it('cancels a migration waiting for approval and rolls it back', async () => {
     const { source, target, name } = await pair('can');
     const run = await client.migrate({

