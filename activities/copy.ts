@@ -391,3 +391,37 @@ function copyFailure(err: unknown, field: 'source' | 'target', doing: string): P
     cause: err,
   });
 }
+
+/** Input of copyChunks: several chunks that one activity copies one after another. */
+export interface CopyChunksInput {
+  readonly source: string;
+  readonly target: string;
+  readonly migration: string;
+  readonly chunks: readonly Chunk[];
+  readonly snapshot?: string;
+}
+
+/**
+ * Copies a batch of chunks in turn, each exactly once through copyChunk (its own target
+ * transaction and ledger row), so a retried batch skips what was already committed.
+ */
+export async function copyChunks(
+  deps: ActivityDeps,
+  input: CopyChunksInput,
+): Promise<{ rows: number; bytes: number; copied: number; skipped: number }> {
+  const total = { rows: 0, bytes: 0, copied: 0, skipped: 0 };
+  for (const chunk of input.chunks) {
+    const result = await copyChunk(deps, {
+      source: input.source,
+      target: input.target,
+      migration: input.migration,
+      chunk,
+      ...(input.snapshot === undefined ? {} : { snapshot: input.snapshot }),
+    });
+    total.rows += result.rows;
+    total.bytes += result.bytes;
+    if (result.skipped) total.skipped += 1;
+    else total.copied += 1;
+  }
+  return total;
+}

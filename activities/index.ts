@@ -1,6 +1,14 @@
 import type { Chunk } from '../domain/chunks';
 import { checkBackupInput, dumpDatabase, type CheckBackupInput, type DumpInput } from './backup';
-import { chunksDone, copyChunk, dropLedger, ensureLedger, listCopyTables } from './copy';
+import {
+  chunksDone,
+  copyChunk,
+  copyChunks,
+  dropLedger,
+  ensureLedger,
+  listCopyTables,
+  type CopyChunksInput,
+} from './copy';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
 import { runPreflight } from './preflight';
@@ -46,6 +54,7 @@ export function createActivities(deps: ActivityDeps) {
       chunk: Chunk;
       snapshot?: string;
     }) => copyChunk(deps, input),
+    copyChunks: (input: CopyChunksInput) => copyChunks(deps, input),
     chunksDone: (input: { target: string; migration: string }) => chunksDone(deps, input),
     syncSequences: (input: { source: string; target: string }) => syncSequences(deps, input),
     copyLargeObjects: (input: { source: string; target: string }) => copyLargeObjects(deps, input),
@@ -53,7 +62,10 @@ export function createActivities(deps: ActivityDeps) {
       validateTables(deps, input),
     /** A reminder that a migration waits for a decision: in the worker's log now, in chat later. */
     remindApproval: async (input: { name: string; secondsLeft: number; approvers: string[] }) => {
-      deps.logger.warn(input, input.secondsLeft > 0 ? 'migration waits for approval' : 'approval deadline passed; still waiting');
+      deps.logger.warn(
+        input,
+        input.secondsLeft > 0 ? 'migration waits for approval' : 'approval deadline passed; still waiting',
+      );
       return Promise.resolve();
     },
     /** Drops the ledger: the target holds nothing of pgferry's any more. Returns when (for downtime). */

@@ -119,3 +119,36 @@ export function planChunks(tables: readonly TableInfo[], options: PlanOptions): 
       (a.range?.fromPage ?? 0) - (b.range?.fromPage ?? 0),
   );
 }
+
+/** Limits of one batch of chunks that a single activity copies one after another. */
+export interface BatchOptions {
+  /** At most this many estimated bytes in a batch (a chunk larger than this is a batch of its own). */
+  readonly maxBytes: number;
+  /** At most this many chunks in a batch. */
+  readonly maxChunks: number;
+}
+
+/**
+ * Groups chunks into batches so that a database of thousands of small tables costs tens of
+ * activities, not thousands: the workflow history stays bounded (DESIGN invariant 4). Keeps the
+ * largest-first order; deterministic.
+ */
+export function batchChunks(chunks: readonly Chunk[], options: BatchOptions): Chunk[][] {
+  const batches: Chunk[][] = [];
+  let current: Chunk[] = [];
+  let bytes = 0;
+  for (const chunk of chunks) {
+    if (
+      current.length > 0 &&
+      (bytes + chunk.estimatedBytes > options.maxBytes || current.length >= options.maxChunks)
+    ) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(chunk);
+    bytes += chunk.estimatedBytes;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}

@@ -69,7 +69,10 @@ export class ApprovalGate {
    * Waits for a decision until a deadline, calling `remind` at half and nine tenths of it (each
    * reminder is an activity, so it stands in the history). Undefined when the deadline passed.
    */
-  async waitUntil(timeoutSeconds: number, remind: (secondsLeft: number) => Promise<void>): Promise<Decision | undefined> {
+  async waitUntil(
+    timeoutSeconds: number,
+    remind: (secondsLeft: number) => Promise<void>,
+  ): Promise<Decision | undefined> {
     const points = [...new Set([Math.floor(timeoutSeconds * 0.5), Math.floor(timeoutSeconds * 0.9)])].filter(
       (p) => p > 0 && p < timeoutSeconds,
     );

@@ -1,5 +1,5 @@
 import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
-import { planChunks, type Chunk } from '../domain/chunks';
+import { batchChunks, planChunks, type Chunk } from '../domain/chunks';
 import { CONTROL_TASK_QUEUE } from '../domain/constants';
 import { connectionLabel, parseConnectionUrl } from '../domain/connection';
 import { ErrorCode } from '../domain/errors';
@@ -16,7 +16,10 @@ import { ApprovalGate } from './approval';
 import { parseWorkflowInput } from './input';
 import { Progress, SearchKeys } from './progress';
 import { provision, provisionMarker } from './provision';
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes } from '@temporalio/workflow';
+
+/** Patch id: chunks copied in batches (histories recorded before it copy one chunk per activity). */
+const BATCHED_COPY = 'batched-copy';
 
 /** Runs `fn` over `items` with at most `width` at once: a bounded fan-out keeps history and load in check. */
 async function windowed<T>(
@@ -35,7 +38,11 @@ async function windowed<T>(
 }
 
 /** Waits at the gate, with the deadline and reminders the input asks for. */
-async function waitForDecision(gate: ApprovalGate, input: MigrationInput, progress: Progress): Promise<Decision> {
+async function waitForDecision(
+  gate: ApprovalGate,
+  input: MigrationInput,
+  progress: Progress,
+): Promise<Decision> {
   const timeout = input.approvalTimeoutSeconds;
   if (timeout === undefined) return gate.wait();
   const remind = (secondsLeft: number) =>
@@ -51,7 +58,12 @@ async function waitForDecision(gate: ApprovalGate, input: MigrationInput, progre
     type: ErrorCode.ApprovalExpired,
     message: `approval: nobody decided within ${timeout} seconds`,
     nonRetryable: true,
-    details: [{ field: 'approvalTimeoutSeconds', fix: 'start the migration again, or give --on-approval-timeout wait' }],
+    details: [
+      {
+        field: 'approvalTimeoutSeconds',
+        fix: 'start the migration again, or give --on-approval-timeout wait',
+      },
+    ],
   });
 }
 
@@ -151,18 +163,35 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     let bytes = 0;
     let done = 0;
     progress.update({ tables: chunks.length, tablesDone: 0, rows: 0, bytes: 0 });
-    await windowed(chunks, input.jobs, async (chunk) => {
-      const copied = await data.copyChunk({
-        source: input.source,
-        target: input.target,
-        migration: id,
-        chunk,
+    if (patched(BATCHED_COPY)) {
+      // Small chunks travel in batches: thousands of tables cost tens of activities, and history stays bounded.
+      const batches = batchChunks(chunks, { maxBytes: input.splitLargerThan, maxChunks: 100 });
+      await windowed(batches, input.jobs, async (batch) => {
+        const copied = await data.copyChunks({
+          source: input.source,
+          target: input.target,
+          migration: id,
+          chunks: batch,
+        });
+        rows += copied.rows;
+        bytes += copied.bytes;
+        done += batch.length;
+        progress.update({ tablesDone: done, rows, bytes });
       });
-      rows += copied.rows;
-      bytes += copied.bytes;
-      done += 1;
-      progress.update({ tablesDone: done, rows, bytes });
-    });
+    } else {
+      await windowed(chunks, input.jobs, async (chunk) => {
+        const copied = await data.copyChunk({
+          source: input.source,
+          target: input.target,
+          migration: id,
+          chunk,
+        });
+        rows += copied.rows;
+        bytes += copied.bytes;
+        done += 1;
+        progress.update({ tablesDone: done, rows, bytes });
+      });
+    }
 
     progress.enter('schema');
     await data.copySchemaSection({
