@@ -516,8 +516,11 @@ describe('CLI formatters', () => {
     expect(formatCount(1_234_567)).toBe('1,234,567');
   });
 
-  it('formats durations as seconds, then minutes and padded seconds.', () => {
-    expect(formatDuration(0)).toBe('0s');
+  it('formats durations as tenths of seconds, seconds, then minutes and padded seconds.', () => {
+    expect(formatDuration(0)).toBe('0.0s');
+    expect(formatDuration(340)).toBe('0.3s');
+    expect(formatDuration(9_940)).toBe('9.9s');
+    expect(formatDuration(10_000)).toBe('10s');
     expect(formatDuration(59_000)).toBe('59s');
     expect(formatDuration(59_600)).toBe('1m 00s');
     expect(formatDuration(83_000)).toBe('1m 23s');
