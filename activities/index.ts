@@ -12,6 +12,25 @@ import {
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
 import { runPreflight } from './preflight';
+import {
+  awaitSnapshot,
+  createPublication,
+  createSubscription,
+  currentLsn,
+  dropReplication,
+  holdSlotSnapshot,
+  replicationLag,
+  resetCopy,
+  waitForReplay,
+  type AwaitSnapshotInput,
+  type CreatePublicationInput,
+  type CreateSubscriptionInput,
+  type DropReplicationInput,
+  type HoldSlotSnapshotInput,
+  type ReplicationLagInput,
+  type ResetCopyInput,
+  type WaitForReplayInput,
+} from './replication';
 import { copySchemaSection, type SchemaSectionInput } from './schema';
 import { syncSequences } from './sequences';
 import { validateTables } from './validate';
@@ -60,6 +79,15 @@ export function createActivities(deps: ActivityDeps) {
     copyLargeObjects: (input: { source: string; target: string }) => copyLargeObjects(deps, input),
     validateTables: (input: { source: string; target: string; level: 'counts' | 'checksums' }) =>
       validateTables(deps, input),
+    holdSlotSnapshot: (input: HoldSlotSnapshotInput) => holdSlotSnapshot(deps, input),
+    awaitSnapshot: (input: AwaitSnapshotInput) => awaitSnapshot(deps, input),
+    createPublication: (input: CreatePublicationInput) => createPublication(deps, input),
+    createSubscription: (input: CreateSubscriptionInput) => createSubscription(deps, input),
+    replicationLag: (input: ReplicationLagInput) => replicationLag(deps, input),
+    currentLsn: (input: { source: string }) => currentLsn(deps, input),
+    waitForReplay: (input: WaitForReplayInput) => waitForReplay(deps, input),
+    dropReplication: (input: DropReplicationInput) => dropReplication(deps, input),
+    resetCopy: (input: ResetCopyInput) => resetCopy(deps, input),
     /** A reminder that a migration waits for a decision: in the worker's log now, in chat later. */
     remindApproval: async (input: { name: string; secondsLeft: number; approvers: string[] }) => {
       deps.logger.warn(

@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../domain/constants';
 import { NON_RETRYABLE_CODES } from '../domain/errors';
@@ -29,4 +29,16 @@ export const data = proxyActivities<Activities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '10 seconds',
   retry,
+});
+
+/**
+ * The snapshot holder (online): one attempt only. If it dies, its exported snapshot is gone, and
+ * the workflow restarts the copy from a new slot instead of retrying the holder.
+ */
+export const holding = proxyActivities<Activities>({
+  taskQueue: DATA_TASK_QUEUE,
+  startToCloseTimeout: '7 days',
+  heartbeatTimeout: '10 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 1 },
 });

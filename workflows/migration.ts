@@ -13,6 +13,7 @@ import {
 } from '../domain/migration';
 import { control, data } from './activities';
 import { ApprovalGate } from './approval';
+import { copyUnderSlotSnapshot, replicationName, waitForCatchUp } from './online';
 import { parseWorkflowInput } from './input';
 import { Progress, SearchKeys } from './progress';
 import { provision, provisionMarker } from './provision';
@@ -91,14 +92,6 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       progress.detail('approval', { decision: gate.decision, refused: gate.refused });
     },
   );
-  if (input.mode === 'online') {
-    throw ApplicationFailure.create({
-      type: ErrorCode.Unsupported,
-      message: 'mode: online migrations are not available yet; use --mode offline',
-      nonRetryable: true,
-      details: [{ field: 'mode', fix: 'use --mode offline (with --freeze-source to keep the source still)' }],
-    });
-  }
 
   const provisionId = `${id}-provision`;
   const marker = provisionMarker(provisionId);
@@ -148,49 +141,73 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     });
 
     let frozenAt: number | undefined;
-    if (input.freezeSource) {
+    const freeze = async () => {
       compensations.push(async () => {
         await control.unfreezeSource({ source: input.source });
       });
       frozenAt = (await control.freezeSource({ source: input.source })).frozenAt;
-    }
+    };
+    if (input.mode === 'offline' && input.freezeSource) await freeze();
+
+    const totals = { tables: 0, chunks: 0, rows: 0, bytes: 0 };
+    /** Copies every table (under `snapshot` when given), chunk by chunk through the ledger. */
+    const copyData = async (snapshot?: string) => {
+      const tables = await control.listCopyTables({
+        source: input.source,
+        ...(snapshot ? { snapshot } : {}),
+      });
+      const chunks: Chunk[] = planChunks(tables, { splitLargerThan: input.splitLargerThan });
+      await control.ensureLedger({ target: input.target });
+      let done = 0;
+      Object.assign(totals, { tables: tables.length, chunks: chunks.length, rows: 0, bytes: 0 });
+      progress.update({ tables: chunks.length, tablesDone: 0, rows: 0, bytes: 0 });
+      const count = (copied: { rows: number; bytes: number }, n: number) => {
+        totals.rows += copied.rows;
+        totals.bytes += copied.bytes;
+        done += n;
+        progress.update({ tablesDone: done, rows: totals.rows, bytes: totals.bytes });
+      };
+      if (patched(BATCHED_COPY)) {
+        // Small chunks travel in batches: thousands of tables cost tens of activities, and history stays bounded.
+        const batches = batchChunks(chunks, { maxBytes: input.splitLargerThan, maxChunks: 100 });
+        await windowed(batches, input.jobs, async (batch) => {
+          const copied = await data.copyChunks({
+            source: input.source,
+            target: input.target,
+            migration: id,
+            chunks: batch,
+            ...(snapshot ? { snapshot } : {}),
+          });
+          count(copied, batch.length);
+        });
+      } else {
+        await windowed(chunks, input.jobs, async (chunk) => {
+          count(
+            await data.copyChunk({ source: input.source, target: input.target, migration: id, chunk }),
+            1,
+          );
+        });
+      }
+    };
 
     progress.enter('copy');
-    const tables = await control.listCopyTables({ source: input.source });
-    const chunks: Chunk[] = planChunks(tables, { splitLargerThan: input.splitLargerThan });
-    await control.ensureLedger({ target: input.target });
-    let rows = 0;
-    let bytes = 0;
-    let done = 0;
-    progress.update({ tables: chunks.length, tablesDone: 0, rows: 0, bytes: 0 });
-    if (patched(BATCHED_COPY)) {
-      // Small chunks travel in batches: thousands of tables cost tens of activities, and history stays bounded.
-      const batches = batchChunks(chunks, { maxBytes: input.splitLargerThan, maxChunks: 100 });
-      await windowed(batches, input.jobs, async (batch) => {
-        const copied = await data.copyChunks({
-          source: input.source,
-          target: input.target,
-          migration: id,
-          chunks: batch,
-        });
-        rows += copied.rows;
-        bytes += copied.bytes;
-        done += batch.length;
-        progress.update({ tablesDone: done, rows, bytes });
+    const name = replicationName(input.name);
+    const replication = {
+      source: input.source,
+      target: input.target,
+      subscription: name,
+      publication: name,
+      slot: name,
+    };
+    if (input.mode === 'online') {
+      // The publication exists before the slot: decoding reads the catalog as of each change.
+      compensations.push(async () => {
+        await control.dropReplication(replication);
       });
+      await control.createPublication({ source: input.source, publication: name });
+      await copyUnderSlotSnapshot(input, id, name, copyData);
     } else {
-      await windowed(chunks, input.jobs, async (chunk) => {
-        const copied = await data.copyChunk({
-          source: input.source,
-          target: input.target,
-          migration: id,
-          chunk,
-        });
-        rows += copied.rows;
-        bytes += copied.bytes;
-        done += 1;
-        progress.update({ tablesDone: done, rows, bytes });
-      });
+      await copyData();
     }
 
     progress.enter('schema');
@@ -201,27 +218,40 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       jobs: input.jobs,
       marker,
     });
-    const { sequences } = await control.syncSequences({ source: input.source, target: input.target });
-    const { largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target });
 
-    let validation: ValidationReport | undefined;
-    if (input.validate !== 'none') {
-      progress.enter('validate');
-      validation = await data.validateTables({
-        source: input.source,
-        target: input.target,
-        level: input.validate,
-      });
-      progress.detail('validation', validation);
-      if (!validation.ok) {
-        const bad = validation.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`);
-        throw ApplicationFailure.create({
-          type: ErrorCode.ValidationFailed,
-          message: `validation: the target differs from the source (${bad.slice(0, 5).join(', ') || 'sequences or large objects'})`,
-          nonRetryable: true,
-          details: [{ field: 'target', fix: 'see the validation report in `pgferry status`' }, validation],
+    /** Sequences, large objects and validation: the final steps on a source that no longer changes. */
+    const settle = async () => {
+      const { sequences } = await control.syncSequences({ source: input.source, target: input.target });
+      const { largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target });
+      let validation: ValidationReport | undefined;
+      if (input.validate !== 'none') {
+        progress.enter('validate');
+        validation = await data.validateTables({
+          source: input.source,
+          target: input.target,
+          level: input.validate,
         });
+        progress.detail('validation', validation);
+        if (!validation.ok) {
+          const bad = validation.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`);
+          throw ApplicationFailure.create({
+            type: ErrorCode.ValidationFailed,
+            message: `validation: the target differs from the source (${bad.slice(0, 5).join(', ') || 'sequences or large objects'})`,
+            nonRetryable: true,
+            details: [{ field: 'target', fix: 'see the validation report in `pgferry status`' }, validation],
+          });
+        }
       }
+      return { sequences, largeObjects, validation };
+    };
+
+    let settled: Awaited<ReturnType<typeof settle>> | undefined;
+    if (input.mode === 'online') {
+      await control.createSubscription(replication);
+      progress.enter('replicate');
+      await waitForCatchUp(input, name, progress);
+    } else {
+      settled = await settle();
     }
 
     progress.enter('approval');
@@ -234,32 +264,47 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       progress.waiting(false);
     }
     progress.detail('approval', { decision, refused: gate.refused });
-    const base = {
+    const summary = () => ({
       name: input.name,
       mode: input.mode,
       source: input.source,
       target: input.target,
       decision,
       preflight,
-      ...(validation ? { validation } : {}),
-      tables: tables.length,
-      chunks: chunks.length,
-      rows,
-      bytes,
-      sequences,
-      largeObjects,
-    };
+      ...(settled?.validation ? { validation: settled.validation } : {}),
+      tables: totals.tables,
+      chunks: totals.chunks,
+      rows: totals.rows,
+      bytes: totals.bytes,
+      sequences: settled?.sequences ?? 0,
+      largeObjects: settled?.largeObjects ?? 0,
+    });
     if (decision.outcome === 'rejected') {
       await progress.rollback(compensate);
-      return { ...base, outcome: 'rejected' as const };
+      return { ...summary(), outcome: 'rejected' as const };
     }
     upsertSearchAttributes([{ key: SearchKeys.approvedBy, value: decision.by }]);
 
-    progress.enter('cutover');
+    if (input.mode === 'online') {
+      // Cutover: nothing new on the source, everything it wrote applied on the target, then the final steps.
+      progress.enter('cutover');
+      await freeze();
+      const { lsn } = await control.currentLsn({ source: input.source });
+      await control.waitForReplay({ ...replication, lsn });
+      settled = await settle();
+      progress.enter('cutover');
+      await control.dropReplication(replication);
+    }
+
+    if (input.mode === 'offline') progress.enter('cutover');
     progress.enter('finalize');
     const { at: readyAt } = await control.finalizeTarget({ target: input.target });
     const downtimeMs = frozenAt === undefined ? undefined : readyAt - frozenAt;
     if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
-    return { ...base, outcome: 'completed' as const, ...(downtimeMs === undefined ? {} : { downtimeMs }) };
+    return {
+      ...summary(),
+      outcome: 'completed' as const,
+      ...(downtimeMs === undefined ? {} : { downtimeMs }),
+    };
   }, compensate);
 }

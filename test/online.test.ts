@@ -1,0 +1,155 @@
+import * as path from 'node:path';
+import { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PgferryClient } from '../client/pgferry-client';
+import type { RunningWorker } from '../worker/run';
+import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import { query, runCommand, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
+import { connectClient, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+
+const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
+
+/** Writes to the source until the source refuses (frozen at cutover) or it is stopped. */
+function startWriter(url: string): { stop: () => Promise<number> } {
+  let running = true;
+  let written = 0;
+  const loop = (async () => {
+    while (running) {
+      const client = new Client({ connectionString: url });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        while (running) {
+          await client.query("INSERT INTO public.live (v) VALUES ('w' || clock_timestamp())");
+          await client.query(
+            "UPDATE public.live SET v = v || '+' WHERE id = (SELECT max(id) - 3 FROM public.live)",
+          );
+          await client.query(
+            'DELETE FROM public.live WHERE id = (SELECT min(id) FROM public.live) AND id % 5 = 0',
+          );
+          written += 1;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      } catch {
+        // Ended by the freeze (sessions terminated, then read-only): stop writing once refused twice.
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return written;
+    },
+  };
+}
+
+describe('online migrations between two servers with wal_level=logical', () => {
+  let source: ThrowawayCluster;
+  let target: ThrowawayCluster;
+  let worker: RunningWorker;
+  let client: PgferryClient;
+  let db = 0;
+
+  const freshSource = async () => {
+    const name = `shop${++db}`;
+    await query(source.url(), `CREATE DATABASE ${name}`);
+    await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', FIXTURE, source.url(name)]);
+    // Online replication needs a replica identity on every table: preflight names the ones without.
+    await query(
+      source.url(name),
+      `ALTER TABLE public.raw_log REPLICA IDENTITY FULL;
+       ALTER TABLE inventory.stock_p0 REPLICA IDENTITY FULL;
+       ALTER TABLE inventory.stock_p1 REPLICA IDENTITY FULL;
+       CREATE TABLE public.live (id bigserial PRIMARY KEY, v text NOT NULL);
+       INSERT INTO public.live (v) SELECT 'seed ' || g FROM generate_series(1, 1000) g;`,
+    );
+    return name;
+  };
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([
+      startThrowawayCluster({ walLevel: 'logical' }),
+      startThrowawayCluster({ walLevel: 'logical' }),
+    ]);
+    const env = testEnv();
+    worker = await startTestWorker(env);
+    client = await connectClient(env);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await stopWorker(worker);
+    await source?.stop();
+    await target?.stop();
+  });
+
+  const replicationLeft = async (name: string) => ({
+    slots: await query(source.url(), 'SELECT slot_name FROM pg_replication_slots'),
+    publications: await query(source.url(name), 'SELECT pubname FROM pg_publication'),
+    subscriptions: await query(target.url(), 'SELECT subname FROM pg_subscription'),
+  });
+
+  it('copies under the slot snapshot, replicates a steady write load, and cuts over to an identical target', async () => {
+    const name = await freshSource();
+    const writer = startWriter(source.url(name));
+    const run = await client.migrate({
+      name: `online-${name}`,
+      source: source.url(name),
+      target: target.url(name),
+      mode: 'online',
+      validate: 'checksums',
+    });
+    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const waiting = await client.status(run.workflowId);
+    expect(waiting).toMatchObject({ state: 'waiting', stage: 'approval' });
+    expect((waiting.details as { lag?: { lagBytes: number } }).lag?.lagBytes).toBeLessThan(1024 * 1024);
+    await client.approve(`online-${name}`, { by: 'alice', reason: 'lag is low' });
+    const result = await run.result();
+    const written = await writer.stop();
+    expect(written).toBeGreaterThan(10);
+    expect(result.outcome).toBe('completed');
+    expect(result.validation?.ok).toBe(true);
+    expect(result.downtimeMs).toBeGreaterThan(0);
+
+    const diff = diffFingerprints(
+      await databaseFingerprint(source.url(name)),
+      await databaseFingerprint(target.url(name)),
+    );
+    expect(diff).toEqual([]);
+    const readOnly = await query<{ v: string }>(
+      source.url(name),
+      "SELECT current_setting('default_transaction_read_only') AS v",
+    );
+    expect(readOnly[0]?.v).toBe('on');
+    expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
+  });
+
+  it('leaves the source as it was, with no slot or publication, when the migration is rejected', async () => {
+    const name = await freshSource();
+    const run = await client.migrate({
+      name: `online-${name}`,
+      source: source.url(name),
+      target: target.url(name),
+      mode: 'online',
+      validate: 'none',
+    });
+    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await client.reject(`online-${name}`, { by: 'bob', reason: 'not today' });
+    expect((await run.result()).outcome).toBe('rejected');
+    expect((await client.status(run.workflowId)).state).toBe('rolled_back');
+    const readOnly = await query<{ v: string }>(
+      source.url(name),
+      "SELECT current_setting('default_transaction_read_only') AS v",
+    );
+    expect(readOnly[0]?.v).toBe('off');
+    expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
+  });
+});
