@@ -71,7 +71,7 @@ async function beginSourceRead(client: Client, snapshot: string | undefined): Pr
   } catch (err) {
     if ((err as { code?: unknown }).code === CopySqlState.InvalidParameterValue) {
       // The transaction that exported it has ended: no retry can bring it back.
-      throw new PgferryError(ErrorCode.InvalidInput, 'snapshot: the source has no such exported snapshot', {
+      throw new PgferryError(ErrorCode.SnapshotLost, 'snapshot: the source has no such exported snapshot', {
         field: 'snapshot',
         fix: 'the connection that held the snapshot is gone; restart the copy from a new snapshot',
         cause: err,

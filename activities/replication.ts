@@ -60,6 +60,11 @@ export interface HoldSlotSnapshotInput {
   readonly migration: string;
   /** The logical replication slot to create: lower-case letters, digits and _, at most 63. */
   readonly slot: string;
+  /**
+   * The token to publish (random when absent). A workflow that makes one (uuid4()) and waits for
+   * exactly it can never mistake the row of a holder from an earlier run for this one's.
+   */
+  readonly token?: string;
 }
 
 /** A slot and the snapshot exported at its start, as the holder published them on the target. */
@@ -79,6 +84,8 @@ export interface AwaitSnapshotInput {
   readonly migration: string;
   /** The token of a holder known to be gone: its row is skipped until a new holder replaces it. */
   readonly notBefore?: string;
+  /** Waits for the row of exactly this holder (the token given to holdSlotSnapshot). */
+  readonly token?: string;
 }
 
 /** Input of createPublication. */
@@ -243,7 +250,8 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
         field: 'source',
       });
     }
-    const info: SnapshotInfo = { snapshot: created.snapshot, slot, lsn: created.point, token: randomUUID() };
+    const token = input.token ?? randomUUID();
+    const info: SnapshotInfo = { snapshot: created.snapshot, slot, lsn: created.point, token };
     await withClient(target, deps.env, 'target', (client) =>
       onSide('target', 'publishing the snapshot', () =>
         client.query(UPSERT_SNAPSHOT, [
@@ -264,9 +272,8 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
   } catch (err) {
     if (hb.signal.aborted) throw cancellation(hb.signal, `holding slot ${slot}`);
     if (held !== undefined) {
-      // TODO(errors): ErrorCode.SnapshotLost once domain/errors.ts has it; retryable either way.
       throw new PgferryError(
-        ErrorCode.ConnectionLost,
+        ErrorCode.SnapshotLost,
         `source: the connection holding snapshot ${held.snapshot} of slot ${slot} was lost: ${messageOf(err)}`,
         {
           field: 'source',
@@ -301,7 +308,9 @@ export async function awaitSnapshot(deps: ActivityDeps, input: AwaitSnapshotInpu
           const { rows } = await client.query<SnapshotInfo>(FIND_SNAPSHOT, [input.migration]);
           return rows[0];
         });
-        if (found !== undefined && found.token !== input.notBefore) {
+        const wanted =
+          input.token === undefined ? found?.token !== input.notBefore : found?.token === input.token;
+        if (found !== undefined && wanted) {
           return { snapshot: found.snapshot, slot: found.slot, lsn: found.lsn, token: found.token };
         }
         await pause(POLL_MS, hb.signal);

@@ -3,6 +3,7 @@ export const ErrorCode = {
   InvalidInput: 'InvalidInput',
   ConnectionFailed: 'ConnectionFailed',
   ConnectionLost: 'ConnectionLost',
+  SnapshotLost: 'SnapshotLost',
   AuthFailed: 'AuthFailed',
   DatabaseMissing: 'DatabaseMissing',
   PermissionDenied: 'PermissionDenied',
@@ -49,6 +50,8 @@ export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
   ErrorCode.RowCountMismatch,
   ErrorCode.ValidationFailed,
   ErrorCode.ApprovalExpired,
+  // The transaction that exported it is gone: the workflow restarts the copy from a new slot instead.
+  ErrorCode.SnapshotLost,
   ErrorCode.ToolMissing,
   ErrorCode.ClusterFailed,
   ErrorCode.Unsupported,

@@ -517,7 +517,7 @@ describe('the copy engine against a real PostgreSQL', () => {
       await holder.query('COMMIT');
       // The exporting transaction is over: the snapshot can no longer be adopted.
       const error = await rejectionOf(run(listCopyTables, deps, { source, snapshot }));
-      expect((error as PgferryError).code).toBe(ErrorCode.InvalidInput);
+      expect((error as PgferryError).code).toBe(ErrorCode.SnapshotLost);
     });
     expect(await count(target, 'public.events')).toBe(10);
   });

@@ -1,6 +1,6 @@
-import { CancellationScope, condition, isCancellation, sleep } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, sleep, uuid4 } from '@temporalio/workflow';
 import type { MigrationInput } from '../domain/migration';
-import { control, holding } from './activities';
+import { control, data, holding } from './activities';
 import type { Progress } from './progress';
 
 /** Names of the replication objects of one migration: slot, publication and subscription share it. */
@@ -28,14 +28,20 @@ export async function copyUnderSlotSnapshot(
   for (let attempt = 1; ; attempt++) {
     const scope = new CancellationScope();
     let holderFailed = false;
+    // A token per holder: the copy waits for this holder's snapshot, never a row a dead one left.
+    const token = uuid4();
     const holder = scope
-      .run(() => holding.holdSlotSnapshot({ source: input.source, target: input.target, migration, slot }))
+      .run(() =>
+        holding.holdSlotSnapshot({ source: input.source, target: input.target, migration, slot, token }),
+      )
       .catch((err: unknown) => {
         if (!isCancellation(err)) holderFailed = true;
       });
-    const snap = await control.awaitSnapshot({
+    // Slot creation waits for every open transaction on the source: this can take long (data queue).
+    const snap = await data.awaitSnapshot({
       target: input.target,
       migration,
+      token,
       ...(previousToken ? { notBefore: previousToken } : {}),
     });
     try {
