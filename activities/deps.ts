@@ -17,6 +17,8 @@ export interface ActivityDeps {
   readonly clustersDir: string;
   /** OS user that owns and runs local clusters when the worker runs as root. */
   readonly clusterUser: string;
+  /** The worker's endpoint-switch command, run at cutover with the migration in its environment. */
+  readonly switchHookCommand?: string | undefined;
   /** The storage that serves a location. */
   readonly storageFor: (location: string) => BackupStorage;
 }

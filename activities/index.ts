@@ -33,6 +33,7 @@ import {
 } from './replication';
 import { copySchemaSection, type SchemaSectionInput } from './schema';
 import { syncSequences } from './sequences';
+import { switchEndpoint, type SwitchHookInput } from './switch-hook';
 import { validateTables } from './validate';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
@@ -88,6 +89,7 @@ export function createActivities(deps: ActivityDeps) {
     waitForReplay: (input: WaitForReplayInput) => waitForReplay(deps, input),
     dropReplication: (input: DropReplicationInput) => dropReplication(deps, input),
     resetCopy: (input: ResetCopyInput) => resetCopy(deps, input),
+    switchEndpoint: (input: SwitchHookInput) => switchEndpoint(deps, input),
     /** A reminder that a migration waits for a decision: in the worker's log now, in chat later. */
     remindApproval: async (input: { name: string; secondsLeft: number; approvers: string[] }) => {
       deps.logger.warn(

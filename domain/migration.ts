@@ -107,6 +107,8 @@ export const MigrationInput = z.strictObject({
   /** Freeze writes on the source (default_transaction_read_only) for the copy (offline). */
   freezeSource: z.boolean().default(false),
   onRollback: z.enum(['keep', 'drop']).default('keep'),
+  /** An http(s) URL that receives a JSON POST when the target has become the primary (the endpoint switch). */
+  switchHook: z.url({ protocol: /^https?$/ }).optional(),
   /** Who started the migration (the CLI fills in the OS user). */
   startedBy: z.string().min(1).optional(),
 });

@@ -37,7 +37,14 @@ describe('a database of 2,000 tables', () => {
 
   it('migrates with fewer than 10,000 events in its workflow history', async () => {
     const name = uniqueName('many').replace(/_/g, '-');
-    const run = await client.migrate({ name, source: adminUrl(5432, source), target: adminUrl(5432, target), autoApprove: true, validate: 'counts', jobs: 2 });
+    const run = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      autoApprove: true,
+      validate: 'counts',
+      jobs: 2,
+    });
     const result = await run.result();
     expect(result.tables).toBe(TABLES);
     expect(result.validation?.ok).toBe(true);

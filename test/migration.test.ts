@@ -1,3 +1,7 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgferryClient } from '../client/pgferry-client';
@@ -56,14 +60,33 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     throw new Error(`${name} never reached ${stage}`);
   };
 
+  const hookCalls: unknown[] = [];
+  let hookServer: Server;
+  let hookUrl: string;
+  let hookFile: string;
+
   beforeAll(async () => {
     await createTemplateDatabase(template, FIXTURE);
-    env = testEnv();
+    hookServer = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        hookCalls.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
+    hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/switch`;
+    hookFile = path.join(mkdtempSync(path.join(tmpdir(), 'pgferry-hook-')), 'calls');
+    env = testEnv({
+      PGFERRY_SWITCH_HOOK_COMMAND: `echo "$PGFERRY_MIGRATION $PGFERRY_TARGET_URL" >> ${hookFile}`,
+    });
     worker = await startTestWorker(env);
     client = await connectClient(env);
   });
 
   afterAll(async () => {
+    hookServer?.close();
     await client?.close();
     await stopWorker(worker);
     for (const name of databases) await dropDatabase(name);
@@ -79,6 +102,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
       autoApprove: true,
       jobs: 2,
       splitLargerThan: 1024 * 1024,
+      switchHook: hookUrl,
     });
     const result = await run.result();
     expect(result.outcome).toBe('completed');
@@ -90,6 +114,15 @@ describe('offline migrations with an approval gate, on a real Temporal server an
       await databaseFingerprint(adminUrl(5432, target)),
     );
     expect(diff).toEqual([]);
+    // The endpoint switch heard of the cutover: the URL by POST, the worker's command by its environment.
+    expect(hookCalls).toContainEqual(
+      expect.objectContaining({
+        event: 'pgferry.cutover',
+        migration: name,
+        target: `postgres://postgres@127.0.0.1:5432/${target}`,
+      }),
+    );
+    expect(readFileSync(hookFile, 'utf8')).toContain(`${name} postgres://postgres@127.0.0.1:5432/${target}`);
     // Running it again with the same name attaches to the finished migration instead of starting another.
     const again = await client.migrate({
       name,

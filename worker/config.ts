@@ -27,6 +27,7 @@ const EnvSchema = z.object({
   PGFERRY_CLUSTER_USER: z.string().min(1).default('postgres'),
   PGFERRY_DATA_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(DEFAULTS.dataConcurrency),
   PGFERRY_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  PGFERRY_SWITCH_HOOK_COMMAND: z.string().min(1).optional(),
 });
 
 /** The worker's and the client's settings, parsed from the environment. */
@@ -44,6 +45,8 @@ export interface Config {
   readonly clusterUser: string;
   readonly dataConcurrency: number;
   readonly logLevel: string;
+  /** A command the worker runs at cutover (set on the worker only: workflow input never names a command). */
+  readonly switchHookCommand: string | undefined;
 }
 
 function discoverServerBinDirs(): Record<number, string> {
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clusterUser: e.PGFERRY_CLUSTER_USER,
     dataConcurrency: e.PGFERRY_DATA_CONCURRENCY,
     logLevel: e.PGFERRY_LOG_LEVEL,
+    switchHookCommand: e.PGFERRY_SWITCH_HOOK_COMMAND,
   };
 }
 

@@ -26,6 +26,7 @@ export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.en
     defaultClusterVersion: config.defaultClusterVersion,
     clustersDir: config.clustersDir,
     clusterUser: config.clusterUser,
+    switchHookCommand: config.switchHookCommand,
     storageFor,
   };
 }

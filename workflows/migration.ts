@@ -21,6 +21,8 @@ import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 
 /** Patch id: chunks copied in batches (histories recorded before it copy one chunk per activity). */
 const BATCHED_COPY = 'batched-copy';
+/** Patch id: the endpoint-switch step after finalize. */
+const SWITCH_HOOK = 'switch-hook';
 
 /** Runs `fn` over `items` with at most `width` at once: a bounded fan-out keeps history and load in check. */
 async function windowed<T>(
@@ -299,6 +301,14 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     if (input.mode === 'offline') progress.enter('cutover');
     progress.enter('finalize');
     const { at: readyAt } = await control.finalizeTarget({ target: input.target });
+    if (patched(SWITCH_HOOK)) {
+      await control.switchEndpoint({
+        migration: input.name,
+        source: input.source,
+        target: input.target,
+        url: input.switchHook,
+      });
+    }
     const downtimeMs = frozenAt === undefined ? undefined : readyAt - frozenAt;
     if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
     return {

@@ -20,6 +20,7 @@ interface MigrateFlags extends CommonOptions {
   freezeSource?: boolean;
   onRollback: 'keep' | 'drop';
   approvalTimeout?: number;
+  switchHook?: string;
   onApprovalTimeout: 'abort' | 'wait';
   wait?: boolean;
 }
@@ -122,6 +123,10 @@ export function registerMigrate(program: Command): void {
         choice('on-rollback', ['keep', 'drop'] as const),
         'keep',
       )
+      .option(
+        '--switch-hook <url>',
+        'POST the cutover event (JSON) to this http(s) URL when the target is the primary',
+      )
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
     const out = outputFor(flags);
@@ -144,6 +149,7 @@ export function registerMigrate(program: Command): void {
       onRollback: flags.onRollback,
       ...(flags.approvalTimeout ? { approvalTimeoutSeconds: flags.approvalTimeout } : {}),
       onApprovalTimeout: flags.onApprovalTimeout,
+      ...(flags.switchHook ? { switchHook: flags.switchHook } : {}),
       startedBy: userInfo().username,
     });
     await withPgferry(async (client) => {
