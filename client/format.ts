@@ -34,6 +34,10 @@ export function formatFigures(p: ProgressFigures): string {
   if (p.rows !== undefined) parts.push(`rows ${formatCount(p.rows)}`);
   if (p.bytes !== undefined) parts.push(formatBytes(p.bytes));
   if (p.files !== undefined) parts.push(`files ${p.files}`);
+  if (p.bytesPerSecond !== undefined) parts.push(`${formatBytes(p.bytesPerSecond)}/s`);
+  if (p.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(p.etaSeconds * 1000)}`);
+  if (p.lagBytes !== undefined)
+    parts.push(`lag ${formatBytes(p.lagBytes)}${p.lagSeconds ? ` / ${p.lagSeconds}s` : ''}`);
   if (p.detail) parts.push(p.detail);
   return parts.join(' · ');
 }

@@ -264,10 +264,14 @@ export class PgferryClient {
     const fallbackStage = saString(sa, 'PgferryStage') ?? 'unknown';
     if (description.status.name === 'RUNNING') {
       const state = await this.queryState(handle);
-      const progress = {
-        ...(state?.progress ?? {}),
-        ...(await this.heartbeatFigures(description.raw.pendingActivities ?? [])),
-      };
+      const progress = withRates(
+        {
+          ...(state?.progress ?? {}),
+          ...(await this.heartbeatFigures(description.raw.pendingActivities ?? [])),
+        },
+        state,
+        Date.now() - description.startTime.getTime(),
+      );
       return {
         ...base,
         stage: state?.stage ?? fallbackStage,
@@ -481,6 +485,25 @@ export function checkMigrationOptions(options: MigrationOptions): MigrationInput
 /** Parses provision options as `provision()` will, without Temporal. */
 export function checkProvisionOptions(options: ProvisionOptions): ProvisionInput {
   return parseInput(ProvisionInput, options, 'provision');
+}
+
+/** Adds throughput, the copy's ETA and the replication lag to the figures of a running workflow. */
+function withRates(
+  progress: ProgressFigures,
+  state: ProgressState | undefined,
+  elapsedMs: number,
+): ProgressFigures {
+  const out: ProgressFigures = { ...progress };
+  if (progress.bytes !== undefined && elapsedMs > 0)
+    out.bytesPerSecond = Math.round((progress.bytes / elapsedMs) * 1000);
+  const { tables, tablesDone } = progress;
+  if (state?.stage === 'copy' && tables && tablesDone && tablesDone < tables) {
+    out.etaSeconds = Math.round(((elapsedMs / 1000) * (tables - tablesDone)) / tablesDone);
+  }
+  const lag = state?.details?.lag as { lagBytes?: number; lagSeconds?: number | null } | undefined;
+  if (lag?.lagBytes !== undefined) out.lagBytes = lag.lagBytes;
+  if (lag && 'lagSeconds' in lag) out.lagSeconds = lag.lagSeconds ?? null;
+  return out;
 }
 
 /** A Keyword search attribute's value, when it is set. */

@@ -193,6 +193,13 @@ export const ProgressFigures = z.object({
   bytes: z.number().optional(),
   files: z.number().optional(),
   detail: z.string().optional(),
+  /** Bytes copied per second since the workflow started (status adds it). */
+  bytesPerSecond: z.number().optional(),
+  /** Seconds until the copy ends, from the chunks done so far (status adds it during the copy). */
+  etaSeconds: z.number().optional(),
+  /** Replication lag of an online migration. */
+  lagBytes: z.number().optional(),
+  lagSeconds: z.number().nullable().optional(),
 });
 /** Progress figures of a running workflow. */
 export type ProgressFigures = z.infer<typeof ProgressFigures>;
