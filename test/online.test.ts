@@ -155,4 +155,28 @@ describe('online migrations between two servers with wal_level=logical', () => {
     expect(readOnly[0]?.v).toBe('off');
     expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
   });
+
+  it('leaves the source as it was, with no slot or publication, when the migration is cancelled while replicating', async () => {
+    const name = await freshSource();
+    const run = await client.migrate({
+      name: `online-${name}`,
+      source: source.url(name),
+      target: target.url(name),
+      mode: 'online',
+      validate: 'none',
+    });
+    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await replicationLeft(name)).slots).toHaveLength(1);
+    await client.cancel(run.workflowId);
+    await run.result().catch(() => undefined);
+    expect((await client.status(run.workflowId)).state).toBe('rolled_back');
+    const readOnly = await query<{ v: string }>(
+      source.url(name),
+      "SELECT current_setting('default_transaction_read_only') AS v",
+    );
+    expect(readOnly[0]?.v).toBe('off');
+    expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
+  });
 });
