@@ -13,6 +13,7 @@ import {
   dropDatabase,
   query,
   runCommand,
+  startThrowawayCluster,
   type ThrowawayCluster,
   uniqueName,
 } from './helpers/pg';
@@ -118,6 +119,59 @@ describe('major-version upgrade: offline migrations from PostgreSQL 15 to 17', (
       fingerprint17As15(source15, target17),
     );
     expect(diff).toEqual([]);
+  });
+
+  it('migrates online from a 15 server with wal_level=logical to 17 under writes, losing nothing', async () => {
+    const logical = await startThrowawayCluster({ walLevel: 'logical' });
+    try {
+      await query(logical.url(), 'CREATE DATABASE shop');
+      await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', FIXTURE, logical.url('shop')]);
+      // Online replication needs a replica identity on every table (preflight names the ones without).
+      await query(
+        logical.url('shop'),
+        `ALTER TABLE public.raw_log REPLICA IDENTITY FULL;
+         ALTER TABLE inventory.stock_p0 REPLICA IDENTITY FULL;
+         ALTER TABLE inventory.stock_p1 REPLICA IDENTITY FULL;
+         CREATE TABLE public.live (id bigserial PRIMARY KEY, v text NOT NULL);`,
+      );
+      const target = pg17.url(uniqueName('online17'));
+      const name = uniqueName('online17').replace(/_/g, '-');
+      const run = await client.migrate({
+        name,
+        source: logical.url('shop'),
+        target,
+        mode: 'online',
+        validate: 'checksums',
+      });
+      for (let i = 0; i < 600 && (await client.status(name)).state !== 'waiting'; i++) {
+        await query(
+          logical.url('shop'),
+          "INSERT INTO public.live (v) VALUES ('while copying and replicating')",
+        );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await query(
+        logical.url('shop'),
+        "INSERT INTO public.live (v) SELECT 'at the gate ' || g FROM generate_series(1, 50) g",
+      );
+      await client.approve(name, { by: 'alice', reason: '15 to 17' });
+      const result = await run.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.validation?.ok).toBe(true);
+      const source15 = await databaseFingerprint(logical.url('shop'));
+      const target17 = await databaseFingerprint(target);
+      expect(Number(source15.data['public.live']?.rows ?? 0)).toBeGreaterThan(50);
+      expect(target17.data).toEqual(source15.data);
+      expect(target17.sequences).toEqual(source15.sequences);
+      expect(target17.largeObjects).toEqual(source15.largeObjects);
+      const diff = diffFingerprints(
+        await viewDefinitionsAs17(source15, target),
+        fingerprint17As15(source15, target17),
+      );
+      expect(diff).toEqual([]);
+    } finally {
+      await logical.stop();
+    }
   });
 
   it('provisions a local PostgreSQL 17 cluster from the worker’s PGFERRY_CLUSTER_BINDIRS', async () => {
