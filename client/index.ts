@@ -1,6 +1,8 @@
 // pgferry's programmatic entry point (package.json "exports"): the client, the contracts, the errors.
 export {
   PgferryClient,
+  pgferryDataConverter,
+  checkMigrationOptions,
   listBackups,
   checkBackupOptions,
   checkRestoreOptions,
@@ -23,5 +25,29 @@ export {
   WorkflowSummary,
 } from '../domain/contracts';
 export type { BackupOptions, ProvisionOptions, RestoreOptions } from '../domain/contracts';
+export {
+  MigrationInput,
+  MigrationResult,
+  MigrationMode,
+  PreflightInput,
+  PreflightReport,
+  CheckResult,
+  ValidationReport,
+  DecisionInput,
+  Decision,
+  ValidateLevel,
+} from '../domain/migration';
+export type { MigrationOptions, PreflightOptions } from '../domain/migration';
+export type { Timeline } from './history';
+/** What `status()` answers for a migration (the same shape as for every pgferry workflow). */
+export { WorkflowStatus as MigrationStatus } from '../domain/contracts';
+/** The names of the query, updates and signals a migration answers. */
+export const MIGRATION_HANDLERS = {
+  statusQuery: 'status',
+  approveUpdate: 'approve',
+  rejectUpdate: 'reject',
+  approveSignal: 'approve',
+  rejectSignal: 'reject',
+} as const;
 export { ErrorCode, PgferryError, exitCodeFor } from '../domain/errors';
 export { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE, WorkflowType, SEARCH_ATTRIBUTES } from '../domain/constants';

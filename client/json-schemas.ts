@@ -2,12 +2,16 @@ import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { BackupInput, ProvisionInput, RestoreInput } from '../domain/contracts';
+import { DecisionInput, MigrationInput, PreflightInput } from '../domain/migration';
 
 /** The workflow inputs callers in other languages write, by the file name of their JSON Schema. */
 const INPUTS: Record<string, z.ZodType> = {
   'provision-input': ProvisionInput,
   'backup-input': BackupInput,
   'restore-input': RestoreInput,
+  'migration-input': MigrationInput,
+  'preflight-input': PreflightInput,
+  'decision-input': DecisionInput,
 };
 
 /** Each workflow input as a JSON Schema (draft 2020-12), keyed by file name without extension. */

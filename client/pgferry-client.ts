@@ -520,6 +520,17 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
+/**
+ * The data converter pgferry's workers use (the AES-256-GCM codec with the configured key): give it
+ * to your own Worker or Client when your workflow runs pgferry's workflows as children, so that
+ * their encrypted results can be read.
+ */
+export async function pgferryDataConverter(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ payloadCodecs: EncryptionCodec[] }> {
+  return { payloadCodecs: [new EncryptionCodec(await loadCodecKey(loadConfig(env)))] };
+}
+
 /** The backups in a storage location, newest first; reads the storage directly, no Temporal needed. */
 export async function listBackups(location: string): Promise<BackupCatalogEntry[]> {
   const entries = await storageFor(location).list();

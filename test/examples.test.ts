@@ -1,0 +1,163 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { PgferryClient } from '../client/pgferry-client';
+import { ErrorCode, type PgferryError } from '../domain/errors';
+import type { RunningWorker } from '../worker/run';
+import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import { adminUrl, cloneDatabase, createTemplateDatabase, dropDatabase, uniqueName } from './helpers/pg';
+import { connectClient, startTestWorker, stopWorker, testEnv, testNamespace } from './helpers/temporal';
+
+const ROOT = path.join(__dirname, '..');
+const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
+
+/** Runs a program to its end and collects what it printed. */
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('pgferry from code: the examples and the bare temporal CLI', () => {
+  const template = uniqueName('ex_tpl');
+  const databases: string[] = [];
+  let env: NodeJS.ProcessEnv;
+  let worker: RunningWorker;
+  let client: PgferryClient;
+
+  const pair = async (tag: string) => {
+    const source = uniqueName(`ex_${tag}_s`);
+    const target = uniqueName(`ex_${tag}_t`);
+    databases.push(source, target);
+    await cloneDatabase(template, source);
+    return {
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      name: uniqueName(tag).replace(/_/g, '-'),
+    };
+  };
+
+  beforeAll(async () => {
+    await createTemplateDatabase(template, FIXTURE);
+    env = testEnv();
+    worker = await startTestWorker(env);
+    client = await connectClient(env);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await stopWorker(worker);
+    for (const db of databases) await dropDatabase(db);
+    await dropDatabase(template);
+  });
+
+  it('runs examples/start-migration.ts, which starts a migration through the library and waits for it', async () => {
+    const { source, target, name } = await pair('lib');
+    const result = await run(
+      process.execPath,
+      ['--import', 'tsx', 'examples/start-migration.ts', name, source, target],
+      env,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      workflowId: `migration-${name}`,
+      outcome: 'completed',
+      equal: true,
+    });
+    expect(diffFingerprints(await databaseFingerprint(source), await databaseFingerprint(target))).toEqual(
+      [],
+    );
+  });
+
+  it('runs examples/child-of-your-workflow.ts, whose own workflow runs the migration as a child', async () => {
+    const { source, target, name } = await pair('child');
+    const result = await run(
+      process.execPath,
+      ['--import', 'tsx', 'examples/child-of-your-workflow.ts', name, source, target],
+      env,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ customer: name, outcome: 'completed' });
+    expect((await client.status(name)).state).toBe('completed');
+  });
+
+  it('completes a migration started with the bare temporal CLI and plain JSON input', async () => {
+    const { source, target, name } = await pair('cli');
+    const input = JSON.stringify({ name, source, target, mode: 'offline', autoApprove: true });
+    const started = await run(
+      inject('temporalCliPath'),
+      [
+        'workflow',
+        'start',
+        '--address',
+        inject('temporalAddress'),
+        '--namespace',
+        testNamespace(),
+        '--type',
+        'migration',
+        '--task-queue',
+        'pgferry-control',
+        '--workflow-id',
+        `migration-${name}`,
+        '--input',
+        input,
+      ],
+      env,
+    );
+    expect(started.code, started.stderr).toBe(0);
+    const result = await client.attach<{ outcome: string }>(`migration-${name}`).result();
+    expect(result.outcome).toBe('completed');
+  });
+
+  it('fails a migration started with a broken input within seconds, naming the field, creating nothing', async () => {
+    const { source, name } = await pair('broken');
+    const at = Date.now();
+    const input = JSON.stringify({
+      name,
+      source,
+      target: 'postgres://postgres:secret@127.0.0.1/x',
+      mode: 'sideways',
+    });
+    const started = await run(
+      inject('temporalCliPath'),
+      [
+        'workflow',
+        'start',
+        '--address',
+        inject('temporalAddress'),
+        '--namespace',
+        testNamespace(),
+        '--type',
+        'migration',
+        '--task-queue',
+        'pgferry-control',
+        '--workflow-id',
+        `migration-${name}`,
+        '--input',
+        input,
+      ],
+      env,
+    );
+    expect(started.code, started.stderr).toBe(0);
+    const error = (await client
+      .attach(`migration-${name}`)
+      .result()
+      .catch((e: unknown) => e)) as PgferryError;
+    expect(error.code).toBe(ErrorCode.InvalidInput);
+    expect(error.field).toBe('target');
+    expect(error.message).toContain('mode');
+    expect(error.message).not.toContain('secret');
+    expect(Date.now() - at).toBeLessThan(10_000);
+    const timeline = await client.history(`migration-${name}`);
+    expect(timeline.steps).toEqual([]);
+  });
+});
