@@ -3,16 +3,13 @@ import { createHash } from 'node:crypto';
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Logger as TemporalLogger } from '@temporalio/common';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type Activities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
-import { storageFor } from '../activities/storage/filesystem';
 import type { BackupManifest, BackupResult } from '../domain/contracts';
 import { ErrorCode } from '../domain/errors';
+import { runActivity as run, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints, type DatabaseFingerprint } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -35,20 +32,6 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 const PASSWORD_ENV = 'PGFERRY_ACTIVITY_TEST_PASSWORD';
 const WRONG_PASSWORD_ENV = 'PGFERRY_ACTIVITY_TEST_WRONG_PASSWORD';
 const SCRAM_PASSWORD = 'activity-Scrâm-password';
-
-const silentTemporalLogger: TemporalLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-/** Runs one activity the way a worker would: inside an activity Context, so heartbeats work. */
-function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
-  return new MockActivityEnvironment(undefined, { logger: silentTemporalLogger }).run(fn, ...args);
-}
 
 /** The ApplicationFailure an activity rejected with; fails the test when it resolved or threw something else. */
 async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
@@ -140,16 +123,10 @@ describe('activities against a real PostgreSQL', () => {
     await chmod(root, 0o755);
     const clustersDir = path.join(root, 'clusters');
     await mkdir(clustersDir, { mode: 0o755 });
-    deps = {
+    deps = testActivityDeps({
       env: { [PASSWORD_ENV]: SCRAM_PASSWORD, [WRONG_PASSWORD_ENV]: 'not-the-password' },
-      logger: pino({ level: 'silent' }),
-      pgBinDir: undefined,
-      clusterBinDirs: { 15: DEFAULT_PG_BIN_DIR },
-      defaultClusterVersion: 15,
       clustersDir,
-      clusterUser: 'postgres',
-      storageFor,
-    };
+    });
     activities = createActivities(deps);
     await createTemplateDatabase(template, FIXTURE);
   }, 60_000);

@@ -1,10 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Logger as TemporalLogger } from '@temporalio/common';
 import { CancelledFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   chunksDone,
@@ -16,17 +13,22 @@ import {
   type CopyChunkResult,
 } from '../activities/copy';
 import type { ActivityDeps } from '../activities/deps';
-import { storageFor } from '../activities/storage/filesystem';
 import { planChunks, type Chunk, type TableInfo } from '../domain/chunks';
 import type { ProgressFigures } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
+import {
+  activityEnv,
+  rejectionOf,
+  runActivity as run,
+  testActivityDeps,
+  waitFor,
+} from './helpers/activity-env';
 import { databaseFingerprint, type TableDataFingerprint } from './helpers/fingerprint';
 import {
   adminUrl,
   cloneDatabase,
   createEmptyDatabase,
   createTemplateDatabase,
-  DEFAULT_PG_BIN_DIR,
   dropDatabase,
   query,
   runCommand,
@@ -40,63 +42,26 @@ const SPLIT = 64 * 1024;
 const BIG_ROWS = 300_000;
 const BIG_TABLE = 'CREATE TABLE public.big (id integer PRIMARY KEY, payload text NOT NULL)';
 
-const silentTemporalLogger: TemporalLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-/** A fresh activity environment; its heartbeats arrive as 'heartbeat' events. */
-function activityEnv(): MockActivityEnvironment {
-  return new MockActivityEnvironment(undefined, { logger: silentTemporalLogger });
-}
-
-/** Runs one activity the way a worker would: inside an activity Context, so heartbeats work. */
-function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
-  return activityEnv().run(fn, ...args);
-}
-
-/** What a promise rejected with; fails the test when it resolved. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  const outcome = await promise.then(
-    (value: unknown) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-  if (!('error' in outcome)) throw new Error(`expected a failure, got ${JSON.stringify(outcome.value)}`);
-  return outcome.error;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` until it returns a value, failing after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
 function databaseName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.slice(1));
 }
 
 /** The pid of the copy's target backend once it waits on a lock inside its COPY. */
 function copyBackendWaitingOnLock(target: string): Promise<number> {
-  return waitFor('the target COPY to block', async () => {
-    const [row] = await query<{ pid: number }>(
-      adminUrl(),
-      `SELECT pid FROM pg_stat_activity
+  return waitFor(
+    'the target COPY to block',
+    async () => {
+      const [row] = await query<{ pid: number }>(
+        adminUrl(),
+        `SELECT pid FROM pg_stat_activity
         WHERE datname = $1 AND application_name = 'pgferry' AND wait_event_type = 'Lock'`,
-      [databaseName(target)],
-    );
-    return row?.pid;
-  });
+        [databaseName(target)],
+      );
+      return row?.pid;
+    },
+    15_000,
+    25,
+  );
 }
 
 /** Per-table data fingerprints of the tables the copy moves (matviews are refreshed, not copied). */
@@ -256,16 +221,7 @@ describe('the copy engine against a real PostgreSQL', () => {
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'pgferry-copy-'));
-    deps = {
-      env: {},
-      logger: pino({ level: 'silent' }),
-      pgBinDir: undefined,
-      clusterBinDirs: { 15: DEFAULT_PG_BIN_DIR },
-      defaultClusterVersion: 15,
-      clustersDir: root,
-      clusterUser: 'postgres',
-      storageFor,
-    };
+    deps = testActivityDeps({ clustersDir: root });
     await createTemplateDatabase(template, FIXTURE);
     bigSource = await emptyDatabase('big_src');
     await query(bigSource, BIG_TABLE);
@@ -450,8 +406,11 @@ describe('the copy engine against a real PostgreSQL', () => {
       // Catch from the start: the attempt fails while this test is still busy killing the backend.
       const attempt = rejectionOf(env.run(copyChunk, deps, input));
       const pid = await copyBackendWaitingOnLock(target);
-      await waitFor('a heartbeat with bytes', async () =>
-        heartbeats.some((h) => (h.bytes ?? 0) > 0) ? true : undefined,
+      await waitFor(
+        'a heartbeat with bytes',
+        async () => (heartbeats.some((h) => (h.bytes ?? 0) > 0) ? true : undefined),
+        15_000,
+        25,
       );
       expect(heartbeats.at(-1)?.detail).toBe(chunk.id);
       await query(adminUrl(), 'SELECT pg_terminate_backend($1)', [pid]);
@@ -484,14 +443,19 @@ describe('the copy engine against a real PostgreSQL', () => {
       expect(await attempt).toBeInstanceOf(CancelledFailure);
       // A backend waiting on a lock notices its closed socket once the lock is free.
       await blocker.query('ROLLBACK');
-      await waitFor('the copy connections to close', async () => {
-        const rows = await query(
-          adminUrl(),
-          "SELECT 1 FROM pg_stat_activity WHERE datname = ANY ($1) AND application_name = 'pgferry'",
-          [[databaseName(target), databaseName(bigSource)]],
-        );
-        return rows.length === 0 ? true : undefined;
-      });
+      await waitFor(
+        'the copy connections to close',
+        async () => {
+          const rows = await query(
+            adminUrl(),
+            "SELECT 1 FROM pg_stat_activity WHERE datname = ANY ($1) AND application_name = 'pgferry'",
+            [[databaseName(target), databaseName(bigSource)]],
+          );
+          return rows.length === 0 ? true : undefined;
+        },
+        15_000,
+        25,
+      );
     });
     expect(await count(target, 'public.big')).toBe(0);
     expect(await run(chunksDone, deps, { target, migration: 'cancel' })).toEqual([]);

@@ -1,15 +1,11 @@
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Logger as TemporalLogger } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ActivityDeps } from '../activities/deps';
 import { runPreflight } from '../activities/preflight';
-import { storageFor } from '../activities/storage/filesystem';
 import { appliesTo, CHECK_IDS, summarize, type CheckId } from '../domain/checks';
 import type { CheckResult, PreflightReport } from '../domain/migration';
+import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -46,34 +42,13 @@ const TARGET_CHECKS: readonly CheckId[] = [
   'roles.present',
 ];
 
-const silentTemporalLogger: TemporalLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-const deps: ActivityDeps = {
-  env: {},
-  logger: pino({ level: 'silent' }),
-  pgBinDir: undefined,
-  clusterBinDirs: { 15: DEFAULT_PG_BIN_DIR },
-  defaultClusterVersion: 15,
-  clustersDir: '/nonexistent',
-  clusterUser: 'postgres',
-  storageFor,
-};
+const deps = testActivityDeps();
 
 type PreflightInput = Parameters<typeof runPreflight>[1];
 
 /** Runs runPreflight the way a worker would: inside an activity Context. */
 function preflight(input: PreflightInput): Promise<PreflightReport> {
-  return new MockActivityEnvironment(undefined, { logger: silentTemporalLogger }).run(
-    (i: PreflightInput) => runPreflight(deps, i),
-    input,
-  );
+  return runActivity((i: PreflightInput) => runPreflight(deps, i), input);
 }
 
 /** The report's result of one check; fails the test when the check is not in the report. */

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Logger as TemporalLogger } from '@temporalio/common';
 import { CancelledFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import type { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksDone, copyChunk, ensureLedger, listCopyTables } from '../activities/copy';
@@ -23,18 +22,18 @@ import {
   type SnapshotInfo,
 } from '../activities/replication';
 import { syncSequences } from '../activities/sequences';
-import { storageFor } from '../activities/storage/filesystem';
 import { planChunks } from '../domain/chunks';
 import type { ProgressFigures } from '../domain/contracts';
 import { ErrorCode, isNonRetryable, PgferryError } from '../domain/errors';
 import {
-  DEFAULT_PG_BIN_DIR,
-  query,
-  runCommand,
-  startThrowawayCluster,
-  withClient,
-  type ThrowawayCluster,
-} from './helpers/pg';
+  activityEnv,
+  rejectionOf,
+  runActivity as run,
+  sleep,
+  testActivityDeps,
+  waitFor,
+} from './helpers/activity-env';
+import { query, runCommand, startThrowawayCluster, withClient, type ThrowawayCluster } from './helpers/pg';
 
 const DB = 'shop';
 const PASSWORD_ENV = 'PGFERRY_REPLICATION_TEST_PASSWORD';
@@ -61,24 +60,6 @@ const SCHEMA = `
   INSERT INTO ${LINES} (customer_id, amount, note)
     SELECT 1 + g % 200, g * 1.5, repeat('x', g % 50) FROM generate_series(1, 2000) AS g;`;
 
-const silentTemporalLogger: TemporalLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-function activityEnv(): MockActivityEnvironment {
-  return new MockActivityEnvironment(undefined, { logger: silentTemporalLogger });
-}
-
-/** Runs one activity the way a worker would: inside an activity Context, so heartbeats work. */
-function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
-  return activityEnv().run(fn, ...args);
-}
-
 /** Runs an activity that waits, cancelling it after `ms` so that a broken wait fails the test instead of hanging it. */
 async function runWithin<A extends unknown[], R>(
   ms: number,
@@ -91,29 +72,6 @@ async function runWithin<A extends unknown[], R>(
     return await env.run(fn, ...args);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** What a promise rejected with; fails the test when it resolved. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  const outcome = await promise.then(
-    (value: unknown) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-  if (!('error' in outcome)) throw new Error(`expected a failure, got ${JSON.stringify(outcome.value)}`);
-  return outcome.error;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` until it returns a value, failing after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
   }
 }
 
@@ -195,17 +153,11 @@ describe('replication from a slot whose snapshot the copy reads', () => {
         env: { ...process.env, SRC: sourceAdmin, TGT: targetAdmin },
       },
     );
-    deps = {
+    deps = testActivityDeps({
       env: { [PASSWORD_ENV]: PASSWORD },
       // Everything the activities log, kept to show that the password never reaches a log.
       logger: pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) }),
-      pgBinDir: undefined,
-      clusterBinDirs: { 15: DEFAULT_PG_BIN_DIR },
-      defaultClusterVersion: 15,
-      clustersDir: '/nonexistent',
-      clusterUser: 'postgres',
-      storageFor,
-    };
+    });
   }, 60_000);
 
   afterAll(async () => {

@@ -1,18 +1,13 @@
 import * as path from 'node:path';
-import type { Logger as TemporalLogger } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ActivityDeps } from '../activities/deps';
-import { storageFor } from '../activities/storage/filesystem';
 import { MISSING_TABLE_ROWS, validateTables } from '../activities/validate';
 import type { ProgressFigures } from '../domain/contracts';
 import type { ValidationReport } from '../domain/migration';
+import { activityEnv, testActivityDeps } from './helpers/activity-env';
 import {
   cloneDatabase,
   createEmptyDatabase,
   createTemplateDatabase,
-  DEFAULT_PG_BIN_DIR,
   dropDatabase,
   query,
   uniqueName,
@@ -20,25 +15,7 @@ import {
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
-const silentTemporalLogger: TemporalLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-const deps: ActivityDeps = {
-  env: {},
-  logger: pino({ level: 'silent' }),
-  pgBinDir: undefined,
-  clusterBinDirs: { 15: DEFAULT_PG_BIN_DIR },
-  defaultClusterVersion: 15,
-  clustersDir: '/nonexistent',
-  clusterUser: 'postgres',
-  storageFor,
-};
+const deps = testActivityDeps();
 
 type ValidateInput = Parameters<typeof validateTables>[1];
 
@@ -46,7 +23,7 @@ type ValidateInput = Parameters<typeof validateTables>[1];
 async function validate(
   input: ValidateInput,
 ): Promise<{ report: ValidationReport; beats: ProgressFigures[] }> {
-  const env = new MockActivityEnvironment(undefined, { logger: silentTemporalLogger });
+  const env = activityEnv();
   const beats: ProgressFigures[] = [];
   env.on('heartbeat', (details: unknown) => beats.push(details as ProgressFigures));
   const activity = (i: ValidateInput): Promise<ValidationReport> => validateTables(deps, i);
