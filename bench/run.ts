@@ -1,0 +1,271 @@
+/**
+ * `npm run bench`: pgferry's offline migration against pgcopydb and pg_dump/pg_restore on one
+ * generated source with the same parallelism, the online cutover downtime under a write load, and
+ * the worker's memory at two data sizes. See BENCHMARKS.md for the recorded results.
+ */
+import { writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Cleanups } from './cleanup';
+import { startLogicalCluster } from './cluster';
+import { runDumpRestore, runPgcopydb } from './competitors';
+import { BenchConfigError, loadConfig, usage, type BenchConfig } from './config';
+import { dbUrl, dropDatabase, serverFacts, withClient } from './db';
+import { measureOnlineDowntime, type Downtime } from './downtime';
+import { message, say } from './log';
+import { combineRounds, timePgferry, timeTool } from './measure';
+import { startDevStack, type DevStack } from './pgferry';
+import { freePort, run } from './proc';
+import { renderReport, type BenchResults, type Machine, type PgferryRun, type ToolRow } from './report';
+import { generateSource } from './source';
+
+/** The online run's source database, on the throw-away logical cluster (gone with it). */
+const ONLINE_SOURCE = 'bench_src_online';
+
+/** Every database the benchmark makes on the shared server; all are dropped at the end unless --keep. */
+const DB = {
+  source: 'bench_src',
+  sourceBig: 'bench_src_big',
+  pgferry: 'bench_dst_pgferry',
+  pgcopydb: 'bench_dst_pgcopydb',
+  dump: 'bench_dst_pg_restore',
+  online: 'bench_dst_online',
+  pgferryBig: 'bench_dst_pgferry_big',
+  pgcopydbBig: 'bench_dst_pgcopydb_big',
+} as const;
+
+/** Everything to take down at the end. */
+const cleanups = new Cleanups();
+
+/** The commit of the code measured, and the engine files changed since (bench/ and BENCHMARKS.md aside). */
+async function codeVersion(): Promise<{ commit: string; uncommitted: string[] }> {
+  const repo = { cwd: path.resolve(__dirname, '..') };
+  const head = await run('git', ['rev-parse', '--short', 'HEAD'], repo);
+  const status = await run('git', ['status', '--porcelain', '--untracked-files=no'], repo);
+  return {
+    commit: head.code === 0 ? head.stdout.trim() : 'unknown',
+    uncommitted: status.stdout
+      .split('\n')
+      .map((line) => line.slice(3).trim())
+      .filter((file) => file !== '' && !file.startsWith('bench/') && file !== 'BENCHMARKS.md'),
+  };
+}
+
+async function machineFacts(server: string): Promise<Machine> {
+  const facts = await serverFacts(server);
+  const pgcopydb = await run('pgcopydb', ['--version']);
+  return {
+    date: new Date().toISOString(),
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model.trim() ?? '?',
+    memoryBytes: os.totalmem(),
+    kernel: os.release(),
+    postgres: facts.version.split(' on ')[0] ?? facts.version,
+    postgresSettings: facts.settings,
+    postgresMajor: facts.major,
+    pgcopydb:
+      /pgcopydb version \S+/.exec(pgcopydb.stdout + pgcopydb.stderr)?.[0] ?? 'pgcopydb (version unknown)',
+    node: process.version,
+    loadAverage: os.loadavg(),
+    ...(await codeVersion()),
+  };
+}
+
+/** The command line to repeat this run, with the BENCH_* variables that were set. */
+function commandLine(argv: readonly string[]): string {
+  const vars = Object.entries(process.env)
+    .filter(([k, v]) => k.startsWith('BENCH_') && v)
+    .map(([k, v]) => `${k}=${v ?? ''}`);
+  return [...vars, 'npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ');
+}
+
+/**
+ * The online run: a source like the base one on a throw-away cluster with wal_level = logical (the
+ * shared server has replica, and is not ours to restart), migrated online into the shared server
+ * while pgbench writes to it.
+ */
+async function onlineDowntime(config: BenchConfig, machine: Machine, stack: DevStack): Promise<Downtime> {
+  const cluster = await startLogicalCluster({
+    binDir: `/usr/lib/postgresql/${machine.postgresMajor}/bin`,
+    port: await freePort(),
+    // The shared server's settings, so the source pays what the other runs' source pays.
+    settings: Object.fromEntries(Object.entries(machine.postgresSettings).filter(([k]) => k !== 'wal_level')),
+  });
+  const stopCluster = cleanups.add(() => cluster.stop());
+  try {
+    say(`generating ${ONLINE_SOURCE} on a logical cluster (${cluster.server})…`);
+    await generateSource(cluster.server, ONLINE_SOURCE, config);
+    // pgbench_history has no key; its rows only ever arrive by INSERT, which replicates without
+    // one, but preflight rightly refuses a table whose updates could not: FULL identity satisfies it.
+    await withClient(dbUrl(cluster.server, ONLINE_SOURCE), (c) =>
+      c.query('ALTER TABLE public.pgbench_history REPLICA IDENTITY FULL'),
+    );
+    return await measureOnlineDowntime(stack, {
+      sourceServer: cluster.server,
+      sourceDatabase: ONLINE_SOURCE,
+      targetServer: config.server,
+      targetDatabase: DB.online,
+      name: `bench-online-${Date.now()}`,
+      jobs: config.jobs,
+      split: config.split,
+      maxLoadSeconds: config.loadSeconds,
+    });
+  } finally {
+    await stopCluster();
+  }
+}
+
+/** A fresh dev stack, stopped by the returned function (or by the cleanups, should the run fail first). */
+async function startStack(config: BenchConfig): Promise<{ stack: DevStack; stop: () => Promise<void> }> {
+  const stack = await startDevStack(config.jobs);
+  const stop = cleanups.add(() => stack.stop());
+  // Let the worker finish starting (workflow bundle, pollers) so the idle RSS is the idle worker's.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return { stack, stop };
+}
+
+async function bench(config: BenchConfig, argv: readonly string[]): Promise<BenchResults> {
+  const machine = await machineFacts(config.server);
+  say(`${machine.cpus} CPUs, ${machine.postgres}, ${machine.pgcopydb}, Node ${machine.node}`);
+  // Fresh databases: whatever an interrupted earlier run left goes first.
+  for (const name of Object.values(DB)) await dropDatabase(config.server, name);
+  if (!config.keep) {
+    cleanups.add(async () => {
+      for (const name of Object.values(DB)) await dropDatabase(config.server, name);
+    });
+  }
+
+  say(
+    `generating ${DB.source} (pgbench scale ${config.scale}, ${config.wideRows} wide rows, ${config.narrowRows} narrow rows)…`,
+  );
+  const source = await generateSource(config.server, DB.source, config);
+  say(`${DB.source}: ${(source.bytes / 2 ** 20).toFixed(0)} MB in ${source.seconds.toFixed(0)} s`);
+
+  say('starting pgferry dev (Temporal dev server + worker)…');
+  const { stack, stop } = await startStack(config);
+  say('pgferry migrate --mode offline…');
+  const ferryRounds: (PgferryRun & { tool: ToolRow })[] = [];
+  const copydbRounds: ToolRow[] = [];
+  const dumpRounds: ToolRow[] = [];
+  for (let round = 1; round <= config.runs; round += 1) {
+    if (config.runs > 1) say(`round ${round} of ${config.runs}`);
+    ferryRounds.push(await timePgferry(config, stack, source, DB.pgferry, 'base', round));
+    copydbRounds.push(await timeTool(config, source, `pgcopydb clone`, DB.pgcopydb, runPgcopydb));
+    dumpRounds.push(
+      await timeTool(
+        config,
+        source,
+        `pg_dump -Fd -j ${config.jobs} + pg_restore -j ${config.jobs}`,
+        DB.dump,
+        runDumpRestore,
+      ),
+    );
+  }
+  // Memory and stages come from the first round: a fresh worker, like the larger run's.
+  const base = ferryRounds[0]!;
+
+  say('online cutover under a pgbench write load…');
+  const downtime: Downtime = await onlineDowntime(config, machine, stack).catch((err: unknown) => ({
+    measured: false as const,
+    reason: `the measurement itself failed: ${message(err)}`,
+    load: undefined,
+    command: '',
+  }));
+  say(downtime.measured ? `downtime ${downtime.downtimeMs} ms` : `downtime not measured: ${downtime.reason}`);
+  await stop();
+
+  const runs: PgferryRun[] = [base];
+  let largerCopydb: ToolRow | undefined;
+  if (config.memoryFactor > 0) {
+    const f = config.memoryFactor;
+    const shape = {
+      scale: config.scale * f,
+      wideRows: config.wideRows * f,
+      wideBytes: config.wideBytes,
+      narrowRows: config.narrowRows * f,
+    };
+    if (!config.keep) await dropDatabase(config.server, DB.source);
+    say(`generating ${DB.sourceBig} (×${f})…`);
+    const big = await generateSource(config.server, DB.sourceBig, shape);
+    say(
+      `${DB.sourceBig}: ${(big.bytes / 2 ** 20).toFixed(0)} MB in ${big.seconds.toFixed(0)} s; a fresh worker for it…`,
+    );
+    const bigStack = await startStack(config);
+    runs.push(await timePgferry(config, bigStack.stack, big, DB.pgferryBig, `x${f}`));
+    await bigStack.stop();
+    // pgcopydb on the same larger source: tells time that grows faster than the data in pgferry
+    // from time the server itself needs (WAL, index sorts that spill to disk).
+    largerCopydb = await timeTool(config, big, 'pgcopydb clone', DB.pgcopydbBig, runPgcopydb);
+    if (!config.keep) await dropDatabase(config.server, DB.sourceBig);
+  }
+
+  return {
+    machine,
+    config,
+    command: commandLine(argv),
+    source: { database: source.database, bytes: source.bytes, counts: source.counts },
+    tools: [
+      combineRounds(ferryRounds.map((r) => r.tool)),
+      combineRounds(copydbRounds),
+      combineRounds(dumpRounds),
+    ],
+    pgferryRuns: runs.map(
+      ({ label, sourceBytes, wallSeconds, rss, cpu, breakdown: b, differences, error }) => ({
+        label,
+        sourceBytes,
+        wallSeconds,
+        rss,
+        cpu,
+        breakdown: b,
+        differences,
+        error,
+      }),
+    ),
+    downtime,
+    largerCopydb,
+    loadAverageAtEnd: os.loadavg(),
+  };
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let config: BenchConfig | 'help';
+  try {
+    config = loadConfig(argv, process.env);
+  } catch (err) {
+    process.stderr.write(`bench: ${message(err)}\n${usage()}\n`);
+    return err instanceof BenchConfigError || err instanceof TypeError ? 2 : 1;
+  }
+  if (config === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const settings = config;
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`${signal}: cleaning up…`);
+    void cleanups.runAll().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const results = await bench(settings, argv);
+    process.stdout.write(`\n${renderReport(results)}\n\ncommand: ${results.command}\n`);
+    if (settings.out) await writeFile(settings.out, `${JSON.stringify(results, null, 2)}\n`);
+    // A benchmark of a copy that lost rows, or of a tool that failed, is no benchmark.
+    const broken = [
+      ...results.tools,
+      ...results.pgferryRuns,
+      ...(results.largerCopydb ? [results.largerCopydb] : []),
+    ].some((t) => t.error !== undefined || t.differences.length > 0);
+    const onlineLost = results.downtime?.measured === true && results.downtime.differences.length > 0;
+    return broken || onlineLost ? 1 : 0;
+  } catch (err) {
+    say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  } finally {
+    await cleanups.runAll();
+  }
+}
+
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
