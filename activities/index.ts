@@ -1,4 +1,5 @@
 import type { Chunk } from '../domain/chunks';
+import { analyzeTarget } from './analyze';
 import { checkBackupInput, dumpDatabase, type CheckBackupInput, type DumpInput } from './backup';
 import {
   chunksDone,
@@ -89,6 +90,7 @@ export function createActivities(deps: ActivityDeps) {
     waitForReplay: (input: WaitForReplayInput) => waitForReplay(deps, input),
     dropReplication: (input: DropReplicationInput) => dropReplication(deps, input),
     resetCopy: (input: ResetCopyInput) => resetCopy(deps, input),
+    analyzeTarget: (input: { target: string }) => analyzeTarget(deps, input),
     switchEndpoint: (input: SwitchHookInput) => switchEndpoint(deps, input),
     /** A reminder that a migration waits for a decision: in the worker's log now, in chat later. */
     remindApproval: async (input: { name: string; secondsLeft: number; approvers: string[] }) => {

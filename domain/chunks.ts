@@ -122,7 +122,10 @@ export function planChunks(tables: readonly TableInfo[], options: PlanOptions): 
 
 /** Limits of one batch of chunks that a single activity copies one after another. */
 export interface BatchOptions {
-  /** At most this many estimated bytes in a batch (a chunk larger than this is a batch of its own). */
+  /**
+   * At most this many estimated bytes in a batch. A chunk larger than this is a batch of its own, so
+   * large tables and the ranges of a split table still run in parallel lanes.
+   */
   readonly maxBytes: number;
   /** At most this many chunks in a batch. */
   readonly maxChunks: number;

@@ -1,3 +1,4 @@
+import { batchChunks } from '../domain/chunks';
 import { describe, expect, it } from 'vitest';
 import { formatBytes, formatCount, formatDuration, formatFigures, formatStages } from '../client/format';
 import { backupWorkflowId, provisionWorkflowId, restoreWorkflowId, slug, stamp } from '../client/ids';
@@ -545,5 +546,33 @@ describe('CLI formatters', () => {
       'preflight ✗ → dump → done',
     );
     expect(formatStages({ stages, stage: 'done', state: 'completed' })).toBe('preflight ✓ → dump ✓ → done ✓');
+  });
+});
+
+describe('batching chunks', () => {
+  const chunk = (id: string, estimatedBytes: number) => ({
+    id,
+    schema: 'public',
+    table: id,
+    columns: ['a'],
+    estimatedBytes,
+  });
+
+  it('groups small chunks and keeps every chunk larger than the limit in a batch of its own, in order.', () => {
+    const chunks = [
+      chunk('big1', 300),
+      chunk('big2', 200),
+      chunk('s1', 40),
+      chunk('s2', 40),
+      chunk('s3', 40),
+      chunk('s4', 10),
+    ];
+    const batches = batchChunks(chunks, { maxBytes: 100, maxChunks: 10 });
+    expect(batches.map((b) => b.map((c) => c.id))).toEqual([['big1'], ['big2'], ['s1', 's2'], ['s3', 's4']]);
+  });
+
+  it('puts at most maxChunks chunks in a batch.', () => {
+    const chunks = Array.from({ length: 7 }, (_, i) => chunk(`t${i}`, 1));
+    expect(batchChunks(chunks, { maxBytes: 1000, maxChunks: 3 }).map((b) => b.length)).toEqual([3, 3, 1]);
   });
 });

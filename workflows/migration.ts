@@ -21,6 +21,10 @@ import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 
 /** Patch id: chunks copied in batches (histories recorded before it copy one chunk per activity). */
 const BATCHED_COPY = 'batched-copy';
+/** Batches hold small chunks only (16 MB together): big ones keep a lane each and run in parallel. */
+const SMALL_BATCH_BYTES = 16 * 1024 * 1024;
+/** Patch id: ANALYZE on the target alongside the validation. */
+const ANALYZE_TARGET = 'analyze-target';
 /** Patch id: the endpoint-switch step after finalize. */
 const SWITCH_HOOK = 'switch-hook';
 
@@ -171,7 +175,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       };
       if (patched(BATCHED_COPY)) {
         // Small chunks travel in batches: thousands of tables cost tens of activities, and history stays bounded.
-        const batches = batchChunks(chunks, { maxBytes: input.splitLargerThan, maxChunks: 100 });
+        const batches = batchChunks(chunks, { maxBytes: SMALL_BATCH_BYTES, maxChunks: 100 });
         await windowed(batches, input.jobs, async (batch) => {
           const copied = await data.copyChunks({
             source: input.source,
@@ -225,6 +229,10 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     const settle = async () => {
       const { sequences } = await control.syncSequences({ source: input.source, target: input.target });
       const { largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target });
+      // Statistics are gathered while the validation reads: both only read the data.
+      const analyzing = patched(ANALYZE_TARGET)
+        ? data.analyzeTarget({ target: input.target })
+        : Promise.resolve();
       let validation: ValidationReport | undefined;
       if (input.validate !== 'none') {
         progress.enter('validate');
@@ -244,6 +252,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
           });
         }
       }
+      await analyzing;
       return { sequences, largeObjects, validation };
     };
 
