@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 /** How a finished command ended, what it printed, and how long it took. */
@@ -139,15 +138,5 @@ export async function runOk(
   return result;
 }
 
-/** A TCP port on 127.0.0.1 that nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port on 127.0.0.1 that nobody listens on right now (the local-cluster provider's own). */
+export { freePort } from '../activities/provision/local-cluster';

@@ -132,7 +132,11 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
     databases.push(target);
     const result = await cli('restore', '--from', backup, '--target', adminUrl(5432, target), '--wait');
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/restore ▶/);
+    // One line per stage seen (how many depends on the 500 ms polling), the last one with every stage done.
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines[0]).toMatch(/▶/);
+    expect(lines.at(-1)).toMatch(/validate ✓ → done ✓/);
     expect(result.stdout).toContain('all match the manifest');
   });
 

@@ -46,6 +46,29 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
     };
   };
 
+  /** `temporal workflow start --type migration …` with the bare CLI and plain JSON input. */
+  const temporalStart = (name: string, input: string) =>
+    run(
+      inject('temporalCliPath'),
+      [
+        'workflow',
+        'start',
+        '--address',
+        inject('temporalAddress'),
+        '--namespace',
+        testNamespace(),
+        '--type',
+        'migration',
+        '--task-queue',
+        'pgferry-control',
+        '--workflow-id',
+        `migration-${name}`,
+        '--input',
+        input,
+      ],
+      env,
+    );
+
   beforeAll(async () => {
     await createTemplateDatabase(template, FIXTURE);
     env = testEnv();
@@ -93,26 +116,7 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
   it('completes a migration started with the bare temporal CLI and plain JSON input', async () => {
     const { source, target, name } = await pair('cli');
     const input = JSON.stringify({ name, source, target, mode: 'offline', autoApprove: true });
-    const started = await run(
-      inject('temporalCliPath'),
-      [
-        'workflow',
-        'start',
-        '--address',
-        inject('temporalAddress'),
-        '--namespace',
-        testNamespace(),
-        '--type',
-        'migration',
-        '--task-queue',
-        'pgferry-control',
-        '--workflow-id',
-        `migration-${name}`,
-        '--input',
-        input,
-      ],
-      env,
-    );
+    const started = await temporalStart(name, input);
     expect(started.code, started.stderr).toBe(0);
     const result = await client.attach<{ outcome: string }>(`migration-${name}`).result();
     expect(result.outcome).toBe('completed');
@@ -127,26 +131,7 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
       target: 'postgres://postgres:secret@127.0.0.1/x',
       mode: 'sideways',
     });
-    const started = await run(
-      inject('temporalCliPath'),
-      [
-        'workflow',
-        'start',
-        '--address',
-        inject('temporalAddress'),
-        '--namespace',
-        testNamespace(),
-        '--type',
-        'migration',
-        '--task-queue',
-        'pgferry-control',
-        '--workflow-id',
-        `migration-${name}`,
-        '--input',
-        input,
-      ],
-      env,
-    );
+    const started = await temporalStart(name, input);
     expect(started.code, started.stderr).toBe(0);
     const error = (await client
       .attach(`migration-${name}`)

@@ -87,6 +87,25 @@ describe('online migrations between two servers with wal_level=logical', () => {
     await target?.stop();
   });
 
+  /** Starts an online migration without validation and waits until it waits for a person. */
+  const startAtGate = async (name: string) => {
+    const run = await client.migrate({
+      name: `online-${name}`,
+      source: source.url(name),
+      target: target.url(name),
+      mode: 'online',
+      validate: 'none',
+    });
+    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return run;
+  };
+
+  /** The source database's default_transaction_read_only: `on` while frozen. */
+  const readOnlyDefault = (name: string) =>
+    query<{ v: string }>(source.url(name), "SELECT current_setting('default_transaction_read_only') AS v");
+
   const replicationLeft = async (name: string) => ({
     slots: await query(source.url(), 'SELECT slot_name FROM pg_replication_slots'),
     publications: await query(source.url(name), 'SELECT pubname FROM pg_publication'),
@@ -125,57 +144,30 @@ describe('online migrations between two servers with wal_level=logical', () => {
       await databaseFingerprint(target.url(name)),
     );
     expect(diff).toEqual([]);
-    const readOnly = await query<{ v: string }>(
-      source.url(name),
-      "SELECT current_setting('default_transaction_read_only') AS v",
-    );
+    const readOnly = await readOnlyDefault(name);
     expect(readOnly[0]?.v).toBe('on');
     expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
   });
 
   it('leaves the source as it was, with no slot or publication, when the migration is rejected', async () => {
     const name = await freshSource();
-    const run = await client.migrate({
-      name: `online-${name}`,
-      source: source.url(name),
-      target: target.url(name),
-      mode: 'online',
-      validate: 'none',
-    });
-    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const run = await startAtGate(name);
     await client.reject(`online-${name}`, { by: 'bob', reason: 'not today' });
     expect((await run.result()).outcome).toBe('rejected');
     expect((await client.status(run.workflowId)).state).toBe('rolled_back');
-    const readOnly = await query<{ v: string }>(
-      source.url(name),
-      "SELECT current_setting('default_transaction_read_only') AS v",
-    );
+    const readOnly = await readOnlyDefault(name);
     expect(readOnly[0]?.v).toBe('off');
     expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
   });
 
   it('leaves the source as it was, with no slot or publication, when the migration is cancelled while replicating', async () => {
     const name = await freshSource();
-    const run = await client.migrate({
-      name: `online-${name}`,
-      source: source.url(name),
-      target: target.url(name),
-      mode: 'online',
-      validate: 'none',
-    });
-    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const run = await startAtGate(name);
     expect((await replicationLeft(name)).slots).toHaveLength(1);
     await client.cancel(run.workflowId);
     await run.result().catch(() => undefined);
     expect((await client.status(run.workflowId)).state).toBe('rolled_back');
-    const readOnly = await query<{ v: string }>(
-      source.url(name),
-      "SELECT current_setting('default_transaction_read_only') AS v",
-    );
+    const readOnly = await readOnlyDefault(name);
     expect(readOnly[0]?.v).toBe('off');
     expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
   });
