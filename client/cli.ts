@@ -3,6 +3,7 @@ import { ErrorCode, exitCodeFor, PgferryError } from '../domain/errors';
 import { registerApproval } from './commands/approve';
 import { registerBackup } from './commands/backup';
 import { registerCancel } from './commands/cancel';
+import { registerCodec } from './commands/codec';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
 import { registerHistory } from './commands/history';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerList(program);
   registerCancel(program);
+  registerCodec(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -35,6 +35,7 @@ export const DEFAULTS = {
   temporalNamespace: 'default',
   temporalPort: 7233,
   uiPort: 8233,
+  codecPort: 8234,
   stateDir: '.pgferry',
   dbFilename: '.pgferry/temporal.db',
   jobs: 2,

@@ -24,12 +24,14 @@ describe('pgferry dev, the embedded default', () => {
   let dir: string;
   let port: number;
   let uiPort: number;
+  let codecPort: number;
   const running: PgferryProcess[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'pgferry-dev-'));
     port = await freePort();
     uiPort = await freePort();
+    codecPort = await freePort();
     await createEmptyDatabase(source);
     await query(adminUrl(5432, source), 'CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g');
   });
@@ -42,7 +44,16 @@ describe('pgferry dev, the embedded default', () => {
 
   const dev = (...extra: string[]) => {
     const proc = spawnPgferry(
-      ['dev', '--port', String(port), '--ui-port', String(uiPort), ...extra],
+      [
+        'dev',
+        '--port',
+        String(port),
+        '--ui-port',
+        String(uiPort),
+        '--codec-port',
+        String(codecPort),
+        ...extra,
+      ],
       userEnv(port),
       dir,
     );
@@ -57,6 +68,14 @@ describe('pgferry dev, the embedded default', () => {
 
     const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
     expect(ui.status).toBe(200);
+    // The UI was started pointing at pgferry's codec server, which answers the UI's origin.
+    const settings = await (await fetch(`http://127.0.0.1:${uiPort}/api/v1/settings`)).text();
+    expect(settings).toContain(`http://127.0.0.1:${codecPort}`);
+    const preflight = await fetch(`http://127.0.0.1:${codecPort}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: `http://127.0.0.1:${uiPort}` },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(`http://127.0.0.1:${uiPort}`);
 
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {

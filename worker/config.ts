@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   PGFERRY_DATA_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(DEFAULTS.dataConcurrency),
   PGFERRY_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   PGFERRY_SWITCH_HOOK_COMMAND: z.string().min(1).optional(),
+  PGFERRY_CODEC_TOKEN: z.string().min(1).optional(),
 });
 
 /** The worker's and the client's settings, parsed from the environment. */
@@ -47,6 +48,8 @@ export interface Config {
   readonly logLevel: string;
   /** A command the worker runs at cutover (set on the worker only: workflow input never names a command). */
   readonly switchHookCommand: string | undefined;
+  /** The bearer token the codec server requires, when set. */
+  readonly codecToken: string | undefined;
 }
 
 function discoverServerBinDirs(): Record<number, string> {
@@ -96,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataConcurrency: e.PGFERRY_DATA_CONCURRENCY,
     logLevel: e.PGFERRY_LOG_LEVEL,
     switchHookCommand: e.PGFERRY_SWITCH_HOOK_COMMAND,
+    codecToken: e.PGFERRY_CODEC_TOKEN,
   };
 }
 

@@ -1,5 +1,7 @@
 import { ErrorCode, PgferryError } from '../domain/errors';
-import type { Config } from './config';
+import { EncryptionCodec } from './codec';
+import { startCodecServer, type CodecServer } from './codec-server';
+import { loadCodecKey, type Config } from './config';
 import { startDevServer, startSdkDevServer, type DevServer, type DevServerOptions } from './dev-server';
 import { startWorker, type RunningWorker } from './run';
 import { installRuntime } from './runtime';
@@ -9,6 +11,8 @@ import { setupTemporalCli } from './temporal-cli';
 export interface DevStack {
   readonly server: DevServer;
   readonly worker: RunningWorker | undefined;
+  /** The codec server the UI decodes payloads with, when one was asked for. */
+  readonly codec: CodecServer | undefined;
   /** Stops the worker (letting its current steps end), then the server. Safe to call twice. */
   stop(): Promise<void>;
   /** True once stop() was called: the server exiting after that is expected. */
@@ -17,27 +21,47 @@ export interface DevStack {
 
 /** Starts the Temporal dev server (the CLI found or built, else the SDK's download), then a worker on it. */
 export async function startDevStack(
-  options: Omit<DevServerOptions, 'cliPath'> & {
+  options: Omit<DevServerOptions, 'cliPath' | 'codecEndpoint'> & {
     config: Config;
     worker: boolean;
+    /** Port of the codec server the UI calls; none when undefined. */
+    codecPort?: number | undefined;
     say: (line: string) => void;
   },
 ): Promise<DevStack> {
   const cli = await setupTemporalCli(options.say);
+  const ip = options.ip ?? '127.0.0.1';
+  // The codec server starts first: the UI learns its address when the server starts.
+  const codec =
+    options.codecPort === undefined
+      ? undefined
+      : await startCodecServer({
+          codec: new EncryptionCodec(await loadCodecKey(options.config)),
+          port: options.codecPort,
+          host: ip,
+          token: options.config.codecToken,
+          origins: [`http://${ip}:${options.uiPort}`, `http://localhost:${options.uiPort}`],
+        });
+  const serverOptions = { ...options, ...(codec ? { codecEndpoint: codec.url } : {}) };
   let server: DevServer;
-  if (cli.kind === 'binary') {
-    server = await startDevServer({ ...options, cliPath: cli.path });
-  } else {
-    server = await startSdkDevServer(options).catch((err: unknown) => {
-      throw new PgferryError(
-        ErrorCode.ToolMissing,
-        'no temporal CLI was found, none could be built, and the SDK could not download one',
-        {
-          fix: 'install Go (then pgferry builds the CLI), or set TEMPORAL_CLI_PATH to a temporal binary',
-          cause: err,
-        },
-      );
-    });
+  try {
+    if (cli.kind === 'binary') {
+      server = await startDevServer({ ...serverOptions, cliPath: cli.path });
+    } else {
+      server = await startSdkDevServer(serverOptions).catch((err: unknown) => {
+        throw new PgferryError(
+          ErrorCode.ToolMissing,
+          'no temporal CLI was found, none could be built, and the SDK could not download one',
+          {
+            fix: 'install Go (then pgferry builds the CLI), or set TEMPORAL_CLI_PATH to a temporal binary',
+            cause: err,
+          },
+        );
+      });
+    }
+  } catch (err) {
+    await codec?.close();
+    throw err;
   }
   let worker: RunningWorker | undefined;
   let stopping = false;
@@ -48,6 +72,7 @@ export async function startDevStack(
       await worker.done.catch(() => undefined);
     }
     await server.stop();
+    await codec?.close();
   };
   if (options.worker) {
     try {
@@ -71,6 +96,7 @@ export async function startDevStack(
     get worker() {
       return worker;
     },
+    codec,
     stop,
     get stopping() {
       return stopping;

@@ -11,6 +11,7 @@ interface DevFlags extends CommonOptions {
   dbFilename: string;
   worker: boolean;
   ip: string;
+  codecPort: number | false;
 }
 
 /** `pgferry dev`: the embedded default — a Temporal dev server with SQLite history, its UI, and a worker. */
@@ -29,6 +30,13 @@ export function registerDev(program: Command): void {
         DEFAULTS.dbFilename,
       )
       .option('--ip <ip>', 'address to listen on', '127.0.0.1')
+      .option(
+        '--codec-port <n>',
+        'port of the codec server the UI decodes payloads with',
+        intOption('codec-port', 1, 65535),
+        DEFAULTS.codecPort,
+      )
+      .option('--no-codec-port', 'start no codec server (the UI then shows payloads encrypted)')
       .option('--no-worker', 'start the server only'),
   ).action(async (flags: DevFlags) => {
     const out = outputFor(flags);
@@ -38,6 +46,7 @@ export function registerDev(program: Command): void {
       dbFilename: flags.dbFilename,
       ip: flags.ip,
       worker: flags.worker,
+      codecPort: flags.codecPort === false ? undefined : flags.codecPort,
       config: loadConfig(),
       say: (line) => out.note(line),
     });
@@ -48,12 +57,13 @@ export function registerDev(program: Command): void {
       address: server.address,
       ui: server.uiUrl,
       worker: flags.worker,
+      codec: stack.codec?.url,
       dbFilename: flags.dbFilename,
     };
     out.result(
       ready,
       () =>
-        `pgferry dev ready: Temporal at ${server.address}, UI at ${server.uiUrl ?? '(none)'}${flags.worker ? ', worker polling' : ''}. Ctrl-C stops.`,
+        `pgferry dev ready: Temporal at ${server.address}, UI at ${server.uiUrl ?? '(none)'}${stack.codec ? `, codec server at ${stack.codec.url}` : ''}${flags.worker ? ', worker polling' : ''}. Ctrl-C stops.`,
     );
     const stop = async () => {
       out.note('pgferry dev: stopping…');
