@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -129,12 +129,17 @@ export async function loadCodecKey(config: Config): Promise<CodecKey> {
   }
   const made = { id: `${config.codecKeyId}-${randomBytes(3).toString('hex')}`, key: randomBytes(32) };
   await mkdir(path.dirname(config.codecKeyFile), { recursive: true });
-  await writeFile(config.codecKeyFile, JSON.stringify({ id: made.id, key: made.key.toString('base64') }), {
-    mode: 0o600,
-    flag: 'wx',
-  }).catch(async (err: { code?: string }) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
+  // Written whole under a private name, then linked into place: link() fails if the file exists, so
+  // a process racing us never reads a half-written key, and the first one to link wins.
+  const draft = `${config.codecKeyFile}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(draft, JSON.stringify({ id: made.id, key: made.key.toString('base64') }), { mode: 0o600 });
+  try {
+    await link(draft, config.codecKeyFile).catch((err: { code?: string }) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  } finally {
+    await unlink(draft).catch(() => undefined);
+  }
   await chmod(config.codecKeyFile, 0o600);
   // Another process may have won the race to create it: the file is the truth.
   const stored = JSON.parse(await readFile(config.codecKeyFile, 'utf8')) as { id: string; key: string };
