@@ -7,11 +7,12 @@ import { sha256File } from './checksum';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { countLargeObjects, countRows, databaseInfo, isDatabaseEmpty, serverVersion } from './pg/catalog';
-import { libpqEnv, withClient } from './pg/connect';
+import { withClient } from './pg/connect';
 import { MAINTENANCE_DB, recreateOwnDatabase } from './provision/local';
 import { readManifest } from './storage/filesystem';
 import { DUMP_DIR } from './storage/storage';
-import { findTool, runTool, toolFailure, toolMajorVersion } from './tools';
+import { runPgRestore } from './pg-restore';
+import { findTool, runTool, toolMajorVersion } from './tools';
 
 /** What verifyBackup found: the backup is whole. */
 export interface VerifiedBackup {
@@ -133,30 +134,11 @@ export async function restoreDatabase(
     const list = await runTool(pgRestore, ['--list', dumpDir]);
     const items = list.stdout.split('\n').filter((l) => /^\d+;/.test(l)).length;
     hb.update({ detail: 'restoring', files: items, tablesDone: 0 });
-    let finished = 0;
-    const result = await runTool(
-      pgRestore,
-      [
-        '--format=directory',
-        `--jobs=${input.jobs}`,
-        '--exit-on-error',
-        '--verbose',
-        '--no-password',
-        `--dbname=${spec.database}`,
-        dumpDir,
-      ],
-      {
-        env: libpqEnv(spec, deps.env, 'target'),
-        signal: hb.signal,
-        onLine: (line) => {
-          if (/finished item|processing item|creating /.test(line)) {
-            finished += 1;
-            hb.update({ tablesDone: finished });
-          }
-        },
-      },
-    );
-    if (result.code !== 0) throw toolFailure('pg_restore', result.stderrTail, 'target');
+    await runPgRestore(pgRestore, dumpDir, spec, deps.env, {
+      jobs: input.jobs,
+      signal: hb.signal,
+      onItem: (done) => hb.update({ tablesDone: done }),
+    });
     deps.logger.info({ target: connectionLabel(spec), items }, 'restore finished');
     return { items };
   } finally {

@@ -7,6 +7,7 @@ import { startHeartbeat } from './heartbeat';
 import { isDatabaseEmpty } from './pg/catalog';
 import { libpqEnv, withClient } from './pg/connect';
 import { recreateOwnDatabase } from './provision/local';
+import { runPgRestore } from './pg-restore';
 import { findTool, runTool, toolFailure } from './tools';
 
 /** Input of the copySchemaSection activity. */
@@ -53,28 +54,16 @@ export async function copySchemaSection(
     if (dumped.code !== 0) throw toolFailure('pg_dump', dumped.stderrTail, 'source');
     hb.update({ detail: `restoring ${input.section}` });
     let items = 0;
-    const clean = input.section === 'post-data' ? ['--clean', '--if-exists'] : [];
-    const restored = await runTool(
-      pgRestore,
-      [
-        '--format=directory',
-        `--jobs=${input.jobs}`,
-        '--exit-on-error',
-        '--verbose',
-        '--no-password',
-        ...clean,
-        `--dbname=${target.database}`,
-        dumpDir,
-      ],
-      {
-        env: libpqEnv(target, deps.env, 'target'),
-        signal: hb.signal,
-        onLine: (line) => {
-          if (/creating |finished item/.test(line)) hb.update({ tablesDone: ++items });
-        },
+    await runPgRestore(pgRestore, dumpDir, target, deps.env, {
+      jobs: input.jobs,
+      // A retried post-data first drops what an earlier attempt created.
+      extraArgs: input.section === 'post-data' ? ['--clean', '--if-exists'] : [],
+      signal: hb.signal,
+      onItem: (done) => {
+        items = done;
+        hb.update({ tablesDone: done });
       },
-    );
-    if (restored.code !== 0) throw toolFailure('pg_restore', restored.stderrTail, 'target');
+    });
     return { items };
   } finally {
     hb.stop();

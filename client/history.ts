@@ -151,25 +151,21 @@ export async function buildTimeline(
         }
       }
     }
+    // Decisions arrive as accepted Updates (validated first) or as Signals, both named approve / reject.
     const accepted = event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
-    if (accepted && (accepted.name === 'approve' || accepted.name === 'reject')) {
-      const input = (await decodeFirst(codec, accepted.args?.payloads)) as
-        Omit<DecisionEvent, 'at' | 'channel' | 'outcome'> | undefined;
-      timeline.decisions.push({
-        at: iso(ms),
-        channel: 'update',
-        outcome: accepted.name === 'approve' ? 'approved' : 'rejected',
-        ...input,
-      });
-    }
     const signal = event.workflowExecutionSignaledEventAttributes;
-    if (signal && (signal.signalName === 'approve' || signal.signalName === 'reject')) {
-      const input = (await decodeFirst(codec, signal.input?.payloads)) as
+    const decision = accepted
+      ? { name: accepted.name, payloads: accepted.args?.payloads, channel: 'update' as const }
+      : signal
+        ? { name: signal.signalName, payloads: signal.input?.payloads, channel: 'signal' as const }
+        : undefined;
+    if (decision && (decision.name === 'approve' || decision.name === 'reject')) {
+      const input = (await decodeFirst(codec, decision.payloads)) as
         Omit<DecisionEvent, 'at' | 'channel' | 'outcome'> | undefined;
       timeline.decisions.push({
         at: iso(ms),
-        channel: 'signal',
-        outcome: signal.signalName === 'approve' ? 'approved' : 'rejected',
+        channel: decision.channel,
+        outcome: decision.name === 'approve' ? 'approved' : 'rejected',
         ...input,
       });
     }
