@@ -1,9 +1,10 @@
+import type { RetryPolicy } from '@temporalio/common';
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../domain/constants';
 import { NON_RETRYABLE_CODES } from '../domain/errors';
 
-const retry = {
+const retry: RetryPolicy = {
   initialInterval: '1 second',
   backoffCoefficient: 2,
   maximumInterval: '30 seconds',
