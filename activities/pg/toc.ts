@@ -1,0 +1,36 @@
+/**
+ * pg_restore's table of contents (`pg_restore --list`), read and filtered to choose which items of
+ * a post-data archive to restore. An entry line reads `DUMPID; CATALOG_OID OBJECT_OID DESC SCHEMA
+ * TAG OWNER`; the dump id changes from one dump to the next, the two OIDs name the object on the
+ * source as long as its schema does not change, so they are the key that carries across dumps.
+ */
+
+const ENTRY = /^(\d+); (\d+) (\d+) (.*)$/;
+
+/** The key of an entry line (`CATALOG_OID:OBJECT_OID`), or undefined for a comment or blank line. */
+export function tocKey(line: string): string | undefined {
+  const m = ENTRY.exec(line);
+  return m ? `${m[2]}:${m[3]}` : undefined;
+}
+
+/**
+ * True for the items that can be built as soon as their table holds its rows: its indexes and
+ * its primary key, unique and exclusion constraints (their indexes). Foreign keys wait for the
+ * tables they reference; triggers must not fire during the copy; `INDEX ATTACH` joins a
+ * partition's index to its parent's, which is built with the rest.
+ */
+export function isTableIndexEntry(line: string): boolean {
+  const m = ENTRY.exec(line);
+  if (!m) return false;
+  const rest = m[4] ?? '';
+  return (rest.startsWith('INDEX ') && !rest.startsWith('INDEX ATTACH ')) || rest.startsWith('CONSTRAINT ');
+}
+
+/** The entry lines of a listing that `keep` accepts (comments dropped), and their keys. */
+export function filterToc(
+  listing: string,
+  keep: (line: string) => boolean,
+): { list: string; keys: string[] } {
+  const kept = listing.split('\n').filter((line) => tocKey(line) !== undefined && keep(line));
+  return { list: kept.join('\n') + '\n', keys: kept.map((line) => tocKey(line) as string) };
+}

@@ -1,0 +1,91 @@
+import { condition } from '@temporalio/workflow';
+import { qualifiedTableName, type Chunk } from '../domain/chunks';
+import { data } from './activities';
+
+/** A table named by schema and name. */
+interface TableName {
+  readonly schema: string;
+  readonly table: string;
+}
+
+/** One lane's next piece of work: a batch of chunks, or the indexes of tables whose chunks are all in. */
+type Work =
+  | { readonly kind: 'copy'; readonly batch: Chunk[] }
+  | { readonly kind: 'indexes'; readonly tables: TableName[] };
+
+/** Options of copyAndIndex. */
+export interface CopyAndIndexOptions {
+  readonly source: string;
+  readonly target: string;
+  readonly migration: string;
+  readonly snapshot?: string;
+  /** Lanes: activities in flight at once. */
+  readonly jobs: number;
+  readonly batches: readonly Chunk[][];
+  /** Called after each batch with what it copied and how many chunks it held. */
+  readonly onCopied: (copied: { rows: number; bytes: number }, chunks: number) => void;
+}
+
+/**
+ * Copies the batches on `jobs` lanes and builds each table's indexes (and primary key, unique and
+ * exclusion constraints) as soon as its last chunk is in, on a lane the copy no longer needs: the
+ * index builds of finished tables overlap the copy of the big ones instead of waiting for all of
+ * it. Copies are queued first, so the copy is never held up by an index. Returns the keys of the
+ * post-data items built, which the final post-data restore leaves out.
+ */
+export async function copyAndIndex(options: CopyAndIndexOptions): Promise<string[]> {
+  const remaining = new Map<string, number>();
+  const keyOf = (t: TableName) => qualifiedTableName(t.schema, t.table);
+  for (const chunk of options.batches.flat())
+    remaining.set(keyOf(chunk), (remaining.get(keyOf(chunk)) ?? 0) + 1);
+  const queue: Work[] = options.batches.map((batch) => ({ kind: 'copy', batch }));
+  const built: string[] = [];
+  const run = async (work: Work) => {
+    if (work.kind === 'indexes') {
+      const { built: keys } = await data.buildTableIndexes({
+        source: options.source,
+        target: options.target,
+        tables: work.tables,
+      });
+      built.push(...keys);
+      return;
+    }
+    const copied = await data.copyChunks({
+      source: options.source,
+      target: options.target,
+      migration: options.migration,
+      chunks: work.batch,
+      ...(options.snapshot ? { snapshot: options.snapshot } : {}),
+    });
+    options.onCopied(copied, work.batch.length);
+    const ready: TableName[] = [];
+    for (const chunk of work.batch) {
+      const left = (remaining.get(keyOf(chunk)) ?? 1) - 1;
+      remaining.set(keyOf(chunk), left);
+      if (left === 0) ready.push({ schema: chunk.schema, table: chunk.table });
+    }
+    if (ready.length > 0) queue.push({ kind: 'indexes', tables: ready });
+  };
+  let running = 0;
+  let failed = false;
+  // A lane with nothing queued waits while others run: a finishing copy may queue an index build.
+  const lane = async () => {
+    for (;;) {
+      await condition(() => queue.length > 0 || running === 0 || failed);
+      const work = failed ? undefined : queue.shift();
+      if (!work) return;
+      running += 1;
+      try {
+        await run(work);
+      } catch (err) {
+        // Nothing new starts once a lane has failed: the migration is about to roll back.
+        failed = true;
+        throw err;
+      } finally {
+        running -= 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, lane));
+  return built;
+}
