@@ -32,7 +32,12 @@ import {
   type ResetCopyInput,
   type WaitForReplayInput,
 } from './replication';
-import { copySchemaSection, type SchemaSectionInput } from './schema';
+import {
+  buildTableIndexes,
+  copySchemaSection,
+  type SchemaSectionInput,
+  type TableIndexesInput,
+} from './schema';
 import { syncSequences } from './sequences';
 import { switchEndpoint, type SwitchHookInput } from './switch-hook';
 import { validateTables } from './validate';
@@ -63,6 +68,7 @@ export function createActivities(deps: ActivityDeps) {
     runPreflight: (input: { source: string; target: string; mode: 'offline' | 'online' }) =>
       runPreflight(deps, input),
     copySchemaSection: (input: SchemaSectionInput) => copySchemaSection(deps, input),
+    buildTableIndexes: (input: TableIndexesInput) => buildTableIndexes(deps, input),
     freezeSource: (input: { source: string }) => freezeSource(deps, input),
     unfreezeSource: (input: { source: string }) => unfreezeSource(deps, input),
     dropOwnTarget: (input: { target: string; marker: string }) => dropOwnTarget(deps, input),

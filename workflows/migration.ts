@@ -13,6 +13,7 @@ import {
 } from '../domain/migration';
 import { control, data } from './activities';
 import { ApprovalGate } from './approval';
+import { copyAndIndex } from './copy';
 import { copyUnderSlotSnapshot, replicationName, waitForCatchUp } from './online';
 import { parseWorkflowInput } from './input';
 import { Progress, SearchKeys } from './progress';
@@ -25,6 +26,8 @@ const BATCHED_COPY = 'batched-copy';
 const SMALL_BATCH_BYTES = 16 * 1024 * 1024;
 /** Patch id: ANALYZE on the target alongside the validation. */
 const ANALYZE_TARGET = 'analyze-target';
+/** Patch id: each table's indexes built as soon as its chunks are in, overlapping the copy. */
+const EARLY_INDEXES = 'early-indexes';
 /** Patch id: the endpoint-switch step after finalize. */
 const SWITCH_HOOK = 'switch-hook';
 
@@ -156,6 +159,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     if (input.mode === 'offline' && input.freezeSource) await freeze();
 
     const totals = { tables: 0, chunks: 0, rows: 0, bytes: 0 };
+    /** Post-data items the copy built early (keys of pg_restore's list): the post-data step skips them. */
+    const indexesBuilt = new Set<string>();
     /** Copies every table (under `snapshot` when given), chunk by chunk through the ledger. */
     const copyData = async (snapshot?: string) => {
       const tables = await control.listCopyTables({
@@ -176,6 +181,20 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       if (patched(BATCHED_COPY)) {
         // Small chunks travel in batches: thousands of tables cost tens of activities, and history stays bounded.
         const batches = batchChunks(chunks, { maxBytes: SMALL_BATCH_BYTES, maxChunks: 100 });
+        if (patched(EARLY_INDEXES)) {
+          const built = await copyAndIndex({
+            source: input.source,
+            target: input.target,
+            migration: id,
+            ...(snapshot ? { snapshot } : {}),
+            jobs: input.jobs,
+            batches,
+            onCopied: count,
+          });
+          // A copy started over (online, new snapshot) truncates tables: their indexes stay.
+          for (const key of built) indexesBuilt.add(key);
+          return;
+        }
         await windowed(batches, input.jobs, async (batch) => {
           const copied = await data.copyChunks({
             source: input.source,
@@ -223,6 +242,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       section: 'post-data',
       jobs: input.jobs,
       marker,
+      ...(indexesBuilt.size > 0 ? { skip: [...indexesBuilt] } : {}),
     });
 
     /** Sequences, large objects and validation: the final steps on a source that no longer changes. */
