@@ -20,7 +20,8 @@ export function progressLine(status: WorkflowStatus, elapsedMs: number): string 
 
 /**
  * Follows a workflow until `until` holds (by default: until it ends), drawing progress for people.
- * Returns the last status seen.
+ * Returns the last status seen. `ended`, when given, settles as the workflow closes (its result's
+ * long poll): the status is read again at once instead of at the next poll.
  */
 export async function watch(
   client: PgferryClient,
@@ -28,7 +29,12 @@ export async function watch(
   out: Output,
   until: (s: WorkflowStatus) => boolean = isClosed,
   timeoutMs = Number.POSITIVE_INFINITY,
+  ended?: Promise<unknown>,
 ): Promise<WorkflowStatus> {
+  const closed = ended?.then(
+    () => undefined,
+    () => undefined,
+  );
   const started = Date.now();
   const last = { key: '' };
   for (;;) {
@@ -38,6 +44,8 @@ export async function watch(
       out.endProgress();
       return status;
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, POLL_MS))), ...(closed ? [closed] : [])]);
+    clearTimeout(timer);
   }
 }

@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { stopLocalCluster } from '../../activities/provision/local-cluster';
 import { DEFAULTS } from '../../domain/constants';
 import { loadConfig, type Config } from '../../worker/config';
-import { startDevStack } from '../../worker/dev-stack';
 import { formatBytes, formatCount } from '../format';
 import { PgferryClient } from '../pgferry-client';
 import { intOption, outputFor, withJson, type CommonOptions } from './context';
@@ -65,7 +64,9 @@ export function registerDemo(program: Command): void {
     say(
       `starting Temporal (port ${flags.port}, UI ${flags.uiPort}, history in ${flags.dbFilename}) and a worker…`,
     );
-    const stack = await startDevStack({
+    const stack = await (
+      await import('../../worker/dev-stack.js')
+    ).startDevStack({
       port: flags.port,
       uiPort: flags.uiPort,
       dbFilename: flags.dbFilename,

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import { loadConfig } from '../../worker/config';
-import { startDevStack } from '../../worker/dev-stack';
 import { intOption, outputFor, withJson, type CommonOptions } from './context';
 import { onStopSignal } from './worker';
 
@@ -40,7 +39,9 @@ export function registerDev(program: Command): void {
       .option('--no-worker', 'start the server only'),
   ).action(async (flags: DevFlags) => {
     const out = outputFor(flags);
-    const stack = await startDevStack({
+    const stack = await (
+      await import('../../worker/dev-stack.js')
+    ).startDevStack({
       port: flags.port,
       uiPort: flags.uiPort,
       dbFilename: flags.dbFilename,

@@ -34,10 +34,11 @@ export async function follow<T>(
 ): Promise<void> {
   const id = run.workflowId;
   if (wait) {
-    const status = await watch(client, id, out);
+    const result = run.result();
+    const status = await watch(client, id, out, isClosed, Number.POSITIVE_INFINITY, result);
     if (status.state !== 'completed') throw failureOf(status);
-    const result = await run.result();
-    out.result({ ok: true, workflowId: id, ...(result as object) }, () => human(result));
+    const value = await result;
+    out.result({ ok: true, workflowId: id, ...(value as object) }, () => human(value));
     return;
   }
   const status = await watch(

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../../domain/constants';
 import { loadConfig } from '../../worker/config';
-import { startWorker } from '../../worker/run';
-import { installRuntime } from '../../worker/runtime';
 import { outputFor, withJson, type CommonOptions } from './context';
 
 /** Stops `stop` on the first SIGINT or SIGTERM; resolves when it has. */
@@ -27,6 +25,11 @@ export function registerWorker(program: Command): void {
   ).action(async (flags: CommonOptions) => {
     const out = outputFor(flags);
     const config = loadConfig();
+    // Loaded here, not at the top: every other command starts faster without the worker's modules.
+    const [{ startWorker }, { installRuntime }] = await Promise.all([
+      import('../../worker/run.js'),
+      import('../../worker/runtime.js'),
+    ]);
     installRuntime();
     const worker = await startWorker(config, {
       onReady: () =>
