@@ -161,6 +161,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     const totals = { tables: 0, chunks: 0, rows: 0, bytes: 0 };
     /** Post-data items the copy built early (keys of pg_restore's list): the post-data step skips them. */
     const indexesBuilt = new Set<string>();
+    let earlyIndexes = false;
     /** Copies every table (under `snapshot` when given), chunk by chunk through the ledger. */
     const copyData = async (snapshot?: string) => {
       const tables = await control.listCopyTables({
@@ -181,7 +182,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       if (patched(BATCHED_COPY)) {
         // Small chunks travel in batches: thousands of tables cost tens of activities, and history stays bounded.
         const batches = batchChunks(chunks, { maxBytes: SMALL_BATCH_BYTES, maxChunks: 100 });
-        if (patched(EARLY_INDEXES)) {
+        earlyIndexes = patched(EARLY_INDEXES);
+        if (earlyIndexes) {
           const built = await copyAndIndex({
             source: input.source,
             target: input.target,
@@ -236,7 +238,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     }
 
     progress.enter('schema');
-    await data.copySchemaSection({
+    const postData = data.copySchemaSection({
       source: input.source,
       target: input.target,
       section: 'post-data',
@@ -244,6 +246,10 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       marker,
       ...(indexesBuilt.size > 0 ? { skip: [...indexesBuilt] } : {}),
     });
+    // With the indexes built during the copy, what is left of post-data (foreign keys, triggers,
+    // matview data) runs alongside the offline final steps, which only read the tables' rows.
+    const overlapPostData = input.mode === 'offline' && earlyIndexes;
+    if (!overlapPostData) await postData;
 
     /** Sequences, large objects and validation: the final steps on a source that no longer changes. */
     const settle = async () => {
@@ -282,7 +288,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       progress.enter('replicate');
       await waitForCatchUp(input, name, progress);
     } else {
-      settled = await settle();
+      [settled] = await Promise.all([settle(), postData]);
     }
 
     progress.enter('approval');
