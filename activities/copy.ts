@@ -12,6 +12,7 @@ import { withClient, withTransaction } from './pg/connect';
 import {
   advisoryKey,
   BINARY_PORTABLE,
+  CAN_TRUNCATE,
   copyInSql,
   copyOutSql,
   CopySqlState,
@@ -29,6 +30,7 @@ import {
   SOURCE_SETTINGS,
   setSnapshotSql,
   targetSettings,
+  truncateOnlySql,
   type CopyFormat,
 } from './pg/copy-sql';
 import { SqlState, UNREACHABLE_ERRNOS } from './pg/sqlstate';
@@ -179,14 +181,28 @@ export async function copyChunk(deps: ActivityDeps, input: CopyChunkInput): Prom
             return findLedgerRow(targetClient, migration, chunk.id);
           });
           if (done) return { chunkId: chunk.id, ...done, skipped: true };
-          const targetMajor = await onSide('target', chunk, async () => {
+          const { targetMajor, freeze } = await onSide('target', chunk, async () => {
             const { major } = await serverVersion(targetClient);
             for (const setting of targetSettings(major)) await targetClient.query(setting);
-            return major;
+            // A whole table not in the ledger holds nothing committed by us: empty it in this
+            // transaction and load it frozen. Ranges of a split table share it, and cannot.
+            if (chunk.range !== undefined) return { targetMajor: major, freeze: false };
+            const { rows } = await targetClient.query<{ ok: boolean }>(CAN_TRUNCATE, [
+              chunk.schema,
+              chunk.table,
+            ]);
+            if (rows[0]?.ok) await targetClient.query(truncateOnlySql(chunk));
+            return { targetMajor: major, freeze: rows[0]?.ok === true };
           });
           const copied = await withClient(source, deps.env, 'source', (sourceClient) =>
             whileNotCancelled(hb.signal, sourceClient, () =>
-              streamChunk(sourceClient, targetClient, { chunk, targetMajor, snapshot: input.snapshot, hb }),
+              streamChunk(sourceClient, targetClient, {
+                chunk,
+                targetMajor,
+                freeze,
+                snapshot: input.snapshot,
+                hb,
+              }),
             ),
           );
           await onSide('target', chunk, () =>
@@ -266,6 +282,7 @@ async function streamChunk(
   options: {
     chunk: Chunk;
     targetMajor: number;
+    freeze: boolean;
     snapshot: string | undefined;
     hb: ReturnType<typeof startHeartbeat>;
   },
@@ -286,7 +303,7 @@ async function streamChunk(
   });
 
   const copyOut = sourceClient.query(copyTo(copyOutSql(chunk, format)));
-  const copyIn = targetClient.query(copyFrom(copyInSql(chunk, format)));
+  const copyIn = targetClient.query(copyFrom(copyInSql(chunk, format, { freeze: options.freeze })));
   // The first stream to fail names the side at fault; pipeline then destroys the others with it.
   let failedSide: 'source' | 'target' | undefined;
   copyOut.once('error', () => (failedSide ??= 'source'));

@@ -392,7 +392,10 @@ describe('the copy engine against a real PostgreSQL', () => {
 
   it('leaves neither rows nor a ledger row when the target connection dies mid-COPY, and a retry copies the chunk once', async () => {
     const target = await bigTarget('killed');
-    const chunk = await wholeTableChunk(bigSource, 'big');
+    // A page range over the whole table: a whole-table chunk would first TRUNCATE (for a frozen
+    // load), and wait there on the blocker below instead of mid-COPY.
+    const whole = await wholeTableChunk(bigSource, 'big');
+    const chunk = { ...whole, id: `${whole.id}#1[0,)`, range: { fromPage: 0 } };
     const input = { source: bigSource, target, migration: 'killed', chunk };
 
     await withClient(target, async (blocker) => {

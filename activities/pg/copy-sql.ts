@@ -200,7 +200,27 @@ export function copyOutSql(chunk: Chunk, format: CopyFormat): string {
  * table without copyable columns (only generated ones, or none) names none: COPY then fills none,
  * and an empty list would be a syntax error.
  */
-export function copyInSql(chunk: Chunk, format: CopyFormat): string {
+export function copyInSql(chunk: Chunk, format: CopyFormat, options: { freeze?: boolean } = {}): string {
   const columns = chunk.columns.length > 0 ? ` (${chunk.columns.map(quoteIdent).join(', ')})` : '';
-  return `COPY ${tableSql(chunk)}${columns} FROM STDIN${formatClause(format)}`;
+  if (!options.freeze) return `COPY ${tableSql(chunk)}${columns} FROM STDIN${formatClause(format)}`;
+  const settings = [...(format === 'binary' ? ['FORMAT binary'] : []), 'FREEZE'].join(', ');
+  return `COPY ${tableSql(chunk)}${columns} FROM STDIN WITH (${settings})`;
+}
+
+/**
+ * Whether the target's user may TRUNCATE the chunk's table, which a frozen load needs: COPY
+ * FREEZE writes rows already frozen and visible to all (no hint bits to set, no vacuum to freeze
+ * them later), but only into a table created or truncated in the same transaction.
+ */
+export const CAN_TRUNCATE = `
+  SELECT has_table_privilege(c.oid, 'TRUNCATE')
+         -- A table that a foreign key references cannot be truncated alone (the copy's own
+         -- targets have none yet: foreign keys come with post-data).
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint AS fk WHERE fk.confrelid = c.oid AND fk.contype = 'f') AS ok
+    FROM pg_class AS c
+   WHERE c.oid = format('%I.%I', $1::text, $2::text)::regclass`;
+
+/** Empties the chunk's table, its own rows only (ONLY: children of an inheritance parent are chunks of their own). */
+export function truncateOnlySql(chunk: Chunk): string {
+  return `TRUNCATE ONLY ${tableSql(chunk)}`;
 }
