@@ -2,6 +2,18 @@ import type { Logger } from 'pino';
 import type { Env } from './pg/connect';
 import type { BackupStorage } from './storage/storage';
 
+/** Where notifications go out: the worker's Slack bot and webhook signing settings. */
+export interface NotifySettings {
+  /** The bot token (xoxb-…); slack: targets fail with InvalidInput naming SLACK_BOT_TOKEN without it. */
+  readonly slackBotToken?: string | undefined;
+  /** Slack's Web API base URL, ending in `/`. */
+  readonly slackApiUrl: string;
+  /** A channel id every migration notifies as well. */
+  readonly slackChannel?: string | undefined;
+  /** The HMAC-SHA256 key of webhook signatures; webhooks go out unsigned (with a warning) without it. */
+  readonly webhookSecret?: string | undefined;
+}
+
 /** Everything activities need from the outside world; the worker builds it, tests pass their own. */
 export interface ActivityDeps {
   /** The worker's environment: where password_env references are looked up. */
@@ -19,6 +31,8 @@ export interface ActivityDeps {
   readonly clusterUser: string;
   /** The worker's endpoint-switch command, run at cutover with the migration in its environment. */
   readonly switchHookCommand?: string | undefined;
+  /** Slack and webhook settings for notifications; none configured when absent. */
+  readonly notify?: NotifySettings | undefined;
   /** The storage that serves a location. */
   readonly storageFor: (location: string) => BackupStorage;
 }

@@ -12,6 +12,7 @@ import {
 } from './copy';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
+import { notifyTargets, sendNotification, type NotifyInput, type NotifyTargetsInput } from './notify';
 import { runPreflight } from './preflight';
 import {
   awaitSnapshot,
@@ -98,7 +99,9 @@ export function createActivities(deps: ActivityDeps) {
     resetCopy: (input: ResetCopyInput) => resetCopy(deps, input),
     analyzeTarget: (input: { target: string }) => analyzeTarget(deps, input),
     switchEndpoint: (input: SwitchHookInput) => switchEndpoint(deps, input),
-    /** A reminder that a migration waits for a decision: in the worker's log now, in chat later. */
+    notifyTargets: (input: NotifyTargetsInput) => notifyTargets(deps, input),
+    notify: (input: NotifyInput) => sendNotification(deps, input),
+    /** A reminder that a migration waits for a decision, in the worker's log (chat and webhooks get it from `notify`). */
     remindApproval: async (input: { name: string; secondsLeft: number; approvers: string[] }) => {
       deps.logger.warn(
         input,

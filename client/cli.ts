@@ -3,6 +3,7 @@ import { ErrorCode, exitCodeFor, PgferryError } from '../domain/errors';
 import { registerApproval } from './commands/approve';
 import { registerBackup } from './commands/backup';
 import { registerCancel } from './commands/cancel';
+import { registerChatops } from './commands/chatops';
 import { registerCodec } from './commands/codec';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerList(program);
   registerCancel(program);
   registerCodec(program);
+  registerChatops(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

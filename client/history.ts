@@ -65,6 +65,16 @@ async function decodeFirst(codec: EncryptionCodec, payloads: Payload[] | null | 
   }
 }
 
+/**
+ * A decision's chat identity as recorded, its string entries only: a signal's payload is not
+ * validated before it lands in the history, and the audit trail must not trip over it.
+ */
+function chatIdentity(via: unknown): Record<string, string> | undefined {
+  if (typeof via !== 'object' || via === null || Array.isArray(via)) return undefined;
+  const entries = Object.entries(via).filter((e): e is [string, string] => typeof e[1] === 'string');
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
+}
+
 /** Rebuilds the timeline of a workflow from its history events; payloads are decrypted with the codec. */
 export async function buildTimeline(
   id: string,
@@ -162,11 +172,14 @@ export async function buildTimeline(
     if (decision && (decision.name === 'approve' || decision.name === 'reject')) {
       const input = (await decodeFirst(codec, decision.payloads)) as
         Omit<DecisionEvent, 'at' | 'channel' | 'outcome'> | undefined;
+      const { via: recorded, ...said } = input ?? {};
+      const via = chatIdentity(recorded);
       timeline.decisions.push({
         at: iso(ms),
         channel: decision.channel,
         outcome: decision.name === 'approve' ? 'approved' : 'rejected',
-        ...input,
+        ...said,
+        ...(via ? { via } : {}),
       });
     }
     const closed =

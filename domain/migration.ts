@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConnectionUrl, Jobs, SafeName } from './contracts';
+import { MAX_NOTIFY_TARGETS, NotifyTarget } from './notify';
 
 /** `offline`: copy once while the source is quiet; `online`: snapshot copy, then replicate until cutover. */
 export const MigrationMode = z.enum(['offline', 'online']);
@@ -84,34 +85,57 @@ export const ValidationReport = z.object({
 export type ValidationReport = z.infer<typeof ValidationReport>;
 
 /** Input of the `migration` workflow. */
-export const MigrationInput = z.strictObject({
-  name: SafeName,
-  source: ConnectionUrl,
-  target: ConnectionUrl,
-  mode: MigrationMode.default('offline'),
-  jobs: Jobs.default(2),
-  /** Tables larger than this many bytes are split into ctid-range chunks of about this size. */
-  splitLargerThan: z
-    .number()
-    .int()
-    .min(1024 * 1024)
-    .default(256 * 1024 * 1024),
-  validate: ValidateLevel.default('checksums'),
-  /** Who may approve; anyone when empty. */
-  approvers: z.array(z.string().min(1)).default([]),
-  autoApprove: z.boolean().default(false),
-  /** Seconds to wait for a decision; reminders go out at half and nine tenths of it. No deadline when absent. */
-  approvalTimeoutSeconds: z.number().int().min(1).optional(),
-  /** When the deadline passes: roll back (abort), or keep waiting after a last reminder (wait). */
-  onApprovalTimeout: z.enum(['abort', 'wait']).default('abort'),
-  /** Freeze writes on the source (default_transaction_read_only) for the copy (offline). */
-  freezeSource: z.boolean().default(false),
-  onRollback: z.enum(['keep', 'drop']).default('keep'),
-  /** An http(s) URL that receives a JSON POST when the target has become the primary (the endpoint switch). */
-  switchHook: z.url({ protocol: /^https?$/ }).optional(),
-  /** Who started the migration (the CLI fills in the OS user). */
-  startedBy: z.string().min(1).optional(),
-});
+export const MigrationInput = z
+  .strictObject({
+    name: SafeName,
+    source: ConnectionUrl,
+    target: ConnectionUrl,
+    mode: MigrationMode.default('offline'),
+    jobs: Jobs.default(2),
+    /** Tables larger than this many bytes are split into ctid-range chunks of about this size. */
+    splitLargerThan: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(256 * 1024 * 1024),
+    validate: ValidateLevel.default('checksums'),
+    /** Who may approve; anyone when empty. */
+    approvers: z.array(z.string().min(1)).default([]),
+    autoApprove: z.boolean().default(false),
+    /** Seconds to wait for a decision; reminders go out at half and nine tenths of it. No deadline when absent. */
+    approvalTimeoutSeconds: z.number().int().min(1).optional(),
+    /** When the deadline passes: roll back (abort), or keep waiting after a last reminder (wait). */
+    onApprovalTimeout: z.enum(['abort', 'wait']).default('abort'),
+    /** Freeze writes on the source (default_transaction_read_only) for the copy (offline). */
+    freezeSource: z.boolean().default(false),
+    onRollback: z.enum(['keep', 'drop']).default('keep'),
+    /** An http(s) URL that receives a JSON POST when the target has become the primary (the endpoint switch). */
+    switchHook: z.url({ protocol: /^https?$/ }).optional(),
+    /** Who started the migration (the CLI fills in the OS user). */
+    startedBy: z.string().min(1).optional(),
+    /** Where the approval request, reminders and the outcome go: `slack:CHANNEL_ID` or `webhook:https://…`. */
+    notify: z.array(NotifyTarget).max(MAX_NOTIFY_TARGETS).default([]),
+    /** The person who started the migration may not approve it (a rejection stays theirs to make). */
+    requireSecondPerson: z.boolean().default(false),
+  })
+  .superRefine((input, ctx) => {
+    if (input.requireSecondPerson && input.startedBy === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['startedBy'],
+        message: 'requireSecondPerson needs to know who started the migration',
+        params: { fix: 'give startedBy (the CLI fills in the OS user)' },
+      });
+    }
+    if (input.requireSecondPerson && input.autoApprove) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['requireSecondPerson'],
+        message: 'a second person cannot approve a migration that approves itself',
+        params: { fix: 'leave out --auto-approve or --require-second-person' },
+      });
+    }
+  });
 /** Input of the `migration` workflow, as parsed. */
 export type MigrationInput = z.output<typeof MigrationInput>;
 /** Input of the `migration` workflow, as a caller writes it. */

@@ -29,6 +29,13 @@ const EnvSchema = z.object({
   PGFERRY_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   PGFERRY_SWITCH_HOOK_COMMAND: z.string().min(1).optional(),
   PGFERRY_CODEC_TOKEN: z.string().min(1).optional(),
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_API_URL: z.url({ protocol: /^https?$/ }).default('https://slack.com/api/'),
+  PGFERRY_SLACK_CHANNEL: z
+    .string()
+    .regex(/^[CGD][A-Z0-9]{2,}$/, 'expected a Slack channel id such as C0123ABCD (not its #name)')
+    .optional(),
+  PGFERRY_WEBHOOK_SECRET: z.string().min(1).optional(),
 });
 
 /** The worker's and the client's settings, parsed from the environment. */
@@ -50,6 +57,14 @@ export interface Config {
   readonly switchHookCommand: string | undefined;
   /** The bearer token the codec server requires, when set. */
   readonly codecToken: string | undefined;
+  /** The Slack bot token (xoxb-…) the worker posts notifications with; slack: targets need it. */
+  readonly slackBotToken: string | undefined;
+  /** Slack's Web API base URL, ending in `/` (tests point it at a stand-in). */
+  readonly slackApiUrl: string;
+  /** A channel id every migration also notifies, with or without --notify. */
+  readonly slackChannel: string | undefined;
+  /** The HMAC-SHA256 key that signs webhook notifications; unsigned (with a warning) without it. */
+  readonly webhookSecret: string | undefined;
 }
 
 function discoverServerBinDirs(): Record<number, string> {
@@ -100,6 +115,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.PGFERRY_LOG_LEVEL,
     switchHookCommand: e.PGFERRY_SWITCH_HOOK_COMMAND,
     codecToken: e.PGFERRY_CODEC_TOKEN,
+    slackBotToken: e.SLACK_BOT_TOKEN,
+    // The Web API client appends the method name to the base: keep exactly one slash between them.
+    slackApiUrl: e.SLACK_API_URL.endsWith('/') ? e.SLACK_API_URL : `${e.SLACK_API_URL}/`,
+    slackChannel: e.PGFERRY_SLACK_CHANNEL,
+    webhookSecret: e.PGFERRY_WEBHOOK_SECRET,
   };
 }
 

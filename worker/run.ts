@@ -27,6 +27,12 @@ export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.en
     clustersDir: config.clustersDir,
     clusterUser: config.clusterUser,
     switchHookCommand: config.switchHookCommand,
+    notify: {
+      slackBotToken: config.slackBotToken,
+      slackApiUrl: config.slackApiUrl,
+      slackChannel: config.slackChannel,
+      webhookSecret: config.webhookSecret,
+    },
     storageFor,
   };
 }

@@ -18,6 +18,12 @@ export interface RefusedDecision {
   readonly problem: string;
 }
 
+/** Who started the migration, and whether someone else must approve it. */
+export interface GateRules {
+  readonly startedBy?: string | undefined;
+  readonly requireSecondPerson?: boolean;
+}
+
 /** Why a decision is refused now, or undefined when it may be taken. */
 type Check = (outcome: Decision['outcome'], input: unknown) => string | undefined;
 
@@ -33,6 +39,7 @@ export class ApprovalGate {
     private readonly approvers: readonly string[],
     private readonly isReady: () => boolean,
     private readonly onChange: () => void,
+    private readonly rules: GateRules = {},
   ) {
     const check: Check = (outcome, input) => this.problem(outcome, input);
     setHandler(approveUpdate, (input) => this.decide('approved', input, 'update'), {
@@ -94,6 +101,10 @@ export class ApprovalGate {
       return 'the migration is not ready for a decision yet (copy and validation must be done)';
     if (outcome === 'approved' && this.approvers.length > 0 && !this.approvers.includes(parsed.data.by)) {
       return `${parsed.data.by} is not one of the approvers (${this.approvers.join(', ')})`;
+    }
+    // Four eyes: the starter may still reject (stopping is always safe), never approve alone.
+    if (outcome === 'approved' && this.rules.requireSecondPerson && parsed.data.by === this.rules.startedBy) {
+      return `${parsed.data.by} started this migration; --require-second-person needs someone else to approve`;
     }
     if (outcome === 'rejected' && !parsed.data.reason) return 'a rejection needs a reason';
     return undefined;

@@ -13,6 +13,7 @@ import {
 } from '../domain/migration';
 import { control, data } from './activities';
 import { ApprovalGate } from './approval';
+import { Notifier } from './notify';
 import { copyAndIndex } from './copy';
 import { copyUnderSlotSnapshot, replicationName, waitForCatchUp } from './online';
 import { parseWorkflowInput } from './input';
@@ -52,11 +53,14 @@ async function waitForDecision(
   gate: ApprovalGate,
   input: MigrationInput,
   progress: Progress,
+  notifier: Notifier,
 ): Promise<Decision> {
   const timeout = input.approvalTimeoutSeconds;
   if (timeout === undefined) return gate.wait();
-  const remind = (secondsLeft: number) =>
-    control.remindApproval({ name: input.name, secondsLeft, approvers: input.approvers });
+  const remind = async (secondsLeft: number) => {
+    await control.remindApproval({ name: input.name, secondsLeft, approvers: input.approvers });
+    await notifier.reminder(secondsLeft);
+  };
   const decision = await gate.waitUntil(timeout, remind);
   if (decision) return decision;
   progress.detail('approvalExpired', true);
@@ -64,6 +68,7 @@ async function waitForDecision(
     await remind(0);
     return gate.wait();
   }
+  await notifier.expired(timeout);
   throw ApplicationFailure.create({
     type: ErrorCode.ApprovalExpired,
     message: `approval: nobody decided within ${timeout} seconds`,
@@ -100,6 +105,19 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     () => {
       progress.detail('approval', { decision: gate.decision, refused: gate.refused });
     },
+    { startedBy: input.startedBy, requireSecondPerson: input.requireSecondPerson },
+  );
+  const notifier = new Notifier(
+    input,
+    {
+      name: input.name,
+      workflowId: id,
+      source: connectionLabel(source),
+      target: connectionLabel(target),
+      mode: input.mode,
+      startedBy: input.startedBy,
+    },
+    progress,
   );
 
   const provisionId = `${id}-provision`;
@@ -109,7 +127,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     for (const step of compensations.reverse()) await step();
   };
 
-  return progress.run(async () => {
+  const body = async (): Promise<MigrationResult> => {
+    await notifier.start();
     const preflight = await control.runPreflight({
       source: input.source,
       target: input.target,
@@ -297,8 +316,14 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       decision = gate.autoApprove(input.startedBy ?? 'auto-approve');
     } else {
       progress.waiting(true);
-      decision = await waitForDecision(gate, input, progress);
+      await notifier.approval({
+        size: { bytes: totals.bytes, rows: totals.rows, tables: totals.tables },
+        validation: settled?.validation,
+        lag: input.mode === 'online' ? () => control.replicationLag(replication) : undefined,
+      });
+      decision = await waitForDecision(gate, input, progress, notifier);
       progress.waiting(false);
+      await notifier.decided(decision);
     }
     progress.detail('approval', { decision, refused: gate.refused });
     const summary = () => ({
@@ -318,6 +343,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     });
     if (decision.outcome === 'rejected') {
       await progress.rollback(compensate);
+      await notifier.rejected(decision);
       return { ...summary(), outcome: 'rejected' as const };
     }
     upsertSearchAttributes([{ key: SearchKeys.approvedBy, value: decision.by }]);
@@ -346,10 +372,13 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     }
     const downtimeMs = frozenAt === undefined ? undefined : readyAt - frozenAt;
     if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
+    await notifier.completed({ bytes: totals.bytes, rows: totals.rows, tables: totals.tables }, downtimeMs);
     return {
       ...summary(),
       outcome: 'completed' as const,
       ...(downtimeMs === undefined ? {} : { downtimeMs }),
     };
-  }, compensate);
+  };
+  // The notifier hears why the body failed and speaks after the compensations, which run shielded from cancel.
+  return progress.run(notifier.watch(body), notifier.afterRollback(compensate));
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeChatIdentity } from '../../domain/notify';
 import { formatDuration } from '../format';
 import type { Timeline } from '../history';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
@@ -37,10 +38,13 @@ function render(t: Timeline): string {
     );
   if (t.decisions.length) {
     lines.push('', 'decisions:');
-    for (const d of t.decisions)
+    for (const d of t.decisions) {
+      // The chat identity says who clicked, where: `by` is the pgferry name it was mapped to.
+      const chat = d.via ? ` (${describeChatIdentity(d.via)})` : '';
       lines.push(
-        `  ${d.at}  ${d.outcome} by ${d.by ?? '?'} via ${d.channel}${d.reason ? `: ${d.reason}` : ''}`,
+        `  ${d.at}  ${d.outcome} by ${d.by ?? '?'}${chat} via ${d.channel}${d.reason ? `: ${d.reason}` : ''}`,
       );
+    }
   }
   return lines.join('\n');
 }

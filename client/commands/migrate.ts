@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import type { MigrationResult } from '../../domain/migration';
+import { describeChatIdentity } from '../../domain/notify';
 import { formatBytes, formatCount } from '../format';
 import { checkMigrationOptions } from '../pgferry-client';
 import { follow } from './follow';
@@ -22,6 +23,8 @@ interface MigrateFlags extends CommonOptions {
   approvalTimeout?: number;
   switchHook?: string;
   onApprovalTimeout: 'abort' | 'wait';
+  notify: string[];
+  requireSecondPerson?: boolean;
   wait?: boolean;
 }
 
@@ -59,6 +62,11 @@ function choice<T extends string>(name: string, allowed: readonly T[]): (value: 
   };
 }
 
+/** Collects a repeatable option's values in order. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function render(r: MigrationResult): string {
   if (r.outcome === 'rejected') {
     return `migration ${r.name} was rejected by ${r.decision?.by ?? '?'}${r.decision?.reason ? ` (${r.decision.reason})` : ''}; rolled back`;
@@ -72,7 +80,7 @@ function render(r: MigrationResult): string {
     );
   if (r.decision)
     lines.push(
-      `  approved by ${r.decision.by} (${r.decision.channel})${r.decision.reason ? `: ${r.decision.reason}` : ''}`,
+      `  approved by ${r.decision.by} (${r.decision.via ? `${describeChatIdentity(r.decision.via)}, ` : ''}${r.decision.channel})${r.decision.reason ? `: ${r.decision.reason}` : ''}`,
     );
   if (r.downtimeMs !== undefined) lines.push(`  downtime ${r.downtimeMs} ms`);
   return lines.join('\n');
@@ -127,6 +135,16 @@ export function registerMigrate(program: Command): void {
         '--switch-hook <url>',
         'POST the cutover event (JSON) to this http(s) URL when the target is the primary',
       )
+      .option(
+        '--notify <target>',
+        'tell slack:CHANNEL_ID or webhook:https://… of the approval request, reminders and the outcome (repeatable)',
+        collect,
+        [],
+      )
+      .option(
+        '--require-second-person',
+        'whoever started the migration may not approve it (may still reject)',
+      )
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
     const out = outputFor(flags);
@@ -150,6 +168,8 @@ export function registerMigrate(program: Command): void {
       ...(flags.approvalTimeout ? { approvalTimeoutSeconds: flags.approvalTimeout } : {}),
       onApprovalTimeout: flags.onApprovalTimeout,
       ...(flags.switchHook ? { switchHook: flags.switchHook } : {}),
+      notify: flags.notify,
+      requireSecondPerson: Boolean(flags.requireSecondPerson),
       startedBy: userInfo().username,
     });
     await withPgferry(async (client) => {

@@ -22,6 +22,13 @@ export interface SlackApiStandIn {
   responseUrl(id: string): string;
   /** The calls to one method. */
   callsTo(method: string): SlackCall[];
+  /** The messages posted so far with chat.postMessage, by channel, oldest first (what conversations.history answers from). */
+  readonly messages: Map<string, SlackStoredMessage[]>;
+  /**
+   * Carries out the next `count` calls to `method` (recorded, messages stored) but closes the
+   * connection instead of answering: Slack did the work and the caller never heard of it.
+   */
+  loseAnswers(method: string, count?: number, predicate?: (body: Record<string, unknown>) => boolean): void;
   /** Resolves with the first call to `method` matching `predicate`, or rejects after `timeoutMs`. */
   waitForCall(
     method: string,
@@ -31,9 +38,21 @@ export interface SlackApiStandIn {
   close(): Promise<void>;
 }
 
+/** A message as the stand-in keeps it: what conversations.history and conversations.replies return. */
+export interface SlackStoredMessage {
+  readonly ts: string;
+  readonly text: unknown;
+  readonly blocks: unknown;
+  readonly metadata: unknown;
+  readonly thread_ts?: string;
+}
+
 /** Starts the stand-in on a free port of 127.0.0.1. */
 export async function startSlackApi(): Promise<SlackApiStandIn> {
   const calls: SlackCall[] = [];
+  const messages = new Map<string, SlackStoredMessage[]>();
+  const losing: { method: string; left: number; predicate: (body: Record<string, unknown>) => boolean }[] =
+    [];
   let seq = 0;
   const server: Server = createServer((req, res) => {
     void readBody(req).then((raw) => {
@@ -43,8 +62,15 @@ export async function startSlackApi(): Promise<SlackApiStandIn> {
         ? `response:${url.pathname.slice('/response/'.length)}`
         : url.pathname.replace(/^\/api\//, '');
       calls.push({ method, body, authorization: req.headers.authorization });
+      const answered = answer(method, body, () => `1700000000.${String(++seq).padStart(6, '0')}`, messages);
+      const lose = losing.find((l) => l.method === method && l.left > 0 && l.predicate(body));
+      if (lose) {
+        lose.left -= 1;
+        res.socket?.destroy();
+        return;
+      }
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(answer(method, body, () => `1700000000.${String(++seq).padStart(6, '0')}`)));
+      res.end(JSON.stringify(answered));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,6 +79,10 @@ export async function startSlackApi(): Promise<SlackApiStandIn> {
   return {
     apiUrl: `${base}/api/`,
     calls,
+    messages,
+    loseAnswers: (method, count = 1, predicate = () => true) => {
+      losing.push({ method, left: count, predicate });
+    },
     responseUrl: (id) => `${base}/response/${id}`,
     callsTo,
     waitForCall: (method, predicate = () => true, timeoutMs = 30_000) =>
@@ -106,7 +136,9 @@ function answer(
   method: string,
   body: Record<string, unknown>,
   nextTs: () => string,
+  messages: Map<string, SlackStoredMessage[]>,
 ): Record<string, unknown> {
+  const channel = String(body.channel);
   switch (method) {
     case 'auth.test':
       return {
@@ -118,8 +150,32 @@ function answer(
         user_id: 'U0BOT',
         bot_id: 'B0BOT',
       };
-    case 'chat.postMessage':
-      return { ok: true, channel: body.channel, ts: nextTs(), message: { text: body.text } };
+    case 'chat.postMessage': {
+      const ts = nextTs();
+      const stored: SlackStoredMessage = {
+        ts,
+        text: body.text,
+        blocks: body.blocks,
+        metadata: body.metadata,
+        ...(typeof body.thread_ts === 'string' ? { thread_ts: body.thread_ts } : {}),
+      };
+      messages.set(channel, [...(messages.get(channel) ?? []), stored]);
+      return { ok: true, channel: body.channel, ts, message: { text: body.text } };
+    }
+    // Newest first, as Slack answers; `oldest`, `limit` and paging are not modelled.
+    case 'conversations.history':
+      return {
+        ok: true,
+        messages: (messages.get(channel) ?? []).filter((m) => m.thread_ts === undefined).reverse(),
+        has_more: false,
+      };
+    // The parent first, then its replies oldest first, as Slack answers.
+    case 'conversations.replies':
+      return {
+        ok: true,
+        messages: (messages.get(channel) ?? []).filter((m) => m.ts === body.ts || m.thread_ts === body.ts),
+        has_more: false,
+      };
     case 'chat.update':
       return { ok: true, channel: body.channel, ts: body.ts, text: body.text };
     case 'chat.postEphemeral':
