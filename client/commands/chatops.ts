@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import { startChatops } from '../chatops/slack-app';
 import { loadChatUsers } from '../chatops/users';
 import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
 import { onStopSignal } from './worker';
@@ -52,6 +51,8 @@ export function registerChatops(program: Command): void {
     const slack = slackSettings(process.env);
     const users = flags.users ? await loadChatUsers(flags.users) : undefined;
     await withPgferry(async (client) => {
+      // Bolt loads here, not at the top: the other commands start without it.
+      const { startChatops } = await import('../chatops/slack-app.js');
       const server = await startChatops({
         signingSecret: slack.signingSecret,
         botToken: slack.botToken,
