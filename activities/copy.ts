@@ -1,13 +1,13 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Client } from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Chunk, TableInfo } from '../domain/chunks';
 import { parseConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { serverVersion } from './pg/catalog';
+import { copyInRelay, copyOutRelay } from './pg/copy-relay';
 import { withClient, withTransaction } from './pg/connect';
 import {
   advisoryKey,
@@ -302,17 +302,17 @@ async function streamChunk(
     return rows[0]?.portable ? 'binary' : 'text';
   });
 
-  const copyOut = sourceClient.query(copyTo(copyOutSql(chunk, format)));
-  const copyIn = targetClient.query(copyFrom(copyInSql(chunk, format, { freeze: options.freeze })));
+  // The source's CopyData messages go to the target as they are: no unframing and framing per row.
+  const relay = copyOutRelay(copyOutSql(chunk, format));
+  const copyOut = sourceClient.query(relay.stream);
+  const copyIn = targetClient.query(copyInRelay(copyInSql(chunk, format, { freeze: options.freeze })));
   // The first stream to fail names the side at fault; pipeline then destroys the others with it.
   let failedSide: 'source' | 'target' | undefined;
   copyOut.once('error', () => (failedSide ??= 'source'));
   copyIn.once('error', () => (failedSide ??= 'target'));
-  let bytes = 0;
   const counter = new Transform({
     transform(data: Buffer, _encoding, callback) {
-      bytes += data.length;
-      hb.update({ bytes });
+      hb.update({ bytes: relay.payloadBytes() });
       callback(null, data);
     },
   });
@@ -330,7 +330,7 @@ async function streamChunk(
       { field: 'target' },
     );
   }
-  return { rows: copyIn.rowCount, bytes, format };
+  return { rows: copyIn.rowCount, bytes: relay.payloadBytes(), format };
 }
 
 /**
