@@ -1,8 +1,14 @@
 import type { RetryPolicy } from '@temporalio/common';
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../domain/constants';
 import { NON_RETRYABLE_CODES } from '../domain/errors';
+import { activitySummary, SUMMARIZED_ACTIVITIES, type ActivityInput } from './summaries';
 
 const retry: RetryPolicy = {
   initialInterval: '1 second',
@@ -13,8 +19,33 @@ const retry: RetryPolicy = {
   nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
 };
 
+type Call = (input: unknown) => Promise<unknown>;
+type CallWithOptions = Call & {
+  executeWithOptions(options: ActivityOptions, args: [unknown]): Promise<unknown>;
+};
+
+/**
+ * Activities that carry a one-line summary (from their name and input) into the UI: the summary
+ * rides on the schedule command's user metadata, which replay does not compare, so histories
+ * recorded without summaries still replay. Call sites stay plain `control.copyChunks(input)`.
+ */
+function summarized(options: ActivityOptions): ActivityInterfaceFor<Activities> {
+  const proxy = proxyActivities<Activities>(options) as unknown as Record<string, CallWithOptions>;
+  const out: Record<string, CallWithOptions> = {};
+  for (const name of SUMMARIZED_ACTIVITIES) {
+    const summary = (input: unknown) => activitySummary(name, input as ActivityInput<typeof name>);
+    const call = (input: unknown) => proxy[name]!.executeWithOptions({ summary: summary(input) }, [input]);
+    out[name] = Object.assign(call, {
+      // A caller's own summary wins over the derived one.
+      executeWithOptions: (own: ActivityOptions, args: [unknown]) =>
+        proxy[name]!.executeWithOptions({ summary: summary(args[0]), ...own }, args),
+    });
+  }
+  return out as unknown as ActivityInterfaceFor<Activities>;
+}
+
 /** Light steps (checks, provisioning) on the control queue. */
-export const control = proxyActivities<Activities>({
+export const control = summarized({
   taskQueue: CONTROL_TASK_QUEUE,
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '30 seconds',
@@ -25,7 +56,7 @@ export const control = proxyActivities<Activities>({
  * Data-heavy steps (dump, restore, checksums) on the data queue. They heartbeat every second, so
  * a worker that dies is noticed within the heartbeat timeout and the step moves to another worker.
  */
-export const data = proxyActivities<Activities>({
+export const data = summarized({
   taskQueue: DATA_TASK_QUEUE,
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '10 seconds',
@@ -36,7 +67,7 @@ export const data = proxyActivities<Activities>({
  * The snapshot holder (online): one attempt only. If it dies, its exported snapshot is gone, and
  * the workflow restarts the copy from a new slot instead of retrying the holder.
  */
-export const holding = proxyActivities<Activities>({
+export const holding = summarized({
   taskQueue: DATA_TASK_QUEUE,
   startToCloseTimeout: '7 days',
   heartbeatTimeout: '10 seconds',

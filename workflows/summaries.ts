@@ -109,7 +109,8 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
       ? `remind approvers of ${i.name}: ${i.secondsLeft}s left`
       : `remind approvers of ${i.name}: deadline passed`,
   finalizeTarget: (i) => `finalize target ${db(i.target)}`,
-  notifyTargets: (i) => `resolve notification targets (${plural(i.targets.length, 'given')})`,
+  notifyTargets: (i) =>
+    `resolve notification targets (${i.targets.length === 0 ? 'none given' : `${i.targets.length} given`})`,
   notify: (i) =>
     `notify ${i.notification.event} → ${i.target.startsWith('webhook:') ? `webhook ${origin(i.target.slice('webhook:'.length))}` : i.target}`,
 };
