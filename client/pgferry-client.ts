@@ -494,7 +494,8 @@ function withRates(
   elapsedMs: number,
 ): ProgressFigures {
   const out: ProgressFigures = { ...progress };
-  if (progress.bytes !== undefined && elapsedMs > 0)
+  // Waiting for a person moves no bytes: a rate over that time would only fall.
+  if (progress.bytes !== undefined && elapsedMs > 0 && state?.state !== 'waiting')
     out.bytesPerSecond = Math.round((progress.bytes / elapsedMs) * 1000);
   const { tables, tablesDone } = progress;
   if (state?.stage === 'copy' && tables && tablesDone && tablesDone < tables) {

@@ -301,7 +301,7 @@ export function slackMessage(n: Notification): SlackMessage {
         text: `pgferry: migration ${m.name} completed: ${m.source} → ${m.target}${downtime}`,
         blocks: [
           section(
-            `:white_check_mark: ${name} completed: ${route} (${m.mode}), ${sizeLine(n.size)}${downtime}. The target is the primary now.`,
+            `:white_check_mark: ${name} completed: ${route} (${m.mode}), ${sizeLine(n.size)}${downtime}.`,
           ),
           footer,
         ],

@@ -54,7 +54,7 @@ export async function statusReply(client: ChatClient, name: string): Promise<Cha
   if (decision) lines.push(`Decision: ${describeDecision(decision)}`);
   else if (status.state === 'waiting')
     lines.push(
-      `Decide with \`/pgferry approve ${migrationName(status.id)}\` or \`/pgferry reject … REASON\`.`,
+      `Decide with \`/pgferry approve ${migrationName(status.id)}\` or \`/pgferry reject ${migrationName(status.id)} REASON\`.`,
     );
   if (status.error) lines.push(`Error: [${status.error.code}] ${describeError(status.error)}`);
   return ephemeral(lines.join('\n'));
