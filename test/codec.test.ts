@@ -201,6 +201,10 @@ describe('loadConfig', () => {
       PGFERRY_CLUSTER_USER: 'pgferry',
       PGFERRY_DATA_CONCURRENCY: '8',
       PGFERRY_LOG_LEVEL: 'debug',
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      SLACK_API_URL: 'https://slack.example/api/',
+      PGFERRY_SLACK_CHANNEL: 'C0123ABCD',
+      PGFERRY_WEBHOOK_SECRET: 'shh',
     });
     expect(config).toEqual({
       temporalAddress: 'temporal:7233',
@@ -216,6 +220,10 @@ describe('loadConfig', () => {
       clusterUser: 'pgferry',
       dataConcurrency: 8,
       logLevel: 'debug',
+      slackBotToken: 'xoxb-1',
+      slackApiUrl: 'https://slack.example/api/',
+      slackChannel: 'C0123ABCD',
+      webhookSecret: 'shh',
     });
   });
 
