@@ -18,6 +18,15 @@ const SECRET = 'test-signing-secret-8f14e45fceea167a';
 const ALICE: SlackSender = { userId: 'U0ALICE', userName: 'alice.slack' };
 const BOB: SlackSender = { userId: 'U0BOB', userName: 'bob.slack' };
 const MALLORY: SlackSender = { userId: 'U0MALLORY', userName: 'mallory' };
+/** The channel the senders write in (slack-sign's default) and the migration notifies. */
+const CHANNEL = 'C0PGFERRY';
+
+/** A button of a Block Kit actions block. */
+interface Button {
+  type: string;
+  action_id: string;
+  value: string;
+}
 
 interface Reply {
   response_type: string;
@@ -95,7 +104,12 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
 
   beforeAll(async () => {
     slack = await startSlackApi();
-    env = testEnv({ SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl });
+    // The worker posts the approval message to the stand-in too (SLACK_BOT_TOKEN, SLACK_API_URL).
+    env = testEnv({
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      SLACK_BOT_TOKEN: 'xoxb-test',
+    });
     // bob is a mapped Slack user but not one of the migration's approvers; mallory is not mapped at all.
     writeFileSync(
       usersFile,
@@ -110,7 +124,14 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
     const { source, target, name } = await tinySource('gate');
     gate = {
       name,
-      run: await client.migrate({ name, source, target, approvers: ['alice'], validate: 'counts' }),
+      run: await client.migrate({
+        name,
+        source,
+        target,
+        approvers: ['alice'],
+        validate: 'counts',
+        notify: [`slack:${CHANNEL}`],
+      }),
     };
   });
 
@@ -228,11 +249,22 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
     await expectUndecided(gate.name);
   });
 
-  it('completes the migration when an approver clicks Approve, keeping the chat identity in the decision and its history', async () => {
+  it('completes the migration when an approver clicks Approve in the worker’s message, which is then edited to say who decided', async () => {
+    // The approval message the worker posted at the gate, and its Approve button, as Slack shows them.
+    const [posted] = (slack.messages.get(CHANNEL) ?? []).filter((m) =>
+      JSON.stringify(m.blocks).includes(APPROVE_ACTION_ID),
+    );
+    expect(posted, 'the worker posted no approval message').toBeDefined();
+    const actions = (posted!.blocks as { type: string; block_id?: string; elements?: Button[] }[]).find(
+      (b) => b.type === 'actions' && b.block_id === APPROVAL_BLOCK_ID,
+    );
+    const button = actions?.elements?.find((e) => e.action_id === APPROVE_ACTION_ID);
+    expect(button).toMatchObject({ type: 'button', value: gate.name });
     const click = blockActionsBody(
-      { blockId: APPROVAL_BLOCK_ID, actionId: APPROVE_ACTION_ID, value: gate.name },
+      { blockId: APPROVAL_BLOCK_ID, actionId: button!.action_id, value: button!.value },
       ALICE,
       slack.responseUrl('click'),
+      posted,
     );
     const headers = signSlackRequest(SECRET, click);
     expect((await post(click, headers)).status).toBe(200);
@@ -250,6 +282,13 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
       channel: 'C0PGFERRY',
     };
     expect(result.decision).toMatchObject({ outcome: 'approved', by: 'alice', channel: 'update', via });
+    // The worker edits that message in place: the outcome, who, and no buttons left to click.
+    const edited = await slack.waitForCall(
+      'chat.update',
+      (c) => c.body.channel === CHANNEL && c.body.ts === posted!.ts,
+    );
+    expect(JSON.stringify(edited.body)).toContain('alice');
+    expect(JSON.stringify(edited.body.blocks)).not.toContain(APPROVE_ACTION_ID);
 
     // The same signed click again: a replay, refused before Bolt, and nothing is decided twice.
     expect((await post(click, headers)).status).toBe(401);

@@ -59,6 +59,11 @@ export function blockActionsBody(
   action: { blockId: string; actionId: string; value: string },
   sender: SlackSender,
   responseUrl: string,
+  /** The message that holds the button, when the test clicks one the worker posted. */
+  message: { ts: string; text?: unknown; blocks?: unknown } = {
+    ts: '1700000000.000001',
+    text: 'approval requested',
+  },
 ): string {
   const team = sender.team ?? TEAM;
   const payload = {
@@ -66,13 +71,13 @@ export function blockActionsBody(
     user: { id: sender.userId, username: sender.userName, name: sender.userName, team_id: team },
     api_app_id: 'A0PGFERRY',
     token: 'deprecated-verification-token',
-    container: { type: 'message', message_ts: '1700000000.000001', channel_id: sender.channel ?? CHANNEL },
+    container: { type: 'message', message_ts: message.ts, channel_id: sender.channel ?? CHANNEL },
     trigger_id: '1234.5678.abcdef',
     team: { id: team, domain: 'pgferry-test' },
     enterprise: null,
     is_enterprise_install: false,
     channel: { id: sender.channel ?? CHANNEL, name: 'migrations' },
-    message: { type: 'message', ts: '1700000000.000001', text: 'approval requested' },
+    message: { type: 'message', ...message },
     response_url: responseUrl,
     actions: [
       {
