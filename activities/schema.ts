@@ -6,10 +6,14 @@ import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { isDatabaseEmpty } from './pg/catalog';
 import { libpqEnv, withClient } from './pg/connect';
-import { filterToc, isTableIndexEntry, tocKey } from './pg/toc';
+import { TABLE_INDEX_ITEMS } from './pg/index-sql';
+import { filterToc, tocKey } from './pg/toc';
 import { recreateOwnDatabase } from './provision/local';
 import { runPgRestore } from './pg-restore';
 import { findTool, runTool, toolFailure } from './tools';
+
+/** What pg_dump and pg_restore set first: no schema is searched, every name is written qualified. */
+const EMPTY_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false)";
 
 /** Input of the copySchemaSection activity. */
 export interface SchemaSectionInput {
@@ -85,8 +89,10 @@ export async function copySchemaSection(
 /**
  * Builds the indexes and the primary key, unique and exclusion constraints of tables whose rows
  * are all on the target, while other tables are still copying: a table's indexes need only its
- * own rows. Returns the keys of what it built, for the final post-data restore to leave out.
- * Safe to retry: each item is dropped (if it exists) and built again.
+ * own rows. They are read from the source's catalog (one query, no pg_dump) and created on the
+ * target one after another. Returns the keys of what it built, for the final post-data restore to
+ * leave out; what the catalog query does not take stays with that restore. Safe to retry: each
+ * item is dropped (if it exists) and built again.
  */
 export async function buildTableIndexes(
   deps: ActivityDeps,
@@ -95,44 +101,52 @@ export async function buildTableIndexes(
   const source = parseConnectionUrl(input.source, 'source');
   const target = parseConnectionUrl(input.target, 'target');
   if (input.tables.length === 0) return { built: [] };
-  const pgRestore = findTool('pg_restore', deps.pgBinDir);
-  const scratch = await mkdtemp(path.join(tmpdir(), 'pgferry-indexes-'));
   const hb = startHeartbeat();
   try {
-    // Quoted, a pattern matches the name literally (pg_dump escapes the pattern characters in it).
-    const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
-    const patterns = input.tables.flatMap((t) => ['--table', `${quote(t.schema)}.${quote(t.table)}`]);
-    const dumpDir = await dumpSection(deps, source, 'post-data', scratch, hb, patterns);
-    const useList = await writeUseList(pgRestore, dumpDir, scratch, isTableIndexEntry, hb.signal);
-    if (useList.keys.length === 0) return { built: [] };
-    hb.update({ detail: `building ${useList.keys.length} indexes` });
-    await runPgRestore(pgRestore, dumpDir, target, deps.env, {
-      jobs: 1,
-      extraArgs: ['--clean', '--if-exists', `--use-list=${useList.file}`],
-      signal: hb.signal,
-      onItem: (done) => hb.update({ tablesDone: done }),
+    const items = await withClient(source, deps.env, 'source', async (client) => {
+      // Definitions printed with every name qualified, as pg_dump prints them.
+      await client.query(EMPTY_SEARCH_PATH);
+      const { rows } = await client.query<{ key: string; drop_sql: string; create_sql: string }>(
+        TABLE_INDEX_ITEMS,
+        [input.tables.map((t) => t.schema), input.tables.map((t) => t.table)],
+      );
+      return rows;
     });
-    return { built: useList.keys };
+    if (items.length === 0) return { built: [] };
+    await withClient(target, deps.env, 'target', async (client) => {
+      // A cancelled build ends with its connection: the server rolls the statement back.
+      const close = () => client.connection.stream.destroy();
+      hb.signal.addEventListener('abort', close, { once: true });
+      try {
+        await client.query(EMPTY_SEARCH_PATH);
+        for (const [done, item] of items.entries()) {
+          hb.update({ detail: `building index ${done + 1} of ${items.length}`, tablesDone: done });
+          await client.query(item.drop_sql);
+          await client.query(item.create_sql);
+        }
+      } finally {
+        hb.signal.removeEventListener('abort', close);
+      }
+    });
+    return { built: items.map((item) => item.key) };
   } finally {
     hb.stop();
-    await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** pg_dump of one schema section (of some tables only, given `--table` patterns) into a directory archive. */
+/** pg_dump of one schema section into a directory archive. */
 async function dumpSection(
   deps: ActivityDeps,
   source: ConnSpec,
   section: 'pre-data' | 'post-data',
   scratch: string,
   hb: ReturnType<typeof startHeartbeat>,
-  extraArgs: readonly string[] = [],
 ): Promise<string> {
   hb.update({ detail: `dumping ${section}` });
   const dumpDir = path.join(scratch, 'dump');
   const dumped = await runTool(
     findTool('pg_dump', deps.pgBinDir),
-    ['--format=directory', `--section=${section}`, '--no-password', '--file', dumpDir, ...extraArgs],
+    ['--format=directory', `--section=${section}`, '--no-password', '--file', dumpDir],
     { env: libpqEnv(source, deps.env, 'source'), signal: hb.signal },
   );
   if (dumped.code !== 0) throw toolFailure('pg_dump', dumped.stderrTail, 'source');

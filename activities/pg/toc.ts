@@ -13,19 +13,6 @@ export function tocKey(line: string): string | undefined {
   return m ? `${m[2]}:${m[3]}` : undefined;
 }
 
-/**
- * True for the items that can be built as soon as their table holds its rows: its indexes and
- * its primary key, unique and exclusion constraints (their indexes). Foreign keys wait for the
- * tables they reference; triggers must not fire during the copy; `INDEX ATTACH` joins a
- * partition's index to its parent's, which is built with the rest.
- */
-export function isTableIndexEntry(line: string): boolean {
-  const m = ENTRY.exec(line);
-  if (!m) return false;
-  const rest = m[4] ?? '';
-  return (rest.startsWith('INDEX ') && !rest.startsWith('INDEX ATTACH ')) || rest.startsWith('CONSTRAINT ');
-}
-
 /** The entry lines of a listing that `keep` accepts (comments dropped), and their keys. */
 export function filterToc(
   listing: string,
