@@ -3,7 +3,10 @@ import { formatDuration, formatFigures, formatStages } from './format';
 import type { Output } from './output';
 import type { PgferryClient } from './pgferry-client';
 
-const POLL_MS = 500;
+/** A terminal redraws the progress twice a second. */
+const TTY_POLL_MS = 500;
+/** Logs and --json get a line per stage: each poll is a query the worker answers, so fewer of them. */
+const PLAIN_POLL_MS = 1000;
 
 /** True once a workflow has ended, one way or another. */
 export function isClosed(status: WorkflowStatus): boolean {
@@ -45,7 +48,8 @@ export async function watch(
       return status;
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise((r) => (timer = setTimeout(r, POLL_MS))), ...(closed ? [closed] : [])]);
+    const pollMs = out.tty ? TTY_POLL_MS : PLAIN_POLL_MS;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, pollMs))), ...(closed ? [closed] : [])]);
     clearTimeout(timer);
   }
 }
