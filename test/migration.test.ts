@@ -17,7 +17,7 @@ import {
   query,
   uniqueName,
 } from './helpers/pg';
-import { runPgferry } from './helpers/processes';
+import { migrateArgs, runPgferry } from './helpers/processes';
 import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
@@ -280,13 +280,9 @@ describe('offline migrations with an approval gate, on a real Temporal server an
   it('reminds the approvers before the deadline and rolls back when nobody decides in time', async () => {
     const { source, target, name } = await pair('late');
     const cli = await runPgferry(
-      [
-        'migrate',
-        '--name',
+      migrateArgs(
         name,
-        '--source',
         adminUrl(5432, source),
-        '--target',
         adminUrl(5432, target),
         '--validate',
         'counts',
@@ -294,7 +290,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
         '4s',
         '--wait',
         '--json',
-      ],
+      ),
       env,
     );
     expect(cli.code).toBe(1);

@@ -27,7 +27,7 @@ import {
   query,
   uniqueName,
 } from './helpers/pg';
-import { runPgferry } from './helpers/processes';
+import { migrateArgs, runPgferry } from './helpers/processes';
 import { startSlackApi, type SlackApiStandIn, type SlackCall } from './helpers/slack-api';
 import { connectClient, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
 
@@ -389,20 +389,16 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
   it('refuses --notify sms:123 before anything is created: exit 2, naming notify and the fix', async () => {
     const { source, target, name } = await pair('bad');
     const cli = await runPgferry(
-      [
-        'migrate',
-        '--name',
+      migrateArgs(
         name,
-        '--source',
         adminUrl(5432, source),
-        '--target',
         adminUrl(5432, target),
         '--notify',
         'slack:C0TEST',
         '--notify',
         'sms:123',
         '--json',
-      ],
+      ),
       env,
     );
     expect(cli.code, cli.stderr).toBe(2);

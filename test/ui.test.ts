@@ -7,7 +7,7 @@ import { PgferryClient } from '../client/pgferry-client';
 import type { MigrationResult } from '../domain/migration';
 import { browserSkipReason, launchChromium, pageText, saveScreenshot, waitForText } from './helpers/browser';
 import { adminUrl, createEmptyDatabase, dropDatabase, freePort, query, uniqueName } from './helpers/pg';
-import { runPgferry, spawnPgferry, type PgferryProcess } from './helpers/processes';
+import { migrateArgs, runPgferry, spawnPgferry, type PgferryProcess } from './helpers/processes';
 
 const skip = browserSkipReason();
 if (skip) console.warn(`skipping the Temporal UI browser tests: ${skip}`);
@@ -129,18 +129,7 @@ describe.skipIf(skip !== undefined)('the Temporal UI of a migration, in a real b
 
   it('shows a migration waiting at its gate: decoded input, static summary, stage, activity summaries', async () => {
     const started = await runPgferry(
-      [
-        'migrate',
-        '--name',
-        name,
-        '--source',
-        adminUrl(5432, source),
-        '--target',
-        adminUrl(5432, target),
-        '--validate',
-        'counts',
-        '--json',
-      ],
+      migrateArgs(name, adminUrl(5432, source), adminUrl(5432, target), '--validate', 'counts', '--json'),
       env,
       dir,
     );

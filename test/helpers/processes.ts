@@ -56,3 +56,8 @@ export async function runPgferry(
   const { code } = await proc.exited;
   return { code, stdout: proc.stdout, stderr: proc.stderr };
 }
+
+/** The start of a CLI migration, `migrate --name NAME --source URL --target URL`, then `extra`. */
+export function migrateArgs(name: string, source: string, target: string, ...extra: string[]): string[] {
+  return ['migrate', '--name', name, '--source', source, '--target', target, ...extra];
+}
