@@ -74,3 +74,13 @@ export const holding = summarized({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 1 },
 });
+
+/**
+ * Notifications: short HTTP calls, so a stuck one is abandoned and retried, not waited on for
+ * minutes; after about half a minute of retries the failure is recorded and the migration goes on.
+ */
+export const notifying = summarized({
+  taskQueue: CONTROL_TASK_QUEUE,
+  startToCloseTimeout: '30 seconds',
+  retry: { ...retry, maximumInterval: '10 seconds', maximumAttempts: 5 },
+});

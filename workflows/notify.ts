@@ -1,8 +1,4 @@
-import type { RetryPolicy } from '@temporalio/common';
-import { isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { CONTROL_TASK_QUEUE } from '../domain/constants';
-import { NON_RETRYABLE_CODES } from '../domain/errors';
+import { isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { failureInfo } from '../domain/failure-info';
 import type { Decision, MigrationInput, ValidationReport } from '../domain/migration';
 import {
@@ -14,27 +10,11 @@ import {
   type NotifyEventName,
   type SizeFacts,
 } from '../domain/notify';
+import { notifying } from './activities';
 import type { Progress } from './progress';
-import { activitySummary } from './summaries';
 
 /** Patch id: notifications. Histories recorded before it resolve no targets and so notify nobody. */
 export const NOTIFY_PATCH = 'notify';
-
-const retry: RetryPolicy = {
-  initialInterval: '1 second',
-  backoffCoefficient: 2,
-  maximumInterval: '10 seconds',
-  // About half a minute of retries: after that the failure is recorded and the migration goes on.
-  maximumAttempts: 5,
-  nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
-};
-
-/** Sends are short HTTP calls: a stuck one is abandoned and retried, not waited on for minutes. */
-const notifying = proxyActivities<Activities>({
-  taskQueue: CONTROL_TASK_QUEUE,
-  startToCloseTimeout: '30 seconds',
-  retry,
-});
 
 /** One send, as `pgferry status` shows it under `details.notifications`. */
 export interface NotificationRecord {
@@ -86,12 +66,7 @@ export class Notifier {
   async start(): Promise<void> {
     if (!patched(NOTIFY_PATCH)) return;
     const request = { targets: this.input.notify };
-    this.targets = (
-      await notifying.notifyTargets.executeWithOptions(
-        { summary: activitySummary('notifyTargets', request) },
-        [request],
-      )
-    ).targets;
+    this.targets = (await notifying.notifyTargets(request)).targets;
   }
 
   /** Tells the targets the migration waits at its gate (Slack: a message with Approve and Reject buttons). */
@@ -152,7 +127,7 @@ export class Notifier {
     });
   }
 
-  /** The target is the primary. */
+  /** The migration completed (the target is ready; the endpoint switch, if any, has run). */
   async completed(size: SizeFacts, downtimeMs: number | undefined): Promise<void> {
     await this.send({ event: 'completed', size, ...(downtimeMs === undefined ? {} : { downtimeMs }) });
   }
@@ -226,10 +201,7 @@ export class Notifier {
       this.targets.map(async (target) => {
         try {
           const request = { target, notification, approvalMessage: this.approvalMessages.get(target) };
-          const sent = await notifying.notify.executeWithOptions(
-            { summary: activitySummary('notify', request) },
-            [request],
-          );
+          const sent = await notifying.notify(request);
           if (event.event === 'approval' && sent.message) this.approvalMessages.set(target, sent.message);
           this.records.push({
             event: event.event,
