@@ -307,7 +307,11 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       progress.enter('replicate');
       await waitForCatchUp(input, name, progress);
     } else {
-      [settled] = await Promise.all([settle(), postData]);
+      // Both end before anything else runs: a rollback must not drop or unfreeze under a running post-data.
+      const [final, post] = await Promise.allSettled([settle(), postData]);
+      if (final.status === 'rejected') throw final.reason;
+      if (post.status === 'rejected') throw post.reason;
+      settled = final.value;
     }
 
     progress.enter('approval');
