@@ -5,7 +5,7 @@ import type { PgferryClient } from '../client/pgferry-client';
 import { ErrorCode, type PgferryError } from '../domain/errors';
 import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
-import { adminUrl, cloneDatabase, createTemplateDatabase, dropDatabase, uniqueName } from './helpers/pg';
+import { adminUrl, clonedPair, createTemplateDatabase, dropDatabase, uniqueName } from './helpers/pg';
 import { connectClient, startTestWorker, stopWorker, testEnv, testNamespace } from './helpers/temporal';
 
 const ROOT = path.join(__dirname, '..');
@@ -35,15 +35,8 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
   let client: PgferryClient;
 
   const pair = async (tag: string) => {
-    const source = uniqueName(`ex_${tag}_s`);
-    const target = uniqueName(`ex_${tag}_t`);
-    databases.push(source, target);
-    await cloneDatabase(template, source);
-    return {
-      source: adminUrl(5432, source),
-      target: adminUrl(5432, target),
-      name: uniqueName(tag).replace(/_/g, '-'),
-    };
+    const { source, target, name } = await clonedPair(template, 'ex', tag, databases);
+    return { source: adminUrl(5432, source), target: adminUrl(5432, target), name };
   };
 
   /** `temporal workflow start --type migration …` with the bare CLI and plain JSON input. */

@@ -9,14 +9,7 @@ import { ErrorCode, type PgferryError } from '../domain/errors';
 import type { MigrationResult } from '../domain/migration';
 import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
-import {
-  adminUrl,
-  cloneDatabase,
-  createTemplateDatabase,
-  dropDatabase,
-  query,
-  uniqueName,
-} from './helpers/pg';
+import { adminUrl, clonedPair, createTemplateDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 import { migrateArgs, runPgferry } from './helpers/processes';
 import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
 
@@ -41,13 +34,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
   let worker: RunningWorker;
   let client: PgferryClient;
 
-  const pair = async (tag: string) => {
-    const source = uniqueName(`mig_${tag}_s`);
-    const target = uniqueName(`mig_${tag}_t`);
-    databases.push(source, target);
-    await cloneDatabase(template, source);
-    return { source, target, name: uniqueName(tag).replace(/_/g, '-') };
-  };
+  const pair = (tag: string) => clonedPair(template, 'mig', tag, databases);
 
   const waitForStage = async (name: string, stage: string) => {
     for (let i = 0; i < 600; i++) {

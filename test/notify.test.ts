@@ -19,14 +19,7 @@ import {
 } from '../domain/notify';
 import type { RunningWorker } from '../worker/run';
 import { rejectionOf, silentTemporalLogger, testActivityDeps, waitFor } from './helpers/activity-env';
-import {
-  adminUrl,
-  cloneDatabase,
-  createTemplateDatabase,
-  dropDatabase,
-  query,
-  uniqueName,
-} from './helpers/pg';
+import { adminUrl, clonedPair, createTemplateDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 import { migrateArgs, runPgferry } from './helpers/processes';
 import { startSlackApi, type SlackApiStandIn, type SlackCall } from './helpers/slack-api';
 import { connectClient, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
@@ -81,13 +74,7 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
   let hookUrl: string;
   const deliveries: Delivery[] = [];
 
-  const pair = async (tag: string) => {
-    const source = uniqueName(`ntf_${tag}_s`);
-    const target = uniqueName(`ntf_${tag}_t`);
-    databases.push(source, target);
-    await cloneDatabase(template, source);
-    return { source, target, name: uniqueName(tag).replace(/_/g, '-') };
-  };
+  const pair = (tag: string) => clonedPair(template, 'ntf', tag, databases);
 
   const slackCalls = (method: string, channel: string, event?: string) =>
     slack

@@ -284,3 +284,20 @@ export async function startThrowawayCluster(
     throw error;
   }
 }
+
+/**
+ * One test's databases: a source cloned from `template` and a target name (both added to
+ * `databases`, for the suite to drop), and a migration name made from `tag`.
+ */
+export async function clonedPair(
+  template: string,
+  prefix: string,
+  tag: string,
+  databases: string[],
+): Promise<{ source: string; target: string; name: string }> {
+  const source = uniqueName(`${prefix}_${tag}_s`);
+  const target = uniqueName(`${prefix}_${tag}_t`);
+  databases.push(source, target);
+  await cloneDatabase(template, source);
+  return { source, target, name: uniqueName(tag).replace(/_/g, '-') };
+}
