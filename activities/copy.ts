@@ -34,6 +34,13 @@ import {
   type CopyFormat,
 } from './pg/copy-sql';
 import { SqlState, UNREACHABLE_ERRNOS } from './pg/sqlstate';
+import {
+  anyCompressedSql,
+  AS_IS_MIN_TOAST_BYTES,
+  setStorageSql,
+  SOURCE_TOASTED_COLUMNS,
+  TARGET_SAME_COLUMNS,
+} from './pg/toast-sql';
 
 /** Input of the listCopyTables activity. */
 export interface ListCopyTablesInput {
@@ -60,6 +67,8 @@ export interface CopyChunkResult {
   readonly bytes: number;
   /** True when the ledger already had the chunk, so nothing was copied this time. */
   readonly skipped: boolean;
+  /** Columns loaded without the target's compression attempt, because it could not succeed (storeAsIs). */
+  readonly storedAsIs?: string[];
 }
 
 const LEDGER_DDL_KEY = advisoryKey('ledger-ddl');
@@ -210,7 +219,13 @@ export async function copyChunk(deps: ActivityDeps, input: CopyChunkInput): Prom
           );
           hb.update({ rows: copied.rows, bytes: copied.bytes });
           deps.logger.debug({ chunk: chunk.id, ...copied }, 'chunk copied');
-          return { chunkId: chunk.id, rows: copied.rows, bytes: copied.bytes, skipped: false };
+          return {
+            chunkId: chunk.id,
+            rows: copied.rows,
+            bytes: copied.bytes,
+            skipped: false,
+            ...(copied.storedAsIs.length > 0 ? { storedAsIs: copied.storedAsIs } : {}),
+          };
         }),
       ),
     );
@@ -286,21 +301,23 @@ async function streamChunk(
     snapshot: string | undefined;
     hb: ReturnType<typeof startHeartbeat>;
   },
-): Promise<{ rows: number; bytes: number; format: CopyFormat }> {
+): Promise<{ rows: number; bytes: number; format: CopyFormat; storedAsIs: string[] }> {
   const { chunk, hb } = options;
-  const format = await onSide('source', chunk, async () => {
+  const { format, sourceMajor } = await onSide('source', chunk, async () => {
     const { major } = await serverVersion(sourceClient);
     // A read-only transaction needs no ROLLBACK on failure: closing the connection ends it.
     await beginSourceRead(sourceClient, options.snapshot);
     for (const setting of SOURCE_SETTINGS) await sourceClient.query(setting);
-    if (major !== options.targetMajor) return 'text';
+    if (major !== options.targetMajor) return { format: 'text' as const, sourceMajor: major };
     const { rows } = await sourceClient.query<{ portable: boolean }>(BINARY_PORTABLE, [
       chunk.schema,
       chunk.table,
       chunk.columns,
     ]);
-    return rows[0]?.portable ? 'binary' : 'text';
+    return { format: rows[0]?.portable ? ('binary' as const) : ('text' as const), sourceMajor: major };
   });
+  // Only a whole table loaded in this transaction (truncated, so locked for it alone) changes storage.
+  const asIs = options.freeze && sourceMajor >= 14 ? await storeAsIs(sourceClient, targetClient, chunk) : [];
 
   // The source's CopyData messages go to the target as they are: no unframing and framing per row.
   const relay = copyOutRelay(copyOutSql(chunk, format));
@@ -323,6 +340,10 @@ async function streamChunk(
   }
   // COMMIT queues behind the COPY TO, so once it answers the source's row count is known.
   await onSide('source', chunk, () => sourceClient.query('COMMIT'));
+  if (asIs.length > 0) {
+    // The values are in; the table's later rows are compressed as the schema says.
+    await onSide('target', chunk, () => targetClient.query(setStorageSql(chunk, asIs, 'EXTENDED')));
+  }
   if (copyOut.rowCount !== copyIn.rowCount) {
     throw new PgferryError(
       ErrorCode.RowCountMismatch,
@@ -330,7 +351,46 @@ async function streamChunk(
       { field: 'target' },
     );
   }
-  return { rows: copyIn.rowCount, bytes: relay.payloadBytes(), format };
+  return { rows: copyIn.rowCount, bytes: relay.payloadBytes(), format, storedAsIs: asIs };
+}
+
+/**
+ * Spares the target compression that cannot succeed. A column whose values the source holds
+ * uncompressed, though stored EXTENDED, is one where every compression attempt failed (or none
+ * was due: the row was small); the target, trying the same method on the same values, would fail
+ * the same way, after spending most of a TOASTed load's CPU on it. So, in the chunk's transaction,
+ * such columns are set to EXTERNAL (out of line, uncompressed) for the COPY and back to EXTENDED
+ * after it: the target stores every value as the source does, in less time. Returns the columns
+ * so set; none when the table's TOAST is small, a value is compressed, the target column is stored
+ * or compressed differently, or the session does not own the table.
+ */
+async function storeAsIs(sourceClient: Client, targetClient: Client, chunk: Chunk): Promise<string[]> {
+  const candidates = await onSide('source', chunk, async () => {
+    const { rows } = await sourceClient.query<{ column: string; method: string }>(SOURCE_TOASTED_COLUMNS, [
+      chunk.schema,
+      chunk.table,
+      chunk.columns,
+      AS_IS_MIN_TOAST_BYTES,
+    ]);
+    if (rows.length === 0) return [];
+    const columns = rows.map((r) => r.column);
+    const { rows: compressed } = await sourceClient.query<Record<string, boolean>>(
+      anyCompressedSql(chunk, columns),
+    );
+    return rows.filter((_, i) => compressed[0]?.[`c${i}`] === false);
+  });
+  if (candidates.length === 0) return [];
+  return onSide('target', chunk, async () => {
+    const { rows } = await targetClient.query<{ column: string }>(TARGET_SAME_COLUMNS, [
+      chunk.schema,
+      chunk.table,
+      candidates.map((c) => c.column),
+      candidates.map((c) => c.method),
+    ]);
+    const columns = rows.map((r) => r.column);
+    if (columns.length > 0) await targetClient.query(setStorageSql(chunk, columns, 'EXTERNAL'));
+    return columns;
+  });
 }
 
 /**

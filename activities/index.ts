@@ -1,5 +1,5 @@
 import type { Chunk } from '../domain/chunks';
-import { analyzeTarget } from './analyze';
+import { analyzeTarget, type AnalyzeTargetInput } from './analyze';
 import { checkBackupInput, dumpDatabase, type CheckBackupInput, type DumpInput } from './backup';
 import {
   chunksDone,
@@ -97,7 +97,7 @@ export function createActivities(deps: ActivityDeps) {
     waitForReplay: (input: WaitForReplayInput) => waitForReplay(deps, input),
     dropReplication: (input: DropReplicationInput) => dropReplication(deps, input),
     resetCopy: (input: ResetCopyInput) => resetCopy(deps, input),
-    analyzeTarget: (input: { target: string }) => analyzeTarget(deps, input),
+    analyzeTarget: (input: AnalyzeTargetInput) => analyzeTarget(deps, input),
     switchEndpoint: (input: SwitchHookInput) => switchEndpoint(deps, input),
     notifyTargets: (input: NotifyTargetsInput) => notifyTargets(deps, input),
     notify: (input: NotifyInput) => sendNotification(deps, input),

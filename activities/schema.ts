@@ -1,11 +1,12 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { qualifiedTableName } from '../domain/chunks';
 import { parseConnectionUrl, type ConnSpec } from '../domain/connection';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { isDatabaseEmpty } from './pg/catalog';
-import { libpqEnv, withClient } from './pg/connect';
+import { libpqEnv, quoteIdent, withClient } from './pg/connect';
 import { TABLE_INDEX_ITEMS } from './pg/index-sql';
 import { filterToc, tocKey } from './pg/toc';
 import { recreateOwnDatabase } from './provision/local';
@@ -14,6 +15,15 @@ import { findTool, runTool, toolFailure } from './tools';
 
 /** What pg_dump and pg_restore set first: no schema is searched, every name is written qualified. */
 const EMPTY_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false)";
+
+/**
+ * The least maintenance_work_mem an index build gets: PostgreSQL's default (64MB) sorts a table of
+ * a few million rows on disk. A target configured with more keeps its own.
+ */
+export const INDEX_MEMORY = '512MB';
+/** Raises maintenance_work_mem for the session to $1 unless it is already that high. */
+const RAISE_MAINTENANCE_MEMORY = `SELECT pg_catalog.set_config('maintenance_work_mem', $1, false)
+  WHERE pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < pg_catalog.pg_size_bytes($1)`;
 
 /** Input of the copySchemaSection activity. */
 export interface SchemaSectionInput {
@@ -34,6 +44,8 @@ export interface TableIndexesInput {
   readonly target: string;
   /** Tables whose every chunk is committed on the target. */
   readonly tables: readonly { readonly schema: string; readonly table: string }[];
+  /** Also ANALYZE each table once its indexes are built. */
+  readonly analyze?: boolean;
 }
 
 /**
@@ -65,6 +77,8 @@ export async function copySchemaSection(
       skip.size > 0
         ? await writeUseList(pgRestore, dumpDir, scratch, (line) => !skip.has(tocKey(line) ?? ''), hb.signal)
         : undefined;
+    // Everything post-data holds may have been built during the copy: nothing is left to restore.
+    if (useList && useList.keys.length === 0) return { items: 0 };
     let items = 0;
     await runPgRestore(pgRestore, dumpDir, target, deps.env, {
       jobs: input.jobs,
@@ -90,17 +104,20 @@ export async function copySchemaSection(
  * Builds the indexes and the primary key, unique and exclusion constraints of tables whose rows
  * are all on the target, while other tables are still copying: a table's indexes need only its
  * own rows. They are read from the source's catalog (one query, no pg_dump) and created on the
- * target one after another. Returns the keys of what it built, for the final post-data restore to
- * leave out; what the catalog query does not take stays with that restore. Safe to retry: each
- * item is dropped (if it exists) and built again.
+ * target one after another, with at least INDEX_MEMORY of maintenance_work_mem (sorts in memory
+ * rather than on disk). With `analyze`, each table is then ANALYZEd, so the statistics are ready
+ * with the table instead of in one database-wide pass at the end. Returns the keys of what it
+ * built, for the final post-data restore to leave out (what the catalog query does not take stays
+ * with that restore), and the tables analyzed. Safe to retry: each item is dropped (if it exists)
+ * and built again.
  */
 export async function buildTableIndexes(
   deps: ActivityDeps,
   input: TableIndexesInput,
-): Promise<{ built: string[] }> {
+): Promise<{ built: string[]; analyzed?: string[] }> {
   const source = parseConnectionUrl(input.source, 'source');
   const target = parseConnectionUrl(input.target, 'target');
-  if (input.tables.length === 0) return { built: [] };
+  if (input.tables.length === 0) return { built: [], ...(input.analyze ? { analyzed: [] } : {}) };
   const hb = startHeartbeat();
   try {
     const items = await withClient(source, deps.env, 'source', async (client) => {
@@ -112,23 +129,32 @@ export async function buildTableIndexes(
       );
       return rows;
     });
-    if (items.length === 0) return { built: [] };
+    if (items.length === 0 && !input.analyze) return { built: [] };
     await withClient(target, deps.env, 'target', async (client) => {
       // A cancelled build ends with its connection: the server rolls the statement back.
       const close = () => client.connection.stream.destroy();
       hb.signal.addEventListener('abort', close, { once: true });
       try {
         await client.query(EMPTY_SEARCH_PATH);
+        await client.query(RAISE_MAINTENANCE_MEMORY, [INDEX_MEMORY]);
         for (const [done, item] of items.entries()) {
           hb.update({ detail: `building index ${done + 1} of ${items.length}`, tablesDone: done });
           await client.query(item.drop_sql);
           await client.query(item.create_sql);
         }
+        if (!input.analyze) return;
+        for (const table of input.tables) {
+          hb.update({ detail: `analyzing ${qualifiedTableName(table.schema, table.table)}` });
+          await client.query(`ANALYZE ${quoteIdent(table.schema)}.${quoteIdent(table.table)}`);
+        }
       } finally {
         hb.signal.removeEventListener('abort', close);
       }
     });
-    return { built: items.map((item) => item.key) };
+    return {
+      built: items.map((item) => item.key),
+      ...(input.analyze ? { analyzed: input.tables.map((t) => qualifiedTableName(t.schema, t.table)) } : {}),
+    };
   } finally {
     hb.stop();
   }

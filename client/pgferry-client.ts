@@ -317,6 +317,24 @@ export class PgferryClient {
     };
   }
 
+  /**
+   * The state a workflow is in, from its description alone (no query, so no worker replays a
+   * closed history): the cheap check after its result has come back.
+   */
+  async state(workflowId: string): Promise<WorkflowState> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    let description;
+    try {
+      description = await handle.describe();
+    } catch (err) {
+      throw toPgferryError(err, { id: workflowId, address: this.address });
+    }
+    const state = stateOf(description.status.name);
+    return state !== 'running' && saString(description.searchAttributes, 'PgferryState') === 'rolled_back'
+      ? 'rolled_back'
+      : state;
+  }
+
   /** pgferry's workflows, newest first. */
   async list(options: { limit?: number } = {}): Promise<WorkflowSummary[]> {
     const out: WorkflowSummary[] = [];

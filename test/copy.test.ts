@@ -14,7 +14,7 @@ import {
 } from '../activities/copy';
 import type { ActivityDeps } from '../activities/deps';
 import { buildTableIndexes, copySchemaSection } from '../activities/schema';
-import { planChunks, type Chunk, type TableInfo } from '../domain/chunks';
+import { planChunks, qualifiedTableName, type Chunk, type TableInfo } from '../domain/chunks';
 import type { ProgressFigures } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import {
@@ -288,8 +288,17 @@ describe('the copy engine against a real PostgreSQL', () => {
 
     const input = { source, target, tables: tables.map((t) => ({ schema: t.schema, table: t.table })) };
     const { built } = await run(buildTableIndexes, deps, input);
-    // A retry drops and builds the same items again.
-    expect((await run(buildTableIndexes, deps, input)).built).toEqual(built);
+    // A retry drops and builds the same items again; asked to, it also analyzes each table.
+    const again = await run(buildTableIndexes, deps, { ...input, analyze: true });
+    expect(again.built).toEqual(built);
+    expect(again.analyzed).toEqual(tables.map((t) => qualifiedTableName(t.schema, t.table)));
+    const stats = await query<{ tables: number; analyzed: number }>(
+      target,
+      `SELECT count(*)::int AS tables, count(last_analyze)::int AS analyzed FROM pg_stat_user_tables
+        WHERE (schemaname, relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [tables.map((t) => t.schema), tables.map((t) => t.table)],
+    );
+    expect(stats).toEqual([{ tables: tables.length, analyzed: tables.length }]);
     expect(built.length).toBeGreaterThan(5);
 
     const archive = path.join(root, 'idx-post.dump');
@@ -411,6 +420,69 @@ describe('the copy engine against a real PostgreSQL', () => {
         { a: 100, b: 'after 100', g: 200, c: [] },
       ],
     );
+  });
+
+  it('loads TOASTed values the source holds uncompressed without a compression attempt, and stores every value as the source does', async () => {
+    // blob: 8 kB of md5 hex per row, which pglz cannot shrink by a quarter, so the source keeps
+    // it uncompressed (12 MB of TOAST, above the check's threshold); prose compresses well.
+    const docs = `CREATE TABLE public.docs (id integer PRIMARY KEY, blob text NOT NULL, prose text NOT NULL, note text);
+       INSERT INTO public.docs (id, blob, prose, note)
+       SELECT i, (SELECT string_agg(md5(i::text || ':' || j::text), '') FROM generate_series(1, 256) AS j),
+              repeat('lorem ipsum dolor ' || i || ' ', 500), CASE WHEN i % 2 = 0 THEN 'short' END
+         FROM generate_series(1, 1500) AS i;
+       CREATE TABLE public.small_docs AS SELECT * FROM public.docs WHERE id <= 100;`;
+    const source = await emptyDatabase('toast_src');
+    await query(source, docs);
+    const target = await targetWithSchema(source, 'toast_tgt', 'pre-data');
+    await run(ensureLedger, deps, { target });
+    const compression = (url: string, table: string) =>
+      query<{ blob: string; prose: string }>(
+        url,
+        `SELECT count(pg_column_compression(blob))::text AS blob, count(pg_column_compression(prose))::text AS prose
+           FROM public.${table}`,
+      );
+    expect(await compression(source, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
+
+    const result = await copy({
+      source,
+      target,
+      migration: 'toast',
+      chunk: await wholeTableChunk(source, 'docs'),
+    });
+    // note holds no compressed value either (too short to be tried): EXTERNAL changes nothing for it.
+    expect(result).toMatchObject({ rows: 1500, skipped: false, storedAsIs: ['blob', 'note'] });
+    // Under the threshold the check is not worth a scan: the load goes as the schema says.
+    const small = await copy({
+      source,
+      target,
+      migration: 'toast',
+      chunk: await wholeTableChunk(source, 'small_docs'),
+    });
+    expect(small).toMatchObject({ rows: 100, skipped: false });
+    expect(small.storedAsIs).toBeUndefined();
+
+    // The schema is as it was, and each value is stored as on the source: blob uncompressed, prose compressed.
+    const storage =
+      "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'public.docs'::regclass AND attnum > 0 ORDER BY attnum";
+    expect(await query(target, storage)).toEqual(await query(source, storage));
+    expect(await compression(target, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
+    await run(dropLedger, deps, { target });
+    expect(await tableData(target)).toEqual(await tableData(source));
+
+    // A value compressed on the source (here one row) means the target could compress too: blob
+    // is loaded as the schema says.
+    const mixed = await emptyDatabase('toast_mixed');
+    await query(mixed, `${docs} UPDATE public.docs SET blob = repeat('a', 9000) WHERE id = 1;`);
+    const mixedTarget = await targetWithSchema(mixed, 'toast_mixed_tgt', 'pre-data');
+    await run(ensureLedger, deps, { target: mixedTarget });
+    const again = await copy({
+      source: mixed,
+      target: mixedTarget,
+      migration: 'toast',
+      chunk: await wholeTableChunk(mixed, 'docs'),
+    });
+    expect(again.storedAsIs).toEqual(['note']);
+    expect(await compression(mixedTarget, 'docs')).toEqual([{ blob: '1', prose: '1500' }]);
   });
 
   it('skips a chunk the ledger has, and two attempts at once copy it only once', async () => {

@@ -101,6 +101,13 @@ describe('offline migrations with an approval gate, on a real Temporal server an
       await databaseFingerprint(adminUrl(5432, target)),
     );
     expect(diff).toEqual([]);
+    // Every table has statistics: those the lanes analyzed after their indexes, and the rest at the end.
+    const unanalyzed = await query<{ relname: string }>(
+      adminUrl(5432, target),
+      `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+        WHERE c.relkind = 'r' AND s.last_analyze IS NULL ORDER BY 1`,
+    );
+    expect(unanalyzed).toEqual([]);
     // The endpoint switch heard of the cutover: the URL by POST, the worker's command by its environment.
     expect(hookCalls).toContainEqual(
       expect.objectContaining({

@@ -24,6 +24,14 @@ export interface CopyAndIndexOptions {
   readonly batches: readonly Chunk[][];
   /** Called after each batch with what it copied and how many chunks it held. */
   readonly onCopied: (copied: { rows: number; bytes: number }, chunks: number) => void;
+  /** ANALYZE each table after its indexes, on its lane (else the final step analyzes everything). */
+  readonly analyze: boolean;
+}
+
+/** What copyAndIndex built early: post-data items (pg_restore list keys) and tables analyzed. */
+export interface CopiedAndIndexed {
+  readonly built: string[];
+  readonly analyzed: string[];
 }
 
 /**
@@ -31,23 +39,26 @@ export interface CopyAndIndexOptions {
  * exclusion constraints) as soon as its last chunk is in, on a lane the copy no longer needs: the
  * index builds of finished tables overlap the copy of the big ones instead of waiting for all of
  * it. Copies are queued first, so the copy is never held up by an index. Returns the keys of the
- * post-data items built, which the final post-data restore leaves out.
+ * post-data items built, which the final post-data restore leaves out, and the tables analyzed.
  */
-export async function copyAndIndex(options: CopyAndIndexOptions): Promise<string[]> {
+export async function copyAndIndex(options: CopyAndIndexOptions): Promise<CopiedAndIndexed> {
   const remaining = new Map<string, number>();
   const keyOf = (t: TableName) => qualifiedTableName(t.schema, t.table);
   for (const chunk of options.batches.flat())
     remaining.set(keyOf(chunk), (remaining.get(keyOf(chunk)) ?? 0) + 1);
   const queue: Work[] = options.batches.map((batch) => ({ kind: 'copy', batch }));
   const built: string[] = [];
+  const analyzed: string[] = [];
   const run = async (work: Work) => {
     if (work.kind === 'indexes') {
-      const { built: keys } = await data.buildTableIndexes({
+      const done = await data.buildTableIndexes({
         source: options.source,
         target: options.target,
         tables: work.tables,
+        ...(options.analyze ? { analyze: true } : {}),
       });
-      built.push(...keys);
+      built.push(...done.built);
+      analyzed.push(...(done.analyzed ?? []));
       return;
     }
     const copied = await data.copyChunks({
@@ -87,5 +98,5 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<string
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, lane));
-  return built;
+  return { built, analyzed };
 }

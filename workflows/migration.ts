@@ -29,6 +29,8 @@ const SMALL_BATCH_BYTES = 16 * 1024 * 1024;
 const ANALYZE_TARGET = 'analyze-target';
 /** Patch id: each table's indexes built as soon as its chunks are in, overlapping the copy. */
 const EARLY_INDEXES = 'early-indexes';
+/** Patch id: each table ANALYZEd on its lane after its indexes; the final ANALYZE takes the rest. */
+const TABLE_STATISTICS = 'table-statistics';
 /** Patch id: the endpoint-switch step after finalize. */
 const SWITCH_HOOK = 'switch-hook';
 
@@ -180,6 +182,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     const totals = { tables: 0, chunks: 0, rows: 0, bytes: 0 };
     /** Post-data items the copy built early (keys of pg_restore's list): the post-data step skips them. */
     const indexesBuilt = new Set<string>();
+    /** Tables the lanes analyzed; undefined when the final step analyzes the whole database. */
+    let analyzedEarly: Set<string> | undefined;
     let earlyIndexes = false;
     /** Copies every table (under `snapshot` when given), chunk by chunk through the ledger. */
     const copyData = async (snapshot?: string) => {
@@ -203,7 +207,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
         const batches = batchChunks(chunks, { maxBytes: SMALL_BATCH_BYTES, maxChunks: 100 });
         earlyIndexes = patched(EARLY_INDEXES);
         if (earlyIndexes) {
-          const built = await copyAndIndex({
+          const analyze = patched(TABLE_STATISTICS);
+          const early = await copyAndIndex({
             source: input.source,
             target: input.target,
             migration: id,
@@ -211,9 +216,12 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
             jobs: input.jobs,
             batches,
             onCopied: count,
+            analyze,
           });
           // A copy started over (online, new snapshot) truncates tables: their indexes stay.
-          for (const key of built) indexesBuilt.add(key);
+          for (const key of early.built) indexesBuilt.add(key);
+          // …but not their statistics: only the last copy's analyzed tables count.
+          if (analyze) analyzedEarly = new Set(early.analyzed);
           return;
         }
         await windowed(batches, input.jobs, async (batch) => {
@@ -276,7 +284,10 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       const { largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target });
       // Statistics are gathered while the validation reads: both only read the data.
       const analyzing = patched(ANALYZE_TARGET)
-        ? data.analyzeTarget({ target: input.target })
+        ? data.analyzeTarget({
+            target: input.target,
+            ...(analyzedEarly ? { skip: [...analyzedEarly] } : {}),
+          })
         : Promise.resolve();
       let validation: ValidationReport | undefined;
       if (input.validate !== 'none') {

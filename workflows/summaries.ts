@@ -77,7 +77,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   runPreflight: (i) => `preflight checks (${i.mode}): ${db(i.source)} → ${db(i.target)}`,
   copySchemaSection: (i) => `${i.section} schema: ${db(i.source)} → ${db(i.target)}`,
   buildTableIndexes: (i) =>
-    `indexes of ${plural(i.tables.length, 'copied table')}: ${i.tables
+    `indexes${i.analyze ? ' and statistics' : ''} of ${plural(i.tables.length, 'copied table')}: ${i.tables
       .slice(0, NAMED_CHUNKS)
       .map((t) => qualifiedTableName(t.schema, t.table))
       .join(', ')}${i.tables.length > NAMED_CHUNKS ? ', …' : ''}`,
@@ -102,7 +102,8 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   waitForReplay: (i) => `wait until ${db(i.target)} has replayed ${i.lsn}`,
   dropReplication: (i) => `drop subscription, slot and publication ${i.slot}`,
   resetCopy: (i) => `empty ${db(i.target)} to restart the copy`,
-  analyzeTarget: (i) => `analyze ${db(i.target)}`,
+  analyzeTarget: (i) =>
+    `analyze ${db(i.target)}${i.skip ? ` (but the ${plural(i.skip.length, 'table')} analyzed after the copy)` : ''}`,
   switchEndpoint: (i) => (i.url ? `switch endpoint: POST to ${origin(i.url)}` : 'switch endpoint (no hook)'),
   remindApproval: (i) =>
     i.secondsLeft > 0

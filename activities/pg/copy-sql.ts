@@ -168,7 +168,8 @@ function formatClause(format: CopyFormat): string {
   return format === 'binary' ? ' WITH (FORMAT binary)' : '';
 }
 
-function tableSql(chunk: Chunk): string {
+/** The chunk's table, schema-qualified and quoted. */
+export function tableSql(chunk: Chunk): string {
   return `${quoteIdent(chunk.schema)}.${quoteIdent(chunk.table)}`;
 }
 

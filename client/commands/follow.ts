@@ -33,6 +33,18 @@ export async function follow<T>(
   human: (result: T) => string,
 ): Promise<void> {
   const id = run.workflowId;
+  if (wait && out.json) {
+    // --json draws no progress: only the result's long poll is waited on, no status queries.
+    const settled = await run.result().then(
+      (value) => ({ value }),
+      () => undefined,
+    );
+    if (settled && (await client.state(id)) === 'completed') {
+      out.result({ ok: true, workflowId: id, ...(settled.value as object) }, () => human(settled.value));
+      return;
+    }
+    throw failureOf(await client.status(id));
+  }
   if (wait) {
     const result = run.result();
     const status = await watch(client, id, out, isClosed, Number.POSITIVE_INFINITY, result);
