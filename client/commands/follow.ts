@@ -6,6 +6,8 @@ import { isClosed, watch } from '../watch';
 
 /** How long a command without --wait follows its workflow, so that bad input still fails here. */
 const ACCEPT_TIMEOUT_MS = 30_000;
+/** A pause before waiting on a running workflow's result again after its long poll failed. */
+const RESULT_RETRY_MS = 1_000;
 
 function failureOf(status: WorkflowStatus): PgferryError {
   const e = status.error;
@@ -35,15 +37,20 @@ export async function follow<T>(
   const id = run.workflowId;
   if (wait && out.json) {
     // --json draws no progress: only the result's long poll is waited on, no status queries.
-    const settled = await run.result().then(
-      (value) => ({ value }),
-      () => undefined,
-    );
-    if (settled && (await client.state(id)) === 'completed') {
-      out.result({ ok: true, workflowId: id, ...(settled.value as object) }, () => human(settled.value));
-      return;
+    for (;;) {
+      const settled = await run.result().then(
+        (value) => ({ value }),
+        () => undefined,
+      );
+      const state = await client.state(id);
+      if (settled && state === 'completed') {
+        out.result({ ok: true, workflowId: id, ...(settled.value as object) }, () => human(settled.value));
+        return;
+      }
+      if (state !== 'running' && state !== 'waiting') throw failureOf(await client.status(id));
+      // Still running: the long poll ended early (a server restart, say); wait on it again shortly.
+      await new Promise((resolve) => setTimeout(resolve, RESULT_RETRY_MS));
     }
-    throw failureOf(await client.status(id));
   }
   if (wait) {
     const result = run.result();
