@@ -1,7 +1,7 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Client } from 'pg';
-import type { Chunk, TableInfo } from '../domain/chunks';
+import { qualifiedTableName, type Chunk, type TableInfo } from '../domain/chunks';
 import { parseConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { ActivityDeps } from './deps';
@@ -365,32 +365,144 @@ async function streamChunk(
  * or compressed differently, or the session does not own the table.
  */
 async function storeAsIs(sourceClient: Client, targetClient: Client, chunk: Chunk): Promise<string[]> {
-  const candidates = await onSide('source', chunk, async () => {
-    const { rows } = await sourceClient.query<{ column: string; method: string }>(SOURCE_TOASTED_COLUMNS, [
-      chunk.schema,
-      chunk.table,
-      chunk.columns,
-      AS_IS_MIN_TOAST_BYTES,
-    ]);
-    if (rows.length === 0) return [];
-    const columns = rows.map((r) => r.column);
-    const { rows: compressed } = await sourceClient.query<Record<string, boolean>>(
-      anyCompressedSql(chunk, columns),
-    );
-    return rows.filter((_, i) => compressed[0]?.[`c${i}`] === false);
-  });
+  const candidates = await onSide('source', chunk, () => asIsCandidates(sourceClient, chunk));
   if (candidates.length === 0) return [];
-  return onSide('target', chunk, async () => {
-    const { rows } = await targetClient.query<{ column: string }>(TARGET_SAME_COLUMNS, [
-      chunk.schema,
-      chunk.table,
-      candidates.map((c) => c.column),
-      candidates.map((c) => c.method),
-    ]);
-    const columns = rows.map((r) => r.column);
-    if (columns.length > 0) await targetClient.query(setStorageSql(chunk, columns, 'EXTERNAL'));
-    return columns;
-  });
+  return onSide('target', chunk, () => setExternal(targetClient, chunk, candidates));
+}
+
+/** A table and some of its columns. */
+export interface TableColumns {
+  readonly schema: string;
+  readonly table: string;
+  readonly columns: string[];
+}
+
+/** A column worth loading as is, and the compression method its source values were stored under. */
+interface AsIsCandidate {
+  readonly column: string;
+  readonly method: string;
+}
+
+/**
+ * Source side, in the caller's transaction (PostgreSQL 14+): the columns of `t` stored EXTENDED
+ * that hold no compressed value, in a table with TOAST enough to be worth the scan.
+ */
+async function asIsCandidates(client: Client, t: TableColumns): Promise<AsIsCandidate[]> {
+  const { rows } = await client.query<AsIsCandidate>(SOURCE_TOASTED_COLUMNS, [
+    t.schema,
+    t.table,
+    t.columns,
+    AS_IS_MIN_TOAST_BYTES,
+  ]);
+  if (rows.length === 0) return [];
+  const { rows: compressed } = await client.query<Record<string, boolean>>(
+    anyCompressedSql(
+      t,
+      rows.map((r) => r.column),
+    ),
+  );
+  return rows.filter((_, i) => compressed[0]?.[`c${i}`] === false);
+}
+
+/**
+ * Target side, in the caller's transaction: sets to EXTERNAL those candidates that the target
+ * stores and compresses as the source does (or that an earlier attempt set already) in a table the
+ * session owns. Returns the columns set.
+ */
+async function setExternal(
+  client: Client,
+  t: TableColumns,
+  candidates: readonly AsIsCandidate[],
+): Promise<string[]> {
+  const { rows } = await client.query<{ column: string }>(TARGET_SAME_COLUMNS, [
+    t.schema,
+    t.table,
+    candidates.map((c) => c.column),
+    candidates.map((c) => c.method),
+  ]);
+  const columns = rows.map((r) => r.column);
+  if (columns.length > 0) await client.query(setStorageSql(t, columns, 'EXTERNAL'));
+  return columns;
+}
+
+/** Input of setAsIsStorage. */
+export interface AsIsStorageInput {
+  readonly source: string;
+  readonly target: string;
+  /** Tables split into ranges, with the columns the copy moves. */
+  readonly tables: readonly TableColumns[];
+  /** An exported snapshot (online mode): the check reads what the chunks will read. */
+  readonly snapshot?: string;
+}
+
+/**
+ * storeAsIs for tables split into ranges, which copy in several transactions at once and so cannot
+ * change their storage in one: before any range is copied, the whole table is checked on the source
+ * (under the chunks' snapshot) and the qualifying columns are set to EXTERNAL on the target, in one
+ * short transaction while the tables are still empty. restoreStorage sets them back once every range
+ * is in (and on rollback). Returns the columns set, per table. Safe to retry: a column an earlier
+ * attempt set is found and set again.
+ */
+export async function setAsIsStorage(
+  deps: ActivityDeps,
+  input: AsIsStorageInput,
+): Promise<{ tables: TableColumns[] }> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  if (input.tables.length === 0) return { tables: [] };
+  const hb = startHeartbeat();
+  try {
+    const checked = await withClient(source, deps.env, 'source', async (client) => {
+      const { major } = await serverVersion(client);
+      if (major < 14) return [];
+      try {
+        await beginSourceRead(client, input.snapshot);
+        for (const setting of SOURCE_SETTINGS) await client.query(setting);
+        const found: { table: TableColumns; candidates: AsIsCandidate[] }[] = [];
+        for (const table of input.tables) {
+          hb.update({ detail: `checking ${qualifiedTableName(table.schema, table.table)}` });
+          const candidates = await asIsCandidates(client, table);
+          if (candidates.length > 0) found.push({ table, candidates });
+        }
+        return found;
+      } catch (err) {
+        throw copyFailure(err, 'source', 'checking TOASTed columns');
+      } finally {
+        await client.query('ROLLBACK').catch(() => undefined);
+      }
+    });
+    if (checked.length === 0) return { tables: [] };
+    return await withClient(target, deps.env, 'target', (client) =>
+      withTransaction(client, async () => {
+        const tables: TableColumns[] = [];
+        for (const { table, candidates } of checked) {
+          const columns = await setExternal(client, table, candidates);
+          if (columns.length > 0) tables.push({ schema: table.schema, table: table.table, columns });
+        }
+        return { tables };
+      }).catch((err: unknown) => {
+        throw copyFailure(err, 'target', 'setting column storage');
+      }),
+    );
+  } finally {
+    hb.stop();
+  }
+}
+
+/** Sets the columns setAsIsStorage made EXTERNAL back to EXTENDED, as the schema has them. Idempotent. */
+export async function restoreStorage(
+  deps: ActivityDeps,
+  input: { target: string; tables: readonly TableColumns[] },
+): Promise<void> {
+  const target = parseConnectionUrl(input.target, 'target');
+  if (input.tables.length === 0) return;
+  await withClient(target, deps.env, 'target', (client) =>
+    withTransaction(client, async () => {
+      for (const t of input.tables) await client.query(setStorageSql(t, t.columns, 'EXTENDED'));
+    }).catch((err: unknown) => {
+      throw copyFailure(err, 'target', 'restoring column storage');
+    }),
+  );
 }
 
 /**

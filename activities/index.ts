@@ -8,7 +8,11 @@ import {
   dropLedger,
   ensureLedger,
   listCopyTables,
+  restoreStorage,
+  setAsIsStorage,
+  type AsIsStorageInput,
   type CopyChunksInput,
+  type TableColumns,
 } from './copy';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
@@ -83,6 +87,8 @@ export function createActivities(deps: ActivityDeps) {
       snapshot?: string;
     }) => copyChunk(deps, input),
     copyChunks: (input: CopyChunksInput) => copyChunks(deps, input),
+    setAsIsStorage: (input: AsIsStorageInput) => setAsIsStorage(deps, input),
+    restoreStorage: (input: { target: string; tables: TableColumns[] }) => restoreStorage(deps, input),
     chunksDone: (input: { target: string; migration: string }) => chunksDone(deps, input),
     syncSequences: (input: { source: string; target: string }) => syncSequences(deps, input),
     copyLargeObjects: (input: { source: string; target: string }) => copyLargeObjects(deps, input),

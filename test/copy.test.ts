@@ -9,6 +9,8 @@ import {
   dropLedger,
   ensureLedger,
   listCopyTables,
+  restoreStorage,
+  setAsIsStorage,
   type CopyChunkInput,
   type CopyChunkResult,
 } from '../activities/copy';
@@ -31,6 +33,7 @@ import {
   createEmptyDatabase,
   createTemplateDatabase,
   dropDatabase,
+  INCOMPRESSIBLE_DOCS,
   query,
   runCommand,
   uniqueName,
@@ -42,6 +45,18 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 const SPLIT = 64 * 1024;
 const BIG_ROWS = 300_000;
 const BIG_TABLE = 'CREATE TABLE public.big (id integer PRIMARY KEY, payload text NOT NULL)';
+
+const DOCS_STORAGE =
+  "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'public.docs'::regclass AND attnum > 0 ORDER BY attnum";
+
+/** How many values of blob and prose are stored compressed. */
+function compression(url: string, table: string) {
+  return query<{ blob: string; prose: string }>(
+    url,
+    `SELECT count(pg_column_compression(blob))::text AS blob, count(pg_column_compression(prose))::text AS prose
+       FROM public.${table}`,
+  );
+}
 
 function databaseName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.slice(1));
@@ -423,24 +438,10 @@ describe('the copy engine against a real PostgreSQL', () => {
   });
 
   it('loads TOASTed values the source holds uncompressed without a compression attempt, and stores every value as the source does', async () => {
-    // blob: 8 kB of md5 hex per row, which pglz cannot shrink by a quarter, so the source keeps
-    // it uncompressed (12 MB of TOAST, above the check's threshold); prose compresses well.
-    const docs = `CREATE TABLE public.docs (id integer PRIMARY KEY, blob text NOT NULL, prose text NOT NULL, note text);
-       INSERT INTO public.docs (id, blob, prose, note)
-       SELECT i, (SELECT string_agg(md5(i::text || ':' || j::text), '') FROM generate_series(1, 256) AS j),
-              repeat('lorem ipsum dolor ' || i || ' ', 500), CASE WHEN i % 2 = 0 THEN 'short' END
-         FROM generate_series(1, 1500) AS i;
-       CREATE TABLE public.small_docs AS SELECT * FROM public.docs WHERE id <= 100;`;
     const source = await emptyDatabase('toast_src');
-    await query(source, docs);
+    await query(source, INCOMPRESSIBLE_DOCS);
     const target = await targetWithSchema(source, 'toast_tgt', 'pre-data');
     await run(ensureLedger, deps, { target });
-    const compression = (url: string, table: string) =>
-      query<{ blob: string; prose: string }>(
-        url,
-        `SELECT count(pg_column_compression(blob))::text AS blob, count(pg_column_compression(prose))::text AS prose
-           FROM public.${table}`,
-      );
     expect(await compression(source, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
 
     const result = await copy({
@@ -462,9 +463,7 @@ describe('the copy engine against a real PostgreSQL', () => {
     expect(small.storedAsIs).toBeUndefined();
 
     // The schema is as it was, and each value is stored as on the source: blob uncompressed, prose compressed.
-    const storage =
-      "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'public.docs'::regclass AND attnum > 0 ORDER BY attnum";
-    expect(await query(target, storage)).toEqual(await query(source, storage));
+    expect(await query(target, DOCS_STORAGE)).toEqual(await query(source, DOCS_STORAGE));
     expect(await compression(target, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
     await run(dropLedger, deps, { target });
     expect(await tableData(target)).toEqual(await tableData(source));
@@ -472,7 +471,10 @@ describe('the copy engine against a real PostgreSQL', () => {
     // A value compressed on the source (here one row) means the target could compress too: blob
     // is loaded as the schema says.
     const mixed = await emptyDatabase('toast_mixed');
-    await query(mixed, `${docs} UPDATE public.docs SET blob = repeat('a', 9000) WHERE id = 1;`);
+    await query(
+      mixed,
+      `${INCOMPRESSIBLE_DOCS} UPDATE public.docs SET blob = repeat('a', 9000) WHERE id = 1;`,
+    );
     const mixedTarget = await targetWithSchema(mixed, 'toast_mixed_tgt', 'pre-data');
     await run(ensureLedger, deps, { target: mixedTarget });
     const again = await copy({
@@ -483,6 +485,35 @@ describe('the copy engine against a real PostgreSQL', () => {
     });
     expect(again.storedAsIs).toEqual(['note']);
     expect(await compression(mixedTarget, 'docs')).toEqual([{ blob: '1', prose: '1500' }]);
+  });
+
+  it('loads a split table’s incompressible TOASTed column as is across its ranges, then gives it its storage back', async () => {
+    const source = await emptyDatabase('toast_split_src');
+    await query(source, INCOMPRESSIBLE_DOCS);
+    const target = await targetWithSchema(source, 'toast_split_tgt', 'pre-data');
+    await run(ensureLedger, deps, { target });
+    const tables = (await run(listCopyTables, deps, { source })).filter((t) => t.table === 'docs');
+    const chunks = planChunks(tables, { splitLargerThan: 4 * 1024 * 1024 });
+    expect(chunks.length).toBeGreaterThan(1);
+    const input = {
+      source,
+      target,
+      tables: [{ schema: 'public', table: 'docs', columns: chunks[0]!.columns }],
+    };
+    const { tables: set } = await run(setAsIsStorage, deps, input);
+    expect(set).toEqual([{ schema: 'public', table: 'docs', columns: ['blob', 'note'] }]);
+    // A retry finds the columns an earlier attempt set.
+    expect((await run(setAsIsStorage, deps, input)).tables).toEqual(set);
+    expect(await query(target, DOCS_STORAGE)).toContainEqual({ attname: 'blob', attstorage: 'e' });
+
+    await copyAll(source, target, 'split_toast', chunks);
+    await run(restoreStorage, deps, { target, tables: set });
+    await run(restoreStorage, deps, { target, tables: set });
+    expect(await query(target, DOCS_STORAGE)).toEqual(await query(source, DOCS_STORAGE));
+    expect(await compression(target, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
+    await run(dropLedger, deps, { target });
+    const [sourceData, targetData] = await Promise.all([tableData(source), tableData(target)]);
+    expect(targetData['public.docs']).toEqual(sourceData['public.docs']);
   });
 
   it('skips a chunk the ledger has, and two attempts at once copy it only once', async () => {

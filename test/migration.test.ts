@@ -9,7 +9,15 @@ import { ErrorCode, type PgferryError } from '../domain/errors';
 import type { MigrationResult } from '../domain/migration';
 import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
-import { adminUrl, clonedPair, createTemplateDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
+import {
+  adminUrl,
+  clonedPair,
+  createTemplateDatabase,
+  dropDatabase,
+  INCOMPRESSIBLE_DOCS,
+  query,
+  uniqueName,
+} from './helpers/pg';
 import { migrateArgs, runPgferry } from './helpers/processes';
 import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
 
@@ -126,6 +134,47 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     });
     expect(again.workflowId).toBe(run.workflowId);
     expect((await again.result()).rows).toBe(result.rows);
+  });
+
+  it('loads incompressible TOASTed columns of whole and split tables as is, and the target ends identical', async () => {
+    const { source, target, name } = await pair('asis');
+    await query(adminUrl(5432, source), INCOMPRESSIBLE_DOCS);
+    await query(
+      adminUrl(5432, source),
+      'CREATE TABLE public.docs_too AS SELECT * FROM public.docs WHERE id <= 1100',
+    );
+    const run = await client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      autoApprove: true,
+      jobs: 2,
+      validate: 'counts',
+      // docs (12.7 MB with its TOAST) is split into ranges; docs_too (9.3 MB) is copied whole.
+      splitLargerThan: 11 * 1024 * 1024,
+    });
+    const result = await run.result();
+    expect(result.outcome).toBe('completed');
+    expect(result.validation?.ok).toBe(true);
+    const timeline = await client.history(name);
+    expect(timeline.steps.filter((s) => s.step === 'setAsIsStorage')).toHaveLength(1);
+    expect(timeline.steps.filter((s) => s.step === 'restoreStorage')).toHaveLength(1);
+    // Stored as on the source: blob uncompressed, in columns stored EXTENDED again.
+    const stored = (url: string, table: string) =>
+      query<{ compressed: string; storage: string }>(
+        url,
+        `SELECT count(pg_column_compression(blob))::text AS compressed,
+                (SELECT attstorage::text FROM pg_attribute
+                  WHERE attrelid = 'public.${table}'::regclass AND attname = 'blob') AS storage
+           FROM public.${table}`,
+      );
+    for (const table of ['docs', 'docs_too'])
+      expect(await stored(adminUrl(5432, target), table)).toEqual([{ compressed: '0', storage: 'x' }]);
+    const diff = diffFingerprints(
+      await databaseFingerprint(adminUrl(5432, source)),
+      await databaseFingerprint(adminUrl(5432, target)),
+    );
+    expect(diff).toEqual([]);
   });
 
   it('waits for a person: refuses outsiders and signals it must not take, then completes on an approver’s word', async () => {

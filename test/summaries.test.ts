@@ -58,6 +58,12 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   dropReplication: { source: SRC, target: DST, subscription: 's', publication: 's', slot: 'pgferry_shop' },
   resetCopy: { source: SRC, target: DST, migration: 'shop' },
   analyzeTarget: { target: DST },
+  setAsIsStorage: {
+    source: SRC,
+    target: DST,
+    tables: [{ schema: 'public', table: 'documents', columns: ['id', 'body'] }],
+  },
+  restoreStorage: { target: DST, tables: [{ schema: 'public', table: 'documents', columns: ['body'] }] },
   switchEndpoint: {
     migration: 'shop',
     source: SRC,

@@ -1,6 +1,7 @@
 import { condition } from '@temporalio/workflow';
 import { qualifiedTableName, type Chunk } from '../domain/chunks';
-import { data } from './activities';
+import type { TableColumns } from '../activities/copy';
+import { control, data } from './activities';
 
 /** A table named by schema and name. */
 interface TableName {
@@ -26,6 +27,11 @@ export interface CopyAndIndexOptions {
   readonly onCopied: (copied: { rows: number; bytes: number }, chunks: number) => void;
   /** ANALYZE each table after its indexes, on its lane (else the final step analyzes everything). */
   readonly analyze: boolean;
+  /**
+   * Load the TOASTed columns of split tables as the source holds them (setAsIsStorage): told the
+   * columns set, so that a rollback can set them back, before any range is copied.
+   */
+  readonly asIs?: (set: TableColumns[]) => void;
 }
 
 /** What copyAndIndex built early: post-data items (pg_restore list keys) and tables analyzed. */
@@ -46,6 +52,23 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<Copied
   const keyOf = (t: TableName) => qualifiedTableName(t.schema, t.table);
   for (const chunk of options.batches.flat())
     remaining.set(keyOf(chunk), (remaining.get(keyOf(chunk)) ?? 0) + 1);
+  let asIs: TableColumns[] = [];
+  if (options.asIs) {
+    const split = new Map<string, TableColumns>();
+    for (const chunk of options.batches.flat()) {
+      if ((remaining.get(keyOf(chunk)) ?? 0) > 1)
+        split.set(keyOf(chunk), { schema: chunk.schema, table: chunk.table, columns: chunk.columns });
+    }
+    if (split.size > 0) {
+      ({ tables: asIs } = await data.setAsIsStorage({
+        source: options.source,
+        target: options.target,
+        tables: [...split.values()],
+        ...(options.snapshot ? { snapshot: options.snapshot } : {}),
+      }));
+      options.asIs(asIs);
+    }
+  }
   const queue: Work[] = options.batches.map((batch) => ({ kind: 'copy', batch }));
   const built: string[] = [];
   const analyzed: string[] = [];
@@ -98,5 +121,7 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<Copied
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, lane));
+  // Every range is in: the columns loaded as is get their schema's storage back.
+  if (asIs.length > 0) await control.restoreStorage({ target: options.target, tables: asIs });
   return { built, analyzed };
 }

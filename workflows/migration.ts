@@ -1,4 +1,5 @@
 import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import type { TableColumns } from '../activities/copy';
 import { batchChunks, planChunks, type Chunk } from '../domain/chunks';
 import { CONTROL_TASK_QUEUE } from '../domain/constants';
 import { connectionLabel, parseConnectionUrl } from '../domain/connection';
@@ -31,6 +32,8 @@ const ANALYZE_TARGET = 'analyze-target';
 const EARLY_INDEXES = 'early-indexes';
 /** Patch id: each table ANALYZEd on its lane after its indexes; the final ANALYZE takes the rest. */
 const TABLE_STATISTICS = 'table-statistics';
+/** Patch id: split tables' incompressible TOASTed columns loaded as the source holds them. */
+const SPLIT_AS_IS = 'split-as-is';
 /** Patch id: the endpoint-switch step after finalize. */
 const SWITCH_HOOK = 'switch-hook';
 
@@ -217,6 +220,16 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
             batches,
             onCopied: count,
             analyze,
+            ...(patched(SPLIT_AS_IS)
+              ? {
+                  asIs: (tables: TableColumns[]) => {
+                    // A rollback sets them back whatever the copy reached (restoring is idempotent).
+                    compensations.push(async () => {
+                      await control.restoreStorage({ target: input.target, tables });
+                    });
+                  },
+                }
+              : {}),
           });
           // A copy started over (online, new snapshot) truncates tables: their indexes stay.
           for (const key of early.built) indexesBuilt.add(key);

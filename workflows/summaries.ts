@@ -89,6 +89,9 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   ensureLedger: (i) => `create the copy ledger on ${db(i.target)}`,
   copyChunk: (i) => `copy ${chunkLabel(i.chunk)}`,
   copyChunks: (i) => `copy ${plural(i.chunks.length, 'chunk')}: ${chunkList(i.chunks)}`,
+  setAsIsStorage: (i) =>
+    `check TOASTed columns of ${plural(i.tables.length, 'split table')} to load as the source holds them`,
+  restoreStorage: (i) => `restore column storage of ${plural(i.tables.length, 'table')} on ${db(i.target)}`,
   chunksDone: (i) => `count copied chunks on ${db(i.target)}`,
   syncSequences: (i) => `sync sequences ${db(i.source)} → ${db(i.target)}`,
   copyLargeObjects: (i) => `copy large objects ${db(i.source)} → ${db(i.target)}`,

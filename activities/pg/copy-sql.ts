@@ -168,9 +168,12 @@ function formatClause(format: CopyFormat): string {
   return format === 'binary' ? ' WITH (FORMAT binary)' : '';
 }
 
-/** The chunk's table, schema-qualified and quoted. */
-export function tableSql(chunk: Chunk): string {
-  return `${quoteIdent(chunk.schema)}.${quoteIdent(chunk.table)}`;
+/** A table by schema and name. */
+export type TableRef = Pick<Chunk, 'schema' | 'table'>;
+
+/** The table, schema-qualified and quoted. */
+export function tableSql(table: TableRef): string {
+  return `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
 }
 
 /** A tid literal for the first tuple of a page; the page is checked to be an integer first. */

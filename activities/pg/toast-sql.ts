@@ -1,6 +1,5 @@
-import type { Chunk } from '../../domain/chunks';
 import { quoteIdent } from './connect';
-import { tableSql } from './copy-sql';
+import { tableSql, type TableRef } from './copy-sql';
 
 /**
  * Below this much TOAST data a table is not worth the check: the compression its load could skip
@@ -36,18 +35,19 @@ export const SOURCE_TOASTED_COLUMNS = `
  * (pg_column_compression reads a value's header, never its data). Run in the chunk's own
  * transaction, so it sees exactly the rows the COPY sends.
  */
-export function anyCompressedSql(chunk: Chunk, columns: readonly string[]): string {
+export function anyCompressedSql(table: TableRef, columns: readonly string[]): string {
   const checks = columns.map(
     (c, i) =>
       `coalesce(bool_or(pg_catalog.pg_column_compression(${quoteIdent(c)}) IS NOT NULL), false) AS c${i}`,
   );
-  return `SELECT ${checks.join(', ')} FROM ONLY ${tableSql(chunk)}`;
+  return `SELECT ${checks.join(', ')} FROM ONLY ${tableSql(table)}`;
 }
 
 /**
- * Target side: of the given columns, those stored EXTENDED under the compression method given
- * beside them, in a table the session may ALTER (its owner's rights). $1 schema, $2 table,
- * $3 columns, $4 their source methods (same order).
+ * Target side: of the given columns, those stored EXTENDED (or EXTERNAL already: setAsIsStorage
+ * retried, the source holding them EXTENDED) under the compression method given beside them, in a
+ * table the session may ALTER (its owner's rights). $1 schema, $2 table, $3 columns, $4 their
+ * source methods (same order).
  */
 export const TARGET_SAME_COLUMNS = `
   SELECT a.attname AS column
@@ -55,17 +55,17 @@ export const TARGET_SAME_COLUMNS = `
     JOIN pg_class c ON c.oid = a.attrelid
     JOIN unnest($3::text[], $4::text[]) AS s(name, method) ON s.name = a.attname
    WHERE c.oid = format('%I.%I', $1::text, $2::text)::regclass
-     AND a.attnum > 0 AND NOT a.attisdropped AND a.attstorage = 'x'
+     AND a.attnum > 0 AND NOT a.attisdropped AND a.attstorage IN ('x', 'e')
      AND ${METHOD} = s.method
      AND pg_has_role(c.relowner, 'USAGE')
    ORDER BY a.attnum`;
 
-/** Sets the storage of the chunk's table's columns (ONLY: children and partitions are chunks of their own). */
+/** Sets the storage of a table's columns (ONLY: children and partitions are chunks of their own). */
 export function setStorageSql(
-  chunk: Chunk,
+  table: TableRef,
   columns: readonly string[],
   storage: 'EXTERNAL' | 'EXTENDED',
 ): string {
   const actions = columns.map((c) => `ALTER COLUMN ${quoteIdent(c)} SET STORAGE ${storage}`);
-  return `ALTER TABLE ONLY ${tableSql(chunk)} ${actions.join(', ')}`;
+  return `ALTER TABLE ONLY ${tableSql(table)} ${actions.join(', ')}`;
 }

@@ -301,3 +301,15 @@ export async function clonedPair(
   await cloneDatabase(template, source);
   return { source, target, name: uniqueName(tag).replace(/_/g, '-') };
 }
+
+/**
+ * public.docs, whose blob column holds 8 kB of md5 hex per row: pglz cannot shrink it by a quarter,
+ * so PostgreSQL keeps it uncompressed (12 MB of TOAST, above the copy's as-is threshold); prose
+ * compresses well; note is short or NULL. public.small_docs: 100 of its rows, under the threshold.
+ */
+export const INCOMPRESSIBLE_DOCS = `CREATE TABLE public.docs (id integer PRIMARY KEY, blob text NOT NULL, prose text NOT NULL, note text);
+  INSERT INTO public.docs (id, blob, prose, note)
+  SELECT i, (SELECT string_agg(md5(i::text || ':' || j::text), '') FROM generate_series(1, 256) AS j),
+         repeat('lorem ipsum dolor ' || i || ' ', 500), CASE WHEN i % 2 = 0 THEN 'short' END
+    FROM generate_series(1, 1500) AS i;
+  CREATE TABLE public.small_docs AS SELECT * FROM public.docs WHERE id <= 100;`;
