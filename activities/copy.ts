@@ -106,6 +106,7 @@ export async function listCopyTables(deps: ActivityDeps, input: ListCopyTablesIn
         bytes: string;
         pages: string;
         rows_estimate: string;
+        toast_bytes: string;
       }>(listCopyTablesSql(major));
       return rows.map((r) => ({
         schema: r.schema,
@@ -114,6 +115,7 @@ export async function listCopyTables(deps: ActivityDeps, input: ListCopyTablesIn
         bytes: Number(r.bytes),
         pages: Number(r.pages),
         rowsEstimate: Number(r.rows_estimate),
+        toastBytes: Number(r.toast_bytes),
       }));
     } catch (err) {
       throw copyFailure(err, 'source', 'listing the tables');

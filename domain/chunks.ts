@@ -12,6 +12,8 @@ export interface TableInfo {
   readonly pages: number;
   /** The planner's row estimate (0 when the table was never analyzed). */
   readonly rowsEstimate: number;
+  /** Bytes of its TOAST table (absent in results recorded before it was listed). */
+  readonly toastBytes?: number;
 }
 
 /**

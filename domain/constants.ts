@@ -3,6 +3,12 @@ export const CONTROL_TASK_QUEUE = 'pgferry-control';
 /** Task queue for data-heavy activities (dump, restore, copy); its concurrency is capped by config. */
 export const DATA_TASK_QUEUE = 'pgferry-data';
 
+/**
+ * Below this much TOAST data a table is not checked for columns to load as is: the compression it
+ * could skip costs less than the scan that proves it futile.
+ */
+export const AS_IS_MIN_TOAST_BYTES = 8 * 1024 * 1024;
+
 /** Workflow type names: the stable contract that any Temporal client can start. */
 export const WorkflowType = {
   migration: 'migration',

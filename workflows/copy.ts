@@ -32,6 +32,8 @@ export interface CopyAndIndexOptions {
    * columns set, so that a rollback can set them back, before any range is copied.
    */
   readonly asIs?: (set: TableColumns[]) => void;
+  /** Of the split tables, those worth the as-is check (all when not given). */
+  readonly mayHoldAsIs?: (table: TableName) => boolean;
 }
 
 /** What copyAndIndex built early: post-data items (pg_restore list keys) and tables analyzed. */
@@ -56,7 +58,7 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<Copied
   if (options.asIs) {
     const split = new Map<string, TableColumns>();
     for (const chunk of options.batches.flat()) {
-      if ((remaining.get(keyOf(chunk)) ?? 0) > 1)
+      if ((remaining.get(keyOf(chunk)) ?? 0) > 1 && (options.mayHoldAsIs?.(chunk) ?? true))
         split.set(keyOf(chunk), { schema: chunk.schema, table: chunk.table, columns: chunk.columns });
     }
     if (split.size > 0) {

@@ -1,7 +1,7 @@
 import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
 import type { TableColumns } from '../activities/copy';
-import { batchChunks, planChunks, type Chunk } from '../domain/chunks';
-import { CONTROL_TASK_QUEUE } from '../domain/constants';
+import { batchChunks, planChunks, qualifiedTableName, type Chunk, type TableInfo } from '../domain/chunks';
+import { AS_IS_MIN_TOAST_BYTES, CONTROL_TASK_QUEUE } from '../domain/constants';
 import { connectionLabel, parseConnectionUrl } from '../domain/connection';
 import { ErrorCode } from '../domain/errors';
 import {
@@ -34,6 +34,12 @@ const EARLY_INDEXES = 'early-indexes';
 const TABLE_STATISTICS = 'table-statistics';
 /** Patch id: split tables' incompressible TOASTed columns loaded as the source holds them. */
 const SPLIT_AS_IS = 'split-as-is';
+/**
+ * Patch id: independent steps at the start run at once (notification targets with the preflight,
+ * the table list with the ledger), and only split tables with TOAST enough are checked for as-is
+ * columns.
+ */
+const QUICK_START = 'quick-start';
 /** Patch id: the endpoint-switch step after finalize. */
 const SWITCH_HOOK = 'switch-hook';
 
@@ -133,12 +139,18 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
   };
 
   const body = async (): Promise<MigrationResult> => {
-    await notifier.start();
-    const preflight = await control.runPreflight({
-      source: input.source,
-      target: input.target,
-      mode: input.mode,
-    });
+    const checks = { source: input.source, target: input.target, mode: input.mode };
+    let preflight: Awaited<ReturnType<typeof control.runPreflight>>;
+    if (patched(QUICK_START)) {
+      // Both settle before anything else: a failed preflight is still told to the targets.
+      const [started, checked] = await Promise.allSettled([notifier.start(), control.runPreflight(checks)]);
+      if (started.status === 'rejected') throw started.reason;
+      if (checked.status === 'rejected') throw checked.reason;
+      preflight = checked.value;
+    } else {
+      await notifier.start();
+      preflight = await control.runPreflight(checks);
+    }
     progress.detail('preflight', preflight);
     if (!preflight.ok) {
       const failed = preflight.checks.filter((c) => !c.ok && c.severity === 'error');
@@ -190,12 +202,27 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     let earlyIndexes = false;
     /** Copies every table (under `snapshot` when given), chunk by chunk through the ledger. */
     const copyData = async (snapshot?: string) => {
-      const tables = await control.listCopyTables({
+      const listing = control.listCopyTables({
         source: input.source,
         ...(snapshot ? { snapshot } : {}),
       });
+      const quick = patched(QUICK_START);
+      let tables: TableInfo[];
+      if (quick) {
+        // The ledger does not depend on the list: both at once, and both settle before going on.
+        const [listed, ledger] = await Promise.allSettled([
+          listing,
+          control.ensureLedger({ target: input.target }),
+        ]);
+        if (listed.status === 'rejected') throw listed.reason;
+        if (ledger.status === 'rejected') throw ledger.reason;
+        tables = listed.value;
+      } else {
+        tables = await listing;
+      }
       const chunks: Chunk[] = planChunks(tables, { splitLargerThan: input.splitLargerThan });
-      await control.ensureLedger({ target: input.target });
+      const toastBytes = new Map(tables.map((t) => [qualifiedTableName(t.schema, t.table), t.toastBytes]));
+      if (!quick) await control.ensureLedger({ target: input.target });
       let done = 0;
       Object.assign(totals, { tables: tables.length, chunks: chunks.length, rows: 0, bytes: 0 });
       progress.update({ tables: chunks.length, tablesDone: 0, rows: 0, bytes: 0 });
@@ -222,10 +249,15 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
             analyze,
             ...(patched(SPLIT_AS_IS)
               ? {
-                  asIs: (tables: TableColumns[]) => {
+                  // A table listed without its TOAST size (an older worker) may hold enough: checked.
+                  mayHoldAsIs: (t: { schema: string; table: string }) =>
+                    !quick ||
+                    (toastBytes.get(qualifiedTableName(t.schema, t.table)) ?? AS_IS_MIN_TOAST_BYTES) >=
+                      AS_IS_MIN_TOAST_BYTES,
+                  asIs: (set: TableColumns[]) => {
                     // A rollback sets them back whatever the copy reached (restoring is idempotent).
                     compensations.push(async () => {
-                      await control.restoreStorage({ target: input.target, tables });
+                      await control.restoreStorage({ target: input.target, tables: set });
                     });
                   },
                 }

@@ -41,7 +41,8 @@ export function listCopyTablesSql(major: number): string {
                   ORDER BY a.attnum) AS columns,
            coalesce(pg_table_size(c.oid), 0) AS bytes,
            coalesce(pg_relation_size(c.oid, 'main'), 0) / current_setting('block_size')::bigint AS pages,
-           greatest(c.reltuples, 0)::bigint AS rows_estimate
+           greatest(c.reltuples, 0)::bigint AS rows_estimate,
+           coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0) AS toast_bytes
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r'

@@ -1,11 +1,7 @@
 import { quoteIdent } from './connect';
 import { tableSql, type TableRef } from './copy-sql';
 
-/**
- * Below this much TOAST data a table is not worth the check: the compression its load could skip
- * costs less than the scan that proves it futile.
- */
-export const AS_IS_MIN_TOAST_BYTES = 8 * 1024 * 1024;
+export { AS_IS_MIN_TOAST_BYTES } from '../../domain/constants';
 
 /** The compression method a column's new values get: its own, or the session's default. */
 const METHOD = `CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'
