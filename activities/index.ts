@@ -45,7 +45,7 @@ import {
 } from './schema';
 import { syncSequences } from './sequences';
 import { switchEndpoint, type SwitchHookInput } from './switch-hook';
-import { validateTables } from './validate';
+import { validateCopiedTables, validateTables, type TableRef } from './validate';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
 import { provisionDatabase, type ProvisionDatabaseInput } from './provision/local';
@@ -92,8 +92,18 @@ export function createActivities(deps: ActivityDeps) {
     chunksDone: (input: { target: string; migration: string }) => chunksDone(deps, input),
     syncSequences: (input: { source: string; target: string }) => syncSequences(deps, input),
     copyLargeObjects: (input: { source: string; target: string }) => copyLargeObjects(deps, input),
-    validateTables: (input: { source: string; target: string; level: 'counts' | 'checksums' }) =>
-      validateTables(deps, input),
+    validateTables: (input: {
+      source: string;
+      target: string;
+      level: 'counts' | 'checksums';
+      skip?: string[];
+    }) => validateTables(deps, input),
+    validateCopiedTables: (input: {
+      source: string;
+      target: string;
+      level: 'counts' | 'checksums';
+      tables: TableRef[];
+    }) => validateCopiedTables(deps, input),
     holdSlotSnapshot: (input: HoldSlotSnapshotInput) => holdSlotSnapshot(deps, input),
     awaitSnapshot: (input: AwaitSnapshotInput) => awaitSnapshot(deps, input),
     createPublication: (input: CreatePublicationInput) => createPublication(deps, input),

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
+import { qualifiedTableName } from '../domain/chunks';
 import { parseConnectionUrl } from '../domain/connection';
 import type { TableValidation, ValidationReport } from '../domain/migration';
 import type { ActivityDeps } from './deps';
@@ -8,7 +9,7 @@ import { listTables } from './pg/catalog';
 import { quoteIdent, withClient, withTransaction } from './pg/connect';
 
 /** A table by schema and name, as validation takes and reports it. */
-interface TableRef {
+export interface TableRef {
   readonly schema: string;
   readonly table: string;
 }
@@ -173,6 +174,53 @@ async function readLargeObjects(
   return { count, checksum: all.digest('hex') };
 }
 
+/** Compares tables one after another, both sides of each at once (each reads on its own connection). */
+async function compareTables(
+  src: Client,
+  dst: Client,
+  tables: readonly TableRef[],
+  checksums: boolean,
+  hb: ReturnType<typeof startHeartbeat>,
+): Promise<TableValidation[]> {
+  hb.update({ tables: tables.length, tablesDone: 0 });
+  const results: TableValidation[] = [];
+  for (const t of tables) {
+    hb.signal.throwIfAborted();
+    hb.update({ detail: `${t.schema}.${t.table}` });
+    const [a, b] = await Promise.all([readTable(src, t, checksums), readTable(dst, t, checksums)]);
+    results.push(compareTable(t, a, b, checksums));
+    hb.update({ tablesDone: results.length });
+  }
+  return results;
+}
+
+/**
+ * Validates some tables as soon as the copy has them (offline): their counts and, with
+ * `checksums`, their checksums, source against target, each side in one snapshot, while the copy
+ * of other tables goes on. The final validateTables then skips them and adds sequences and large
+ * objects. Reads only.
+ */
+export async function validateCopiedTables(
+  deps: ActivityDeps,
+  input: { source: string; target: string; level: 'counts' | 'checksums'; tables: TableRef[] },
+): Promise<{ tables: TableValidation[] }> {
+  const sourceSpec = parseConnectionUrl(input.source, 'source');
+  const targetSpec = parseConnectionUrl(input.target, 'target');
+  const hb = startHeartbeat();
+  try {
+    const tables = await withClient(sourceSpec, deps.env, 'source', (src) =>
+      withClient(targetSpec, deps.env, 'target', (dst) =>
+        inSnapshot(src, () =>
+          inSnapshot(dst, () => compareTables(src, dst, input.tables, input.level === 'checksums', hb)),
+        ),
+      ),
+    );
+    return { tables };
+  } finally {
+    hb.stop();
+  }
+}
+
 /** Runs `fn` in one read-only repeatable-read snapshot with the pinned settings. */
 function inSnapshot<T>(client: Client, fn: () => Promise<T>): Promise<T> {
   return withTransaction(
@@ -229,6 +277,8 @@ export async function validateTables(
     target: string;
     level: 'counts' | 'checksums';
     tables?: { schema: string; table: string }[];
+    /** Tables validated already (validateCopiedTables), by qualifiedTableName: left out here. */
+    skip?: string[];
   },
 ): Promise<ValidationReport> {
   const sourceSpec = parseConnectionUrl(input.source, 'source');
@@ -240,17 +290,11 @@ export async function validateTables(
       withClient(targetSpec, deps.env, 'target', (dst) =>
         inSnapshot(src, () =>
           inSnapshot(dst, async () => {
-            const tables = input.tables ?? (await listTables(src));
-            hb.update({ tables: tables.length, tablesDone: 0 });
-            const results: TableValidation[] = [];
-            for (const t of tables) {
-              hb.signal.throwIfAborted();
-              hb.update({ detail: `${t.schema}.${t.table}` });
-              // Both sides at once: each reads on its own connection.
-              const [a, b] = await Promise.all([readTable(src, t, checksums), readTable(dst, t, checksums)]);
-              results.push(compareTable(t, a, b, checksums));
-              hb.update({ tablesDone: results.length });
-            }
+            const skip = new Set(input.skip ?? []);
+            const tables = (input.tables ?? (await listTables(src))).filter(
+              (t) => !skip.has(qualifiedTableName(t.schema, t.table)),
+            );
+            const results = await compareTables(src, dst, tables, checksums, hb);
 
             hb.update({ detail: 'sequences' });
             const [seqA, seqB] = await Promise.all([readSequences(src), readSequences(dst)]);

@@ -8,6 +8,8 @@ import type { PgferryClient } from '../client/pgferry-client';
 import { ErrorCode, type PgferryError } from '../domain/errors';
 import type { MigrationResult } from '../domain/migration';
 import type { RunningWorker } from '../worker/run';
+import { validateTables } from '../activities/validate';
+import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -109,6 +111,19 @@ describe('offline migrations with an approval gate, on a real Temporal server an
       await databaseFingerprint(adminUrl(5432, target)),
     );
     expect(diff).toEqual([]);
+    // Tables were validated on the lanes as they were copied, the rest at the end: together, every
+    // table a validation of the whole database lists, each once.
+    const timeline = await client.history(name);
+    expect(timeline.steps.filter((s) => s.step === 'validateCopiedTables').length).toBeGreaterThan(0);
+    const whole = await runActivity(validateTables, testActivityDeps(), {
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      level: 'counts' as const,
+    });
+    const names = (r: { tables: { schema: string; table: string }[] }) =>
+      r.tables.map((t) => `${t.schema}.${t.table}`).sort();
+    expect(names(result.validation!)).toEqual(names(whole));
+    expect(result.validation?.tables.every((t) => t.ok && t.sourceChecksum !== undefined)).toBe(true);
     // Every table has statistics: those the lanes analyzed after their indexes, and the rest at the end.
     const unanalyzed = await query<{ relname: string }>(
       adminUrl(5432, target),

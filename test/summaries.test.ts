@@ -42,6 +42,12 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   syncSequences: { source: SRC, target: DST },
   copyLargeObjects: { source: SRC, target: DST },
   validateTables: { source: SRC, target: DST, level: 'checksums' },
+  validateCopiedTables: {
+    source: SRC,
+    target: DST,
+    level: 'counts',
+    tables: [{ schema: 'public', table: 'accounts' }],
+  },
   holdSlotSnapshot: { source: SRC, target: DST, migration: 'shop', slot: 'pgferry_shop', token: 't' },
   awaitSnapshot: { target: DST, migration: 'shop', token: 't' },
   createPublication: { source: SRC, publication: 'pgferry_shop' },

@@ -1,6 +1,7 @@
 import { condition } from '@temporalio/workflow';
 import { qualifiedTableName, type Chunk } from '../domain/chunks';
 import type { TableColumns } from '../activities/copy';
+import type { TableValidation } from '../domain/migration';
 import { control, data } from './activities';
 
 /** A table named by schema and name. */
@@ -34,12 +35,15 @@ export interface CopyAndIndexOptions {
   readonly asIs?: (set: TableColumns[]) => void;
   /** Of the split tables, those worth the as-is check (all when not given). */
   readonly mayHoldAsIs?: (table: TableName) => boolean;
+  /** Validate each table on its lane after its indexes (offline: the source no longer changes). */
+  readonly validate?: 'counts' | 'checksums';
 }
 
-/** What copyAndIndex built early: post-data items (pg_restore list keys) and tables analyzed. */
+/** What copyAndIndex did early: post-data items built (pg_restore list keys), tables analyzed and validated. */
 export interface CopiedAndIndexed {
   readonly built: string[];
   readonly analyzed: string[];
+  readonly validated: TableValidation[];
 }
 
 /**
@@ -47,7 +51,8 @@ export interface CopiedAndIndexed {
  * exclusion constraints) as soon as its last chunk is in, on a lane the copy no longer needs: the
  * index builds of finished tables overlap the copy of the big ones instead of waiting for all of
  * it. Copies are queued first, so the copy is never held up by an index. Returns the keys of the
- * post-data items built, which the final post-data restore leaves out, and the tables analyzed.
+ * post-data items built, which the final post-data restore leaves out, and the tables analyzed and
+ * validated.
  */
 export async function copyAndIndex(options: CopyAndIndexOptions): Promise<CopiedAndIndexed> {
   const remaining = new Map<string, number>();
@@ -74,6 +79,7 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<Copied
   const queue: Work[] = options.batches.map((batch) => ({ kind: 'copy', batch }));
   const built: string[] = [];
   const analyzed: string[] = [];
+  const validated: TableValidation[] = [];
   const run = async (work: Work) => {
     if (work.kind === 'indexes') {
       const done = await data.buildTableIndexes({
@@ -84,6 +90,15 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<Copied
       });
       built.push(...done.built);
       analyzed.push(...(done.analyzed ?? []));
+      if (options.validate) {
+        const checked = await data.validateCopiedTables({
+          source: options.source,
+          target: options.target,
+          level: options.validate,
+          tables: work.tables,
+        });
+        validated.push(...checked.tables);
+      }
       return;
     }
     const copied = await data.copyChunks({
@@ -125,5 +140,5 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<Copied
   await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, lane));
   // Every range is in: the columns loaded as is get their schema's storage back.
   if (asIs.length > 0) await control.restoreStorage({ target: options.target, tables: asIs });
-  return { built, analyzed };
+  return { built, analyzed, validated };
 }

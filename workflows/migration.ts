@@ -10,6 +10,7 @@ import {
   type Decision,
   type MigrationOptions,
   type MigrationResult,
+  type TableValidation,
   type ValidationReport,
 } from '../domain/migration';
 import { control, data } from './activities';
@@ -40,6 +41,8 @@ const SPLIT_AS_IS = 'split-as-is';
  * columns.
  */
 const QUICK_START = 'quick-start';
+/** Patch id: offline, each table validated on its lane after its indexes; the final step does the rest. */
+const TABLE_VALIDATION = 'table-validation';
 /** Patch id: the endpoint-switch step after finalize. */
 const SWITCH_HOOK = 'switch-hook';
 
@@ -57,6 +60,14 @@ async function windowed<T>(
     }
   });
   await Promise.all(lanes);
+}
+
+/** The final report: the tables validated on the lanes and the rest, in name order. */
+function mergeValidation(early: readonly TableValidation[], rest: ValidationReport): ValidationReport {
+  if (early.length === 0) return rest;
+  const key = (t: TableValidation) => `${t.schema}\u0000${t.table}`;
+  const tables = [...early, ...rest.tables].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return { ...rest, tables, ok: rest.ok && early.every((t) => t.ok) };
 }
 
 /** Waits at the gate, with the deadline and reminders the input asks for. */
@@ -199,6 +210,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     const indexesBuilt = new Set<string>();
     /** Tables the lanes analyzed; undefined when the final step analyzes the whole database. */
     let analyzedEarly: Set<string> | undefined;
+    /** Tables the lanes validated (offline); the final validation adds the others. */
+    let validatedEarly: TableValidation[] = [];
     let earlyIndexes = false;
     /** Copies every table (under `snapshot` when given), chunk by chunk through the ledger. */
     const copyData = async (snapshot?: string) => {
@@ -238,6 +251,11 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
         earlyIndexes = patched(EARLY_INDEXES);
         if (earlyIndexes) {
           const analyze = patched(TABLE_STATISTICS);
+          // Offline, a copied table no longer changes (or changes as it would by the end): check it now.
+          const validateEarly =
+            input.mode === 'offline' && input.validate !== 'none' && patched(TABLE_VALIDATION)
+              ? input.validate
+              : undefined;
           const early = await copyAndIndex({
             source: input.source,
             target: input.target,
@@ -247,6 +265,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
             batches,
             onCopied: count,
             analyze,
+            ...(validateEarly ? { validate: validateEarly } : {}),
             ...(patched(SPLIT_AS_IS)
               ? {
                   // A table listed without its TOAST size (an older worker) may hold enough: checked.
@@ -267,6 +286,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
           for (const key of early.built) indexesBuilt.add(key);
           // …but not their statistics: only the last copy's analyzed tables count.
           if (analyze) analyzedEarly = new Set(early.analyzed);
+          validatedEarly = early.validated;
           return;
         }
         await windowed(batches, input.jobs, async (batch) => {
@@ -337,11 +357,15 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       let validation: ValidationReport | undefined;
       if (input.validate !== 'none') {
         progress.enter('validate');
-        validation = await data.validateTables({
+        const rest = await data.validateTables({
           source: input.source,
           target: input.target,
           level: input.validate,
+          ...(validatedEarly.length > 0
+            ? { skip: validatedEarly.map((t) => qualifiedTableName(t.schema, t.table)) }
+            : {}),
         });
+        validation = mergeValidation(validatedEarly, rest);
         progress.detail('validation', validation);
         if (!validation.ok) {
           const bad = validation.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`);

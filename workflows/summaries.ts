@@ -60,6 +60,12 @@ function chunkList(chunks: readonly Chunk[]): string {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** The first few tables' names, then an ellipsis. */
+function tableList(tables: readonly { schema: string; table: string }[]): string {
+  const named = tables.slice(0, NAMED_CHUNKS).map((t) => qualifiedTableName(t.schema, t.table));
+  return `${named.join(', ')}${tables.length > NAMED_CHUNKS ? ', …' : ''}`;
+}
+
 /**
  * One summary per activity, so that adding an activity without one does not compile. Each reads
  * its input only; none quotes a connection URL (see `db`).
@@ -77,10 +83,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   runPreflight: (i) => `preflight checks (${i.mode}): ${db(i.source)} → ${db(i.target)}`,
   copySchemaSection: (i) => `${i.section} schema: ${db(i.source)} → ${db(i.target)}`,
   buildTableIndexes: (i) =>
-    `indexes${i.analyze ? ' and statistics' : ''} of ${plural(i.tables.length, 'copied table')}: ${i.tables
-      .slice(0, NAMED_CHUNKS)
-      .map((t) => qualifiedTableName(t.schema, t.table))
-      .join(', ')}${i.tables.length > NAMED_CHUNKS ? ', …' : ''}`,
+    `indexes${i.analyze ? ' and statistics' : ''} of ${plural(i.tables.length, 'copied table')}: ${tableList(i.tables)}`,
   freezeSource: (i) => `freeze writes on ${db(i.source)}`,
   unfreezeSource: (i) => `unfreeze writes on ${db(i.source)}`,
   dropOwnTarget: (i) => `drop target ${db(i.target)} (created by this run)`,
@@ -95,7 +98,10 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   chunksDone: (i) => `count copied chunks on ${db(i.target)}`,
   syncSequences: (i) => `sync sequences ${db(i.source)} → ${db(i.target)}`,
   copyLargeObjects: (i) => `copy large objects ${db(i.source)} → ${db(i.target)}`,
-  validateTables: (i) => `validate ${i.level}: ${db(i.source)} → ${db(i.target)}`,
+  validateTables: (i) =>
+    `validate ${i.level}: ${db(i.source)} → ${db(i.target)}${i.skip ? ` (but the ${plural(i.skip.length, 'table')} validated after the copy)` : ''}`,
+  validateCopiedTables: (i) =>
+    `validate ${i.level} of ${plural(i.tables.length, 'copied table')}: ${tableList(i.tables)}`,
   holdSlotSnapshot: (i) => `hold slot ${i.slot} and its snapshot on ${db(i.source)}`,
   awaitSnapshot: (i) => `wait for the slot snapshot (recorded on ${db(i.target)})`,
   createPublication: (i) => `create publication ${i.publication} on ${db(i.source)}`,
