@@ -30,6 +30,8 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+const EXITED = 'the Temporal dev server exited';
+
 /** Waits until the Temporal frontend at `address` answers, or throws after `timeoutMs`. */
 export async function waitForTemporal(
   address: string,
@@ -40,7 +42,7 @@ export async function waitForTemporal(
   let last: unknown;
   while (Date.now() < deadline) {
     const why = exited?.();
-    if (why) throw new PgferryError(ErrorCode.TemporalUnavailable, `the Temporal dev server exited: ${why}`);
+    if (why) throw new PgferryError(ErrorCode.TemporalUnavailable, `${EXITED}: ${why}`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       try {
@@ -64,11 +66,29 @@ export async function waitForTemporal(
   );
 }
 
+/** Starts at most this many times when the server exits while starting. */
+const START_ATTEMPTS = 3;
+
 /**
  * Starts `temporal server start-dev` with SQLite persistence in `dbFilename` and pgferry's search
- * attributes registered, and waits until it accepts work. History survives a restart with the same file.
+ * attributes registered, and waits until it accepts work. History survives a restart with the same
+ * file. The dev server picks its internal ports when it starts, probing for free ones; another
+ * process can take one before it binds it, and then it exits. That is tried again (the ports are
+ * picked afresh); any other failure, or the third exit, is thrown.
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(options);
+    } catch (err) {
+      const exitedWhileStarting = err instanceof PgferryError && err.message.includes(EXITED);
+      if (!exitedWhileStarting || attempt >= START_ATTEMPTS) throw err;
+      options.onLog?.(`the Temporal dev server exited while starting (attempt ${attempt}); starting it again`);
+    }
+  }
+}
+
+async function startDevServerOnce(options: DevServerOptions): Promise<DevServer> {
   const ip = options.ip ?? '127.0.0.1';
   await mkdir(path.dirname(path.resolve(options.dbFilename)), { recursive: true });
   const args = [
