@@ -99,7 +99,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   syncSequences: (i) => `sync sequences ${db(i.source)} → ${db(i.target)}`,
   copyLargeObjects: (i) => `copy large objects ${db(i.source)} → ${db(i.target)}`,
   validateTables: (i) =>
-    `validate ${i.level}: ${db(i.source)} → ${db(i.target)}${i.skip ? ` (but the ${plural(i.skip.length, 'table')} validated after the copy)` : ''}`,
+    `validate ${i.level}: ${db(i.source)} → ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} validated during the copy` : ''}`,
   validateCopiedTables: (i) =>
     `validate ${i.level} of ${plural(i.tables.length, 'copied table')}: ${tableList(i.tables)}`,
   holdSlotSnapshot: (i) => `hold slot ${i.slot} and its snapshot on ${db(i.source)}`,
@@ -112,7 +112,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   dropReplication: (i) => `drop subscription, slot and publication ${i.slot}`,
   resetCopy: (i) => `empty ${db(i.target)} to restart the copy`,
   analyzeTarget: (i) =>
-    `analyze ${db(i.target)}${i.skip ? ` (but the ${plural(i.skip.length, 'table')} analyzed after the copy)` : ''}`,
+    `analyze ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} analyzed during the copy` : ''}`,
   switchEndpoint: (i) => (i.url ? `switch endpoint: POST to ${origin(i.url)}` : 'switch endpoint (no hook)'),
   remindApproval: (i) =>
     i.secondsLeft > 0
