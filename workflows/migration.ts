@@ -43,6 +43,11 @@ const SPLIT_AS_IS = 'split-as-is';
 const QUICK_START = 'quick-start';
 /** Patch id: offline, each table validated on its lane after its indexes; the final step does the rest. */
 const TABLE_VALIDATION = 'table-validation';
+/**
+ * Patch id: offline, the table list is read while pre-data restores; at the end, sequences, large
+ * objects and statistics run at once, then the validation.
+ */
+const PARALLEL_STEPS = 'parallel-steps';
 /** Patch id: the endpoint-switch step after finalize. */
 const SWITCH_HOOK = 'switch-hook';
 
@@ -187,6 +192,14 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       });
     }
 
+    // The source's catalog does not wait for the target's schema: offline, it is listed meanwhile.
+    const parallelSteps = patched(PARALLEL_STEPS);
+    const listedEarly =
+      input.mode === 'offline' && parallelSteps
+        ? control.listCopyTables({ source: input.source })
+        : undefined;
+    // Handled here so that a failure of pre-data first leaves no unhandled rejection behind.
+    listedEarly?.catch(() => undefined);
     progress.enter('schema');
     await data.copySchemaSection({
       source: input.source,
@@ -215,10 +228,13 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     let earlyIndexes = false;
     /** Copies every table (under `snapshot` when given), chunk by chunk through the ledger. */
     const copyData = async (snapshot?: string) => {
-      const listing = control.listCopyTables({
-        source: input.source,
-        ...(snapshot ? { snapshot } : {}),
-      });
+      const listing =
+        snapshot === undefined && listedEarly
+          ? listedEarly
+          : control.listCopyTables({
+              source: input.source,
+              ...(snapshot ? { snapshot } : {}),
+            });
       const quick = patched(QUICK_START);
       let tables: TableInfo[];
       if (quick) {
@@ -345,15 +361,35 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
 
     /** Sequences, large objects and validation: the final steps on a source that no longer changes. */
     const settle = async () => {
-      const { sequences } = await control.syncSequences({ source: input.source, target: input.target });
-      const { largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target });
-      // Statistics are gathered while the validation reads: both only read the data.
-      const analyzing = patched(ANALYZE_TARGET)
-        ? data.analyzeTarget({
-            target: input.target,
-            ...(analyzedEarly ? { skip: [...analyzedEarly] } : {}),
-          })
-        : Promise.resolve();
+      const analyze = () =>
+        patched(ANALYZE_TARGET)
+          ? data.analyzeTarget({
+              target: input.target,
+              ...(analyzedEarly ? { skip: [...analyzedEarly] } : {}),
+            })
+          : Promise.resolve();
+      let sequences: number;
+      let largeObjects: number;
+      let analyzing: Promise<void>;
+      if (parallelSteps) {
+        // Independent of one another; the validation reads what the first two set, so it waits for them.
+        analyzing = analyze();
+        const [seq, lo] = await Promise.allSettled([
+          control.syncSequences({ source: input.source, target: input.target }),
+          data.copyLargeObjects({ source: input.source, target: input.target }),
+        ]);
+        if (seq.status === 'rejected' || lo.status === 'rejected') {
+          await analyzing.catch(() => undefined);
+          throw seq.status === 'rejected' ? seq.reason : (lo as PromiseRejectedResult).reason;
+        }
+        ({ sequences } = seq.value);
+        ({ largeObjects } = lo.value);
+      } else {
+        ({ sequences } = await control.syncSequences({ source: input.source, target: input.target }));
+        ({ largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target }));
+        // Statistics are gathered while the validation reads: both only read the data.
+        analyzing = analyze();
+      }
       let validation: ValidationReport | undefined;
       if (input.validate !== 'none') {
         progress.enter('validate');
