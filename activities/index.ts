@@ -45,7 +45,7 @@ import {
 } from './schema';
 import { syncSequences } from './sequences';
 import { switchEndpoint, type SwitchHookInput } from './switch-hook';
-import { validateCopiedTables, validateTables, type TableRef } from './validate';
+import { validateTables } from './validate';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
 import { provisionDatabase, type ProvisionDatabaseInput } from './provision/local';
@@ -98,12 +98,6 @@ export function createActivities(deps: ActivityDeps) {
       level: 'counts' | 'checksums';
       skip?: string[];
     }) => validateTables(deps, input),
-    validateCopiedTables: (input: {
-      source: string;
-      target: string;
-      level: 'counts' | 'checksums';
-      tables: TableRef[];
-    }) => validateCopiedTables(deps, input),
     holdSlotSnapshot: (input: HoldSlotSnapshotInput) => holdSlotSnapshot(deps, input),
     awaitSnapshot: (input: AwaitSnapshotInput) => awaitSnapshot(deps, input),
     createPublication: (input: CreatePublicationInput) => createPublication(deps, input),

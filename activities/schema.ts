@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { qualifiedTableName } from '../domain/chunks';
 import { parseConnectionUrl, type ConnSpec } from '../domain/connection';
+import type { TableValidation } from '../domain/migration';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { isDatabaseEmpty } from './pg/catalog';
 import { libpqEnv, quoteIdent, withClient } from './pg/connect';
 import { TABLE_INDEX_ITEMS } from './pg/index-sql';
 import { filterToc, tocKey } from './pg/toc';
+import { validateOnClients } from './validate';
 import { recreateOwnDatabase } from './provision/local';
 import { runPgRestore } from './pg-restore';
 import { findTool, runTool, toolFailure } from './tools';
@@ -46,6 +48,8 @@ export interface TableIndexesInput {
   readonly tables: readonly { readonly schema: string; readonly table: string }[];
   /** Also ANALYZE each table once its indexes are built. */
   readonly analyze?: boolean;
+  /** Then validate the tables, source against target (offline: the copy is done with them). */
+  readonly validate?: 'counts' | 'checksums';
 }
 
 /**
@@ -106,55 +110,68 @@ export async function copySchemaSection(
  * own rows. They are read from the source's catalog (one query, no pg_dump) and created on the
  * target one after another, with at least INDEX_MEMORY of maintenance_work_mem (sorts in memory
  * rather than on disk). With `analyze`, each table is then ANALYZEd, so the statistics are ready
- * with the table instead of in one database-wide pass at the end. Returns the keys of what it
- * built, for the final post-data restore to leave out (what the catalog query does not take stays
- * with that restore), and the tables analyzed. Safe to retry: each item is dropped (if it exists)
- * and built again.
+ * with the table instead of in one database-wide pass at the end; with `validate`, the tables are
+ * then validated on the same connections (validateOnClients). Returns the keys of what it built,
+ * for the final post-data restore to leave out (what the catalog query does not take stays with
+ * that restore), the tables analyzed and the validation. Safe to retry: each item is dropped (if
+ * it exists) and built again.
  */
 export async function buildTableIndexes(
   deps: ActivityDeps,
   input: TableIndexesInput,
-): Promise<{ built: string[]; analyzed?: string[] }> {
+): Promise<{ built: string[]; analyzed?: string[]; validated?: TableValidation[] }> {
   const source = parseConnectionUrl(input.source, 'source');
   const target = parseConnectionUrl(input.target, 'target');
-  if (input.tables.length === 0) return { built: [], ...(input.analyze ? { analyzed: [] } : {}) };
+  const none = {
+    built: [],
+    ...(input.analyze ? { analyzed: [] } : {}),
+    ...(input.validate ? { validated: [] } : {}),
+  };
+  if (input.tables.length === 0) return none;
   const hb = startHeartbeat();
   try {
-    const items = await withClient(source, deps.env, 'source', async (client) => {
+    // The source connection stays open for the validation at the end, if asked for.
+    return await withClient(source, deps.env, 'source', async (src) => {
       // Definitions printed with every name qualified, as pg_dump prints them.
-      await client.query(EMPTY_SEARCH_PATH);
-      const { rows } = await client.query<{ key: string; drop_sql: string; create_sql: string }>(
+      await src.query(EMPTY_SEARCH_PATH);
+      const { rows: items } = await src.query<{ key: string; drop_sql: string; create_sql: string }>(
         TABLE_INDEX_ITEMS,
         [input.tables.map((t) => t.schema), input.tables.map((t) => t.table)],
       );
-      return rows;
-    });
-    if (items.length === 0 && !input.analyze) return { built: [] };
-    await withClient(target, deps.env, 'target', async (client) => {
-      // A cancelled build ends with its connection: the server rolls the statement back.
-      const close = () => client.connection.stream.destroy();
-      hb.signal.addEventListener('abort', close, { once: true });
-      try {
-        await client.query(EMPTY_SEARCH_PATH);
-        await client.query(RAISE_MAINTENANCE_MEMORY, [INDEX_MEMORY]);
-        for (const [done, item] of items.entries()) {
-          hb.update({ detail: `building index ${done + 1} of ${items.length}`, tablesDone: done });
-          await client.query(item.drop_sql);
-          await client.query(item.create_sql);
+      if (items.length === 0 && !input.analyze && !input.validate) return none;
+      return withClient(target, deps.env, 'target', async (client) => {
+        // A cancelled build ends with its connection: the server rolls the statement back.
+        const close = () => client.connection.stream.destroy();
+        hb.signal.addEventListener('abort', close, { once: true });
+        try {
+          await client.query(EMPTY_SEARCH_PATH);
+          await client.query(RAISE_MAINTENANCE_MEMORY, [INDEX_MEMORY]);
+          for (const [done, item] of items.entries()) {
+            hb.update({ detail: `building index ${done + 1} of ${items.length}`, tablesDone: done });
+            await client.query(item.drop_sql);
+            await client.query(item.create_sql);
+          }
+          if (input.analyze) {
+            for (const table of input.tables) {
+              hb.update({ detail: `analyzing ${qualifiedTableName(table.schema, table.table)}` });
+              await client.query(`ANALYZE ${quoteIdent(table.schema)}.${quoteIdent(table.table)}`);
+            }
+          }
+          const validated = input.validate
+            ? await validateOnClients(src, client, input.tables, input.validate, hb)
+            : undefined;
+          return {
+            built: items.map((item) => item.key),
+            ...(input.analyze
+              ? { analyzed: input.tables.map((t) => qualifiedTableName(t.schema, t.table)) }
+              : {}),
+            ...(validated ? { validated } : {}),
+          };
+        } finally {
+          hb.signal.removeEventListener('abort', close);
         }
-        if (!input.analyze) return;
-        for (const table of input.tables) {
-          hb.update({ detail: `analyzing ${qualifiedTableName(table.schema, table.table)}` });
-          await client.query(`ANALYZE ${quoteIdent(table.schema)}.${quoteIdent(table.table)}`);
-        }
-      } finally {
-        hb.signal.removeEventListener('abort', close);
-      }
+      });
     });
-    return {
-      built: items.map((item) => item.key),
-      ...(input.analyze ? { analyzed: input.tables.map((t) => qualifiedTableName(t.schema, t.table)) } : {}),
-    };
   } finally {
     hb.stop();
   }

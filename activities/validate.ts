@@ -195,30 +195,21 @@ async function compareTables(
 }
 
 /**
- * Validates some tables as soon as the copy has them (offline): their counts and, with
- * `checksums`, their checksums, source against target, each side in one snapshot, while the copy
- * of other tables goes on. The final validateTables then skips them and adds sequences and large
- * objects. Reads only.
+ * Validates some tables on open connections to both sides, each side in one snapshot: their counts
+ * and, with `checksums`, their checksums. The copy's lanes use it as soon as a table is in
+ * (offline), while other tables still copy; the final validateTables then skips those tables and
+ * adds the sequences and large objects. Reads only.
  */
-export async function validateCopiedTables(
-  deps: ActivityDeps,
-  input: { source: string; target: string; level: 'counts' | 'checksums'; tables: TableRef[] },
-): Promise<{ tables: TableValidation[] }> {
-  const sourceSpec = parseConnectionUrl(input.source, 'source');
-  const targetSpec = parseConnectionUrl(input.target, 'target');
-  const hb = startHeartbeat();
-  try {
-    const tables = await withClient(sourceSpec, deps.env, 'source', (src) =>
-      withClient(targetSpec, deps.env, 'target', (dst) =>
-        inSnapshot(src, () =>
-          inSnapshot(dst, () => compareTables(src, dst, input.tables, input.level === 'checksums', hb)),
-        ),
-      ),
-    );
-    return { tables };
-  } finally {
-    hb.stop();
-  }
+export function validateOnClients(
+  src: Client,
+  dst: Client,
+  tables: readonly TableRef[],
+  level: 'counts' | 'checksums',
+  hb: ReturnType<typeof startHeartbeat>,
+): Promise<TableValidation[]> {
+  return inSnapshot(src, () =>
+    inSnapshot(dst, () => compareTables(src, dst, tables, level === 'checksums', hb)),
+  );
 }
 
 /** Runs `fn` in one read-only repeatable-read snapshot with the pinned settings. */

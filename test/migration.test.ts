@@ -113,8 +113,6 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     expect(diff).toEqual([]);
     // Tables were validated on the lanes as they were copied, the rest at the end: together, every
     // table a validation of the whole database lists, each once.
-    const timeline = await client.history(name);
-    expect(timeline.steps.filter((s) => s.step === 'validateCopiedTables').length).toBeGreaterThan(0);
     const whole = await runActivity(validateTables, testActivityDeps(), {
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),

@@ -149,8 +149,7 @@ describe('what the Temporal UI and CLI show of a migration', () => {
         `post-data schema: ${src} → 127.0.0.1:5432/${targets[1]}`,
       ],
       copyChunks: ['copy 1 chunk: public.accounts'],
-      buildTableIndexes: ['indexes and statistics of 1 copied table: public.accounts'],
-      validateCopiedTables: ['validate counts of 1 copied table: public.accounts'],
+      buildTableIndexes: ['indexes, statistics and counts validation of 1 copied table: public.accounts'],
       validateTables: [
         `validate counts: ${src} → 127.0.0.1:5432/${targets[1]}, besides 1 table validated during the copy`,
       ],

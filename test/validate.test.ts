@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MISSING_TABLE_ROWS, validateCopiedTables, validateTables } from '../activities/validate';
+import { buildTableIndexes } from '../activities/schema';
+import { MISSING_TABLE_ROWS, validateTables } from '../activities/validate';
 import type { ProgressFigures } from '../domain/contracts';
 import type { ValidationReport } from '../domain/migration';
 import { activityEnv, runActivity, testActivityDeps } from './helpers/activity-env';
@@ -173,31 +174,33 @@ describe('validateTables against a real PostgreSQL', () => {
     expect(report.ok).toBe(true);
   });
 
-  it('validates copied tables alone, and the final pass skips them but still checks sequences and large objects', async () => {
+  it('validates copied tables on the index step, and the final pass skips them but still checks sequences and large objects', async () => {
     const target = await clone('early');
-    await query(target, `UPDATE "Sales".customers SET name = 'other' WHERE id = 101`);
+    await query(target, `UPDATE public.documents SET title = 'other' WHERE id = 1`);
     await query(target, `SELECT setval('inventory.ticket_seq', 49, true)`);
-    const early = await runActivity(validateCopiedTables, deps, {
+    // The lanes' step: indexes (rebuilt here), statistics, then the validation of its tables.
+    const early = await runActivity(buildTableIndexes, deps, {
       source,
       target,
-      level: 'checksums' as const,
+      analyze: true,
+      validate: 'checksums' as const,
       tables: [
-        { schema: 'Sales', table: 'customers' },
+        { schema: 'public', table: 'documents' },
         { schema: 'public', table: 'raw_log' },
       ],
     });
-    expect(early.tables.map((t) => [`${t.schema}.${t.table}`, t.ok])).toEqual([
-      ['Sales.customers', false],
+    expect(early.validated?.map((t) => [`${t.schema}.${t.table}`, t.ok])).toEqual([
+      ['public.documents', false],
       ['public.raw_log', true],
     ]);
     const { report } = await validate({
       source,
       target,
       level: 'checksums',
-      skip: ['"Sales".customers', 'public.raw_log'],
+      skip: ['public.documents', 'public.raw_log'],
     });
     // The changed table was validated already: the rest passes, the sequence does not.
-    expect(report.tables.some((t) => t.table === 'customers' || t.table === 'raw_log')).toBe(false);
+    expect(report.tables.some((t) => t.table === 'documents' || t.table === 'raw_log')).toBe(false);
     expect(report.tables.length).toBeGreaterThan(10);
     expect(failedTables(report)).toEqual([]);
     expect(report.sequences.filter((s) => !s.ok).map((s) => s.name)).toEqual(['inventory.ticket_seq']);

@@ -87,18 +87,11 @@ export async function copyAndIndex(options: CopyAndIndexOptions): Promise<Copied
         target: options.target,
         tables: work.tables,
         ...(options.analyze ? { analyze: true } : {}),
+        ...(options.validate ? { validate: options.validate } : {}),
       });
       built.push(...done.built);
       analyzed.push(...(done.analyzed ?? []));
-      if (options.validate) {
-        const checked = await data.validateCopiedTables({
-          source: options.source,
-          target: options.target,
-          level: options.validate,
-          tables: work.tables,
-        });
-        validated.push(...checked.tables);
-      }
+      validated.push(...(done.validated ?? []));
       return;
     }
     const copied = await data.copyChunks({

@@ -60,6 +60,16 @@ function chunkList(chunks: readonly Chunk[]): string {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** What an index step does: indexes, then statistics and validation when asked. */
+function indexStepParts(i: { analyze?: boolean; validate?: string }): string {
+  const parts = [
+    'indexes',
+    ...(i.analyze ? ['statistics'] : []),
+    ...(i.validate ? [`${i.validate} validation`] : []),
+  ];
+  return parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : 'indexes';
+}
+
 /** The first few tables' names, then an ellipsis. */
 function tableList(tables: readonly { schema: string; table: string }[]): string {
   const named = tables.slice(0, NAMED_CHUNKS).map((t) => qualifiedTableName(t.schema, t.table));
@@ -83,7 +93,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   runPreflight: (i) => `preflight checks (${i.mode}): ${db(i.source)} → ${db(i.target)}`,
   copySchemaSection: (i) => `${i.section} schema: ${db(i.source)} → ${db(i.target)}`,
   buildTableIndexes: (i) =>
-    `indexes${i.analyze ? ' and statistics' : ''} of ${plural(i.tables.length, 'copied table')}: ${tableList(i.tables)}`,
+    `${indexStepParts(i)} of ${plural(i.tables.length, 'copied table')}: ${tableList(i.tables)}`,
   freezeSource: (i) => `freeze writes on ${db(i.source)}`,
   unfreezeSource: (i) => `unfreeze writes on ${db(i.source)}`,
   dropOwnTarget: (i) => `drop target ${db(i.target)} (created by this run)`,
@@ -100,8 +110,6 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   copyLargeObjects: (i) => `copy large objects ${db(i.source)} → ${db(i.target)}`,
   validateTables: (i) =>
     `validate ${i.level}: ${db(i.source)} → ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} validated during the copy` : ''}`,
-  validateCopiedTables: (i) =>
-    `validate ${i.level} of ${plural(i.tables.length, 'copied table')}: ${tableList(i.tables)}`,
   holdSlotSnapshot: (i) => `hold slot ${i.slot} and its snapshot on ${db(i.source)}`,
   awaitSnapshot: (i) => `wait for the slot snapshot (recorded on ${db(i.target)})`,
   createPublication: (i) => `create publication ${i.publication} on ${db(i.source)}`,
