@@ -268,7 +268,7 @@ export async function validateTables(
     target: string;
     level: 'counts' | 'checksums';
     tables?: { schema: string; table: string }[];
-    /** Tables validated already (validateCopiedTables), by qualifiedTableName: left out here. */
+    /** Tables validated already (on the lanes, by buildTableIndexes), by qualifiedTableName: left out here. */
     skip?: string[];
   },
 ): Promise<ValidationReport> {
