@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { Client } from 'pg';
 import { qualifiedTableName, type Chunk, type TableInfo } from '../domain/chunks';
+import { AS_IS_MIN_TOAST_BYTES } from '../domain/constants';
 import { parseConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { ActivityDeps } from './deps';
@@ -31,11 +32,11 @@ import {
   targetSettings,
   truncateOnlySql,
   type CopyFormat,
+  type TableRef,
 } from './pg/copy-sql';
 import { SqlState, UNREACHABLE_ERRNOS } from './pg/sqlstate';
 import {
   anyCompressedSql,
-  AS_IS_MIN_TOAST_BYTES,
   setStorageSql,
   SOURCE_TOASTED_COLUMNS,
   TARGET_SAME_COLUMNS,
@@ -373,9 +374,7 @@ async function storeAsIs(sourceClient: Client, targetClient: Client, chunk: Chun
 }
 
 /** A table and some of its columns. */
-export interface TableColumns {
-  readonly schema: string;
-  readonly table: string;
+export interface TableColumns extends TableRef {
   readonly columns: string[];
 }
 

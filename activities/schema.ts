@@ -22,7 +22,7 @@ const EMPTY_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false
  * The least maintenance_work_mem an index build gets: PostgreSQL's default (64MB) sorts a table of
  * a few million rows on disk. A target configured with more keeps its own.
  */
-export const INDEX_MEMORY = '512MB';
+const INDEX_MEMORY = '512MB';
 /** Raises maintenance_work_mem for the session to $1 unless it is already that high. */
 const RAISE_MAINTENANCE_MEMORY = `SELECT pg_catalog.set_config('maintenance_work_mem', $1, false)
   WHERE pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < pg_catalog.pg_size_bytes($1)`;

@@ -7,12 +7,8 @@ import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { listTables } from './pg/catalog';
 import { quoteIdent, withClient, withTransaction } from './pg/connect';
+import type { TableRef } from './pg/copy-sql';
 
-/** A table by schema and name, as validation takes and reports it. */
-export interface TableRef {
-  readonly schema: string;
-  readonly table: string;
-}
 
 /** The row count reported for a table that does not exist on that side. */
 export const MISSING_TABLE_ROWS = -1;

@@ -67,6 +67,19 @@ async function windowed<T>(
   await Promise.all(lanes);
 }
 
+/**
+ * Runs steps at once and waits until every one has ended, then throws the first failure: nothing
+ * goes on (a rollback least of all) while one of them still runs.
+ */
+async function allEnded<T extends readonly unknown[]>(
+  steps: readonly [...{ [K in keyof T]: Promise<T[K]> }],
+): Promise<T> {
+  const ended = await Promise.allSettled(steps as readonly Promise<unknown>[]);
+  const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return ended.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 /** The final report: the tables validated on the lanes and the rest, in name order. */
 function mergeValidation(early: readonly TableValidation[], rest: ValidationReport): ValidationReport {
   if (early.length === 0) return rest;
@@ -158,11 +171,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     const checks = { source: input.source, target: input.target, mode: input.mode };
     let preflight: Awaited<ReturnType<typeof control.runPreflight>>;
     if (patched(QUICK_START)) {
-      // Both settle before anything else: a failed preflight is still told to the targets.
-      const [started, checked] = await Promise.allSettled([notifier.start(), control.runPreflight(checks)]);
-      if (started.status === 'rejected') throw started.reason;
-      if (checked.status === 'rejected') throw checked.reason;
-      preflight = checked.value;
+      // Both end before anything else: a failed preflight is still told to the targets.
+      [, preflight] = await allEnded([notifier.start(), control.runPreflight(checks)]);
     } else {
       await notifier.start();
       preflight = await control.runPreflight(checks);
@@ -238,14 +248,8 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       const quick = patched(QUICK_START);
       let tables: TableInfo[];
       if (quick) {
-        // The ledger does not depend on the list: both at once, and both settle before going on.
-        const [listed, ledger] = await Promise.allSettled([
-          listing,
-          control.ensureLedger({ target: input.target }),
-        ]);
-        if (listed.status === 'rejected') throw listed.reason;
-        if (ledger.status === 'rejected') throw ledger.reason;
-        tables = listed.value;
+        // The ledger does not depend on the list: both at once, and both end before going on.
+        [tables] = await allEnded([listing, control.ensureLedger({ target: input.target })]);
       } else {
         tables = await listing;
       }
@@ -374,16 +378,13 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       if (parallelSteps) {
         // Independent of one another; the validation reads what the first two set, so it waits for them.
         analyzing = analyze();
-        const [seq, lo] = await Promise.allSettled([
+        [{ sequences }, { largeObjects }] = await allEnded([
           control.syncSequences({ source: input.source, target: input.target }),
           data.copyLargeObjects({ source: input.source, target: input.target }),
-        ]);
-        if (seq.status === 'rejected' || lo.status === 'rejected') {
+        ]).catch(async (err: unknown) => {
           await analyzing.catch(() => undefined);
-          throw seq.status === 'rejected' ? seq.reason : (lo as PromiseRejectedResult).reason;
-        }
-        ({ sequences } = seq.value);
-        ({ largeObjects } = lo.value);
+          throw err;
+        });
       } else {
         ({ sequences } = await control.syncSequences({ source: input.source, target: input.target }));
         ({ largeObjects } = await data.copyLargeObjects({ source: input.source, target: input.target }));
@@ -424,10 +425,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       await waitForCatchUp(input, name, progress);
     } else {
       // Both end before anything else runs: a rollback must not drop or unfreeze under a running post-data.
-      const [final, post] = await Promise.allSettled([settle(), postData]);
-      if (final.status === 'rejected') throw final.reason;
-      if (post.status === 'rejected') throw post.reason;
-      settled = final.value;
+      [settled] = await allEnded([settle(), postData]);
     }
 
     progress.enter('approval');

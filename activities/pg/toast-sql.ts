@@ -1,8 +1,6 @@
 import { quoteIdent } from './connect';
 import { tableSql, type TableRef } from './copy-sql';
 
-export { AS_IS_MIN_TOAST_BYTES } from '../../domain/constants';
-
 /** The compression method a column's new values get: its own, or the session's default. */
 const METHOD = `CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'
                   ELSE current_setting('default_toast_compression') END`;
