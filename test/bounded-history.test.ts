@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgferryClient } from '../client/pgferry-client';
-import type { RunningWorker } from '../worker/run';
 import { adminUrl, dropDatabase, query, uniqueName } from './helpers/pg';
-import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { plainTemporal } from './helpers/temporal';
 
 const TABLES = 2000;
 
 describe('a database of 2,000 tables', () => {
   const source = uniqueName('many_src');
   const target = uniqueName('many_dst');
-  let worker: RunningWorker;
-  let client: PgferryClient;
 
   beforeAll(async () => {
     await query(adminUrl(), `CREATE DATABASE ${source}`);
@@ -23,21 +20,19 @@ describe('a database of 2,000 tables', () => {
          END LOOP;
        END $$;`,
     );
-    const env = testEnv();
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
-    await client?.close();
-    await stopWorker(worker);
     await dropDatabase(source);
     await dropDatabase(target);
   });
 
+  // After the hooks above: the worker starts once the source exists and stops before it is dropped.
+  const suite = useTemporalSuite();
+
   it('migrates with fewer than 10,000 events in its workflow history', async () => {
     const name = uniqueName('many').replace(/_/g, '-');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),

@@ -2,15 +2,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgferryClient, WorkflowRun } from '../client/pgferry-client';
+import type { WorkflowRun } from '../client/pgferry-client';
 import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../domain/chat';
 import type { MigrationResult } from '../domain/migration';
-import type { RunningWorker } from '../worker/run';
 import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 import { runPgferry, spawnPgferry, type PgferryProcess } from './helpers/processes';
 import { startSlackApi, type SlackApiStandIn } from './helpers/slack-api';
 import { blockActionsBody, signSlackRequest, slashCommandBody, type SlackSender } from './helpers/slack-sign';
-import { connectClient, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { testEnv } from './helpers/temporal';
+import { waitForStatus } from './helpers/wait';
 
 // Slack cannot run here: its Web API and the response_urls are the local stand-in (helpers/slack-api.ts),
 // and requests are signed as Slack signs them. Temporal and PostgreSQL are real.
@@ -38,10 +39,7 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
   const databases: string[] = [];
   const dir = mkdtempSync(path.join(tmpdir(), 'pgferry-chatops-'));
   const usersFile = path.join(dir, 'users.yml');
-  let env: NodeJS.ProcessEnv;
   let slack: SlackApiStandIn;
-  let client: PgferryClient;
-  let worker: RunningWorker | undefined;
   let endpoint: PgferryProcess;
   let url: string;
   let seq = 0;
@@ -85,38 +83,41 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
 
   /** The migration is still waiting at its gate and nobody's decision reached it. */
   const expectUndecided = async (name: string) => {
-    const status = await client.status(name);
+    const status = await suite.client.status(name);
     expect(status.state).toBe('waiting');
     expect(status.stage).toBe('approval');
-    expect((await client.history(name)).decisions).toEqual([]);
+    expect((await suite.client.history(name)).decisions).toEqual([]);
   };
 
-  const waitForState = async (name: string, states: string[]) => {
-    for (let i = 0; i < 600; i++) {
-      const status = await client.status(name);
-      if (states.includes(status.state)) return status;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${name} never reached ${states.join(' or ')}`);
-  };
+  const waitForState = (name: string, states: string[]) =>
+    waitForStatus(suite.client, name, states.join(' or '), (status) => states.includes(status.state), 60_000);
 
   let gate: { name: string; run: WorkflowRun<MigrationResult> };
 
   beforeAll(async () => {
     slack = await startSlackApi();
-    // The worker posts the approval message to the stand-in too (SLACK_BOT_TOKEN, SLACK_API_URL).
-    env = testEnv({
-      SLACK_SIGNING_SECRET: SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      SLACK_BOT_TOKEN: 'xoxb-test',
-    });
     // bob is a mapped Slack user but not one of the migration's approvers; mallory is not mapped at all.
     writeFileSync(
       usersFile,
       `# Slack user id: pgferry approver\n${ALICE.userId}: alice\n${BOB.userId}: bob\n`,
     );
-    client = await connectClient(env);
-    endpoint = spawnPgferry(['chatops', 'serve', '--port', '0', '--users', usersFile, '--json'], env);
+  });
+
+  afterAll(async () => {
+    await slack?.close();
+    for (const db of databases) await dropDatabase(db);
+  });
+
+  // The worker posts the approval message to the stand-in too (SLACK_BOT_TOKEN, SLACK_API_URL). It
+  // starts in the first test, after an approval has been sent that no worker could have seen.
+  const suite = useTemporalSuite({
+    env: () =>
+      testEnv({ SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: 'xoxb-test' }),
+    worker: 'later',
+  });
+
+  beforeAll(async () => {
+    endpoint = spawnPgferry(['chatops', 'serve', '--port', '0', '--users', usersFile, '--json'], suite.env);
     await endpoint.waitFor(/"ready":true/);
     url = (
       JSON.parse(endpoint.stdout.split('\n').find((l) => l.includes('"ready"')) ?? '{}') as { url: string }
@@ -124,7 +125,7 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
     const { source, target, name } = await tinySource('gate');
     gate = {
       name,
-      run: await client.migrate({
+      run: await suite.client.migrate({
         name,
         source,
         target,
@@ -138,10 +139,6 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
   afterAll(async () => {
     if (endpoint && endpoint.child.exitCode === null) endpoint.child.kill('SIGTERM');
     await endpoint?.exited;
-    await client?.close();
-    await stopWorker(worker);
-    await slack?.close();
-    for (const db of databases) await dropDatabase(db);
   });
 
   it('refuses an approval that arrives before the migration is ready, and nothing changes', async () => {
@@ -149,13 +146,13 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
     // first workflow task and the gate's validator refuses it there, deterministically.
     const sent = await slash(`approve ${gate.name} too early`, ALICE);
     expect(sent.status).toBe(200);
-    worker = await startTestWorker(env);
+    await suite.startWorker();
     const reply = await replyTo(sent.id);
     expect(reply.response_type).toBe('ephemeral');
     expect(reply.text).toContain('not ready for a decision');
     const status = await waitForState(gate.name, ['waiting']);
     expect(status.stage).toBe('approval');
-    expect((await client.history(gate.name)).decisions).toEqual([]);
+    expect((await suite.client.history(gate.name)).decisions).toEqual([]);
   });
 
   it('answers /pgferry list and /pgferry status with the migration’s stage, and /healthz', async () => {
@@ -216,7 +213,8 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
     expect((await post(pair, pairHeaders)).status).toBe(401);
     // Slack retrying a request it already sent (same signature, X-Slack-Retry-Num) gets its 200, and nothing more.
     expect((await post(pair, { ...pairHeaders, 'x-slack-retry-num': '1' })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 500));
+    // A request sent after the retry, doing the same work, is answered: an answer to the retry would be in by now.
+    await ask(`status ${gate.name}`, ALICE);
     expect(slack.callsTo('response:pair')).toHaveLength(1);
 
     const unknown = await ask('deploy everything', ALICE);
@@ -233,7 +231,7 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
   });
 
   it('refuses every decision when started without --users, while list and status still answer', async () => {
-    const open = spawnPgferry(['chatops', 'serve', '--port', '0'], env);
+    const open = spawnPgferry(['chatops', 'serve', '--port', '0'], suite.env);
     try {
       await open.waitFor(/chatops: listening on (\S+)/);
       const openUrl = /chatops: listening on (\S+)/.exec(open.stdout)![1]!;
@@ -303,27 +301,27 @@ describe('the Slack endpoint `pgferry chatops serve` deciding real migrations', 
     expect((await post(reject, signSlackRequest(SECRET, reject))).status).toBe(200);
     expect((await replyTo('late-reject')).text).toContain('no longer running: it ended completed');
 
-    const history = await runPgferry(['history', gate.name, '--json'], env);
+    const history = await runPgferry(['history', gate.name, '--json'], suite.env);
     expect(history.code, history.stderr).toBe(0);
     const timeline = JSON.parse(history.stdout) as {
       decisions: { by?: string; via?: Record<string, string> }[];
     };
     expect(timeline.decisions).toEqual([expect.objectContaining({ outcome: 'approved', by: 'alice', via })]);
-    expect((await client.status(gate.name)).state).toBe('completed');
+    expect((await suite.client.status(gate.name)).state).toBe('completed');
   });
 
   it('answers a decision on a cancelled migration with its state, and changes nothing', async () => {
     const { source, target, name } = await tinySource('can');
-    const run = await client.migrate({ name, source, target, validate: 'none' });
+    const run = await suite.client.migrate({ name, source, target, validate: 'none' });
     await waitForState(name, ['waiting']);
-    await client.cancel(`migration-${name}`);
+    await suite.client.cancel(`migration-${name}`);
     await run.result().catch(() => undefined);
     const before = await waitForState(name, ['rolled_back', 'cancelled']);
     const reply = await ask(`approve ${name} after all`, ALICE);
     expect(reply.response_type).toBe('ephemeral');
     expect(reply.text).toContain(`*${name}* is no longer running: it ended ${before.state}`);
-    expect((await client.status(name)).state).toBe(before.state);
-    expect((await client.history(name)).decisions).toEqual([]);
+    expect((await suite.client.status(name)).state).toBe(before.state);
+    expect((await suite.client.history(name)).decisions).toEqual([]);
   });
 
   it('stops cleanly on SIGTERM', async () => {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../domain/errors';
-import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -16,7 +15,8 @@ import {
   uniqueName,
 } from './helpers/pg';
 import { runPgferry } from './helpers/processes';
-import { CLI, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { CLI } from './helpers/temporal';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
@@ -34,13 +34,11 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
   const template = uniqueName('cli_tpl');
   const source = uniqueName('cli_src');
   const databases: string[] = [source];
-  let env: NodeJS.ProcessEnv;
-  let worker: RunningWorker;
   let backups: string;
   let backup: string;
   let backupId: string;
 
-  const cli = (...args: string[]) => runPgferry(args, env);
+  const cli = (...args: string[]) => runPgferry(args, suite.env);
   const failure = async (...args: string[]) => {
     const result = await cli(...args, '--json');
     return { code: result.code, body: JSON.parse(result.stdout) as CliError };
@@ -50,16 +48,16 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
     await createTemplateDatabase(template, FIXTURE);
     await cloneDatabase(template, source);
     backups = await mkdtemp(path.join(tmpdir(), 'pgferry-cli-'));
-    env = testEnv();
-    worker = await startTestWorker(env);
   });
 
   afterAll(async () => {
-    await stopWorker(worker);
     for (const name of databases) await dropDatabase(name);
     await dropDatabase(template);
     await rm(backups, { recursive: true, force: true });
   });
+
+  // After the hooks above: the worker starts once the databases exist and stops before they are dropped.
+  const suite = useTemporalSuite({ client: false });
 
   it('backs up with --wait --json and prints the backup that restore --from accepts', async () => {
     const result = await cli(
@@ -156,7 +154,7 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
       .map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`)
       .join(' ');
     // script(1) gives the CLI a pseudo-terminal, as a person's shell would.
-    const result = await runCommand('script', ['-qec', command, '/dev/null'], { env });
+    const result = await runCommand('script', ['-qec', command, '/dev/null'], { env: suite.env });
     expect(result.stdout).toContain('\r\x1b[K');
     expect(result.stdout).toMatch(/validate ✓/);
     expect(result.stdout).toContain('all match the manifest');
@@ -258,7 +256,7 @@ describe('the pgferry CLI against a real Temporal server and PostgreSQL', () => 
   });
 
   it('says Temporal is unreachable with exit 1 and how to start it', async () => {
-    const result = await runPgferry(['list', '--json'], { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    const result = await runPgferry(['list', '--json'], { ...suite.env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(result.code).toBe(1);
     const body = JSON.parse(result.stdout) as CliError;
     expect(body.error).toMatchObject({ code: ErrorCode.TemporalUnavailable, field: 'TEMPORAL_ADDRESS' });

@@ -3,11 +3,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgferryClient } from '../client/pgferry-client';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { adminUrl, dropDatabase, query, uniqueName } from './helpers/pg';
 import { spawnPgferry, type PgferryProcess } from './helpers/processes';
-import { connectClient, plainTemporal, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { plainTemporal } from './helpers/temporal';
+import { waitForStatus } from './helpers/wait';
 
 const ROWS_PER_TABLE = 1_000_000;
 
@@ -26,8 +27,6 @@ describe('a worker killed with SIGKILL in the middle of a backup', () => {
   const source = uniqueName('crash_src');
   const target = uniqueName('crash_dst');
   let backups: string;
-  let env: NodeJS.ProcessEnv;
-  let client: PgferryClient;
   const workers: PgferryProcess[] = [];
 
   beforeAll(async () => {
@@ -43,37 +42,37 @@ describe('a worker killed with SIGKILL in the middle of a backup', () => {
        CREATE TABLE t2 AS SELECT * FROM t1; CREATE TABLE t3 AS SELECT * FROM t1; CREATE TABLE t4 AS SELECT * FROM t1;`,
     );
     backups = await mkdtemp(path.join(tmpdir(), 'pgferry-crash-'));
-    env = testEnv();
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
     for (const w of workers) w.child.kill('SIGKILL');
-    await client?.close();
     await dropDatabase(source);
     await dropDatabase(target);
     await rm(backups, { recursive: true, force: true });
   });
 
+  // The workers are processes of their own (spawned below), so the suite runs none in this one.
+  const suite = useTemporalSuite({ worker: 'none' });
+
   it('completes on a new worker, and the backup restores to a database equal to the source', async () => {
-    const first = spawnPgferry(['worker'], env);
+    const first = spawnPgferry(['worker'], suite.env);
     workers.push(first);
     await first.waitFor(/ready/);
 
-    const run = await client.backup({ source: adminUrl(5432, source), to: backups, jobs: 2 });
+    const run = await suite.client.backup({ source: adminUrl(5432, source), to: backups, jobs: 2 });
     // Wait until pg_dump has written data, then kill the worker without a chance to clean up.
-    for (let i = 0; ; i++) {
-      const status = await client.status(run.workflowId);
-      if (status.stage === 'dump' && (status.progress.bytes ?? 0) > 1_000_000) break;
-      expect(status.state).toBe('running');
-      expect(i).toBeLessThan(600);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'pg_dump to have written 1 MB',
+      (s) => s.stage === 'dump' && (s.progress.bytes ?? 0) > 1_000_000,
+      60_000,
+    );
     first.child.kill('SIGKILL');
     await first.exited;
-    expect((await client.status(run.workflowId)).state).toBe('running');
+    expect((await suite.client.status(run.workflowId)).state).toBe('running');
 
-    const second = spawnPgferry(['worker'], env);
+    const second = spawnPgferry(['worker'], suite.env);
     workers.push(second);
     await second.waitFor(/ready/);
     const result = await run.result();
@@ -94,7 +93,7 @@ describe('a worker killed with SIGKILL in the middle of a backup', () => {
     expect(pgDumpsWriting(backups)).toBe(0);
 
     const restored = await (
-      await client.restore({ from: result.backup, target: adminUrl(5432, target), jobs: 2 })
+      await suite.client.restore({ from: result.backup, target: adminUrl(5432, target), jobs: 2 })
     ).result();
     expect(restored.report.ok).toBe(true);
     const diff = diffFingerprints(

@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { PgferryClient } from '../client/pgferry-client';
 import { ErrorCode, type PgferryError } from '../domain/errors';
-import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { adminUrl, clonedPair, createTemplateDatabase, dropDatabase, uniqueName } from './helpers/pg';
-import { connectClient, startTestWorker, stopWorker, testEnv, testNamespace } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { testNamespace } from './helpers/temporal';
 
 const ROOT = path.join(__dirname, '..');
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
@@ -30,9 +29,6 @@ function run(
 describe('pgferry from code: the examples and the bare temporal CLI', () => {
   const template = uniqueName('ex_tpl');
   const databases: string[] = [];
-  let env: NodeJS.ProcessEnv;
-  let worker: RunningWorker;
-  let client: PgferryClient;
 
   const pair = async (tag: string) => {
     const { source, target, name } = await clonedPair(template, 'ex', tag, databases);
@@ -59,29 +55,27 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
         '--input',
         input,
       ],
-      env,
+      suite.env,
     );
 
   beforeAll(async () => {
     await createTemplateDatabase(template, FIXTURE);
-    env = testEnv();
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
-    await client?.close();
-    await stopWorker(worker);
     for (const db of databases) await dropDatabase(db);
     await dropDatabase(template);
   });
+
+  // After the hooks above: the worker starts once the template exists and stops before it is dropped.
+  const suite = useTemporalSuite();
 
   it('runs examples/start-migration.ts, which starts a migration through the library and waits for it', async () => {
     const { source, target, name } = await pair('lib');
     const result = await run(
       process.execPath,
       ['--import', 'tsx', 'examples/start-migration.ts', name, source, target],
-      env,
+      suite.env,
     );
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({
@@ -99,11 +93,11 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
     const result = await run(
       process.execPath,
       ['--import', 'tsx', 'examples/child-of-your-workflow.ts', name, source, target],
-      env,
+      suite.env,
     );
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ customer: name, outcome: 'completed' });
-    expect((await client.status(name)).state).toBe('completed');
+    expect((await suite.client.status(name)).state).toBe('completed');
   });
 
   it('completes a migration started with the bare temporal CLI and plain JSON input', async () => {
@@ -111,7 +105,7 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
     const input = JSON.stringify({ name, source, target, mode: 'offline', autoApprove: true });
     const started = await temporalStart(name, input);
     expect(started.code, started.stderr).toBe(0);
-    const result = await client.attach<{ outcome: string }>(`migration-${name}`).result();
+    const result = await suite.client.attach<{ outcome: string }>(`migration-${name}`).result();
     expect(result.outcome).toBe('completed');
   });
 
@@ -126,7 +120,7 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
     });
     const started = await temporalStart(name, input);
     expect(started.code, started.stderr).toBe(0);
-    const error = (await client
+    const error = (await suite.client
       .attach(`migration-${name}`)
       .result()
       .catch((e: unknown) => e)) as PgferryError;
@@ -135,7 +129,7 @@ describe('pgferry from code: the examples and the bare temporal CLI', () => {
     expect(error.message).toContain('mode');
     expect(error.message).not.toContain('secret');
     expect(Date.now() - at).toBeLessThan(10_000);
-    const timeline = await client.history(`migration-${name}`);
+    const timeline = await suite.client.history(`migration-${name}`);
     expect(timeline.steps).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { startDevServer, type DevServer } from '../worker/dev-server';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { adminUrl, dropDatabase, freePort, query, uniqueName } from './helpers/pg';
 import { spawnPgferry, type PgferryProcess } from './helpers/processes';
+import { waitFor, waitForStatus } from './helpers/wait';
 
 const ROWS_PER_TABLE = 400_000;
 
@@ -77,15 +78,16 @@ describe('a migration through worker crashes and a Temporal server restart', () 
     const connection = await Connection.connect({ address: server.address });
     try {
       const handle = new Client({ connection, namespace: 'default' }).workflow.getHandle(workflowId);
-      for (let i = 0; i < 1200; i++) {
-        const { raw } = await handle.describe();
-        const found = (raw.pendingActivities ?? [])
-          .map((a) => a.activityType?.name ?? '')
-          .find((name) => types.includes(name));
-        if (found) return found;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`never saw ${types.join(' or ')} running`);
+      return await waitFor(
+        `${types.join(' or ')} running`,
+        async () => {
+          const { raw } = await handle.describe();
+          return (raw.pendingActivities ?? [])
+            .map((a) => a.activityType?.name ?? '')
+            .find((name) => types.includes(name));
+        },
+        60_000,
+      );
     } finally {
       await connection.close();
     }
@@ -103,15 +105,8 @@ describe('a migration through worker crashes and a Temporal server restart', () 
       jobs: 2,
       splitLargerThan: 2 * 1024 * 1024,
     });
-    const until = async (what: string, test: (s: WorkflowStatus) => boolean) => {
-      for (let i = 0; i < 1200; i++) {
-        const status = await client.status(name);
-        if (test(status)) return status;
-        expect(status.state, `${what}: ${JSON.stringify(status.error)}`).toMatch(/running|waiting/);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`never: ${what}`);
-    };
+    const until = (what: string, test: (s: WorkflowStatus) => boolean) =>
+      waitForStatus(client, name, what, test, 120_000);
 
     // 1. kill -9 the worker in the middle of the copy.
     const midCopy = await until(

@@ -4,10 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgferryClient } from '../client/pgferry-client';
 import { ErrorCode, type PgferryError } from '../domain/errors';
 import type { MigrationResult } from '../domain/migration';
-import type { RunningWorker } from '../worker/run';
 import { validateTables } from '../activities/validate';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
@@ -21,7 +19,9 @@ import {
   uniqueName,
 } from './helpers/pg';
 import { migrateArgs, runPgferry } from './helpers/processes';
-import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { plainTemporal, testEnv } from './helpers/temporal';
+import { waitForStatus } from './helpers/wait';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
@@ -40,22 +40,11 @@ async function readOnlyDefault(db: string): Promise<string> {
 describe('offline migrations with an approval gate, on a real Temporal server and PostgreSQL', () => {
   const template = uniqueName('mig_tpl');
   const databases: string[] = [];
-  let env: NodeJS.ProcessEnv;
-  let worker: RunningWorker;
-  let client: PgferryClient;
 
   const pair = (tag: string) => clonedPair(template, 'mig', tag, databases);
 
-  const waitForStage = async (name: string, stage: string) => {
-    for (let i = 0; i < 600; i++) {
-      const status = await client.status(name);
-      if (status.stage === stage) return status;
-      if (!['running', 'waiting'].includes(status.state))
-        throw new Error(`${name} ended ${status.state}: ${JSON.stringify(status.error)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${name} never reached ${stage}`);
-  };
+  const waitForStage = (name: string, stage: string) =>
+    waitForStatus(suite.client, name, `stage ${stage}`, (status) => status.stage === stage, 60_000);
 
   const hookCalls: unknown[] = [];
   let hookServer: Server;
@@ -75,24 +64,25 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
     hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/switch`;
     hookFile = path.join(mkdtempSync(path.join(tmpdir(), 'pgferry-hook-')), 'calls');
-    env = testEnv({
-      PGFERRY_SWITCH_HOOK_COMMAND: `echo "$PGFERRY_MIGRATION $PGFERRY_TARGET_URL" >> ${hookFile}`,
-    });
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
     hookServer?.close();
-    await client?.close();
-    await stopWorker(worker);
     for (const name of databases) await dropDatabase(name);
     await dropDatabase(template);
   });
 
+  // After the hooks above: the worker starts once the template and the hook file exist, and stops first.
+  const suite = useTemporalSuite({
+    env: () =>
+      testEnv({
+        PGFERRY_SWITCH_HOOK_COMMAND: `echo "$PGFERRY_MIGRATION $PGFERRY_TARGET_URL" >> ${hookFile}`,
+      }),
+  });
+
   it('migrates the fixture with --auto-approve into a target identical to the source', async () => {
     const { source, target, name } = await pair('auto');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -139,7 +129,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     );
     expect(readFileSync(hookFile, 'utf8')).toContain(`${name} postgres://postgres@127.0.0.1:5432/${target}`);
     // Running it again with the same name attaches to the finished migration instead of starting another.
-    const again = await client.migrate({
+    const again = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -156,7 +146,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
       adminUrl(5432, source),
       'CREATE TABLE public.docs_too AS SELECT * FROM public.docs WHERE id <= 1100',
     );
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -169,7 +159,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     const result = await run.result();
     expect(result.outcome).toBe('completed');
     expect(result.validation?.ok).toBe(true);
-    const timeline = await client.history(name);
+    const timeline = await suite.client.history(name);
     expect(timeline.steps.filter((s) => s.step === 'setAsIsStorage')).toHaveLength(1);
     expect(timeline.steps.filter((s) => s.step === 'restoreStorage')).toHaveLength(1);
     // Stored as on the source: blob uncompressed, in columns stored EXTENDED again.
@@ -192,7 +182,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
 
   it('waits for a person: refuses outsiders and signals it must not take, then completes on an approver’s word', async () => {
     const { source, target, name } = await pair('gate');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -202,7 +192,9 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     const waiting = await waitForStage(name, 'approval');
     expect(waiting.state).toBe('waiting');
 
-    const refused = (await client.approve(name, { by: 'mallory' }).catch((e: unknown) => e)) as PgferryError;
+    const refused = (await suite.client
+      .approve(name, { by: 'mallory' })
+      .catch((e: unknown) => e)) as PgferryError;
     expect(refused.code).toBe(ErrorCode.ApprovalRefused);
     const temporal = await plainTemporal();
     try {
@@ -212,13 +204,13 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     } finally {
       await temporal.teardown();
     }
-    const afterSignal = await client.status(name);
+    const afterSignal = await suite.client.status(name);
     expect(afterSignal.state).toBe('waiting');
     expect(JSON.stringify(afterSignal.details)).toContain('mallory');
 
     const cli = await runPgferry(
       ['approve', name, '--as', 'alice', '--reason', 'validated, go', '--json'],
-      env,
+      suite.env,
     );
     expect(cli.code, cli.stderr).toBe(0);
     const result: MigrationResult = await run.result();
@@ -228,9 +220,11 @@ describe('offline migrations with an approval gate, on a real Temporal server an
       reason: 'validated, go',
       channel: 'update',
     });
-    const twice = (await client.approve(name, { by: 'alice' }).catch((e: unknown) => e)) as PgferryError;
+    const twice = (await suite.client
+      .approve(name, { by: 'alice' })
+      .catch((e: unknown) => e)) as PgferryError;
     expect(twice.code).not.toBeUndefined();
-    const status = JSON.parse((await runPgferry(['status', name, '--json'], env)).stdout) as {
+    const status = JSON.parse((await runPgferry(['status', name, '--json'], suite.env)).stdout) as {
       state: string;
       details: { approval: { decision: { by: string } } };
     };
@@ -238,7 +232,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     expect(status.details.approval.decision.by).toBe('alice');
 
     // The audit trail comes back from the Temporal history: stages, checks, validation, every decision.
-    const history = await runPgferry(['history', name, '--json'], env);
+    const history = await runPgferry(['history', name, '--json'], suite.env);
     expect(history.code, history.stderr).toBe(0);
     const timeline = JSON.parse(history.stdout) as {
       outcome: string;
@@ -263,13 +257,13 @@ describe('offline migrations with an approval gate, on a real Temporal server an
         reason: 'validated, go',
       }),
     ]);
-    const human = await runPgferry(['history', name], env);
+    const human = await runPgferry(['history', name], suite.env);
     expect(human.stdout).toContain('approved by alice via update: validated, go');
   });
 
   it('rolls back on rejection: the source is unfrozen and, with --on-rollback drop, the target is gone', async () => {
     const { source, target, name } = await pair('rej');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -279,11 +273,14 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     });
     await waitForStage(name, 'approval');
     expect(await readOnlyDefault(source)).toBe('on');
-    const cli = await runPgferry(['reject', name, '--as', 'bob', '--reason', 'wrong window', '--json'], env);
+    const cli = await runPgferry(
+      ['reject', name, '--as', 'bob', '--reason', 'wrong window', '--json'],
+      suite.env,
+    );
     expect(cli.code, cli.stderr).toBe(0);
     const result = await run.result();
     expect(result.outcome).toBe('rejected');
-    expect((await client.status(name)).state).toBe('rolled_back');
+    expect((await suite.client.status(name)).state).toBe('rolled_back');
     expect(await readOnlyDefault(source)).toBe('off');
     expect(await databaseExists(target)).toBe(false);
   });
@@ -291,7 +288,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
   it('freezes the source for the copy, leaves it read-only after completion and records the downtime', async () => {
     const { source, target, name } = await pair('frz');
     const result = await (
-      await client.migrate({
+      await suite.client.migrate({
         name,
         source: adminUrl(5432, source),
         target: adminUrl(5432, target),
@@ -307,7 +304,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
   it('stops before creating anything when preflight finds an error', async () => {
     const { source, name } = await pair('pre');
     const target = uniqueName('mig_never');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: `postgres://postgres@127.0.0.1:1/${target}`,
@@ -325,7 +322,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
         `postgres://postgres@127.0.0.1:1/${target}`,
         '--json',
       ],
-      env,
+      suite.env,
     );
     expect(cli.code).toBe(1);
     const report = JSON.parse(cli.stdout) as { ok: boolean; checks: { id: string; ok: boolean }[] };
@@ -347,20 +344,20 @@ describe('offline migrations with an approval gate, on a real Temporal server an
         '--wait',
         '--json',
       ),
-      env,
+      suite.env,
     );
     expect(cli.code).toBe(1);
     expect((JSON.parse(cli.stdout) as { error: { code: string } }).error.code).toBe(
       ErrorCode.ApprovalExpired,
     );
-    expect((await client.status(name)).state).toBe('rolled_back');
-    const timeline = await client.history(name);
+    expect((await suite.client.status(name)).state).toBe('rolled_back');
+    const timeline = await suite.client.history(name);
     expect(timeline.steps.filter((s) => s.step === 'remindApproval')).toHaveLength(2);
   });
 
   it('cancels a migration waiting for approval and rolls it back', async () => {
     const { source, target, name } = await pair('can');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -368,11 +365,11 @@ describe('offline migrations with an approval gate, on a real Temporal server an
       freezeSource: true,
     });
     await waitForStage(name, 'approval');
-    const cli = await runPgferry(['cancel', `migration-${name}`, '--json'], env);
+    const cli = await runPgferry(['cancel', `migration-${name}`, '--json'], suite.env);
     expect(cli.code).toBe(0);
     const error = (await run.result().catch((e: unknown) => e)) as PgferryError;
     expect(error.code).toBe(ErrorCode.Cancelled);
-    expect((await client.status(name)).state).toBe('rolled_back');
+    expect((await suite.client.status(name)).state).toBe('rolled_back');
     expect(await readOnlyDefault(source)).toBe('off');
   });
 });

@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifyTargets, sendNotification } from '../activities/notify';
-import type { PgferryClient } from '../client/pgferry-client';
 import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../domain/chat';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import {
@@ -17,12 +16,13 @@ import {
   webhookPayload,
   type Notification,
 } from '../domain/notify';
-import type { RunningWorker } from '../worker/run';
-import { rejectionOf, silentTemporalLogger, testActivityDeps, waitFor } from './helpers/activity-env';
+import { rejectionOf, silentTemporalLogger, testActivityDeps } from './helpers/activity-env';
 import { adminUrl, clonedPair, createTemplateDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 import { migrateArgs, runPgferry } from './helpers/processes';
 import { startSlackApi, type SlackApiStandIn, type SlackCall } from './helpers/slack-api';
-import { connectClient, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { testEnv } from './helpers/temporal';
+import { waitFor, waitForStatus } from './helpers/wait';
 
 // Slack is the one thing mocked here: its Web API cannot run on this machine, so a local stand-in
 // (test/helpers/slack-api.ts) answers as it does. Temporal and PostgreSQL are real.
@@ -66,9 +66,6 @@ const metadataOf = (call: SlackCall) =>
 describe('migration notifications to Slack and webhooks (real Temporal and PostgreSQL; Slack stand-in)', () => {
   const template = uniqueName('ntf_tpl');
   const databases: string[] = [];
-  let env: NodeJS.ProcessEnv;
-  let worker: RunningWorker;
-  let client: PgferryClient;
   let slack: SlackApiStandIn;
   let receiver: Server;
   let hookUrl: string;
@@ -119,28 +116,29 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    env = testEnv({
-      SLACK_API_URL: slack.apiUrl,
-      SLACK_BOT_TOKEN: 'xoxb-test-token',
-      PGFERRY_WEBHOOK_SECRET: SECRET,
-      PGFERRY_SLACK_CHANNEL: DEFAULT_CHANNEL,
-    });
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
-    await client?.close();
-    await stopWorker(worker);
     receiver?.close();
     await slack?.close();
     for (const name of databases) await dropDatabase(name);
     await dropDatabase(template);
   });
 
+  // After the hooks above: the worker starts once the stand-ins listen, and stops before they close.
+  const suite = useTemporalSuite({
+    env: () =>
+      testEnv({
+        SLACK_API_URL: slack.apiUrl,
+        SLACK_BOT_TOKEN: 'xoxb-test-token',
+        PGFERRY_WEBHOOK_SECRET: SECRET,
+        PGFERRY_SLACK_CHANNEL: DEFAULT_CHANNEL,
+      }),
+  });
+
   it('posts the approval request with the contract’s buttons, signs the webhook, shows a chat approval and announces completion', async () => {
     const { source, target, name } = await pair('full');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -198,19 +196,22 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
 
     // `pgferry status` shows where the approval message is.
     const message = approvalMessageIn('C0TEST', name);
-    const status = await waitFor('details.chat', async () => {
-      const s = await client.status(name);
-      return s.details?.chat ? s : undefined;
-    });
+    const status = await waitForStatus(suite.client, name, 'details.chat', (s) => !!s.details?.chat, 20_000);
     expect(status.details?.chat).toEqual({ channel: 'C0TEST', ts: message.ts });
 
     // --require-second-person: the starter may not approve; someone else may, from chat.
-    const refused = (await client.approve(name, { by: 'carol' }).catch((e: unknown) => e)) as PgferryError;
+    const refused = (await suite.client
+      .approve(name, { by: 'carol' })
+      .catch((e: unknown) => e)) as PgferryError;
     expect(refused.code).toBe(ErrorCode.ApprovalRefused);
     expect(refused.message).toContain(
       'carol started this migration; --require-second-person needs someone else',
     );
-    const decision = await client.approve(name, { by: 'alice', reason: 'looks good', via: CHAT_IDENTITY });
+    const decision = await suite.client.approve(name, {
+      by: 'alice',
+      reason: 'looks good',
+      via: CHAT_IDENTITY,
+    });
     expect(decision).toMatchObject({ outcome: 'approved', by: 'alice', via: CHAT_IDENTITY });
 
     const result = await run.result();
@@ -240,12 +241,12 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
     expect(slackCalls('chat.postMessage', 'C0TEST', 'approval')).toHaveLength(1);
 
     // The audit trail names the chat identity; --json keeps it whole.
-    const human = await runPgferry(['history', name], env);
+    const human = await runPgferry(['history', name], suite.env);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toContain(
       'approved by alice (slack: @alice U024BE7LH in C0TEST, team T0001) via update: looks good',
     );
-    const json = JSON.parse((await runPgferry(['history', name, '--json'], env)).stdout) as {
+    const json = JSON.parse((await runPgferry(['history', name, '--json'], suite.env)).stdout) as {
       decisions: { by: string; via?: Record<string, string> }[];
       steps: { step: string }[];
     };
@@ -257,7 +258,7 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
     const { source, target, name } = await pair('idem');
     // Slack takes the approval post but the answer never arrives: the activity fails after the post.
     slack.loseAnswers('chat.postMessage', 1, (body) => body.channel === 'C0IDEM');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -265,13 +266,8 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
       freezeSource: true,
       notify: ['slack:C0IDEM'],
     });
-    const status = await waitFor(
-      'the approval notification to slack:C0IDEM',
-      async () => {
-        const s = await client.status(name);
-        return JSON.stringify(s.details?.notifications ?? []).includes('slack:C0IDEM') ? s : undefined;
-      },
-      60_000,
+    const status = await waitForStatus(suite.client, name, 'the approval notification to slack:C0IDEM', (s) =>
+      JSON.stringify(s.details?.notifications ?? []).includes('slack:C0IDEM'),
     );
     // One post reached Slack; the second attempt looked the channel up instead of posting again.
     expect(slackCalls('chat.postMessage', 'C0IDEM')).toHaveLength(1);
@@ -281,13 +277,13 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
     expect(status.details?.notifications).toContainEqual(
       expect.objectContaining({ event: 'approval', target: 'slack:C0IDEM', ok: true, found: true }),
     );
-    const timeline = await client.history(name);
+    const timeline = await suite.client.history(name);
     expect(timeline.steps.filter((st) => st.step === 'notify')).toContainEqual(
       expect.objectContaining({ attempt: 2, outcome: 'completed' }),
     );
 
     // Cancelled at the gate: the message loses its buttons, then the rollback is announced.
-    const cancelled = await runPgferry(['cancel', `migration-${name}`, '--json'], env);
+    const cancelled = await runPgferry(['cancel', `migration-${name}`, '--json'], suite.env);
     expect(cancelled.code, cancelled.stderr).toBe(0);
     const error = (await run.result().catch((e: unknown) => e)) as PgferryError;
     expect(error.code).toBe(ErrorCode.Cancelled);
@@ -299,13 +295,13 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
       (c) => metadataOf(c)?.event_payload.event === 'rolled_back',
     );
     expect(String(rolledBack.body.text)).toContain('was cancelled and was rolled back');
-    expect((await client.status(name)).state).toBe('rolled_back');
+    expect((await suite.client.status(name)).state).toBe('rolled_back');
     expect(slackCalls('chat.postMessage', 'C0IDEM', 'approval')).toHaveLength(1);
   });
 
   it('threads the reminders under the approval message, and lets the starter reject under --require-second-person', async () => {
     const { source, target, name } = await pair('rem');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -330,9 +326,11 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
     expect(String(reminders[0]?.body.text)).toContain('2 s left');
     expect(String(reminders[2]?.body.text)).toContain('deadline passed');
 
-    const refused = (await client.approve(name, { by: 'bob' }).catch((e: unknown) => e)) as PgferryError;
+    const refused = (await suite.client
+      .approve(name, { by: 'bob' })
+      .catch((e: unknown) => e)) as PgferryError;
     expect(refused.code).toBe(ErrorCode.ApprovalRefused);
-    const decision = await client.reject(name, { by: 'bob', reason: 'the window moved' });
+    const decision = await suite.client.reject(name, { by: 'bob', reason: 'the window moved' });
     expect(decision.outcome).toBe('rejected');
     const result = await run.result();
     expect(result.outcome).toBe('rejected');
@@ -350,7 +348,7 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
 
   it('tells the worker’s default channel, without --notify, that nobody decided in time and the migration rolled back', async () => {
     const { source, target, name } = await pair('late');
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
@@ -386,7 +384,7 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
         'sms:123',
         '--json',
       ),
-      env,
+      suite.env,
     );
     expect(cli.code, cli.stderr).toBe(2);
     const { error } = JSON.parse(cli.stdout) as {
@@ -396,7 +394,7 @@ describe('migration notifications to Slack and webhooks (real Temporal and Postg
     expect(error.message).toContain('sms:123');
     expect(error.fix).toContain('slack:CHANNEL_ID');
     expect(error.fix).toContain('webhook:https://');
-    const missing = (await client.status(name).catch((e: unknown) => e)) as PgferryError;
+    const missing = (await suite.client.status(name).catch((e: unknown) => e)) as PgferryError;
     expect(missing.code).toBe(ErrorCode.WorkflowNotFound);
     expect(await query(adminUrl(), 'SELECT 1 FROM pg_database WHERE datname = $1', [target])).toEqual([]);
   });

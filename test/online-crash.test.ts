@@ -8,6 +8,7 @@ import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { spawnPgferry, type PgferryProcess } from './helpers/processes';
 import { testEnv } from './helpers/temporal';
+import { waitForStatus } from './helpers/wait';
 
 const ROWS = 600_000;
 
@@ -62,15 +63,8 @@ describe('an online migration through worker crashes during the copy and during 
         splitLargerThan: 4 * 1024 * 1024,
         validate: 'checksums',
       });
-      const until = async (what: string, test: (s: WorkflowStatus) => boolean) => {
-        for (let i = 0; i < 1800; i++) {
-          const status = await client.status('ocrash');
-          if (test(status)) return status;
-          expect(status.state, `${what}: ${JSON.stringify(status.error)}`).toMatch(/running|waiting/);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        throw new Error(`never: ${what}`);
-      };
+      const until = (what: string, test: (s: WorkflowStatus) => boolean) =>
+        waitForStatus(client, 'ocrash', what, test, 180_000);
       const write = (n: number) =>
         query(source.url('app'), `INSERT INTO live (v) SELECT 'w' || g FROM generate_series(1, ${n}) g`);
 

@@ -1,11 +1,10 @@
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgferryClient } from '../client/pgferry-client';
-import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { query, runCommand, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
-import { connectClient, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { sleep, waitForStatus } from './helpers/wait';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
@@ -28,11 +27,11 @@ function startWriter(url: string): { stop: () => Promise<number> } {
             'DELETE FROM public.live WHERE id = (SELECT min(id) FROM public.live) AND id % 5 = 0',
           );
           written += 1;
-          await new Promise((r) => setTimeout(r, 10));
+          await sleep(10);
         }
       } catch {
         // Ended by the freeze (sessions terminated, then read-only): stop writing once refused twice.
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       } finally {
         await client.end().catch(() => undefined);
       }
@@ -50,8 +49,6 @@ function startWriter(url: string): { stop: () => Promise<number> } {
 describe('online migrations between two servers with wal_level=logical', () => {
   let source: ThrowawayCluster;
   let target: ThrowawayCluster;
-  let worker: RunningWorker;
-  let client: PgferryClient;
   let db = 0;
 
   const freshSource = async () => {
@@ -75,30 +72,30 @@ describe('online migrations between two servers with wal_level=logical', () => {
       startThrowawayCluster({ walLevel: 'logical' }),
       startThrowawayCluster({ walLevel: 'logical' }),
     ]);
-    const env = testEnv();
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
-    await client?.close();
-    await stopWorker(worker);
     await source?.stop();
     await target?.stop();
   });
 
+  // After the hooks above: the worker starts once the clusters run, and stops before they stop.
+  const suite = useTemporalSuite();
+
+  /** Waits until a migration waits for a person at its approval gate. */
+  const waitForGate = (workflowId: string) =>
+    waitForStatus(suite.client, workflowId, 'the approval gate', (s) => s.state === 'waiting', 60_000);
+
   /** Starts an online migration without validation and waits until it waits for a person. */
   const startAtGate = async (name: string) => {
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name: `online-${name}`,
       source: source.url(name),
       target: target.url(name),
       mode: 'online',
       validate: 'none',
     });
-    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForGate(run.workflowId);
     return run;
   };
 
@@ -115,24 +112,21 @@ describe('online migrations between two servers with wal_level=logical', () => {
   it('copies under the slot snapshot, replicates a steady write load, and cuts over to an identical target', async () => {
     const name = await freshSource();
     const writer = startWriter(source.url(name));
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name: `online-${name}`,
       source: source.url(name),
       target: target.url(name),
       mode: 'online',
       validate: 'checksums',
     });
-    for (let i = 0; i < 600 && (await client.status(run.workflowId)).state !== 'waiting'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const waiting = await client.status(run.workflowId);
+    const waiting = await waitForGate(run.workflowId);
     expect(waiting).toMatchObject({ state: 'waiting', stage: 'approval' });
     expect((waiting.details as { lag?: { lagBytes: number } }).lag?.lagBytes).toBeLessThan(1024 * 1024);
     // The same lag in the progress figures that status prints; no throughput while a person decides.
     expect(waiting.progress.lagBytes).toBeLessThan(1024 * 1024);
     expect(waiting.progress.bytes).toBeGreaterThan(0);
     expect(waiting.progress.bytesPerSecond).toBeUndefined();
-    await client.approve(`online-${name}`, { by: 'alice', reason: 'lag is low' });
+    await suite.client.approve(`online-${name}`, { by: 'alice', reason: 'lag is low' });
     const result = await run.result();
     const written = await writer.stop();
     expect(written).toBeGreaterThan(10);
@@ -153,9 +147,9 @@ describe('online migrations between two servers with wal_level=logical', () => {
   it('leaves the source as it was, with no slot or publication, when the migration is rejected', async () => {
     const name = await freshSource();
     const run = await startAtGate(name);
-    await client.reject(`online-${name}`, { by: 'bob', reason: 'not today' });
+    await suite.client.reject(`online-${name}`, { by: 'bob', reason: 'not today' });
     expect((await run.result()).outcome).toBe('rejected');
-    expect((await client.status(run.workflowId)).state).toBe('rolled_back');
+    expect((await suite.client.status(run.workflowId)).state).toBe('rolled_back');
     const readOnly = await readOnlyDefault(name);
     expect(readOnly[0]?.v).toBe('off');
     expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
@@ -165,9 +159,9 @@ describe('online migrations between two servers with wal_level=logical', () => {
     const name = await freshSource();
     const run = await startAtGate(name);
     expect((await replicationLeft(name)).slots).toHaveLength(1);
-    await client.cancel(run.workflowId);
+    await suite.client.cancel(run.workflowId);
     await run.result().catch(() => undefined);
-    expect((await client.status(run.workflowId)).state).toBe('rolled_back');
+    expect((await suite.client.status(run.workflowId)).state).toBe('rolled_back');
     const readOnly = await readOnlyDefault(name);
     expect(readOnly[0]?.v).toBe('off');
     expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });

@@ -2,19 +2,12 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { PgferryClient } from '../client/pgferry-client';
 import { EncryptionCodec } from '../worker/codec';
 import { loadCodecKey, loadConfig } from '../worker/config';
-import type { RunningWorker } from '../worker/run';
 import { adminUrl, createEmptyDatabase, dropDatabase, query, runCommand, uniqueName } from './helpers/pg';
-import {
-  connectClient,
-  plainTemporal,
-  startTestWorker,
-  stopWorker,
-  testEnv,
-  testNamespace,
-} from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { plainTemporal, testNamespace } from './helpers/temporal';
+import { waitFor, waitForStatus } from './helpers/wait';
 
 const { EventType } = temporal.api.enums.v1;
 
@@ -36,14 +29,14 @@ async function temporalList(query: string): Promise<string[]> {
   return rows.map((r) => r.execution?.workflowId ?? '');
 }
 
-/** Polls until `check` holds: visibility (what `list` reads) trails the history by a moment. */
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+/** Waits until `temporal workflow list --query Q` lists `workflowId`: visibility trails the history by a moment. */
+function waitUntilListed(query: string, workflowId: string): Promise<true> {
+  return waitFor(
+    `${workflowId} listed by ${query}`,
+    async () => ((await temporalList(query)).includes(workflowId) ? true : undefined),
+    30_000,
+    250,
+  );
 }
 
 /** A workflow's history as the server keeps it: payloads (summaries too) still encrypted. */
@@ -61,10 +54,7 @@ describe('what the Temporal UI and CLI show of a migration', () => {
   const targets = [uniqueName('tui_wait'), uniqueName('tui_done')];
   const waiting = uniqueName('tui-wait').replace(/_/g, '-');
   const finished = uniqueName('tui-done').replace(/_/g, '-');
-  let env: NodeJS.ProcessEnv;
-  let worker: RunningWorker;
-  let client: PgferryClient;
-  const testCodec = async () => new EncryptionCodec(await loadCodecKey(loadConfig(env)));
+  const testCodec = async () => new EncryptionCodec(await loadCodecKey(loadConfig(suite.env)));
 
   beforeAll(async () => {
     await createEmptyDatabase(source);
@@ -72,27 +62,28 @@ describe('what the Temporal UI and CLI show of a migration', () => {
       adminUrl(5432, source),
       'CREATE TABLE accounts (id int PRIMARY KEY, owner text); INSERT INTO accounts SELECT g, md5(g::text) FROM generate_series(1, 500) g',
     );
-    env = testEnv();
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
-    // The waiting migration is rejected so that it rolls back and ends instead of waiting forever.
-    await client?.reject(waiting, { by: 'test', reason: 'test over' }).catch(() => undefined);
-    await client?.close();
-    await stopWorker(worker);
     for (const db of [source, ...targets]) await dropDatabase(db);
   });
 
+  // After the hooks above: the worker starts once the source exists, and stops before it is dropped.
+  const suite = useTemporalSuite();
+
+  afterAll(async () => {
+    // The waiting migration is rejected so that it rolls back and ends instead of waiting forever.
+    await suite.client.reject(waiting, { by: 'test', reason: 'test over' }).catch(() => undefined);
+  });
+
   it('`temporal workflow list --query PgferryStage="approval"` lists the migration waiting at its gate, not a finished one', async () => {
-    const gate = await client.migrate({
+    const gate = await suite.client.migrate({
       name: waiting,
       source: adminUrl(5432, source),
       target: adminUrl(5432, targets[0]),
       validate: 'counts',
     });
-    const done = await client.migrate({
+    const done = await suite.client.migrate({
       name: finished,
       source: adminUrl(5432, source),
       target: adminUrl(5432, targets[1]),
@@ -100,17 +91,13 @@ describe('what the Temporal UI and CLI show of a migration', () => {
       autoApprove: true,
     });
     expect((await done.result()).outcome).toBe('completed');
-    await eventually(
-      async () => (await client.status(waiting)).state === 'waiting',
-      `${waiting} waiting`,
-      90_000,
-    );
+    await waitForStatus(suite.client, waiting, 'the approval gate', (s) => s.state === 'waiting', 90_000);
 
+    // The finished one is found under its own stage: the attribute follows the migration to its end.
+    // Listed there, its last visibility update has landed, so its absence below is not a lag.
+    await waitUntilListed('PgferryStage="done"', done.workflowId);
     const query = 'PgferryStage="approval"';
-    await eventually(
-      async () => (await temporalList(query)).includes(gate.workflowId),
-      `${gate.workflowId} listed`,
-    );
+    await waitUntilListed(query, gate.workflowId);
     const listed = await temporalList(query);
     expect(listed).toContain(gate.workflowId);
     expect(listed).not.toContain(done.workflowId);
@@ -119,11 +106,6 @@ describe('what the Temporal UI and CLI show of a migration', () => {
       `PgferryState="waiting" AND PgferrySource="127.0.0.1:5432/${source}"`,
     );
     expect(fromSource).toEqual([gate.workflowId]);
-    // The finished one is found under its own stage: the attribute follows the migration to its end.
-    await eventually(
-      async () => (await temporalList('PgferryStage="done"')).includes(done.workflowId),
-      `${done.workflowId} listed as done`,
-    );
   }, 180_000);
 
   it('gives every activity of a finished migration a readable summary without a connection URL', async () => {

@@ -8,6 +8,7 @@ import type { MigrationResult } from '../domain/migration';
 import { browserSkipReason, launchChromium, pageText, saveScreenshot, waitForText } from './helpers/browser';
 import { adminUrl, createEmptyDatabase, dropDatabase, freePort, query, uniqueName } from './helpers/pg';
 import { migrateArgs, runPgferry, spawnPgferry, type PgferryProcess } from './helpers/processes';
+import { waitFor, waitForStatus } from './helpers/wait';
 
 const skip = browserSkipReason();
 if (skip) console.warn(`skipping the Temporal UI browser tests: ${skip}`);
@@ -27,16 +28,15 @@ async function frameTexts(page: Page): Promise<string[]> {
 
 /** Waits until one of the page's frames shows text matching `pattern`, and returns that text. */
 async function waitForFrameText(page: Page, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
   let seen: string[] = [];
-  while (Date.now() < deadline) {
-    seen = await frameTexts(page);
-    const hit = seen.find((t) => pattern.test(t));
-    if (hit !== undefined) return hit;
-    await page.waitForTimeout(250);
-  }
-  throw new Error(
-    `no frame showed ${String(pattern)} within ${timeoutMs} ms; frames: ${JSON.stringify(seen)}`,
+  return waitFor(
+    () => `a frame to show ${String(pattern)}; frames: ${JSON.stringify(seen)}`,
+    async () => {
+      seen = await frameTexts(page);
+      return seen.find((t) => pattern.test(t));
+    },
+    timeoutMs,
+    250,
   );
 }
 
@@ -106,17 +106,8 @@ describe.skipIf(skip !== undefined)('the Temporal UI of a migration, in a real b
   }, 60_000);
 
   /** Polls the migration's status until it is in `state`. */
-  const waitForState = async (state: string, timeoutMs = 120_000) => {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    while (Date.now() < deadline) {
-      const status = await client!.status(name);
-      last = `${status.state} at ${status.stage}`;
-      if (status.state === state) return status;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new Error(`${workflowId} never became ${state}; last ${last}`);
-  };
+  const waitForState = (state: string, timeoutMs = 120_000) =>
+    waitForStatus(client!, name, state, (status) => status.state === state, timeoutMs);
 
   /** Opens the workflow's page and waits for the SPA to have drawn its history. */
   const openWorkflow = async (): Promise<Page> => {

@@ -2,8 +2,6 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgferryClient } from '../client/pgferry-client';
-import type { RunningWorker } from '../worker/run';
 import { databaseFingerprint, diffFingerprints, type DatabaseFingerprint } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -18,7 +16,9 @@ import {
   uniqueName,
 } from './helpers/pg';
 import { fingerprint17As15, pg17BinDir, startPg17Cluster, viewDefinitionsAs17 } from './helpers/pg17';
-import { connectClient, startTestWorker, stopWorker, testEnv } from './helpers/temporal';
+import { useTemporalSuite } from './helpers/suite';
+import { testEnv } from './helpers/temporal';
+import { waitFor } from './helpers/wait';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
@@ -33,8 +33,6 @@ describe('major-version upgrade: offline migrations from PostgreSQL 15 to 17', (
   let binDir17: string;
   let pg17: ThrowawayCluster;
   let clustersDir: string;
-  let worker: RunningWorker;
-  let client: PgferryClient;
   const clusterDataDirs: string[] = [];
 
   beforeAll(async () => {
@@ -45,19 +43,9 @@ describe('major-version upgrade: offline migrations from PostgreSQL 15 to 17', (
     // The postgres OS user runs the clusters the worker makes, so it must reach their folder.
     clustersDir = await mkdtemp(path.join(tmpdir(), 'pgferry-upgrade-clusters-'));
     await chmod(clustersDir, 0o755);
-    const env = testEnv({
-      // Debian's 15 tools only: pg_dump 15 refuses a 17 server, so any dump of the target would fail.
-      PGFERRY_PG_BINDIR: DEFAULT_PG_BIN_DIR,
-      PGFERRY_CLUSTER_BINDIRS: `15=${DEFAULT_PG_BIN_DIR},17=${binDir17}`,
-      PGFERRY_CLUSTERS_DIR: clustersDir,
-    });
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
   });
 
   afterAll(async () => {
-    await client?.close();
-    await stopWorker(worker);
     // The provider's clusters keep running after the worker stops; an immediate stop is enough for a test.
     const pgCtl = path.join(binDir17, 'pg_ctl');
     for (const dataDir of clusterDataDirs) {
@@ -74,6 +62,17 @@ describe('major-version upgrade: offline migrations from PostgreSQL 15 to 17', (
     if (clustersDir) await rm(clustersDir, { recursive: true, force: true });
   });
 
+  // After the hooks above: the worker starts once PostgreSQL 17 is found, and stops before the clusters.
+  const suite = useTemporalSuite({
+    env: () =>
+      testEnv({
+        // Debian's 15 tools only: pg_dump 15 refuses a 17 server, so any dump of the target would fail.
+        PGFERRY_PG_BINDIR: DEFAULT_PG_BIN_DIR,
+        PGFERRY_CLUSTER_BINDIRS: `15=${DEFAULT_PG_BIN_DIR},17=${binDir17}`,
+        PGFERRY_CLUSTERS_DIR: clustersDir,
+      }),
+  });
+
   it('migrates the fixture into a new database on a 17 server with only the 15 tools, losing nothing', async () => {
     const target = pg17.url(uniqueName('upgraded'));
     expect(await serverVersion(pg17.url())).toMatch(/^17\./);
@@ -86,7 +85,7 @@ describe('major-version upgrade: offline migrations from PostgreSQL 15 to 17', (
     expect(dumpTarget).toBeInstanceOf(Error);
     expect((dumpTarget as Error).message).toContain('server version mismatch');
 
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name: uniqueName('upgrade').replace(/_/g, '-'),
       source: adminUrl(5432, source),
       target,
@@ -136,25 +135,31 @@ describe('major-version upgrade: offline migrations from PostgreSQL 15 to 17', (
       );
       const target = pg17.url(uniqueName('online17'));
       const name = uniqueName('online17').replace(/_/g, '-');
-      const run = await client.migrate({
+      const run = await suite.client.migrate({
         name,
         source: logical.url('shop'),
         target,
         mode: 'online',
         validate: 'checksums',
       });
-      for (let i = 0; i < 600 && (await client.status(name)).state !== 'waiting'; i++) {
-        await query(
-          logical.url('shop'),
-          "INSERT INTO public.live (v) VALUES ('while copying and replicating')",
-        );
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      // A row every poll: writes flow while the copy and the replication run.
+      await waitFor(
+        'the approval gate',
+        async () => {
+          await query(
+            logical.url('shop'),
+            "INSERT INTO public.live (v) VALUES ('while copying and replicating')",
+          );
+          return (await suite.client.status(name)).state === 'waiting' ? true : undefined;
+        },
+        60_000,
+        100,
+      );
       await query(
         logical.url('shop'),
         "INSERT INTO public.live (v) SELECT 'at the gate ' || g FROM generate_series(1, 50) g",
       );
-      await client.approve(name, { by: 'alice', reason: '15 to 17' });
+      await suite.client.approve(name, { by: 'alice', reason: '15 to 17' });
       const result = await run.result();
       expect(result.outcome).toBe('completed');
       expect(result.validation?.ok).toBe(true);
@@ -178,7 +183,7 @@ describe('major-version upgrade: offline migrations from PostgreSQL 15 to 17', (
     const cluster = uniqueName('pg17');
     // Recorded before it exists, so afterAll stops it even when this test fails halfway.
     clusterDataDirs.push(path.join(clustersDir, cluster));
-    const run = await client.provision({
+    const run = await suite.client.provision({
       provider: 'local-cluster',
       cluster,
       database: 'app',

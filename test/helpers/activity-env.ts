@@ -35,26 +35,8 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   return outcome.error;
 }
 
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise<void>((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `probe` every `intervalMs` until it returns a value, failing after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+// The one poll-until helper lives in wait.ts; activity tests import it from here too.
+export { sleep, waitFor } from './wait';
 
 /** Activity deps for tests: a silent logger, PostgreSQL 15 clusters, filesystem storage; `overrides` win. */
 export function testActivityDeps(overrides: Partial<ActivityDeps> = {}): ActivityDeps {

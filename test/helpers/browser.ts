@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { waitFor } from './wait';
 
 /** Debian's chromium: playwright-core drives it, so no browser is downloaded (.ci/run installs it). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -49,14 +50,14 @@ export async function pageText(page: Page): Promise<string> {
  * panels as its API calls (and the codec's decode calls) answer.
  */
 export async function waitForText(page: Page, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
   let text = '';
-  while (Date.now() < deadline) {
-    text = await pageText(page).catch(() => '');
-    if (pattern.test(text)) return text;
-    await page.waitForTimeout(250);
-  }
-  throw new Error(
-    `the page never showed ${String(pattern)} within ${timeoutMs} ms; it shows:\n${text.slice(0, 4000)}`,
+  return waitFor(
+    () => `the page to show ${String(pattern)}; it shows:\n${text.slice(0, 4000)}`,
+    async () => {
+      text = await pageText(page).catch(() => '');
+      return pattern.test(text) ? text : undefined;
+    },
+    timeoutMs,
+    250,
   );
 }

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type QueryResultRow } from 'pg';
+import { sleep } from './wait';
 
 /** Where the Debian packages put the server binaries (initdb, pg_ctl) that are not on PATH. */
 export const DEFAULT_PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
@@ -125,8 +126,6 @@ export async function createTemplateDatabase(name: string, sqlFile: string, port
   );
   return url;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Creates `newName` as a file-level copy of `template` and returns its URL. */
 export async function cloneDatabase(template: string, newName: string, port = 5432): Promise<string> {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CLI } from './temporal';
+import { waitFor } from './wait';
 
 /** A pgferry process under test, with what it printed so far. */
 export interface PgferryProcess {
@@ -20,26 +21,13 @@ export function spawnPgferry(args: readonly string[], env: NodeJS.ProcessEnv, cw
     stdout: '',
     stderr: '',
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
-    waitFor: (pattern, timeoutMs = 60_000) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          if (pattern.test(proc.stdout) || pattern.test(proc.stderr)) {
-            clearInterval(timer);
-            clearTimeout(deadline);
-            resolve();
-          }
-        };
-        const timer = setInterval(check, 50);
-        const deadline = setTimeout(() => {
-          clearInterval(timer);
-          reject(
-            new Error(
-              `no ${String(pattern)} within ${timeoutMs} ms; stdout: ${proc.stdout}\nstderr: ${proc.stderr.slice(-2000)}`,
-            ),
-          );
-        }, timeoutMs);
-        check();
-      }),
+    waitFor: async (pattern, timeoutMs = 60_000) => {
+      await waitFor(
+        () => `${String(pattern)}; stdout: ${proc.stdout}\nstderr: ${proc.stderr.slice(-2000)}`,
+        () => (pattern.test(proc.stdout) || pattern.test(proc.stderr) ? true : undefined),
+        timeoutMs,
+      );
+    },
   };
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (proc.stdout += chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (proc.stderr += chunk));

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitFor } from './wait';
 
 /** One request the stand-in received: the Web API method (or the response_url path) and its decoded body. */
 export interface SlackCall {
@@ -86,20 +87,11 @@ export async function startSlackApi(): Promise<SlackApiStandIn> {
     responseUrl: (id) => `${base}/response/${id}`,
     callsTo,
     waitForCall: (method, predicate = () => true, timeoutMs = 30_000) =>
-      new Promise((resolve, reject) => {
-        const started = Date.now();
-        const check = () => {
-          const found = callsTo(method).find(predicate);
-          if (found) return resolve(found);
-          if (Date.now() - started > timeoutMs) {
-            return reject(
-              new Error(`no matching ${method} call within ${timeoutMs} ms; calls: ${JSON.stringify(calls)}`),
-            );
-          }
-          setTimeout(check, 50);
-        };
-        check();
-      }),
+      waitFor(
+        () => `a matching ${method} call; calls: ${JSON.stringify(calls)}`,
+        () => callsTo(method).find(predicate),
+        timeoutMs,
+      ),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
