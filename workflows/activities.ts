@@ -49,6 +49,8 @@ export const control = summarized({
   taskQueue: CONTROL_TASK_QUEUE,
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '30 seconds',
+  // A cancelled step is waited for until it has ended: a rollback never runs beside it.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry,
 });
 
@@ -60,6 +62,8 @@ export const data = summarized({
   taskQueue: DATA_TASK_QUEUE,
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '10 seconds',
+  // A cancelled copy is waited for until its connection is closed and its transaction rolled back.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry,
 });
 

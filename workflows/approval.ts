@@ -1,6 +1,9 @@
 import { ApplicationFailure, condition, defineSignal, defineUpdate, setHandler } from '@temporalio/workflow';
 import { ErrorCode } from '../domain/errors';
-import { DecisionInput, type Decision } from '../domain/migration';
+import { DecisionInput, type Decision, type MigrationInput } from '../domain/migration';
+import { control } from './activities';
+import type { Notifier } from './notify';
+import type { Progress } from './progress';
 
 /** The Update that approves a migration waiting at its gate: `{ by, reason? }`. */
 export const approveUpdate = defineUpdate<Decision, [DecisionInput]>('approve');
@@ -130,4 +133,44 @@ function refuse(problem: string | undefined): void {
       message: problem,
       nonRetryable: true,
     });
+}
+
+/** What waiting at the gate works with. */
+export interface GateWait {
+  readonly input: MigrationInput;
+  readonly gate: ApprovalGate;
+  readonly progress: Progress;
+  readonly notifier: Notifier;
+}
+
+/**
+ * Waits at the gate, with the deadline and reminders the input asks for. Past the deadline the
+ * migration rolls back (ApprovalExpired), or keeps waiting after a last reminder.
+ */
+export async function waitForDecision({ input, gate, progress, notifier }: GateWait): Promise<Decision> {
+  const timeout = input.approvalTimeoutSeconds;
+  if (timeout === undefined) return gate.wait();
+  const remind = async (secondsLeft: number) => {
+    await control.remindApproval({ name: input.name, secondsLeft, approvers: input.approvers });
+    await notifier.reminder(secondsLeft);
+  };
+  const decision = await gate.waitUntil(timeout, remind);
+  if (decision) return decision;
+  progress.detail('approvalExpired', true);
+  if (input.onApprovalTimeout === 'wait') {
+    await remind(0);
+    return gate.wait();
+  }
+  await notifier.expired(timeout);
+  throw ApplicationFailure.create({
+    type: ErrorCode.ApprovalExpired,
+    message: `approval: nobody decided within ${timeout} seconds`,
+    nonRetryable: true,
+    details: [
+      {
+        field: 'approvalTimeoutSeconds',
+        fix: 'start the migration again, or give --on-approval-timeout wait',
+      },
+    ],
+  });
 }

@@ -1,4 +1,4 @@
-import { isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { isCancellation, workflowInfo } from '@temporalio/workflow';
 import { failureInfo } from '../domain/failure-info';
 import type { Decision, MigrationInput, ValidationReport } from '../domain/migration';
 import {
@@ -12,9 +12,6 @@ import {
 } from '../domain/notify';
 import { notifying } from './activities';
 import type { Progress } from './progress';
-
-/** Patch id: notifications. Histories recorded before it resolve no targets and so notify nobody. */
-export const NOTIFY_PATCH = 'notify';
 
 /** One send, as `pgferry status` shows it under `details.notifications`. */
 export interface NotificationRecord {
@@ -38,7 +35,7 @@ export interface ApprovalFacts {
 }
 
 /**
- * A migration's notifications: resolves its targets once (behind the `notify` patch), sends each
+ * A migration's notifications: resolves its targets once, sends each
  * event to each target as an activity, keeps each Slack approval message's `{channel, ts}` so that
  * decisions update it and reminders reply in its thread, and records every send in the progress
  * details. A send that fails after its retries is recorded and the migration goes on: people can
@@ -64,7 +61,6 @@ export class Notifier {
    * is changed.
    */
   async start(): Promise<void> {
-    if (!patched(NOTIFY_PATCH)) return;
     const request = { targets: this.input.notify };
     this.targets = (await notifying.notifyTargets(request)).targets;
   }

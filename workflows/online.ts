@@ -1,12 +1,6 @@
 import { CancellationScope, condition, isCancellation, sleep, uuid4 } from '@temporalio/workflow';
-import type { MigrationInput } from '../domain/migration';
 import { control, data, holding } from './activities';
-import type { Progress } from './progress';
-
-/** Names of the replication objects of one migration: slot, publication and subscription share it. */
-export function replicationName(migrationName: string): string {
-  return `pgferry_${migrationName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
-}
+import type { MigrationRun } from './migration-run';
 
 /** How many times the copy starts over from a new slot after losing its snapshot. */
 const COPY_ATTEMPTS = 3;
@@ -14,16 +8,21 @@ const COPY_ATTEMPTS = 3;
 export const CAUGHT_UP_BYTES = 1024 * 1024;
 
 /**
- * Holds a replication slot's exported snapshot while `copy` runs under it, so that copy plus
- * replication from the slot are exactly the source. A lost snapshot (the holder's connection or
- * worker died) empties what the copy wrote and starts over from a new slot.
+ * Creates the publication, then holds a replication slot's exported snapshot while `copy` runs
+ * under it, so that copy plus replication from the slot are exactly the source. A lost snapshot
+ * (the holder's connection or worker died) empties what the copy wrote and starts over from a new
+ * slot.
  */
-export async function copyUnderSlotSnapshot(
-  input: MigrationInput,
-  migration: string,
-  slot: string,
-  copy: (snapshot: string) => Promise<void>,
-): Promise<{ slot: string; lsn: string }> {
+export async function copyUnderSlotSnapshot<T>(
+  run: MigrationRun,
+  copy: (snapshot: string) => Promise<T>,
+): Promise<T> {
+  const { input, replication } = run;
+  // The publication exists before the slot: decoding reads the catalog as of each change.
+  run.rollback.push('dropReplication', async () => {
+    await control.dropReplication(replication);
+  });
+  await control.createPublication({ source: input.source, publication: replication.publication });
   let previousToken: string | undefined;
   for (let attempt = 1; ; attempt++) {
     const scope = new CancellationScope();
@@ -32,7 +31,13 @@ export async function copyUnderSlotSnapshot(
     const token = uuid4();
     const holder = scope
       .run(() =>
-        holding.holdSlotSnapshot({ source: input.source, target: input.target, migration, slot, token }),
+        holding.holdSlotSnapshot({
+          source: input.source,
+          target: input.target,
+          migration: run.id,
+          slot: replication.slot,
+          token,
+        }),
       )
       .catch((err: unknown) => {
         if (!isCancellation(err)) holderFailed = true;
@@ -40,16 +45,16 @@ export async function copyUnderSlotSnapshot(
     // Slot creation waits for every open transaction on the source: this can take long (data queue).
     const snap = await data.awaitSnapshot({
       target: input.target,
-      migration,
+      migration: run.id,
       token,
       ...(previousToken ? { notBefore: previousToken } : {}),
     });
     try {
-      await copy(snap.snapshot);
+      const copied = await copy(snap.snapshot);
       scope.cancel();
       await holder;
       if (holderFailed) throw new Error('the snapshot holder died before the copy ended');
-      return { slot: snap.slot, lsn: snap.lsn };
+      return copied;
     } catch (err) {
       if (isCancellation(err)) throw err;
       // A worker crash shows first as failed chunks; the holder's own timeout follows within seconds.
@@ -57,24 +62,32 @@ export async function copyUnderSlotSnapshot(
       scope.cancel();
       await holder;
       if (!holderFailed || attempt >= COPY_ATTEMPTS) throw err;
-      await control.resetCopy({ source: input.source, target: input.target, migration });
+      await control.resetCopy({ source: input.source, target: input.target, migration: run.id });
       previousToken = snap.token;
     }
   }
 }
 
-/** Polls the replication lag until it is under CAUGHT_UP_BYTES, keeping it in the progress. */
-export async function waitForCatchUp(input: MigrationInput, name: string, progress: Progress): Promise<void> {
+/** Starts the subscription at the slot and waits until the target has caught up with the source. */
+export async function replicate(run: MigrationRun): Promise<void> {
+  await control.createSubscription(run.replication);
+  run.progress.enter('replicate');
   for (;;) {
-    const lag = await control.replicationLag({
-      source: input.source,
-      target: input.target,
-      slot: name,
-      subscription: name,
-    });
-    progress.detail('lag', lag);
+    const lag = await control.replicationLag(run.replication);
+    run.progress.detail('lag', lag);
     if (lag.lagBytes < CAUGHT_UP_BYTES) return;
     // Short: the first look usually finds the backlog of the copy, cleared within a second or two.
     await sleep('500 milliseconds');
   }
+}
+
+/**
+ * The online cutover's first half: nothing new on the source (frozen), and everything it wrote
+ * applied on the target. Returns when the source was frozen (for the downtime).
+ */
+export async function drainToFrozenSource(run: MigrationRun, freeze: () => Promise<number>): Promise<number> {
+  const frozenAt = await freeze();
+  const { lsn } = await control.currentLsn({ source: run.input.source });
+  await control.waitForReplay({ ...run.replication, lsn });
+  return frozenAt;
 }

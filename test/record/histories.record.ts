@@ -1,15 +1,27 @@
-// Records the histories in test/histories/ (npm run record:histories). Run it again when a workflow
-// change is meant to break replay and ships as a new workflow type or behind patched().
+// Records the histories in test/histories/ (npm run record:histories), which the suite replays.
+// Before 1.0, a change to a workflow's commands re-records them and leaves no old branch behind
+// (docs/VERSIONING.md): run this, commit the new files, and the replay test guards the new shape.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PgferryClient } from '../../client/pgferry-client';
-import type { RunningWorker } from '../../worker/run';
 import { HISTORY_CODEC_KEY, saveHistory } from '../helpers/histories';
-import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from '../helpers/pg';
-import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } from '../helpers/temporal';
+import {
+  adminUrl,
+  createEmptyDatabase,
+  dropDatabase,
+  query,
+  startThrowawayCluster,
+  uniqueName,
+  type ThrowawayCluster,
+} from '../helpers/pg';
+import { useTemporalSuite } from '../helpers/suite';
+import { plainTemporal, testEnv } from '../helpers/temporal';
+import { waitForStatus } from '../helpers/wait';
+
+const TABLE =
+  "CREATE TABLE t (id integer PRIMARY KEY, label text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 100) g";
 
 describe('recording the workflow histories that the suite replays', () => {
   const source = uniqueName('hist_src');
@@ -17,103 +29,121 @@ describe('recording the workflow histories that the suite replays', () => {
   const migrated = uniqueName('hist_mig');
   const rejectedTarget = uniqueName('hist_rej');
   let dir: string;
-  let env: NodeJS.ProcessEnv;
-  let worker: RunningWorker;
-  let client: PgferryClient;
   let temporal: TestWorkflowEnvironment;
-
-  const save = async (name: string, workflowId: string) => {
-    const raw = temporal.client;
-    await saveHistory(name, workflowId, await raw.workflow.getHandle(workflowId).fetchHistory());
-  };
+  let logicalSource: ThrowawayCluster;
+  let logicalTarget: ThrowawayCluster;
 
   beforeAll(async () => {
-    await createEmptyDatabase(source);
-    await query(
-      adminUrl(5432, source),
-      "CREATE TABLE t AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 100) g",
-    );
     dir = await mkdtemp(path.join(tmpdir(), 'pgferry-hist-'));
-    env = testEnv({
-      PGFERRY_CODEC_KEY: HISTORY_CODEC_KEY.key.toString('base64'),
-      PGFERRY_CODEC_KEY_ID: HISTORY_CODEC_KEY.id,
-      PGFERRY_CLUSTERS_DIR: path.join(dir, 'clusters'),
-    });
-    worker = await startTestWorker(env);
-    client = await connectClient(env);
+    await createEmptyDatabase(source);
+    await query(adminUrl(5432, source), TABLE);
+    [logicalSource, logicalTarget] = await Promise.all([
+      startThrowawayCluster({ walLevel: 'logical' }),
+      startThrowawayCluster({ walLevel: 'logical' }),
+    ]);
+    await query(logicalSource.url(), 'CREATE DATABASE shop');
+    await query(logicalSource.url('shop'), TABLE);
     temporal = await plainTemporal();
   });
 
   afterAll(async () => {
-    await client.close();
-    await temporal.teardown();
-    await stopWorker(worker);
-    await dropDatabase(source);
-    await dropDatabase(target);
-    await dropDatabase(migrated);
-    await dropDatabase(rejectedTarget);
+    await temporal?.teardown();
+    await logicalSource?.stop();
+    await logicalTarget?.stop();
+    for (const db of [source, target, migrated, rejectedTarget]) await dropDatabase(db);
     await rm(dir, { recursive: true, force: true });
   });
 
+  const suite = useTemporalSuite({
+    env: () =>
+      testEnv({
+        PGFERRY_CODEC_KEY: HISTORY_CODEC_KEY.key.toString('base64'),
+        PGFERRY_CODEC_KEY_ID: HISTORY_CODEC_KEY.id,
+        PGFERRY_CLUSTERS_DIR: path.join(dir, 'clusters'),
+      }),
+  });
+
+  const save = async (name: string, workflowId: string) => {
+    await saveHistory(name, workflowId, await temporal.client.workflow.getHandle(workflowId).fetchHistory());
+  };
+  const atGate = (id: string) =>
+    waitForStatus(suite.client, id, 'the approval gate', (s) => s.state === 'waiting');
+
   it('records a backup and a restore with its provision child', async () => {
-    const backup = await client.backup({ source: adminUrl(5432, source), to: path.join(dir, 'backups') });
+    const backup = await suite.client.backup({
+      source: adminUrl(5432, source),
+      to: path.join(dir, 'backups'),
+    });
     const made = await backup.result();
     await save('backup-completed', backup.workflowId);
-    const restore = await client.restore({ from: made.backup, target: adminUrl(5432, target) });
+    const restore = await suite.client.restore({ from: made.backup, target: adminUrl(5432, target) });
     expect((await restore.result()).report.ok).toBe(true);
     await save('restore-completed', restore.workflowId);
     await save('provision-local-completed', `${restore.workflowId}-provision`);
   });
 
-  it('records a migration that waits for a person and one that is rejected, and a preflight', async () => {
+  it('records an offline migration approved after a refused signal, and one that is rejected', async () => {
     const approved = `hist-approved-${uniqueName('m').slice(-6)}`;
-    const run = await client.migrate({
+    const run = await suite.client.migrate({
       name: approved,
       source: adminUrl(5432, source),
       target: adminUrl(5432, migrated),
       approvers: ['alice'],
     });
-    for (let i = 0; i < 300 && (await client.status(approved)).state !== 'waiting'; i++)
-      await new Promise((r) => setTimeout(r, 100));
+    await atGate(run.workflowId);
     await temporal.client.workflow.getHandle(run.workflowId).signal('approve', { by: 'mallory' });
-    await client.approve(approved, { by: 'alice', reason: 'recorded' });
+    await suite.client.approve(approved, { by: 'alice', reason: 'recorded' });
     expect((await run.result()).outcome).toBe('completed');
     await save('migration-approved', run.workflowId);
 
     const rejected = `hist-rejected-${uniqueName('m').slice(-6)}`;
-    const second = await client.migrate({
+    const second = await suite.client.migrate({
       name: rejected,
       source: adminUrl(5432, source),
       target: adminUrl(5432, rejectedTarget),
       freezeSource: true,
       onRollback: 'drop',
     });
-    for (let i = 0; i < 300 && (await client.status(rejected)).state !== 'waiting'; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    await client.reject(rejected, { by: 'bob', reason: 'recorded' });
+    await atGate(second.workflowId);
+    await suite.client.reject(rejected, { by: 'bob', reason: 'recorded' });
     expect((await second.result()).outcome).toBe('rejected');
     await save('migration-rejected', second.workflowId);
+  });
 
-    const report = await client.preflight({
+  it('records an online migration that replicates, waits for a person, and cuts over', async () => {
+    const name = `hist-online-${uniqueName('m').slice(-6)}`;
+    const run = await suite.client.migrate({
+      name,
+      source: logicalSource.url('shop'),
+      target: logicalTarget.url('shop'),
+      mode: 'online',
+    });
+    await atGate(run.workflowId);
+    await query(logicalSource.url('shop'), "INSERT INTO t VALUES (101, 'written while waiting')");
+    await suite.client.approve(name, { by: 'alice', reason: 'recorded online' });
+    const result = await run.result();
+    expect(result.outcome).toBe('completed');
+    expect(result.validation?.ok).toBe(true);
+    await save('migration-online-approved', run.workflowId);
+  });
+
+  it('records a preflight, a backup that fails on a missing database and one with a broken input', async () => {
+    const report = await suite.client.preflight({
       source: adminUrl(5432, source),
       target: adminUrl(5432, uniqueName('nowhere')),
     });
     expect(report.ok).toBe(true);
-    const listed = await client.list();
-    const preflightId = listed.find((w) => w.type === 'preflight')?.id;
+    const preflightId = (await suite.client.list()).find((w) => w.type === 'preflight')?.id;
     expect(preflightId).toBeDefined();
     await save('preflight-completed', preflightId!);
-  });
 
-  it('records a backup that fails on a missing database and one with a broken input', async () => {
-    const missing = await client.backup({
+    const missing = await suite.client.backup({
       source: adminUrl(5432, uniqueName('none')),
       to: path.join(dir, 'backups'),
     });
     await missing.result().catch(() => undefined);
     await save('backup-failed-missing-database', missing.workflowId);
-    const raw = temporal.client;
-    const broken = await raw.workflow.start('backup', {
+    const broken = await temporal.client.workflow.start('backup', {
       taskQueue: 'pgferry-control',
       workflowId: `backup-${uniqueName('broken')}`,
       args: [{ source: 'nope', to: '' }],

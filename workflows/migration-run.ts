@@ -1,0 +1,88 @@
+import { workflowInfo } from '@temporalio/workflow';
+import { connectionLabel, parseConnectionUrl } from '../domain/connection';
+import { MIGRATION_STAGES, type MigrationInput } from '../domain/migration';
+import { ApprovalGate } from './approval';
+import { Compensations } from './compensations';
+import { Notifier } from './notify';
+import { provisionMarker } from './provision';
+import { Progress } from './progress';
+
+/** The names of an online migration's replication objects: one name for slot, publication and subscription. */
+export interface ReplicationObjects {
+  readonly source: string;
+  readonly target: string;
+  readonly slot: string;
+  readonly publication: string;
+  readonly subscription: string;
+}
+
+/**
+ * What every stage of one migration works with: the parsed input, the workflow's identity, and the
+ * objects that outlive a stage (progress, gate, notifier, compensations). Stages take it and
+ * return values; none of its fields is reassigned.
+ */
+export interface MigrationRun {
+  readonly input: MigrationInput;
+  readonly id: string;
+  /** The child workflow that provisions the target, and the marker its database carries. */
+  readonly provisionId: string;
+  readonly marker: string;
+  readonly progress: Progress;
+  readonly gate: ApprovalGate;
+  readonly notifier: Notifier;
+  readonly rollback: Compensations;
+  readonly replication: ReplicationObjects;
+}
+
+/** Names of the replication objects of one migration: slot, publication and subscription share it. */
+export function replicationName(migrationName: string): string {
+  return `pgferry_${migrationName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+}
+
+/** The stages a migration of this mode passes, in order. */
+export function stagesOf(input: MigrationInput): string[] {
+  // Online, the final checks run inside the cutover (the source is frozen there).
+  const skip = input.mode === 'online' ? ['validate'] : ['replicate'];
+  return MIGRATION_STAGES.filter((s) => !skip.includes(s));
+}
+
+/** Sets up a migration's progress, gate and notifier from its input. */
+export function startRun(input: MigrationInput): MigrationRun {
+  const id = workflowInfo().workflowId;
+  const source = connectionLabel(parseConnectionUrl(input.source, 'source'));
+  const target = connectionLabel(parseConnectionUrl(input.target, 'target'));
+  const progress = new Progress(stagesOf(input), { mode: input.mode, source, target });
+  const gate: ApprovalGate = new ApprovalGate(
+    input.approvers,
+    () => progress.stage === 'approval',
+    () => progress.detail('approval', { decision: gate.decision, refused: gate.refused }),
+    { startedBy: input.startedBy, requireSecondPerson: input.requireSecondPerson },
+  );
+  const facts = {
+    name: input.name,
+    workflowId: id,
+    source,
+    target,
+    mode: input.mode,
+    startedBy: input.startedBy,
+  };
+  const name = replicationName(input.name);
+  const provisionId = `${id}-provision`;
+  return {
+    input,
+    id,
+    provisionId,
+    marker: provisionMarker(provisionId),
+    progress,
+    gate,
+    notifier: new Notifier(input, facts, progress),
+    rollback: new Compensations(),
+    replication: {
+      source: input.source,
+      target: input.target,
+      slot: name,
+      publication: name,
+      subscription: name,
+    },
+  };
+}

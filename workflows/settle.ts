@@ -1,0 +1,74 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+import { qualifiedTableName } from '../domain/chunks';
+import { ErrorCode } from '../domain/errors';
+import type { TableValidation, ValidationReport } from '../domain/migration';
+import { data, control } from './activities';
+import { allEnded } from './compensations';
+import type { MigrationRun } from './migration-run';
+
+/** What the copy did early that the final steps need not do again. */
+export interface DoneEarly {
+  /** Tables the lanes analyzed. */
+  readonly analyzed: readonly string[];
+  /** Tables the lanes validated (offline). */
+  readonly validated: readonly TableValidation[];
+}
+
+/** What the final steps found: sequences set, large objects copied, and the validation report. */
+export interface Settled {
+  readonly sequences: number;
+  readonly largeObjects: number;
+  readonly validation?: ValidationReport | undefined;
+}
+
+/**
+ * The final steps on a source that no longer changes: sequences, large objects and statistics at
+ * once, then the validation (it reads what the first two set). A target that differs fails the
+ * migration with ValidationFailed and the report.
+ */
+export async function settle(run: MigrationRun, early: DoneEarly): Promise<Settled> {
+  const { input } = run;
+  // The lanes analyzed what they copied: the rest (partitioned tables, matviews) is analyzed here.
+  const analyzing = data.analyzeTarget({ target: input.target, skip: [...early.analyzed] });
+  const [{ sequences }, { largeObjects }] = await allEnded([
+    control.syncSequences({ source: input.source, target: input.target }),
+    data.copyLargeObjects({ source: input.source, target: input.target }),
+  ]).catch(async (err: unknown) => {
+    await analyzing.catch(() => undefined);
+    throw err;
+  });
+  const validation = input.validate === 'none' ? undefined : await validate(run, early.validated);
+  await analyzing;
+  return { sequences, largeObjects, validation };
+}
+
+/** Validates the tables the lanes did not, and merges the lanes' reports in. */
+async function validate(run: MigrationRun, early: readonly TableValidation[]): Promise<ValidationReport> {
+  const { input, progress } = run;
+  const rest = await data.validateTables({
+    source: input.source,
+    target: input.target,
+    level: input.validate === 'none' ? 'counts' : input.validate,
+    ...(early.length > 0 ? { skip: early.map((t) => qualifiedTableName(t.schema, t.table)) } : {}),
+  });
+  const validation = mergeValidation(early, rest);
+  progress.detail('validation', validation);
+  if (!validation.ok) {
+    const bad = validation.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`);
+    throw ApplicationFailure.create({
+      type: ErrorCode.ValidationFailed,
+      message: `validation: the target differs from the source (${bad.slice(0, 5).join(', ') || 'sequences or large objects'})`,
+      nonRetryable: true,
+      details: [{ field: 'target', fix: 'see the validation report in `pgferry status`' }, validation],
+    });
+  }
+  return validation;
+}
+
+/** The final report: the tables validated on the lanes and the rest, in name order. */
+function mergeValidation(early: readonly TableValidation[], rest: ValidationReport): ValidationReport {
+  if (early.length === 0) return rest;
+  const key = (t: TableValidation) => `${t.schema}\u0000${t.table}`;
+  const tables = [...early, ...rest.tables].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return { ...rest, tables, ok: rest.ok && early.every((t) => t.ok) };
+}
