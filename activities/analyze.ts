@@ -3,7 +3,7 @@ import { parseConnectionUrl } from '../domain/connection';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { quoteIdent, withClient } from './pg/connect';
-import { LEDGER_SCHEMA } from './pg/copy-sql';
+import { LEDGER_SCHEMA } from './pg/ledger-sql';
 
 /** Input of analyzeTarget. */
 export interface AnalyzeTargetInput {

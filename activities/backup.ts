@@ -1,5 +1,4 @@
-import { writeFile } from 'node:fs/promises';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { connectionLabel, formatConnectionUrl, parseConnectionUrl } from '../domain/connection';
 import type { BackupManifest, BackupResult } from '../domain/contracts';

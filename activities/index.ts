@@ -1,42 +1,33 @@
 import type { Chunk } from '../domain/chunks';
 import { analyzeTarget, type AnalyzeTargetInput } from './analyze';
 import { checkBackupInput, dumpDatabase, type CheckBackupInput, type DumpInput } from './backup';
+import { restoreStorage, setAsIsStorage, type AsIsStorageInput } from './as-is-storage';
+import { copyChunk, copyChunks, listCopyTables, type CopyChunksInput, type TableColumns } from './copy';
 import {
-  chunksDone,
-  copyChunk,
-  copyChunks,
-  dropLedger,
-  ensureLedger,
-  listCopyTables,
-  restoreStorage,
-  setAsIsStorage,
-  type AsIsStorageInput,
-  type CopyChunksInput,
-  type TableColumns,
-} from './copy';
+  currentLsn,
+  dropReplication,
+  waitForReplay,
+  type DropReplicationInput,
+  type WaitForReplayInput,
+} from './cutover';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
 import { notifyTargets, sendNotification, type NotifyInput, type NotifyTargetsInput } from './notify';
 import { runPreflight } from './preflight';
+import { chunksDone, dropLedger, ensureLedger, resetCopy, type ResetCopyInput } from './ledger';
+import { createPublication, type CreatePublicationInput } from './publication';
 import {
   awaitSnapshot,
-  createPublication,
-  createSubscription,
-  currentLsn,
-  dropReplication,
   holdSlotSnapshot,
-  replicationLag,
-  resetCopy,
-  waitForReplay,
   type AwaitSnapshotInput,
-  type CreatePublicationInput,
-  type CreateSubscriptionInput,
-  type DropReplicationInput,
   type HoldSlotSnapshotInput,
+} from './snapshot';
+import {
+  createSubscription,
+  replicationLag,
+  type CreateSubscriptionInput,
   type ReplicationLagInput,
-  type ResetCopyInput,
-  type WaitForReplayInput,
-} from './replication';
+} from './subscription';
 import {
   buildTableIndexes,
   copySchemaSection,

@@ -17,11 +17,12 @@ import {
   withDatabase,
   type ConnSpec,
 } from '../domain/connection';
-import { ErrorCode, type PgferryError } from '../domain/errors';
+import { ErrorCode, PgferryError } from '../domain/errors';
 import type { CheckResult, MigrationMode, PreflightReport, ServerFacts } from '../domain/migration';
 import type { ActivityDeps } from './deps';
 import { isDatabaseEmpty, serverVersion } from './pg/catalog';
-import { classifyConnectError, withClient, withTransaction, type Env } from './pg/connect';
+import { withClient, withTransaction, type Env } from './pg/connect';
+import { classifyPgError } from './pg/errors';
 import {
   LONG_TRANSACTIONS,
   PREPARED_TRANSACTIONS,
@@ -129,7 +130,9 @@ async function reach<T>(
     return { ok: true, value };
   } catch (err) {
     if (connected) throw err;
-    return { ok: false, error: classifyConnectError(err, spec, field) };
+    const error = classifyPgError(err, { field, connecting: spec });
+    if (error instanceof PgferryError) return { ok: false, error };
+    throw error;
   }
 }
 

@@ -9,7 +9,6 @@ import { listTables } from './pg/catalog';
 import { quoteIdent, withClient, withTransaction } from './pg/connect';
 import type { TableRef } from './pg/copy-sql';
 
-
 /** The row count reported for a table that does not exist on that side. */
 export const MISSING_TABLE_ROWS = -1;
 

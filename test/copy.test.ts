@@ -3,18 +3,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  chunksDone,
-  copyChunk,
-  dropLedger,
-  ensureLedger,
-  listCopyTables,
-  restoreStorage,
-  setAsIsStorage,
-  type CopyChunkInput,
-  type CopyChunkResult,
-} from '../activities/copy';
+import { restoreStorage, setAsIsStorage } from '../activities/as-is-storage';
+import { copyChunk, listCopyTables, type CopyChunkInput, type CopyChunkResult } from '../activities/copy';
 import type { ActivityDeps } from '../activities/deps';
+import { chunksDone, dropLedger, ensureLedger } from '../activities/ledger';
 import { buildTableIndexes, copySchemaSection } from '../activities/schema';
 import { planChunks, qualifiedTableName, type Chunk, type TableInfo } from '../domain/chunks';
 import type { ProgressFigures } from '../domain/contracts';

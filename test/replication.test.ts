@@ -4,23 +4,20 @@ import { CancelledFailure } from '@temporalio/common';
 import type { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunksDone, copyChunk, ensureLedger, listCopyTables } from '../activities/copy';
+import { copyChunk, listCopyTables } from '../activities/copy';
+import { currentLsn, dropReplication, waitForReplay } from '../activities/cutover';
 import type { ActivityDeps } from '../activities/deps';
 import { freezeSource, unfreezeSource } from '../activities/freeze';
 import { conninfoValue, sourceConninfo, stringLiteral } from '../activities/pg/replication-sql';
+import { chunksDone, ensureLedger, resetCopy } from '../activities/ledger';
+import { createPublication } from '../activities/publication';
 import {
   awaitSnapshot,
-  createPublication,
-  createSubscription,
-  currentLsn,
-  dropReplication,
   holdSlotSnapshot,
-  replicationLag,
-  resetCopy,
-  waitForReplay,
   type HoldSlotSnapshotInput,
   type SnapshotInfo,
-} from '../activities/replication';
+} from '../activities/snapshot';
+import { createSubscription, replicationLag } from '../activities/subscription';
 import { syncSequences } from '../activities/sequences';
 import { planChunks } from '../domain/chunks';
 import type { ProgressFigures } from '../domain/contracts';

@@ -1,8 +1,8 @@
 import { Client, type ClientConfig } from 'pg';
 import pgpass from 'pgpass';
-import { connectionLabel, type ConnSpec } from '../../domain/connection';
+import type { ConnSpec } from '../../domain/connection';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import { SqlState, UNREACHABLE_ERRNOS } from './sqlstate';
+import { classifyPgError, type PgStep } from './errors';
 
 /** Where passwords come from on the worker: its environment (and, through libpq and pg, ~/.pgpass). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -82,112 +82,70 @@ export function libpqEnv(spec: ConnSpec, env: Env, field: string): Record<string
   return out;
 }
 
-interface PgLikeError {
-  code?: string;
-  message?: string;
+// Whether each client's connection has closed, as its own events tell (see trackConnection).
+const connectionState = new WeakMap<Client, { gone: boolean }>();
+
+/**
+ * Watches a client's connection: an idle client whose server goes away emits 'error', which kills
+ * the worker without a listener; and once it has closed, an error without a code is its loss.
+ */
+export function trackConnection(client: Client): void {
+  const state = { gone: false };
+  connectionState.set(client, state);
+  client.on('error', () => (state.gone = true));
+  client.on('end', () => (state.gone = true));
+}
+
+/** True when the client's connection is known to have closed (only for clients that trackConnection watches). */
+export function connectionGone(client: Client): boolean {
+  return connectionState.get(client)?.gone ?? false;
 }
 
 /**
- * Names a connection error: unreachable, wrong password, missing database, no rights. Other
- * errors come back as ConnectionLost, which is retryable.
+ * Opens a client, runs `fn`, and always closes the client. Whatever fails comes back named by the
+ * one classifier (classifyPgError): connection errors as bad input or a lost connection, query
+ * errors by their SQLSTATE, with `step` saying what was being done and how to fix a missing right.
  */
-export function classifyConnectError(err: unknown, spec: ConnSpec, field: string): PgferryError {
-  if (err instanceof PgferryError) return err;
-  const e = (err ?? {}) as PgLikeError;
-  const where = connectionLabel(spec);
-  const message = e.message ?? String(err);
-  if (e.code !== undefined && UNREACHABLE_ERRNOS.has(e.code)) {
-    return new PgferryError(
-      ErrorCode.ConnectionFailed,
-      `${field}: cannot reach ${spec.host}:${spec.port} (${e.code})`,
-      {
-        field,
-        fix: 'check the host and port, and that the server is running and accepts TCP connections from the worker',
-        cause: err,
-      },
-    );
-  }
-  if (/timeout/i.test(message) && e.code === undefined) {
-    return new PgferryError(
-      ErrorCode.ConnectionFailed,
-      `${field}: connecting to ${spec.host}:${spec.port} timed out`,
-      {
-        field,
-        fix: 'check the host, the port and the firewall between the worker and the server',
-        cause: err,
-      },
-    );
-  }
-  switch (e.code) {
-    case SqlState.InvalidPassword:
-      return new PgferryError(
-        ErrorCode.AuthFailed,
-        `${field}: password authentication failed for user "${spec.user}" on ${where}`,
-        {
-          field,
-          fix: "put the right password in the worker's ~/.pgpass (or PGPASSFILE), or in the env var that ?password_env= names",
-          cause: err,
-        },
-      );
-    case SqlState.InvalidAuthorization:
-      return new PgferryError(
-        ErrorCode.AuthFailed,
-        `${field}: the server refused user "${spec.user}": ${message}`,
-        {
-          field,
-          fix: "check the user name and the server's pg_hba.conf, or pass a password",
-          cause: err,
-        },
-      );
-    case SqlState.InvalidCatalogName:
-      return new PgferryError(
-        ErrorCode.DatabaseMissing,
-        `${field}: database "${spec.database}" does not exist on ${spec.host}:${spec.port}`,
-        {
-          field,
-          fix: 'check the database name at the end of the URL',
-          cause: err,
-        },
-      );
-    case SqlState.InsufficientPrivilege:
-      return new PgferryError(
-        ErrorCode.PermissionDenied,
-        `${field}: user "${spec.user}" lacks a privilege: ${message}`,
-        {
-          field,
-          fix: 'grant the user the rights it needs, or use a superuser',
-          cause: err,
-        },
-      );
-    default:
-      return new PgferryError(ErrorCode.ConnectionLost, `${field}: ${message}`, { field, cause: err });
-  }
-}
-
-/** Opens a client, runs `fn`, and always closes the client. Connection errors come back named. */
 export async function withClient<T>(
   spec: ConnSpec,
   env: Env,
   field: string,
   fn: (client: Client) => Promise<T>,
+  step: Omit<PgStep, 'field'> = {},
 ): Promise<T> {
   const client = new Client(clientConfig(spec, env, field));
-  // An idle client whose server goes away emits 'error'; without a listener that kills the worker.
-  client.on('error', () => undefined);
+  trackConnection(client);
   try {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw classifyConnectError(err, spec, field);
+    throw classifyPgError(err, { field, connecting: spec });
   }
   try {
     return await fn(client);
+  } catch (err) {
+    throw classifyPgError(err, { ...step, field, connectionGone: connectionGone(client) });
   } finally {
     await client.end().catch(() => undefined);
   }
 }
 
-/** Runs `fn` inside one transaction on one client; rolls back on error. */
+/**
+ * Runs one step on a client, naming what it throws by that step: for steps that talk to the other
+ * side from inside a withClient, or that say more precisely what they do than the whole activity.
+ */
+export async function inStep<T>(client: Client, step: PgStep, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw classifyPgError(err, { ...step, connectionGone: connectionGone(client) });
+  }
+}
+
+/**
+ * Runs `fn` inside one transaction on one client; rolls back on error. Errors are named by the
+ * withClient (or inStep) around it.
+ */
 export async function withTransaction<T>(client: Client, fn: () => Promise<T>, begin = 'BEGIN'): Promise<T> {
   await client.query(begin);
   try {

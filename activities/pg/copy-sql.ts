@@ -1,26 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Chunk } from '../../domain/chunks';
 import { quoteIdent, quoteLiteral } from './connect';
-
-/** The schema of pgferry's own bookkeeping on a target; never copied from a source. */
-export const LEDGER_SCHEMA = 'pgferry';
-
-/** SQLSTATE codes the copy engine branches on (beyond those in sqlstate.ts). */
-export const CopySqlState = {
-  /** SET TRANSACTION SNAPSHOT with an id whose exporting transaction is gone. */
-  InvalidParameterValue: '22023',
-  /** The ledger table does not exist. */
-  UndefinedTable: '42P01',
-} as const;
-
-/** A signed 64-bit advisory lock key for a text, from sha256: stable across servers and versions. */
-export function advisoryKey(...parts: readonly string[]): string {
-  // JSON keeps the parts apart: ("a", "b#1") and ("a\u0000b", "#1") hash differently.
-  const digest = createHash('sha256')
-    .update(JSON.stringify(['pgferry', ...parts]))
-    .digest();
-  return digest.readBigInt64BE(0).toString();
-}
+import { LEDGER_SCHEMA } from './ledger-sql';
 
 /**
  * Ordinary tables with rows of their own: relkind 'r' takes in partitions and inheritance
@@ -123,45 +103,6 @@ export function targetSettings(major: number): string[] {
   ];
 }
 
-/**
- * Serialises attempts at one chunk across workers: a second attempt waits here until the first
- * commits (and then finds its ledger row) or rolls back (and then copies the chunk itself).
- * Transaction-scoped, so a dead connection can never leave it held. $1 = advisoryKey(migration, chunk).
- */
-export const LOCK_CHUNK = 'SELECT pg_advisory_xact_lock($1::bigint)';
-
-/** Serialises ensureLedger and dropLedger: concurrent CREATE … IF NOT EXISTS can still collide. */
-export const LOCK_LEDGER_DDL = 'SELECT pg_advisory_xact_lock($1::bigint)';
-
-/** Creates the ledger; IF NOT EXISTS makes it safe to run at every attempt. */
-export const CREATE_LEDGER: readonly string[] = [
-  `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(LEDGER_SCHEMA)}`,
-  `CREATE TABLE IF NOT EXISTS ${quoteIdent(LEDGER_SCHEMA)}.chunks (
-     migration text NOT NULL,
-     chunk_id text NOT NULL,
-     rows bigint NOT NULL,
-     bytes bigint NOT NULL,
-     copied_at timestamptz NOT NULL DEFAULT now(),
-     PRIMARY KEY (migration, chunk_id)
-   )`,
-  `COMMENT ON SCHEMA ${quoteIdent(LEDGER_SCHEMA)} IS 'pgferry: which copy chunks are committed; dropped when the migration is finalized'`,
-];
-
-/** Drops the ledger and anything else pgferry kept in its schema. */
-export const DROP_LEDGER = `DROP SCHEMA IF EXISTS ${quoteIdent(LEDGER_SCHEMA)} CASCADE`;
-
-/** True when the ledger table exists (to_regclass returns NULL instead of raising). */
-export const LEDGER_EXISTS = `SELECT to_regclass(${quoteLiteral(`${quoteIdent(LEDGER_SCHEMA)}.chunks`)}) IS NOT NULL AS present`;
-
-/** A chunk's ledger row, if it was committed. $1 migration, $2 chunk id. */
-export const FIND_CHUNK = `SELECT rows, bytes FROM ${quoteIdent(LEDGER_SCHEMA)}.chunks WHERE migration = $1 AND chunk_id = $2`;
-
-/** Records a chunk as committed, in the same transaction as its rows. */
-export const RECORD_CHUNK = `INSERT INTO ${quoteIdent(LEDGER_SCHEMA)}.chunks (migration, chunk_id, rows, bytes) VALUES ($1, $2, $3, $4)`;
-
-/** The ids of a migration's committed chunks. $1 migration. */
-export const LIST_CHUNKS = `SELECT chunk_id FROM ${quoteIdent(LEDGER_SCHEMA)}.chunks WHERE migration = $1 ORDER BY chunk_id`;
-
 /** COPY's wire format: binary between servers of one major, text otherwise. */
 export type CopyFormat = 'binary' | 'text';
 
@@ -171,6 +112,11 @@ function formatClause(format: CopyFormat): string {
 
 /** A table by schema and name. */
 export type TableRef = Pick<Chunk, 'schema' | 'table'>;
+
+/** A table and some of its columns. */
+export interface TableColumns extends TableRef {
+  readonly columns: string[];
+}
 
 /** The table, schema-qualified and quoted. */
 export function tableSql(table: TableRef): string {

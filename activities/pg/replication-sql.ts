@@ -1,14 +1,6 @@
 import type { ConnSpec } from '../../domain/connection';
 import { quoteIdent, quoteLiteral } from './connect';
-import { LEDGER_SCHEMA } from './copy-sql';
-
-/** SQLSTATE codes the replication activities branch on (beyond those in sqlstate.ts). */
-export const ReplicationSqlState = {
-  /** CREATE of a slot, publication or subscription that exists already. */
-  DuplicateObject: '42710',
-  /** ALTER or DROP of a subscription, publication or slot that does not exist. */
-  UndefinedObject: '42704',
-} as const;
+import { LEDGER_SCHEMA } from './ledger-sql';
 
 /** The table on the target where the snapshot holder publishes its slot and snapshot. */
 export const SNAPSHOTS_TABLE = `${quoteIdent(LEDGER_SCHEMA)}.snapshots`;
@@ -246,16 +238,3 @@ export const CUTOVER_SYNC = 'SET LOCAL synchronous_commit = on';
  * even when nothing else is written.
  */
 export const EMIT_CUTOVER_MESSAGE = "SELECT pg_logical_emit_message(true, 'pgferry', 'cutover')::text AS lsn";
-
-/** The tables of a list that exist on this server. $1 schemas, $2 tables (parallel arrays). */
-export const EXISTING_TABLES = `
-  SELECT s AS schema, t AS table FROM unnest($1::text[], $2::text[]) AS x(s, t)
-   WHERE to_regclass(format('%I.%I', s, t)) IS NOT NULL`;
-
-/** Empties the copied tables. ONLY: inheritance children are in the list on their own. */
-export function truncateTablesSql(tables: readonly { schema: string; table: string }[]): string {
-  return `TRUNCATE TABLE ${tables.map((t) => `ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`).join(', ')}`;
-}
-
-/** Forgets a migration's committed chunks. $1 migration. */
-export const DELETE_CHUNKS = `DELETE FROM ${quoteIdent(LEDGER_SCHEMA)}.chunks WHERE migration = $1`;

@@ -1,0 +1,222 @@
+import type { Client } from 'pg';
+import { parseConnectionUrl } from '../domain/connection';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import { pollUntil } from './cancel';
+import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
+import { inStep, quoteIdent, withClient, withTransaction } from './pg/connect';
+import {
+  checkLsn,
+  checkName,
+  checkSlotName,
+  ignoreCode,
+  noSlot,
+  replicationStep,
+} from './pg/replication-checks';
+import {
+  CUTOVER_BEGIN,
+  CUTOVER_SYNC,
+  DELETE_SNAPSHOTS,
+  DROP_SLOT,
+  dropPublicationSql,
+  dropSubscriptionSql,
+  EMIT_CUTOVER_MESSAGE,
+  END_SLOT_WALSENDER,
+  PUBLICATION_EXISTS,
+  READ_WRITE_SESSION,
+  SLOT_REACHED,
+  SNAPSHOTS_EXIST,
+  SUBSCRIPTION_STATE,
+} from './pg/replication-sql';
+import { SqlState } from './pg/sqlstate';
+
+/** Input of waitForReplay. */
+export interface WaitForReplayInput {
+  readonly source: string;
+  readonly target: string;
+  readonly slot: string;
+  readonly subscription: string;
+  /** The source's final LSN (from currentLsn, after the freeze). */
+  readonly lsn: string;
+}
+
+/** Input of dropReplication. */
+export interface DropReplicationInput {
+  readonly source: string;
+  readonly target: string;
+  readonly subscription: string;
+  readonly publication: string;
+  readonly slot: string;
+  /** The migration whose pgferry.snapshots row goes too (the slot's row goes in any case). */
+  readonly migration?: string;
+}
+
+/** What dropReplication found and dropped; all false on a second run. */
+export interface DropReplicationResult {
+  readonly subscription: boolean;
+  readonly slot: boolean;
+  readonly publication: boolean;
+}
+
+const POLL_MS = 200;
+// A slot whose walsender was just ended stays active until that process has exited.
+const SLOT_RELEASE_TIMEOUT_MS = 15_000;
+
+/**
+ * Writes the cutover's WAL record on the source and returns the LSN where it ends. After the
+ * freeze, that is the source's final LSN: waitForReplay waits for the target to confirm it.
+ */
+export async function currentLsn(deps: ActivityDeps, input: { source: string }): Promise<{ lsn: string }> {
+  const source = parseConnectionUrl(input.source, 'source');
+  return withClient(
+    source,
+    deps.env,
+    'source',
+    (client) =>
+      withTransaction(
+        client,
+        async () => {
+          await client.query(CUTOVER_SYNC);
+          const { rows } = await client.query<{ lsn: string }>(EMIT_CUTOVER_MESSAGE);
+          const lsn = rows[0]?.lsn;
+          if (lsn === undefined) {
+            throw new PgferryError(ErrorCode.Internal, 'source: pg_logical_emit_message returned no LSN', {
+              field: 'source',
+            });
+          }
+          return { lsn };
+        },
+        CUTOVER_BEGIN,
+      ),
+    replicationStep('source', 'marking the final LSN'),
+  );
+}
+
+/**
+ * Waits until the slot's consumer (the target's subscription) has confirmed everything up to
+ * `lsn` on the source, i.e. the target has applied every change before it.
+ */
+export async function waitForReplay(
+  deps: ActivityDeps,
+  input: WaitForReplayInput,
+): Promise<{ waitedMs: number; confirmedLsn: string }> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  checkLsn(input.lsn);
+  const started = Date.now();
+  return withHeartbeat('waiting for the replay', async (hb) => {
+    hb.update({ detail: `waiting for lsn ${input.lsn}` });
+    // A missing or disabled subscription would never confirm anything: say so instead of waiting.
+    const subscription = await withClient(
+      target,
+      deps.env,
+      'target',
+      async (client) => {
+        const { rows } = await client.query<{ enabled: boolean }>(SUBSCRIPTION_STATE, [input.subscription]);
+        return rows[0];
+      },
+      replicationStep('target', `reading subscription ${input.subscription}`),
+    );
+    if (!subscription?.enabled) {
+      throw new PgferryError(
+        ErrorCode.InvalidInput,
+        `subscription: ${quoteIdent(input.subscription)} ${subscription ? 'is disabled' : 'does not exist'} on the target`,
+        { field: 'subscription', fix: 'create the subscription (createSubscription) before the cutover' },
+      );
+    }
+    return withClient(
+      source,
+      deps.env,
+      'source',
+      (client) =>
+        pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the replay' }, async () => {
+          const { rows } = await client.query<{ confirmed_lsn: string | null; reached: boolean | null }>(
+            SLOT_REACHED,
+            [input.slot, input.lsn],
+          );
+          const row = rows[0];
+          if (row?.confirmed_lsn == null) throw noSlot(input.slot);
+          hb.update({ detail: `lsn ${row.confirmed_lsn} of ${input.lsn}` });
+          return row.reached
+            ? { waitedMs: Date.now() - started, confirmedLsn: row.confirmed_lsn }
+            : undefined;
+        }),
+      replicationStep('source', `reading slot ${input.slot}`),
+    );
+  });
+}
+
+/**
+ * Drops the subscription (on the target), the slot and the publication (on the source), and the
+ * snapshot row; each part tolerates being gone already. The subscription goes first, and without
+ * reaching for its slot over the network, so the target stops applying before the source forgets.
+ * A snapshot holder must have been cancelled before: it would replace the slot on its retry.
+ */
+export async function dropReplication(
+  deps: ActivityDeps,
+  input: DropReplicationInput,
+): Promise<DropReplicationResult> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  checkName(input.subscription, 'subscription');
+  checkName(input.publication, 'publication');
+  checkSlotName(input.slot);
+  const subscription = await withClient(
+    target,
+    deps.env,
+    'target',
+    async (client) => {
+      const { rows } = await client.query(SUBSCRIPTION_STATE, [input.subscription]);
+      if (rows.length > 0) {
+        for (const statement of dropSubscriptionSql(input.subscription)) {
+          await client.query(statement).catch(ignoreCode(SqlState.UndefinedObject));
+        }
+      }
+      const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
+      if (exists[0]?.present) await client.query(DELETE_SNAPSHOTS, [input.migration ?? null, input.slot]);
+      return rows.length > 0;
+    },
+    replicationStep('target', `dropping subscription ${input.subscription}`),
+  );
+  return withClient(
+    source,
+    deps.env,
+    'source',
+    async (client) => {
+      // At cutover the source is frozen (read-only by default): DROP PUBLICATION would be refused.
+      await client.query(READ_WRITE_SESSION);
+      const slot = await inStep(client, replicationStep('source', `dropping slot ${input.slot}`), () =>
+        dropSlot(client, input.slot),
+      );
+      const publication = await inStep(
+        client,
+        replicationStep('source', `dropping publication ${input.publication}`),
+        async () => {
+          const { rows } = await client.query<{ present: boolean }>(PUBLICATION_EXISTS, [input.publication]);
+          await client.query(dropPublicationSql(input.publication));
+          return rows[0]?.present ?? false;
+        },
+      );
+      return { subscription, slot, publication };
+    },
+    replicationStep('source', 'opening the drop'),
+  );
+}
+
+/** Drops a slot, ending the walsender that streams from it first; false when there was none. */
+function dropSlot(client: Client, slot: string): Promise<boolean> {
+  const deadline = Date.now() + SLOT_RELEASE_TIMEOUT_MS;
+  return pollUntil({ intervalMs: 100, what: `dropping slot ${slot}` }, async () => {
+    await client.query(END_SLOT_WALSENDER, [slot]);
+    try {
+      const { rowCount } = await client.query(DROP_SLOT, [slot]);
+      return (rowCount ?? 0) > 0;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === SqlState.UndefinedObject) return false;
+      // The ended walsender has not exited yet, or the subscriber reconnected in between: again.
+      if (code === SqlState.ObjectInUse && Date.now() < deadline) return undefined;
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,115 @@
+import { parseConnectionUrl } from '../domain/connection';
+import type { ActivityDeps } from './deps';
+import { withClient, withTransaction } from './pg/connect';
+import { copyStep, readCopyTables } from './pg/copy-steps';
+import {
+  ADVISORY_XACT_LOCK,
+  CREATE_LEDGER,
+  DELETE_CHUNKS,
+  DROP_LEDGER,
+  EXISTING_TABLES,
+  LEDGER_DDL_KEY,
+  LEDGER_EXISTS,
+  LIST_CHUNKS,
+  truncateTablesSql,
+} from './pg/ledger-sql';
+
+/** Input of resetCopy. */
+export interface ResetCopyInput {
+  readonly source: string;
+  readonly target: string;
+  readonly migration: string;
+}
+
+/** Creates the ledger (schema pgferry, table pgferry.chunks) on the target unless it exists. */
+export async function ensureLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  await withClient(
+    spec,
+    deps.env,
+    'target',
+    (client) =>
+      withTransaction(client, async () => {
+        await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
+        for (const statement of CREATE_LEDGER) await client.query(statement);
+      }),
+    copyStep('target', 'creating the ledger'),
+  );
+}
+
+/** Drops the ledger schema from the target (at finalize: the copy is over and nothing may resume it). */
+export async function dropLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  await withClient(
+    spec,
+    deps.env,
+    'target',
+    (client) =>
+      withTransaction(client, async () => {
+        await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
+        await client.query(DROP_LEDGER);
+      }),
+    copyStep('target', 'dropping the ledger'),
+  );
+}
+
+/** The ids of the migration's chunks committed on the target; none when there is no ledger. */
+export async function chunksDone(
+  deps: ActivityDeps,
+  input: { target: string; migration: string },
+): Promise<string[]> {
+  const spec = parseConnectionUrl(input.target, 'target');
+  return withClient(
+    spec,
+    deps.env,
+    'target',
+    async (client) => {
+      const { rows: exists } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
+      if (!exists[0]?.present) return [];
+      const { rows } = await client.query<{ chunk_id: string }>(LIST_CHUNKS, [input.migration]);
+      return rows.map((r) => r.chunk_id);
+    },
+    copyStep('target', 'reading the ledger'),
+  );
+}
+
+/**
+ * Undoes a copy whose snapshot was lost, so it can start over under a new slot: empties every
+ * table the copy fills on the target and forgets the migration's ledger rows, in one transaction.
+ */
+export async function resetCopy(
+  deps: ActivityDeps,
+  input: ResetCopyInput,
+): Promise<{ tables: number; chunks: number }> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  const tables = await withClient(
+    source,
+    deps.env,
+    'source',
+    (client) => readCopyTables(client, undefined),
+    copyStep('source', 'listing the tables'),
+  );
+  return withClient(
+    target,
+    deps.env,
+    'target',
+    (client) =>
+      withTransaction(client, async () => {
+        // ON TRUNCATE triggers of the user's are no business of a copy being undone.
+        await client.query('SET LOCAL session_replication_role = replica');
+        const { rows: present } = await client.query<{ schema: string; table: string }>(EXISTING_TABLES, [
+          tables.map((t) => t.schema),
+          tables.map((t) => t.table),
+        ]);
+        if (present.length > 0) await client.query(truncateTablesSql(present));
+        const { rows: ledger } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
+        const chunks = ledger[0]?.present
+          ? ((await client.query(DELETE_CHUNKS, [input.migration])).rowCount ?? 0)
+          : 0;
+        deps.logger.info({ migration: input.migration, tables: present.length, chunks }, 'copy reset');
+        return { tables: present.length, chunks };
+      }),
+    { doing: 'resetting the copy' },
+  );
+}

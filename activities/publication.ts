@@ -1,0 +1,39 @@
+import { parseConnectionUrl } from '../domain/connection';
+import type { ActivityDeps } from './deps';
+import { withClient } from './pg/connect';
+import { checkName, replicationStep } from './pg/replication-checks';
+import { createPublicationSql, PUBLICATION_EXISTS } from './pg/replication-sql';
+import { SqlState } from './pg/sqlstate';
+
+/** Input of createPublication. */
+export interface CreatePublicationInput {
+  readonly source: string;
+  readonly publication: string;
+}
+
+/** Creates a publication of all tables on the source unless it exists. */
+export async function createPublication(
+  deps: ActivityDeps,
+  input: CreatePublicationInput,
+): Promise<{ created: boolean }> {
+  const source = parseConnectionUrl(input.source, 'source');
+  checkName(input.publication, 'publication');
+  return withClient(
+    source,
+    deps.env,
+    'source',
+    async (client) => {
+      const { rows } = await client.query<{ present: boolean }>(PUBLICATION_EXISTS, [input.publication]);
+      if (rows[0]?.present) return { created: false };
+      try {
+        await client.query(createPublicationSql(input.publication));
+        return { created: true };
+      } catch (err) {
+        // Another attempt created it between the check and here.
+        if ((err as { code?: unknown }).code === SqlState.DuplicateObject) return { created: false };
+        throw err;
+      }
+    },
+    replicationStep('source', `creating publication ${input.publication}`),
+  );
+}

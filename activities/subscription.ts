@@ -1,0 +1,188 @@
+import type { Client } from 'pg';
+import { parseConnectionUrl } from '../domain/connection';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import type { ActivityDeps } from './deps';
+import { inStep, quoteIdent, resolvePassword, withClient } from './pg/connect';
+import { checkName, checkSlotName, ignoreCode, noSlot, replicationStep } from './pg/replication-checks';
+import {
+  createSubscriptionSql,
+  enableSubscriptionSql,
+  QUIET_STATEMENT_LOG,
+  setSubscriptionSlotSql,
+  SLOT_POSITION,
+  sourceConninfo,
+  SUBSCRIPTION_PROGRESS,
+  SUBSCRIPTION_STATE,
+} from './pg/replication-sql';
+import { SqlState } from './pg/sqlstate';
+
+/** Input of createSubscription. */
+export interface CreateSubscriptionInput {
+  readonly source: string;
+  readonly target: string;
+  readonly subscription: string;
+  readonly publication: string;
+  readonly slot: string;
+}
+
+/** Input of replicationLag. */
+export interface ReplicationLagInput {
+  readonly source: string;
+  readonly target: string;
+  readonly slot: string;
+  readonly subscription: string;
+}
+
+/** How far the target is behind the source. */
+export interface ReplicationLag {
+  /** WAL bytes between the source's current position and what the target has confirmed. */
+  readonly lagBytes: number;
+  /**
+   * Seconds the target is behind: the source's measured replay lag while it streams (0 when caught
+   * up), else the seconds since the target last heard from the source; null when neither is known.
+   */
+  readonly lagSeconds: number | null;
+  readonly sourceLsn: string;
+  readonly confirmedLsn: string;
+  /** True when the subscription's apply worker runs on the target. */
+  readonly receiving: boolean;
+}
+
+/**
+ * Creates the target's subscription to the source's publication, starting at the existing slot,
+ * unless it exists. The target server itself connects to the source: the conninfo names the
+ * source as the worker reaches it, with the password the worker resolved from password_env. That
+ * password goes into the statement only (and so into the target's catalog), never into a log or
+ * a result.
+ */
+export async function createSubscription(
+  deps: ActivityDeps,
+  input: CreateSubscriptionInput,
+): Promise<{ created: boolean }> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  checkName(input.subscription, 'subscription');
+  checkName(input.publication, 'publication');
+  checkSlotName(input.slot);
+  const conninfo = sourceConninfo(source, resolvePassword(source, deps.env, 'source'));
+  return withClient(
+    target,
+    deps.env,
+    'target',
+    async (client) => {
+      const { rows } = await client.query<{ enabled: boolean; slot: string | null }>(SUBSCRIPTION_STATE, [
+        input.subscription,
+      ]);
+      const existing = rows[0];
+      if (existing !== undefined) {
+        await resumeSubscription(client, input, existing);
+        return { created: false };
+      }
+      for (const setting of QUIET_STATEMENT_LOG) {
+        await client.query(setting).catch(ignoreCode(SqlState.InsufficientPrivilege));
+      }
+      const { subscription, publication, slot } = input;
+      return client.query(createSubscriptionSql({ subscription, conninfo, publication, slot })).then(
+        () => ({ created: true }),
+        (err: unknown) => {
+          // Another attempt created it between the check and here.
+          if ((err as { code?: unknown }).code === SqlState.DuplicateObject) return { created: false };
+          throw subscribeFailure(err);
+        },
+      );
+    },
+    replicationStep('target', `creating subscription ${input.subscription}`),
+  );
+}
+
+/** A failed CREATE SUBSCRIPTION whose connection error is the target's, not the worker's, named as such. */
+function subscribeFailure(err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith(SqlState.ConnectionExceptionClass)) {
+    // The target server could not reach or log in to the source: a different network path
+    // and credentials than the worker's.
+    return new PgferryError(
+      ErrorCode.ConnectionFailed,
+      `source: the target server cannot connect to the source: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        field: 'source',
+        fix: "the target server must reach the source's host and port as written in the source URL, and the source's pg_hba.conf must let it in (with password_env when it needs a password)",
+        cause: err,
+      },
+    );
+  }
+  return err;
+}
+
+/** Brings an existing subscription back to streaming from the slot (after a half-done rollback). */
+async function resumeSubscription(
+  client: Client,
+  input: CreateSubscriptionInput,
+  existing: { enabled: boolean; slot: string | null },
+): Promise<void> {
+  if (existing.slot !== null && existing.slot !== input.slot) {
+    throw new PgferryError(
+      ErrorCode.InvalidInput,
+      `subscription: ${quoteIdent(input.subscription)} exists on the target and streams from slot ${existing.slot}, not ${input.slot}`,
+      { field: 'subscription', fix: 'name another subscription, or drop this one with dropReplication' },
+    );
+  }
+  await inStep(client, replicationStep('target', `enabling subscription ${input.subscription}`), async () => {
+    if (existing.slot === null) {
+      await client.query(setSubscriptionSlotSql(input.subscription, input.slot));
+    }
+    if (!existing.enabled || existing.slot === null) {
+      await client.query(enableSubscriptionSql(input.subscription));
+    }
+  });
+}
+
+/** How far the target's subscription is behind the source's WAL, in bytes and seconds. */
+export async function replicationLag(
+  deps: ActivityDeps,
+  input: ReplicationLagInput,
+): Promise<ReplicationLag> {
+  const source = parseConnectionUrl(input.source, 'source');
+  const target = parseConnectionUrl(input.target, 'target');
+  const slot = await withClient(
+    source,
+    deps.env,
+    'source',
+    async (client) => {
+      const { rows } = await client.query<{
+        active: boolean;
+        source_lsn: string;
+        confirmed_lsn: string | null;
+        lag_bytes: string | null;
+        replay_lag_seconds: number | null;
+      }>(SLOT_POSITION, [input.slot]);
+      return rows[0];
+    },
+    replicationStep('source', `reading slot ${input.slot}`),
+  );
+  if (slot === undefined || slot.confirmed_lsn === null || slot.lag_bytes === null) throw noSlot(input.slot);
+  const progress = await withClient(
+    target,
+    deps.env,
+    'target',
+    async (client) => {
+      const { rows } = await client.query<{ receiving: boolean; silent_seconds: number | null }>(
+        SUBSCRIPTION_PROGRESS,
+        [input.subscription],
+      );
+      return rows[0];
+    },
+    replicationStep('target', `reading subscription ${input.subscription}`),
+  );
+  const lagBytes = Number(slot.lag_bytes);
+  // While the slot streams, the source measures the lag; it shows NULL once the target caught up.
+  const lagSeconds =
+    lagBytes === 0 ? 0 : slot.active ? (slot.replay_lag_seconds ?? 0) : (progress?.silent_seconds ?? null);
+  return {
+    lagBytes,
+    lagSeconds,
+    sourceLsn: slot.source_lsn,
+    confirmedLsn: slot.confirmed_lsn,
+    receiving: progress?.receiving ?? false,
+  };
+}
