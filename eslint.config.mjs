@@ -1,19 +1,45 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.pgferry/**', 'test-artifacts/**', 'bin/**', 'scripts/**', 'docs/**', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.pgferry/**',
+      'test-artifacts/**',
+      'bin/**',
+      'scripts/**',
+      'docs/**',
+      'eslint.config.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
+    plugins: { 'import-x': importX },
+    settings: {
+      // Our imports name .ts files without an extension, as TypeScript resolves them; import-x
+      // parses the modules it follows (for no-cycle) with the TypeScript parser.
+      'import-x/extensions': ['.ts', '.mts', '.js', '.mjs', '.cjs'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.mts'] },
+      'import-x/resolver-next': [
+        createNodeResolver({ extensions: ['.ts', '.d.ts', '.js', '.mjs', '.cjs', '.json', '.node'] }),
+      ],
+    },
     rules: {
+      // Layers import downward only (DESIGN.md): a cycle is a layer, or a module, that knows too much.
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      // One import statement per module; `import { a, type B }` keeps a type with its values.
+      'import-x/no-duplicates': ['error', { 'prefer-inline': true }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
@@ -34,7 +60,10 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            ...nodeBuiltins.map((name) => ({ name, message: 'Workflows and domain code must not use Node builtins.' })),
+            ...nodeBuiltins.map((name) => ({
+              name,
+              message: 'Workflows and domain code must not use Node builtins.',
+            })),
             { name: 'pg', message: 'Database access belongs in activities.' },
             { name: '@temporalio/activity', message: 'Workflows call activities through proxyActivities.' },
             { name: '@temporalio/worker', message: 'Worker code does not belong in workflows.' },
@@ -57,7 +86,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts', 'vitest.config.mts', 'vitest.record.config.mts'],
+    files: [
+      'test/**/*.ts',
+      'bench/**/*.ts',
+      'examples/**/*.ts',
+      'vitest.config.mts',
+      'vitest.record.config.mts',
+    ],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',

@@ -6,8 +6,12 @@ import {
   WorkflowNotFoundError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import {
+  defaultPayloadConverter,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  type Payload,
+} from '@temporalio/common';
 import { storageFor } from '../activities/storage/filesystem';
 import {
   WorkflowIdPrefix,

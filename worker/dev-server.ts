@@ -83,7 +83,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     } catch (err) {
       const exitedWhileStarting = err instanceof PgferryError && err.message.includes(EXITED);
       if (!exitedWhileStarting || attempt >= START_ATTEMPTS) throw err;
-      options.onLog?.(`the Temporal dev server exited while starting (attempt ${attempt}); starting it again`);
+      options.onLog?.(
+        `the Temporal dev server exited while starting (attempt ${attempt}); starting it again`,
+      );
     }
   }
 }
