@@ -43,7 +43,6 @@ describe('recording the workflow histories that the suite replays', () => {
     ]);
     await query(logicalSource.url(), 'CREATE DATABASE shop');
     await query(logicalSource.url('shop'), TABLE);
-    temporal = await plainTemporal();
   });
 
   afterAll(async () => {
@@ -61,6 +60,11 @@ describe('recording the workflow histories that the suite replays', () => {
         PGFERRY_CODEC_KEY_ID: HISTORY_CODEC_KEY.id,
         PGFERRY_CLUSTERS_DIR: path.join(dir, 'clusters'),
       }),
+  });
+
+  // After the suite's worker: it installs the SDK's runtime, which a plain client would otherwise make first.
+  beforeAll(async () => {
+    temporal = await plainTemporal();
   });
 
   const save = async (name: string, workflowId: string) => {
