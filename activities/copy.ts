@@ -217,7 +217,7 @@ async function streamChunk(
   // A read-only transaction needs no ROLLBACK on failure: closing the connection ends it.
   await beginSourceRead(sourceClient, options.snapshot);
   for (const setting of SOURCE_SETTINGS) await sourceClient.query(setting);
-  const format = await chooseFormat(sourceClient, sourceMajor, options);
+  const format = await chooseFormat(sourceClient, targetClient, sourceMajor, options);
   // Only a whole table loaded in this transaction (truncated, so locked for it alone) changes storage.
   const asIs = options.freeze && sourceMajor >= 14 ? await storeAsIs(sourceClient, targetClient, chunk) : [];
 
@@ -257,20 +257,31 @@ async function streamChunk(
   return { rows: copyIn.rowCount, bytes: relay.payloadBytes(), format, storedAsIs: asIs };
 }
 
-/** Binary between servers of one major when every column's binary form is portable; text otherwise. */
+/**
+ * Binary between servers of one major where every column's binary form is portable and both
+ * servers can send and receive it (BINARY_PORTABLE, asked of each); text otherwise.
+ */
 async function chooseFormat(
-  client: Client,
+  sourceClient: Client,
+  targetClient: Client,
   sourceMajor: number,
   options: StreamOptions,
 ): Promise<CopyFormat> {
   if (sourceMajor !== options.targetMajor) return 'text';
   const { chunk } = options;
-  const { rows } = await client.query<{ portable: boolean }>(BINARY_PORTABLE, [
-    chunk.schema,
-    chunk.table,
-    chunk.columns,
-  ]);
-  return rows[0]?.portable ? 'binary' : 'text';
+  const portable = async (client: Client) => {
+    const { rows } = await client.query<{ portable: boolean }>(BINARY_PORTABLE, [
+      chunk.schema,
+      chunk.table,
+      chunk.columns,
+    ]);
+    return rows[0]?.portable === true;
+  };
+  if (!(await portable(sourceClient))) return 'text';
+  const onTarget = await inStep(targetClient, copyStep('target', `copying ${chunk.id}`), () =>
+    portable(targetClient),
+  );
+  return onTarget ? 'binary' : 'text';
 }
 
 /** Input of copyChunks: several chunks that one activity copies one after another. */

@@ -34,11 +34,15 @@ export function listCopyTablesSql(major: number): string {
 }
 
 /**
- * True when every column's binary form means the same on another database of the same major:
- * built-in types (fixed OIDs) and enums (sent as labels), through any domains. Arrays and
- * composites of user types carry their element and column type OIDs, which differ between
- * databases, and older minor releases reject such data ("wrong element type"); extension types
- * may have no binary I/O at all. Those tables go as text. $1 schema, $2 table, $3 columns.
+ * True when every column's binary form means the same on another database of the same major, and
+ * the server can send and receive it at all: built-in types (fixed OIDs) and enums (sent as
+ * labels), through domains, array elements, range subtypes and the columns of (built-in)
+ * composites. Arrays and composites of user types carry their element and column type OIDs, which
+ * differ between databases, and older minor releases reject such data ("wrong element type");
+ * extension types may have no binary I/O at all; and some built-in types have none either
+ * (aclitem, gtsvector: typsend or typreceive 0), so that a binary COPY of them fails with
+ * "no binary output function available". Those tables go as text. Asked of both sides, since
+ * receiving is the target's part. $1 schema, $2 table, $3 columns.
  */
 export const BINARY_PORTABLE = `
   WITH RECURSIVE types(oid) AS (
@@ -48,9 +52,20 @@ export const BINARY_PORTABLE = `
                           WHERE n.nspname = $1 AND c.relname = $2)
        AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($3::text[])
     UNION
-    SELECT t.typbasetype FROM types JOIN pg_type t ON t.oid = types.oid WHERE t.typtype = 'd'
+    SELECT inner_type.oid
+      FROM types
+      JOIN pg_type t ON t.oid = types.oid
+      CROSS JOIN LATERAL (
+        -- A domain's base type, an array's element type, a range's subtype, a composite's columns.
+        SELECT t.typbasetype WHERE t.typtype = 'd'
+        UNION ALL SELECT t.typelem WHERE t.typelem <> 0
+        UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
+        UNION ALL SELECT ca.atttypid FROM pg_attribute ca
+                   WHERE t.typtype = 'c' AND ca.attrelid = t.typrelid AND ca.attnum > 0 AND NOT ca.attisdropped
+      ) AS inner_type(oid)
   )
-  SELECT coalesce(bool_and(t.typtype IN ('d', 'e') OR t.oid < 16384), true) AS portable
+  SELECT coalesce(bool_and((t.typtype IN ('d', 'e') OR t.oid < 16384)
+                           AND t.typsend <> 0 AND t.typreceive <> 0), true) AS portable
     FROM types JOIN pg_type t ON t.oid = types.oid`;
 
 /**
