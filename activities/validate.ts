@@ -5,7 +5,7 @@ import { parseConnectionUrl } from '../domain/connection';
 import type { TableValidation, ValidationReport } from '../domain/migration';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
-import { listTables } from './pg/catalog';
+import { listTables, readSequences } from './pg/catalog';
 import { quoteIdent, withClient, withTransaction } from './pg/connect';
 import type { TableRef } from './pg/copy-sql';
 
@@ -40,20 +40,6 @@ const TABLE_COLUMNS = `
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm', 'f')
    GROUP BY c.oid`;
-
-/**
- * Sequences of user schemas, not members of an extension (CREATE EXTENSION makes those) and not in
- * the `pgferry` schema, which holds the copy ledger on the target until the migration finishes.
- */
-const LIST_SEQUENCES = `
-  SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qualified
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind = 'S'
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')
-     AND n.nspname NOT LIKE 'pg\\_temp%'
-     AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-   ORDER BY 1, 2`;
 
 /** Bytes of each large object read in the batched first pass; a larger one is read on in LO_CHUNK pieces. */
 const LO_HEAD = 64 * 1024;
@@ -108,19 +94,10 @@ async function readTable(client: Client, t: TableRef, checksums: boolean): Promi
   return { rows: Number(n), checksum, columns: sorted };
 }
 
-/** Every sequence's position by qualified name: `last_value` and whether nextval() was called since. */
-async function readSequences(client: Client): Promise<Map<string, string>> {
-  const { rows } = await client.query<{ schema: string; name: string; qualified: string }>(LIST_SEQUENCES);
-  const out = new Map<string, string>();
-  for (const seq of rows) {
-    // pg_sequences hides last_value from roles without rights and says nothing of is_called.
-    const { rows: value } = await client.query<{ last_value: string; is_called: boolean }>(
-      `SELECT last_value::text AS last_value, is_called FROM ${quoteIdent(seq.schema)}.${quoteIdent(seq.name)}`,
-    );
-    const v = value[0];
-    if (v) out.set(seq.qualified, `${v.last_value} (is_called ${v.is_called})`);
-  }
-  return out;
+/** Every one of the user's sequences by qualified name: `last_value` and whether nextval() was called since. */
+async function sequencePositions(client: Client): Promise<Map<string, string>> {
+  const values = await readSequences(client);
+  return new Map(values.map((v) => [v.qualified, `${v.lastValue} (is_called ${v.isCalled})`]));
 }
 
 /**
@@ -283,7 +260,7 @@ export async function validateTables(
             const results = await compareTables(src, dst, tables, checksums, hb);
 
             hb.update({ detail: 'sequences' });
-            const [seqA, seqB] = await Promise.all([readSequences(src), readSequences(dst)]);
+            const [seqA, seqB] = await Promise.all([sequencePositions(src), sequencePositions(dst)]);
             const sequences = [...new Set([...seqA.keys(), ...seqB.keys()])].sort().map((name) => {
               const source = seqA.get(name) ?? 'missing';
               const target = seqB.get(name) ?? 'missing';

@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
 import type { TableRows } from '../../domain/contracts';
 import { quoteIdent } from './connect';
+import { sequenceValueSql, USER_SEQUENCES } from './sequences-sql';
 
 /** The server's version string, e.g. `15.20`. */
 export async function serverVersion(client: Client): Promise<{ version: string; major: number }> {
@@ -96,4 +97,31 @@ export async function databaseInfo(client: Client, name: string): Promise<Databa
   return row
     ? { exists: true, comment: row.comment, owner: row.owner }
     : { exists: false, comment: null, owner: null };
+}
+
+/** One sequence's position. */
+export interface SequenceValue {
+  readonly schema: string;
+  readonly name: string;
+  /** Schema-qualified, quoted where needed: the key the validation compares by. */
+  readonly qualified: string;
+  readonly lastValue: string;
+  readonly isCalled: boolean;
+}
+
+/** The position of every one of the user's sequences (USER_SEQUENCES), by schema and name. */
+export async function readSequences(client: Client): Promise<SequenceValue[]> {
+  const { rows } = await client.query<{ schema: string; name: string; qualified: string }>(USER_SEQUENCES);
+  const out: SequenceValue[] = [];
+  for (const seq of rows) {
+    const { rows: value } = await client.query<{ last_value: string; is_called: boolean }>(
+      sequenceValueSql(seq),
+    );
+    out.push({
+      ...seq,
+      lastValue: value[0]?.last_value ?? '1',
+      isCalled: value[0]?.is_called ?? false,
+    });
+  }
+  return out;
 }
