@@ -141,27 +141,19 @@ export class PgferryClient {
   /** Starts a backup (`pg_dump -Fd -j N` plus a manifest) into a storage location on the worker. */
   async backup(options: BackupOptions): Promise<WorkflowRun<BackupResult>> {
     const input = checkBackupOptions(options);
-    const spec = parseConnectionUrl(input.source, 'source');
-    const workflowId = backupWorkflowId(spec.database, new Date());
-    return this.start<BackupResult>(
-      WorkflowType.backup,
-      workflowId,
-      input,
-      `backup ${connectionLabel(spec)} → ${input.to}`,
-    );
+    return this.startOnDatabase<BackupResult>(WorkflowType.backup, input, [input.source, 'source'], {
+      id: backupWorkflowId,
+      summary: (label) => `backup ${label} → ${input.to}`,
+    });
   }
 
   /** Starts a restore of a backup into a target database (created when absent). */
   async restore(options: RestoreOptions): Promise<WorkflowRun<RestoreResult>> {
     const input = checkRestoreOptions(options);
-    const spec = parseConnectionUrl(input.target, 'target');
-    const workflowId = restoreWorkflowId(spec.database, new Date());
-    return this.start<RestoreResult>(
-      WorkflowType.restore,
-      workflowId,
-      input,
-      `restore ${input.from} → ${connectionLabel(spec)}`,
-    );
+    return this.startOnDatabase<RestoreResult>(WorkflowType.restore, input, [input.target, 'target'], {
+      id: restoreWorkflowId,
+      summary: (label) => `restore ${input.from} → ${label}`,
+    });
   }
 
   /** Makes a target database (or a local cluster) exist; running it again for the same target attaches. */
@@ -405,6 +397,25 @@ export class PgferryClient {
     } catch (err) {
       throw toPgferryError(err, { id, address: this.address });
     }
+  }
+
+  /**
+   * Starts a workflow about one database (a backup's source, a restore's target): its id made from
+   * the database's name and the time now, its summary naming the database's server.
+   */
+  private startOnDatabase<T>(
+    type: WorkflowType,
+    input: unknown,
+    [url, role]: [string, 'source' | 'target'],
+    name: { id: (database: string, at: Date) => string; summary: (label: string) => string },
+  ): Promise<WorkflowRun<T>> {
+    const spec = parseConnectionUrl(url, role);
+    return this.start<T>(
+      type,
+      name.id(spec.database, new Date()),
+      input,
+      name.summary(connectionLabel(spec)),
+    );
   }
 
   private async start<T>(

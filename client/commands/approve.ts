@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { Decision } from '../../domain/migration';
-import { outputFor, required, withJson, withPgferry, type CommonOptions } from './context';
+import type { PgferryClient } from '../pgferry-client';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { required } from './flags';
 
 interface DecideFlags extends CommonOptions {
   as?: string;
@@ -11,39 +13,57 @@ function describe(name: string, d: Decision): string {
   return `${name}: ${d.outcome} by ${d.by}${d.reason ? ` (${d.reason})` : ''}`;
 }
 
-/** `pgferry approve NAME --as WHO [--reason TEXT]` and `pgferry reject NAME --as WHO --reason TEXT`. */
-export function registerApproval(program: Command): void {
+/** One decision command: its name and help, how it reads its flags, and how it decides. */
+interface DecisionCommand<I> {
+  name: 'approve' | 'reject';
+  description: string;
+  asHelp: string;
+  reasonHelp: string;
+  /** Reads the decision from the flags before connecting: a missing flag is bad input (exit 2). */
+  read: (flags: DecideFlags) => I;
+  decide: (client: PgferryClient, name: string, input: I) => Promise<Decision>;
+}
+
+function registerDecision<I>(program: Command, command: DecisionCommand<I>): void {
   withJson(
     program
-      .command('approve')
-      .description(
-        'approve a migration waiting at its approval gate (a Temporal Update, kept in its history)',
-      )
+      .command(command.name)
+      .description(command.description)
       .argument('<name>', 'the migration name (or its workflow id)')
-      .option('--as <who>', 'who approves (checked against --approvers)')
-      .option('--reason <text>', 'why'),
+      .option('--as <who>', command.asHelp)
+      .option('--reason <text>', command.reasonHelp),
   ).action(async (name: string, flags: DecideFlags) => {
     const out = outputFor(flags);
-    const by = required(flags.as, 'as', '--as YOUR-NAME');
+    const input = command.read(flags);
     await withPgferry(async (client) => {
-      const decision = await client.approve(name, { by, ...(flags.reason ? { reason: flags.reason } : {}) });
+      const decision = await command.decide(client, name, input);
       out.result({ ok: true, name, decision }, () => describe(name, decision));
     });
   });
-  withJson(
-    program
-      .command('reject')
-      .description('reject a migration waiting at its approval gate; it rolls back')
-      .argument('<name>', 'the migration name (or its workflow id)')
-      .option('--as <who>', 'who rejects')
-      .option('--reason <text>', 'why (required)'),
-  ).action(async (name: string, flags: DecideFlags) => {
-    const out = outputFor(flags);
-    const by = required(flags.as, 'as', '--as YOUR-NAME');
-    const reason = required(flags.reason, 'reason', '--reason "why"');
-    await withPgferry(async (client) => {
-      const decision = await client.reject(name, { by, reason });
-      out.result({ ok: true, name, decision }, () => describe(name, decision));
-    });
+}
+
+/** `pgferry approve NAME --as WHO [--reason TEXT]` and `pgferry reject NAME --as WHO --reason TEXT`. */
+export function registerApproval(program: Command): void {
+  registerDecision(program, {
+    name: 'approve',
+    description: 'approve a migration waiting at its approval gate (a Temporal Update, kept in its history)',
+    asHelp: 'who approves (checked against --approvers)',
+    reasonHelp: 'why',
+    read: (flags) => ({
+      by: required(flags.as, 'as', '--as YOUR-NAME'),
+      ...(flags.reason ? { reason: flags.reason } : {}),
+    }),
+    decide: (client, name, input) => client.approve(name, input),
+  });
+  registerDecision(program, {
+    name: 'reject',
+    description: 'reject a migration waiting at its approval gate; it rolls back',
+    asHelp: 'who rejects',
+    reasonHelp: 'why (required)',
+    read: (flags) => ({
+      by: required(flags.as, 'as', '--as YOUR-NAME'),
+      reason: required(flags.reason, 'reason', '--reason "why"'),
+    }),
+    decide: (client, name, input) => client.reject(name, input),
   });
 }

@@ -4,7 +4,8 @@ import type { BackupResult } from '../../domain/contracts';
 import { formatBytes, formatCount } from '../format';
 import { checkBackupOptions, listBackups } from '../pgferry-client';
 import { follow } from './follow';
-import { intOption, outputFor, required, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { intOption, required, requiredUrl } from './flags';
 
 interface BackupFlags extends CommonOptions {
   source?: string;
@@ -31,7 +32,7 @@ export function registerBackup(program: Command): void {
     const out = outputFor(flags);
     // Not commander's requiredOption: that would also demand them of `backup list`.
     const options = checkBackupOptions({
-      source: required(flags.source, 'source', '--source postgres://USER@HOST:PORT/DB'),
+      source: requiredUrl(flags.source, 'source'),
       to: required(flags.to, 'to', '--to DIR'),
       jobs: flags.jobs,
       ...(flags.name ? { name: flags.name } : {}),

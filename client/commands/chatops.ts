@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import { loadChatUsers } from '../chatops/users';
-import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { intOption } from './flags';
 import { onStopSignal } from './worker';
 
 interface ServeFlags extends CommonOptions {

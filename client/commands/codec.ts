@@ -3,7 +3,8 @@ import { DEFAULTS } from '../../domain/constants';
 import { EncryptionCodec } from '../../worker/codec';
 import { startCodecServer } from '../../worker/codec-server';
 import { loadCodecKey, loadConfig } from '../../worker/config';
-import { intOption, outputFor, withJson, type CommonOptions } from './context';
+import { outputFor, withJson, type CommonOptions } from './context';
+import { intOption } from './flags';
 import { onStopSignal } from './worker';
 
 /** `pgferry codec serve`: the remote codec endpoint for the Temporal UI and CLI. */

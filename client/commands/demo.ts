@@ -4,18 +4,15 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { stopLocalCluster } from '../../activities/provision/local-cluster';
-import { DEFAULTS } from '../../domain/constants';
 import { loadConfig, type Config } from '../../worker/config';
 import { formatBytes, formatCount } from '../format';
 import { PgferryClient } from '../pgferry-client';
-import { intOption, outputFor, withJson, type CommonOptions } from './context';
+import { outputFor, withJson, type CommonOptions } from './context';
+import { startDevStackFor, withDevServerOptions, type DevServerFlags } from './dev-server-options';
 import { onStopSignal } from './worker';
 import { watch } from '../watch';
 
-interface DemoFlags extends CommonOptions {
-  port: number;
-  uiPort: number;
-  dbFilename: string;
+interface DemoFlags extends CommonOptions, DevServerFlags {
   exit?: boolean;
 }
 
@@ -39,15 +36,14 @@ function psql(url: string, args: string[]): void {
 /** `pgferry demo`: the whole tour on the embedded default, from a throw-away source to a verified restore. */
 export function registerDemo(program: Command): void {
   withJson(
-    program
-      .command('demo')
-      .description(
-        'run the tour: a dev server and worker, a sample source cluster, backup, restore into a fresh cluster, the report',
-      )
-      .option('--port <n>', 'Temporal frontend port', intOption('port', 1, 65535), DEFAULTS.temporalPort)
-      .option('--ui-port <n>', 'Temporal UI port', intOption('ui-port', 1, 65535), DEFAULTS.uiPort)
-      .option('--db-filename <file>', 'SQLite file of the dev server', DEFAULTS.dbFilename)
-      .option('--exit', 'stop everything at the end instead of leaving the UI up'),
+    withDevServerOptions(
+      program
+        .command('demo')
+        .description(
+          'run the tour: a dev server and worker, a sample source cluster, backup, restore into a fresh cluster, the report',
+        ),
+      'SQLite file of the dev server',
+    ).option('--exit', 'stop everything at the end instead of leaving the UI up'),
   ).action(async (flags: DemoFlags) => {
     const out = outputFor(flags);
     const say = (line: string) => out.note(line);
@@ -64,12 +60,7 @@ export function registerDemo(program: Command): void {
     say(
       `starting Temporal (port ${flags.port}, UI ${flags.uiPort}, history in ${flags.dbFilename}) and a worker…`,
     );
-    const stack = await (
-      await import('../../worker/dev-stack.js')
-    ).startDevStack({
-      port: flags.port,
-      uiPort: flags.uiPort,
-      dbFilename: flags.dbFilename,
+    const stack = await startDevStackFor(flags, {
       worker: true,
       config,
       say,

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import { loadConfig } from '../../worker/config';
-import { intOption, outputFor, withJson, type CommonOptions } from './context';
+import { outputFor, withJson, type CommonOptions } from './context';
+import { intOption } from './flags';
+import { startDevStackFor, withDevServerOptions, type DevServerFlags } from './dev-server-options';
 import { onStopSignal } from './worker';
 
-interface DevFlags extends CommonOptions {
-  port: number;
-  uiPort: number;
-  dbFilename: string;
+interface DevFlags extends CommonOptions, DevServerFlags {
   worker: boolean;
   ip: string;
   codecPort: number | false;
@@ -16,18 +15,14 @@ interface DevFlags extends CommonOptions {
 /** `pgferry dev`: the embedded default — a Temporal dev server with SQLite history, its UI, and a worker. */
 export function registerDev(program: Command): void {
   withJson(
-    program
-      .command('dev')
-      .description(
-        'start a Temporal dev server (SQLite history, UI, search attributes) and a worker, in one command',
-      )
-      .option('--port <n>', 'Temporal frontend port', intOption('port', 1, 65535), DEFAULTS.temporalPort)
-      .option('--ui-port <n>', 'Temporal UI port', intOption('ui-port', 1, 65535), DEFAULTS.uiPort)
-      .option(
-        '--db-filename <file>',
-        'SQLite file that keeps the history across restarts',
-        DEFAULTS.dbFilename,
-      )
+    withDevServerOptions(
+      program
+        .command('dev')
+        .description(
+          'start a Temporal dev server (SQLite history, UI, search attributes) and a worker, in one command',
+        ),
+      'SQLite file that keeps the history across restarts',
+    )
       .option('--ip <ip>', 'address to listen on', '127.0.0.1')
       .option(
         '--codec-port <n>',
@@ -39,12 +34,7 @@ export function registerDev(program: Command): void {
       .option('--no-worker', 'start the server only'),
   ).action(async (flags: DevFlags) => {
     const out = outputFor(flags);
-    const stack = await (
-      await import('../../worker/dev-stack.js')
-    ).startDevStack({
-      port: flags.port,
-      uiPort: flags.uiPort,
-      dbFilename: flags.dbFilename,
+    const stack = await startDevStackFor(flags, {
       ip: flags.ip,
       worker: flags.worker,
       codecPort: flags.codecPort === false ? undefined : flags.codecPort,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { intOption } from './flags';
 
 /** `pgferry list`. */
 export function registerList(program: Command): void {

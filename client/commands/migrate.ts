@@ -6,7 +6,8 @@ import { describeChatIdentity } from '../../domain/notify';
 import { formatBytes, formatCount } from '../format';
 import { checkMigrationOptions } from '../pgferry-client';
 import { follow } from './follow';
-import { intOption, outputFor, required, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { intOption, required, requiredUrl } from './flags';
 
 interface MigrateFlags extends CommonOptions {
   name?: string;
@@ -150,8 +151,8 @@ export function registerMigrate(program: Command): void {
     const out = outputFor(flags);
     const options = checkMigrationOptions({
       name: required(flags.name, 'name', '--name NAME'),
-      source: required(flags.source, 'source', '--source postgres://USER@HOST:PORT/DB'),
-      target: required(flags.target, 'target', '--target postgres://USER@HOST:PORT/DB'),
+      source: requiredUrl(flags.source, 'source'),
+      target: requiredUrl(flags.target, 'target'),
       mode: flags.mode,
       jobs: flags.jobs,
       splitLargerThan: flags.splitLargerThan,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { PreflightReport } from '../../domain/migration';
-import { outputFor, required, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { requiredUrl } from './flags';
 
 function render(report: PreflightReport): string {
   const lines = report.checks.map((c) => {
@@ -23,8 +24,8 @@ export function registerPreflight(program: Command): void {
       .option('--mode <mode>', 'offline or online', 'offline'),
   ).action(async (flags: CommonOptions & { source?: string; target?: string; mode: string }) => {
     const out = outputFor(flags);
-    const source = required(flags.source, 'source', '--source postgres://USER@HOST:PORT/DB');
-    const target = required(flags.target, 'target', '--target postgres://USER@HOST:PORT/DB');
+    const source = requiredUrl(flags.source, 'source');
+    const target = requiredUrl(flags.target, 'target');
     await withPgferry(async (client) => {
       const report = await client.preflight({ source, target, mode: flags.mode as 'offline' | 'online' });
       out.result(report, () => render(report));

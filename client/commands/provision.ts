@@ -3,7 +3,8 @@ import type { ProvisionOptions, ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import { checkProvisionOptions } from '../pgferry-client';
 import { follow } from './follow';
-import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { intOption } from './flags';
 
 interface ProvisionFlags extends CommonOptions {
   target?: string;

@@ -4,7 +4,8 @@ import type { RestoreResult } from '../../domain/contracts';
 import { formatCount } from '../format';
 import { checkRestoreOptions } from '../pgferry-client';
 import { follow } from './follow';
-import { intOption, outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { intOption } from './flags';
 
 interface RestoreFlags extends CommonOptions {
   from: string;
