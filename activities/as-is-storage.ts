@@ -44,25 +44,19 @@ export async function setAsIsStorage(
     const checked = await withClient(
       source,
       deps.env,
-      'source',
-      (client) => checkTables(client, input, hb),
       copyStep('source', 'checking TOASTed columns'),
+      (client) => checkTables(client, input, hb),
     );
     if (checked.length === 0) return { tables: [] };
-    return withClient(
-      target,
-      deps.env,
-      'target',
-      (client) =>
-        withTransaction(client, async () => {
-          const tables: TableColumns[] = [];
-          for (const { table, candidates } of checked) {
-            const columns = await setExternal(client, table, candidates);
-            if (columns.length > 0) tables.push({ schema: table.schema, table: table.table, columns });
-          }
-          return { tables };
-        }),
-      copyStep('target', 'setting column storage'),
+    return withClient(target, deps.env, copyStep('target', 'setting column storage'), (client) =>
+      withTransaction(client, async () => {
+        const tables: TableColumns[] = [];
+        for (const { table, candidates } of checked) {
+          const columns = await setExternal(client, table, candidates);
+          if (columns.length > 0) tables.push({ schema: table.schema, table: table.table, columns });
+        }
+        return { tables };
+      }),
     );
   });
 }
@@ -93,14 +87,9 @@ export async function restoreStorage(
 ): Promise<void> {
   const target = parseConnectionUrl(input.target, 'target');
   if (input.tables.length === 0) return;
-  await withClient(
-    target,
-    deps.env,
-    'target',
-    (client) =>
-      withTransaction(client, async () => {
-        for (const t of input.tables) await restoreExtended(client, t, t.columns);
-      }),
-    copyStep('target', 'restoring column storage'),
+  await withClient(target, deps.env, copyStep('target', 'restoring column storage'), (client) =>
+    withTransaction(client, async () => {
+      for (const t of input.tables) await restoreExtended(client, t, t.columns);
+    }),
   );
 }

@@ -1,13 +1,15 @@
 import { stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { connectionLabel, formatConnectionUrl, parseConnectionUrl } from '../domain/connection';
-import type { BackupManifest, BackupResult } from '../domain/contracts';
+import type { Client } from 'pg';
+import type { BackupManifest, BackupResult, TableRows } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { listFiles, directorySize, sha256File } from './checksum';
 import type { ActivityDeps } from './deps';
-import { startHeartbeat } from './heartbeat';
+import { startHeartbeat, type Heartbeat } from './heartbeat';
 import { countLargeObjects, countRows, listTables, serverVersion } from './pg/catalog';
 import { libpqEnv, withClient, withTransaction } from './pg/connect';
+import { EXPORT_SNAPSHOT, NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
 import { readManifest } from './storage/filesystem';
 import { DUMP_DIR, MANIFEST_FILE } from './storage/storage';
 import { findTool, runTool, toolFailure, toolMajorVersion } from './tools';
@@ -72,64 +74,20 @@ export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promis
     const snapshotResult = await withClient(spec, deps.env, 'source', (client) =>
       withTransaction(
         client,
-        async () => {
-          // Counting rows as the superuser must not be filtered by row-level security.
-          await client.query('SET LOCAL row_security = off');
-          const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-          const snapshot = rows[0]?.id ?? '';
-          const { version } = await serverVersion(client);
-          const tables = await listTables(client);
-          hb.update({ tables: tables.length, tablesDone: 0 });
-          let dumped = 0;
-          const dump = runTool(
+        () =>
+          dumpUnderSnapshot(client, {
             pgDump,
-            [
-              '--format=directory',
-              `--jobs=${input.jobs}`,
-              `--snapshot=${snapshot}`,
-              '--verbose',
-              '--no-password',
-              '--file',
-              dumpDir,
-            ],
-            {
-              env: libpqEnv(spec, deps.env, 'source'),
-              pidFile,
-              signal: hb.signal,
-              onLine: (line) => {
-                if (/finished item \d+ TABLE DATA|dumping contents of table/.test(line)) {
-                  dumped += 1;
-                  hb.update({ tablesDone: Math.min(dumped, tables.length) });
-                }
-              },
-            },
-          );
-          const sizer = setInterval(() => {
-            void directorySize(dumpDir).then((s) => hb.update({ bytes: s.bytes, files: s.files }));
-          }, 1000);
-          try {
-            // The snapshot stays valid while this transaction is open: count under it while pg_dump runs.
-            const counts = await countRows(client, tables);
-            const largeObjects = await countLargeObjects(client);
-            const result = await dump;
-            if (result.code !== 0) throw toolFailure('pg_dump', result.stderrTail, 'source');
-            return { counts, largeObjects, version };
-          } finally {
-            clearInterval(sizer);
-            await dump.catch(() => undefined);
-          }
-        },
-        'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+            dumpDir,
+            pidFile,
+            jobs: input.jobs,
+            env: libpqEnv(spec, deps.env, 'source'),
+            hb,
+          }),
+        READ_ONLY_SNAPSHOT_BEGIN,
       ),
     );
 
-    hb.update({ detail: 'checksumming' });
-    const files = [];
-    for (const rel of await listFiles(workDir)) {
-      const full = path.join(workDir, rel);
-      files.push({ path: rel, size: (await stat(full)).size, sha256: await sha256File(full) });
-      hb.update({ files: files.length });
-    }
+    const files = await checksumFiles(workDir, hb);
     const manifest: BackupManifest = {
       format: 'pgferry-backup/1',
       name: input.name,
@@ -173,4 +131,71 @@ export function resultOf(backup: string, manifest: BackupManifest): BackupResult
     files: manifest.files.length,
     largeObjects: manifest.largeObjects,
   };
+}
+
+/** What dumpUnderSnapshot needs: the tool, where it writes, and the heartbeat it reports to. */
+interface DumpRun {
+  readonly pgDump: string;
+  readonly dumpDir: string;
+  readonly pidFile: string;
+  readonly jobs: number;
+  readonly env: Record<string, string>;
+  readonly hb: Heartbeat;
+}
+
+/**
+ * In the caller's repeatable-read transaction: exports its snapshot, runs pg_dump under it, and
+ * counts every table's rows and the large objects under the same snapshot while pg_dump runs (the
+ * snapshot stays valid while the transaction is open).
+ */
+async function dumpUnderSnapshot(
+  client: Client,
+  run: DumpRun,
+): Promise<{ counts: TableRows[]; largeObjects: number; version: string }> {
+  const { hb } = run;
+  // Counting rows as the superuser must not be filtered by row-level security.
+  await client.query(NO_ROW_SECURITY);
+  const { rows } = await client.query<{ id: string }>(EXPORT_SNAPSHOT);
+  const snapshot = rows[0]?.id ?? '';
+  const { version } = await serverVersion(client);
+  const tables = await listTables(client);
+  hb.update({ tables: tables.length, tablesDone: 0 });
+  let dumped = 0;
+  const args = ['--format=directory', `--jobs=${run.jobs}`, `--snapshot=${snapshot}`, '--verbose'];
+  const dump = runTool(run.pgDump, [...args, '--no-password', '--file', run.dumpDir], {
+    env: run.env,
+    pidFile: run.pidFile,
+    signal: hb.signal,
+    onLine: (line) => {
+      if (/finished item \d+ TABLE DATA|dumping contents of table/.test(line)) {
+        dumped += 1;
+        hb.update({ tablesDone: Math.min(dumped, tables.length) });
+      }
+    },
+  });
+  const sizer = setInterval(() => {
+    void directorySize(run.dumpDir).then((s) => hb.update({ bytes: s.bytes, files: s.files }));
+  }, 1000);
+  try {
+    const counts = await countRows(client, tables);
+    const largeObjects = await countLargeObjects(client);
+    const result = await dump;
+    if (result.code !== 0) throw toolFailure('pg_dump', result.stderrTail, 'source');
+    return { counts, largeObjects, version };
+  } finally {
+    clearInterval(sizer);
+    await dump.catch(() => undefined);
+  }
+}
+
+/** Every file of the backup with its size and sha256, for the manifest. */
+async function checksumFiles(workDir: string, hb: Heartbeat): Promise<BackupManifest['files']> {
+  hb.update({ detail: 'checksumming' });
+  const files: BackupManifest['files'] = [];
+  for (const rel of await listFiles(workDir)) {
+    const full = path.join(workDir, rel);
+    files.push({ path: rel, size: (await stat(full)).size, sha256: await sha256File(full) });
+    hb.update({ files: files.length });
+  }
+  return files;
 }

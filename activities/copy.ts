@@ -63,12 +63,8 @@ const PROGRESS_MS = 250;
 /** Lists the tables whose own rows the copy moves, with their columns and sizes, by schema and name. */
 export async function listCopyTables(deps: ActivityDeps, input: ListCopyTablesInput): Promise<TableInfo[]> {
   const spec = parseConnectionUrl(input.source, 'source');
-  return withClient(
-    spec,
-    deps.env,
-    'source',
-    (client) => readCopyTables(client, input.snapshot),
-    copyStep('source', 'listing the tables'),
+  return withClient(spec, deps.env, copyStep('source', 'listing the tables'), (client) =>
+    readCopyTables(client, input.snapshot),
   );
 }
 
@@ -91,15 +87,10 @@ export async function copyChunk(deps: ActivityDeps, input: CopyChunkInput): Prom
       withTransaction(targetClient, async (): Promise<CopyChunkResult> => {
         const prepared = await prepareTarget(targetClient, migration, chunk);
         if (prepared.done) return { chunkId: chunk.id, ...prepared.done, skipped: true };
-        const copied = await withClient(
-          source,
-          deps.env,
-          'source',
-          (sourceClient) =>
-            whileNotCancelled(hb.signal, sourceClient, () =>
-              streamChunk(sourceClient, targetClient, { ...prepared, chunk, snapshot: input.snapshot, hb }),
-            ),
-          copyStep('source', doing),
+        const copied = await withClient(source, deps.env, copyStep('source', doing), (sourceClient) =>
+          whileNotCancelled(hb.signal, sourceClient, () =>
+            streamChunk(sourceClient, targetClient, { ...prepared, chunk, snapshot: input.snapshot, hb }),
+          ),
         );
         await targetClient.query(RECORD_CHUNK, [migration, chunk.id, copied.rows, copied.bytes]);
         hb.update({ rows: copied.rows, bytes: copied.bytes });
@@ -112,12 +103,8 @@ export async function copyChunk(deps: ActivityDeps, input: CopyChunkInput): Prom
           ...(copied.storedAsIs.length > 0 ? { storedAsIs: copied.storedAsIs } : {}),
         };
       });
-    return withClient(
-      target,
-      deps.env,
-      'target',
-      (targetClient) => whileNotCancelled(hb.signal, targetClient, () => copyInto(targetClient)),
-      copyStep('target', doing),
+    return withClient(target, deps.env, copyStep('target', doing), (targetClient) =>
+      whileNotCancelled(hb.signal, targetClient, () => copyInto(targetClient)),
     );
   });
 }

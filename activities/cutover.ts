@@ -68,27 +68,22 @@ const SLOT_RELEASE_TIMEOUT_MS = 15_000;
  */
 export async function currentLsn(deps: ActivityDeps, input: { source: string }): Promise<{ lsn: string }> {
   const source = parseConnectionUrl(input.source, 'source');
-  return withClient(
-    source,
-    deps.env,
-    'source',
-    (client) =>
-      withTransaction(
-        client,
-        async () => {
-          await client.query(CUTOVER_SYNC);
-          const { rows } = await client.query<{ lsn: string }>(EMIT_CUTOVER_MESSAGE);
-          const lsn = rows[0]?.lsn;
-          if (lsn === undefined) {
-            throw new PgferryError(ErrorCode.Internal, 'source: pg_logical_emit_message returned no LSN', {
-              field: 'source',
-            });
-          }
-          return { lsn };
-        },
-        CUTOVER_BEGIN,
-      ),
-    replicationStep('source', 'marking the final LSN'),
+  return withClient(source, deps.env, replicationStep('source', 'marking the final LSN'), (client) =>
+    withTransaction(
+      client,
+      async () => {
+        await client.query(CUTOVER_SYNC);
+        const { rows } = await client.query<{ lsn: string }>(EMIT_CUTOVER_MESSAGE);
+        const lsn = rows[0]?.lsn;
+        if (lsn === undefined) {
+          throw new PgferryError(ErrorCode.Internal, 'source: pg_logical_emit_message returned no LSN', {
+            field: 'source',
+          });
+        }
+        return { lsn };
+      },
+      CUTOVER_BEGIN,
+    ),
   );
 }
 
@@ -110,12 +105,11 @@ export async function waitForReplay(
     const subscription = await withClient(
       target,
       deps.env,
-      'target',
+      replicationStep('target', `reading subscription ${input.subscription}`),
       async (client) => {
         const { rows } = await client.query<{ enabled: boolean }>(SUBSCRIPTION_STATE, [input.subscription]);
         return rows[0];
       },
-      replicationStep('target', `reading subscription ${input.subscription}`),
     );
     if (!subscription?.enabled) {
       throw new PgferryError(
@@ -124,24 +118,17 @@ export async function waitForReplay(
         { field: 'subscription', fix: 'create the subscription (createSubscription) before the cutover' },
       );
     }
-    return withClient(
-      source,
-      deps.env,
-      'source',
-      (client) =>
-        pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the replay' }, async () => {
-          const { rows } = await client.query<{ confirmed_lsn: string | null; reached: boolean | null }>(
-            SLOT_REACHED,
-            [input.slot, input.lsn],
-          );
-          const row = rows[0];
-          if (row?.confirmed_lsn == null) throw noSlot(input.slot);
-          hb.update({ detail: `lsn ${row.confirmed_lsn} of ${input.lsn}` });
-          return row.reached
-            ? { waitedMs: Date.now() - started, confirmedLsn: row.confirmed_lsn }
-            : undefined;
-        }),
-      replicationStep('source', `reading slot ${input.slot}`),
+    return withClient(source, deps.env, replicationStep('source', `reading slot ${input.slot}`), (client) =>
+      pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the replay' }, async () => {
+        const { rows } = await client.query<{ confirmed_lsn: string | null; reached: boolean | null }>(
+          SLOT_REACHED,
+          [input.slot, input.lsn],
+        );
+        const row = rows[0];
+        if (row?.confirmed_lsn == null) throw noSlot(input.slot);
+        hb.update({ detail: `lsn ${row.confirmed_lsn} of ${input.lsn}` });
+        return row.reached ? { waitedMs: Date.now() - started, confirmedLsn: row.confirmed_lsn } : undefined;
+      }),
     );
   });
 }
@@ -164,7 +151,7 @@ export async function dropReplication(
   const subscription = await withClient(
     target,
     deps.env,
-    'target',
+    replicationStep('target', `dropping subscription ${input.subscription}`),
     async (client) => {
       const { rows } = await client.query(SUBSCRIPTION_STATE, [input.subscription]);
       if (rows.length > 0) {
@@ -176,31 +163,24 @@ export async function dropReplication(
       if (exists[0]?.present) await client.query(DELETE_SNAPSHOTS, [input.migration ?? null, input.slot]);
       return rows.length > 0;
     },
-    replicationStep('target', `dropping subscription ${input.subscription}`),
   );
-  return withClient(
-    source,
-    deps.env,
-    'source',
-    async (client) => {
-      // At cutover the source is frozen (read-only by default): DROP PUBLICATION would be refused.
-      await client.query(READ_WRITE_SESSION);
-      const slot = await inStep(client, replicationStep('source', `dropping slot ${input.slot}`), () =>
-        dropSlot(client, input.slot),
-      );
-      const publication = await inStep(
-        client,
-        replicationStep('source', `dropping publication ${input.publication}`),
-        async () => {
-          const { rows } = await client.query<{ present: boolean }>(PUBLICATION_EXISTS, [input.publication]);
-          await client.query(dropPublicationSql(input.publication));
-          return rows[0]?.present ?? false;
-        },
-      );
-      return { subscription, slot, publication };
-    },
-    replicationStep('source', 'opening the drop'),
-  );
+  return withClient(source, deps.env, replicationStep('source', 'opening the drop'), async (client) => {
+    // At cutover the source is frozen (read-only by default): DROP PUBLICATION would be refused.
+    await client.query(READ_WRITE_SESSION);
+    const slot = await inStep(client, replicationStep('source', `dropping slot ${input.slot}`), () =>
+      dropSlot(client, input.slot),
+    );
+    const publication = await inStep(
+      client,
+      replicationStep('source', `dropping publication ${input.publication}`),
+      async () => {
+        const { rows } = await client.query<{ present: boolean }>(PUBLICATION_EXISTS, [input.publication]);
+        await client.query(dropPublicationSql(input.publication));
+        return rows[0]?.present ?? false;
+      },
+    );
+    return { subscription, slot, publication };
+  });
 }
 
 /** Drops a slot, ending the walsender that streams from it first; false when there was none. */

@@ -2,6 +2,7 @@ import { parseConnectionUrl } from '../domain/connection';
 import type { ActivityDeps } from './deps';
 import { withClient, withTransaction } from './pg/connect';
 import { copyStep, readCopyTables } from './pg/copy-steps';
+import { REPLICA_ROLE } from './pg/copy-sql';
 import {
   ADVISORY_XACT_LOCK,
   CREATE_LEDGER,
@@ -24,32 +25,22 @@ export interface ResetCopyInput {
 /** Creates the ledger (schema pgferry, table pgferry.chunks) on the target unless it exists. */
 export async function ensureLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
   const spec = parseConnectionUrl(input.target, 'target');
-  await withClient(
-    spec,
-    deps.env,
-    'target',
-    (client) =>
-      withTransaction(client, async () => {
-        await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
-        for (const statement of CREATE_LEDGER) await client.query(statement);
-      }),
-    copyStep('target', 'creating the ledger'),
+  await withClient(spec, deps.env, copyStep('target', 'creating the ledger'), (client) =>
+    withTransaction(client, async () => {
+      await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
+      for (const statement of CREATE_LEDGER) await client.query(statement);
+    }),
   );
 }
 
 /** Drops the ledger schema from the target (at finalize: the copy is over and nothing may resume it). */
 export async function dropLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
   const spec = parseConnectionUrl(input.target, 'target');
-  await withClient(
-    spec,
-    deps.env,
-    'target',
-    (client) =>
-      withTransaction(client, async () => {
-        await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
-        await client.query(DROP_LEDGER);
-      }),
-    copyStep('target', 'dropping the ledger'),
+  await withClient(spec, deps.env, copyStep('target', 'dropping the ledger'), (client) =>
+    withTransaction(client, async () => {
+      await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
+      await client.query(DROP_LEDGER);
+    }),
   );
 }
 
@@ -59,18 +50,12 @@ export async function chunksDone(
   input: { target: string; migration: string },
 ): Promise<string[]> {
   const spec = parseConnectionUrl(input.target, 'target');
-  return withClient(
-    spec,
-    deps.env,
-    'target',
-    async (client) => {
-      const { rows: exists } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
-      if (!exists[0]?.present) return [];
-      const { rows } = await client.query<{ chunk_id: string }>(LIST_CHUNKS, [input.migration]);
-      return rows.map((r) => r.chunk_id);
-    },
-    copyStep('target', 'reading the ledger'),
-  );
+  return withClient(spec, deps.env, copyStep('target', 'reading the ledger'), async (client) => {
+    const { rows: exists } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
+    if (!exists[0]?.present) return [];
+    const { rows } = await client.query<{ chunk_id: string }>(LIST_CHUNKS, [input.migration]);
+    return rows.map((r) => r.chunk_id);
+  });
 }
 
 /**
@@ -83,33 +68,24 @@ export async function resetCopy(
 ): Promise<{ tables: number; chunks: number }> {
   const source = parseConnectionUrl(input.source, 'source');
   const target = parseConnectionUrl(input.target, 'target');
-  const tables = await withClient(
-    source,
-    deps.env,
-    'source',
-    (client) => readCopyTables(client, undefined),
-    copyStep('source', 'listing the tables'),
+  const tables = await withClient(source, deps.env, copyStep('source', 'listing the tables'), (client) =>
+    readCopyTables(client, undefined),
   );
-  return withClient(
-    target,
-    deps.env,
-    'target',
-    (client) =>
-      withTransaction(client, async () => {
-        // ON TRUNCATE triggers of the user's are no business of a copy being undone.
-        await client.query('SET LOCAL session_replication_role = replica');
-        const { rows: present } = await client.query<{ schema: string; table: string }>(EXISTING_TABLES, [
-          tables.map((t) => t.schema),
-          tables.map((t) => t.table),
-        ]);
-        if (present.length > 0) await client.query(truncateTablesSql(present));
-        const { rows: ledger } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
-        const chunks = ledger[0]?.present
-          ? ((await client.query(DELETE_CHUNKS, [input.migration])).rowCount ?? 0)
-          : 0;
-        deps.logger.info({ migration: input.migration, tables: present.length, chunks }, 'copy reset');
-        return { tables: present.length, chunks };
-      }),
-    { doing: 'resetting the copy' },
+  return withClient(target, deps.env, { field: 'target', doing: 'resetting the copy' }, (client) =>
+    withTransaction(client, async () => {
+      // ON TRUNCATE triggers of the user's are no business of a copy being undone.
+      await client.query(REPLICA_ROLE);
+      const { rows: present } = await client.query<{ schema: string; table: string }>(EXISTING_TABLES, [
+        tables.map((t) => t.schema),
+        tables.map((t) => t.table),
+      ]);
+      if (present.length > 0) await client.query(truncateTablesSql(present));
+      const { rows: ledger } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
+      const chunks = ledger[0]?.present
+        ? ((await client.query(DELETE_CHUNKS, [input.migration])).rowCount ?? 0)
+        : 0;
+      deps.logger.info({ migration: input.migration, tables: present.length, chunks }, 'copy reset');
+      return { tables: present.length, chunks };
+    }),
   );
 }

@@ -21,7 +21,7 @@ export async function createPublication(
   return withClient(
     source,
     deps.env,
-    'source',
+    replicationStep('source', `creating publication ${input.publication}`),
     async (client) => {
       const { rows } = await client.query<{ present: boolean }>(PUBLICATION_EXISTS, [input.publication]);
       if (rows[0]?.present) return { created: false };
@@ -34,6 +34,5 @@ export async function createPublication(
         throw err;
       }
     },
-    replicationStep('source', `creating publication ${input.publication}`),
   );
 }

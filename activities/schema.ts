@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { qualifiedTableName } from '../domain/chunks';
 import { parseConnectionUrl, type ConnSpec } from '../domain/connection';
 import type { TableValidation } from '../domain/migration';
+import { closeOnAbort } from './cancel';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { isDatabaseEmpty } from './pg/catalog';
@@ -141,8 +142,7 @@ export async function buildTableIndexes(
       if (items.length === 0 && !input.analyze && !input.validate) return none;
       return withClient(target, deps.env, 'target', async (client) => {
         // A cancelled build ends with its connection: the server rolls the statement back.
-        const close = () => client.connection.stream.destroy();
-        hb.signal.addEventListener('abort', close, { once: true });
+        const stopClosing = closeOnAbort(hb.signal, client);
         try {
           await client.query(EMPTY_SEARCH_PATH);
           await client.query(RAISE_MAINTENANCE_MEMORY, [INDEX_MEMORY]);
@@ -168,7 +168,7 @@ export async function buildTableIndexes(
             ...(validated ? { validated } : {}),
           };
         } finally {
-          hb.signal.removeEventListener('abort', close);
+          stopClosing();
         }
       });
     });

@@ -16,24 +16,22 @@ export async function syncSequences(
 ): Promise<{ sequences: number }> {
   const source = parseConnectionUrl(input.source, 'source');
   const target = parseConnectionUrl(input.target, 'target');
-  const values = await withClient(source, deps.env, 'source', (c) => readSequences(c), {
-    doing: 'reading the sequences',
-  });
-  await withClient(
-    target,
+  const values = await withClient(
+    source,
     deps.env,
-    'target',
-    (client) =>
-      withTransaction(client, async () => {
-        for (const seq of values) {
-          await client.query(SET_SEQUENCE, [
-            tableSql({ schema: seq.schema, table: seq.name }),
-            seq.lastValue,
-            seq.isCalled,
-          ]);
-        }
-      }),
-    { doing: 'setting the sequences' },
+    { field: 'source', doing: 'reading the sequences' },
+    (c) => readSequences(c),
+  );
+  await withClient(target, deps.env, { field: 'target', doing: 'setting the sequences' }, (client) =>
+    withTransaction(client, async () => {
+      for (const seq of values) {
+        await client.query(SET_SEQUENCE, [
+          tableSql({ schema: seq.schema, table: seq.name }),
+          seq.lastValue,
+          seq.isCalled,
+        ]);
+      }
+    }),
   );
   return { sequences: values.length };
 }

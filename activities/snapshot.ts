@@ -96,19 +96,17 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
       const earlierPid = await withClient(
         target,
         deps.env,
-        'target',
-        (client) => earlierHolder(client, slot, migration),
         replicationStep('target', 'preparing the snapshot table'),
+        (client) => earlierHolder(client, slot, migration),
       );
       await withClient(
         source,
         deps.env,
-        'source',
+        replicationStep('source', `clearing slot ${slot}`),
         async (client) => {
           if (earlierPid !== undefined) await client.query(END_EARLIER_HOLDER, [earlierPid]);
           await client.query(DROP_INACTIVE_SLOT, [slot]);
         },
-        replicationStep('source', `clearing slot ${slot}`),
       );
       throwIfCancelled(hb.signal);
       await holder.connect().catch((err: unknown) => {
@@ -116,20 +114,15 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
       });
       const created = await createSlot(holder, slot);
       const info: SnapshotInfo = { ...created, slot, token: input.token ?? randomUUID() };
-      await withClient(
-        target,
-        deps.env,
-        'target',
-        (client) =>
-          client.query(UPSERT_SNAPSHOT, [
-            migration,
-            slot,
-            info.snapshot,
-            info.lsn,
-            info.token,
-            created.pid ?? null,
-          ]),
-        replicationStep('target', 'publishing the snapshot'),
+      await withClient(target, deps.env, replicationStep('target', 'publishing the snapshot'), (client) =>
+        client.query(UPSERT_SNAPSHOT, [
+          migration,
+          slot,
+          info.snapshot,
+          info.lsn,
+          info.token,
+          created.pid ?? null,
+        ]),
       );
       held = info;
       deps.logger.info({ migration, slot, lsn: info.lsn }, 'holding the slot snapshot');
@@ -229,22 +222,17 @@ export async function awaitSnapshot(deps: ActivityDeps, input: AwaitSnapshotInpu
   const target = parseConnectionUrl(input.target, 'target');
   return withHeartbeat('waiting for the snapshot', async (hb) => {
     hb.update({ detail: `waiting for the snapshot of ${input.migration}` });
-    return withClient(
-      target,
-      deps.env,
-      'target',
-      (client) =>
-        pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the snapshot' }, async () => {
-          const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
-          if (!exists[0]?.present) return undefined;
-          const { rows } = await client.query<SnapshotInfo>(FIND_SNAPSHOT, [input.migration]);
-          const found = rows[0];
-          const wanted =
-            input.token === undefined ? found?.token !== input.notBefore : found?.token === input.token;
-          if (found === undefined || !wanted) return undefined;
-          return { snapshot: found.snapshot, slot: found.slot, lsn: found.lsn, token: found.token };
-        }),
-      replicationStep('target', 'reading the snapshot table'),
+    return withClient(target, deps.env, replicationStep('target', 'reading the snapshot table'), (client) =>
+      pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the snapshot' }, async () => {
+        const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
+        if (!exists[0]?.present) return undefined;
+        const { rows } = await client.query<SnapshotInfo>(FIND_SNAPSHOT, [input.migration]);
+        const found = rows[0];
+        const wanted =
+          input.token === undefined ? found?.token !== input.notBefore : found?.token === input.token;
+        if (found === undefined || !wanted) return undefined;
+        return { snapshot: found.snapshot, slot: found.slot, lsn: found.lsn, token: found.token };
+      }),
     );
   });
 }

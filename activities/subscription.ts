@@ -68,7 +68,7 @@ export async function createSubscription(
   return withClient(
     target,
     deps.env,
-    'target',
+    replicationStep('target', `creating subscription ${input.subscription}`),
     async (client) => {
       const { rows } = await client.query<{ enabled: boolean; slot: string | null }>(SUBSCRIPTION_STATE, [
         input.subscription,
@@ -91,7 +91,6 @@ export async function createSubscription(
         },
       );
     },
-    replicationStep('target', `creating subscription ${input.subscription}`),
   );
 }
 
@@ -147,7 +146,7 @@ export async function replicationLag(
   const slot = await withClient(
     source,
     deps.env,
-    'source',
+    replicationStep('source', `reading slot ${input.slot}`),
     async (client) => {
       const { rows } = await client.query<{
         active: boolean;
@@ -158,13 +157,12 @@ export async function replicationLag(
       }>(SLOT_POSITION, [input.slot]);
       return rows[0];
     },
-    replicationStep('source', `reading slot ${input.slot}`),
   );
   if (slot === undefined || slot.confirmed_lsn === null || slot.lag_bytes === null) throw noSlot(input.slot);
   const progress = await withClient(
     target,
     deps.env,
-    'target',
+    replicationStep('target', `reading subscription ${input.subscription}`),
     async (client) => {
       const { rows } = await client.query<{ receiving: boolean; silent_seconds: number | null }>(
         SUBSCRIPTION_PROGRESS,
@@ -172,7 +170,6 @@ export async function replicationLag(
       );
       return rows[0];
     },
-    replicationStep('target', `reading subscription ${input.subscription}`),
   );
   const lagBytes = Number(slot.lag_bytes);
   // While the slot streams, the source measures the lag; it shows NULL once the target caught up.

@@ -8,20 +8,17 @@ import { startHeartbeat } from './heartbeat';
 import { listTables, readSequences } from './pg/catalog';
 import { quoteIdent, withClient, withTransaction } from './pg/connect';
 import type { TableRef } from './pg/copy-sql';
+import { NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
 
 /** The row count reported for a table that does not exist on that side. */
 export const MISSING_TABLE_ROWS = -1;
-
-// One snapshot per side: every table, the large objects and the row counts are read as of one
-// moment, so a comparison after the source was frozen is exact. Read only: validation writes nothing.
-const BEGIN_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 
 // The text of a row depends on these settings, and checksums compare text: pin them on both sides.
 // row_security = off makes a role subject to row-level security fail loudly instead of counting
 // only the rows its policies show (superusers and BYPASSRLS roles read everything either way).
 // search_path = pg_catalog makes reg* values print schema-qualified the same way on both sides.
 const SESSION_SETTINGS = [
-  'SET LOCAL row_security = off',
+  NO_ROW_SECURITY,
   "SET LOCAL search_path = 'pg_catalog'",
   "SET LOCAL TimeZone = 'UTC'",
   "SET LOCAL DateStyle = 'ISO, YMD'",
@@ -184,7 +181,11 @@ export function validateOnClients(
   );
 }
 
-/** Runs `fn` in one read-only repeatable-read snapshot with the pinned settings. */
+/**
+ * Runs `fn` in one read-only repeatable-read snapshot with the pinned settings: one per side, so
+ * every table, the large objects and the row counts are read as of one moment, and a comparison
+ * after the source was frozen is exact. Read only: validation writes nothing.
+ */
 function inSnapshot<T>(client: Client, fn: () => Promise<T>): Promise<T> {
   return withTransaction(
     client,
@@ -192,7 +193,7 @@ function inSnapshot<T>(client: Client, fn: () => Promise<T>): Promise<T> {
       for (const setting of SESSION_SETTINGS) await client.query(setting);
       return fn();
     },
-    BEGIN_SNAPSHOT,
+    READ_ONLY_SNAPSHOT_BEGIN,
   );
 }
 

@@ -104,27 +104,28 @@ export function connectionGone(client: Client): boolean {
 /**
  * Opens a client, runs `fn`, and always closes the client. Whatever fails comes back named by the
  * one classifier (classifyPgError): connection errors as bad input or a lost connection, query
- * errors by their SQLSTATE, with `step` saying what was being done and how to fix a missing right.
+ * errors by their SQLSTATE. `step` is the field of the server ('source', 'target'), or a PgStep that
+ * also says what was being done and how to fix a missing right.
  */
 export async function withClient<T>(
   spec: ConnSpec,
   env: Env,
-  field: string,
+  step: string | PgStep,
   fn: (client: Client) => Promise<T>,
-  step: Omit<PgStep, 'field'> = {},
 ): Promise<T> {
-  const client = new Client(clientConfig(spec, env, field));
+  const named: PgStep = typeof step === 'string' ? { field: step } : step;
+  const client = new Client(clientConfig(spec, env, named.field));
   trackConnection(client);
   try {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw classifyPgError(err, { field, connecting: spec });
+    throw classifyPgError(err, { field: named.field, connecting: spec });
   }
   try {
     return await fn(client);
   } catch (err) {
-    throw classifyPgError(err, { ...step, field, connectionGone: connectionGone(client) });
+    throw classifyPgError(err, { ...named, connectionGone: connectionGone(client) });
   } finally {
     await client.end().catch(() => undefined);
   }

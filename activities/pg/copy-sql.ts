@@ -1,6 +1,8 @@
 import type { Chunk } from '../../domain/chunks';
 import { quoteIdent, quoteLiteral } from './connect';
 import { LEDGER_SCHEMA } from './ledger-sql';
+import { NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './session-sql';
+import { notExtensionMember, userSchema } from './user-objects-sql';
 
 /**
  * Ordinary tables with rows of their own: relkind 'r' takes in partitions and inheritance
@@ -25,11 +27,8 @@ export function listCopyTablesSql(major: number): string {
            coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0) AS toast_bytes
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind = 'r'
-       AND n.nspname NOT IN ('pg_catalog', 'information_schema', ${quoteLiteral(LEDGER_SCHEMA)})
-       AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-       AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     WHERE c.relkind = 'r' AND n.nspname <> ${quoteLiteral(LEDGER_SCHEMA)}
+       AND ${userSchema('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
      ORDER BY 1, 2`;
 }
 
@@ -72,7 +71,7 @@ export const BINARY_PORTABLE = `
  * The source side of a chunk's transaction. REPEATABLE READ so the whole COPY sees one snapshot;
  * READ ONLY because the copy must never change the source.
  */
-export const SOURCE_BEGIN = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+export const SOURCE_BEGIN = READ_ONLY_SNAPSHOT_BEGIN;
 
 /** Adopts an exported snapshot; must be the first statement after SOURCE_BEGIN. */
 export function setSnapshotSql(snapshot: string): string {
@@ -87,12 +86,15 @@ export function setSnapshotSql(snapshot: string): string {
  * statement_timeout = 0: a large chunk legitimately runs longer than an interactive timeout.
  */
 export const SOURCE_SETTINGS: readonly string[] = [
-  'SET LOCAL row_security = off',
+  NO_ROW_SECURITY,
   "SET LOCAL DateStyle = 'ISO'",
   "SET LOCAL IntervalStyle = 'postgres'",
   'SET LOCAL extra_float_digits = 3',
   'SET LOCAL statement_timeout = 0',
 ];
+
+/** Triggers (user and foreign-key ones) do not fire in the transaction: see targetSettings. */
+export const REPLICA_ROLE = 'SET LOCAL session_replication_role = replica';
 
 /**
  * Target settings for one chunk. session_replication_role = replica: user triggers and the
@@ -108,7 +110,7 @@ export const SOURCE_SETTINGS: readonly string[] = [
  */
 export function targetSettings(major: number): string[] {
   return [
-    'SET LOCAL session_replication_role = replica',
+    REPLICA_ROLE,
     "SET LOCAL IntervalStyle = 'postgres'",
     'SET LOCAL statement_timeout = 0',
     'SET LOCAL tcp_keepalives_idle = 60',

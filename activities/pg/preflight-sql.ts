@@ -4,16 +4,7 @@
  * that the target runs must work on every major from the source's up (the target may be newer), so
  * they only use catalog columns that every supported major has.
  */
-
-// Objects in these schemas come with every database; everything else is the user's.
-const USER_SCHEMA = (ns: string) => `${ns}.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND ${ns}.nspname NOT LIKE 'pg\\_toast%' AND ${ns}.nspname NOT LIKE 'pg\\_temp%'`;
-
-// Extension members are recreated by CREATE EXTENSION on the target, owned by whoever restores:
-// their tables' data is not pgferry's to replicate, and their owners need not exist on the target.
-const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) =>
-  `NOT EXISTS (SELECT 1 FROM pg_depend d
-                WHERE d.classid = '${catalog}'::regclass AND d.objid = ${oid} AND d.deptype = 'e')`;
+import { notExtensionMember, userSchema } from './user-objects-sql';
 
 /** Which facts of the server and the session the checks need, in one round trip on the source. */
 export const SOURCE_FACTS = `
@@ -50,7 +41,7 @@ export const TABLES_WITHOUT_REPLICA_IDENTITY = `
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind = 'r' AND c.relpersistence = 'p'
-     AND ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+     AND ${userSchema('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
      AND (c.relreplident = 'n'
           OR (c.relreplident = 'd'
               AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
@@ -64,7 +55,7 @@ export const UNLOGGED_TABLES = `
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'u'
-     AND ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+     AND ${userSchema('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
    ORDER BY n.nspname, c.relname`;
 
 /** The extensions of the source database: pg_dump emits CREATE EXTENSION, which needs the target's files. */
@@ -83,23 +74,23 @@ export const SOURCE_COLLATIONS = `
       FROM pg_attribute a
       JOIN pg_class c ON c.oid = a.attrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE a.attnum > 0 AND NOT a.attisdropped AND ${USER_SCHEMA('n')}
+     WHERE a.attnum > 0 AND NOT a.attisdropped AND ${userSchema('n')}
     UNION
     SELECT unnest(i.indcollation::oid[])
       FROM pg_index i
       JOIN pg_class c ON c.oid = i.indexrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE ${USER_SCHEMA('n')}
+     WHERE ${userSchema('n')}
     UNION
     SELECT t.typcollation
       FROM pg_type t
       JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE ${USER_SCHEMA('n')}
+     WHERE ${userSchema('n')}
     UNION
     SELECT co.oid
       FROM pg_collation co
       JOIN pg_namespace n ON n.oid = co.collnamespace
-     WHERE ${USER_SCHEMA('n')}
+     WHERE ${userSchema('n')}
   )
   SELECT format('%I.%I', n.nspname, co.collname) AS key,
          n.nspname AS schema, co.collname AS name, co.collprovider::text AS provider,
@@ -144,13 +135,13 @@ export const TARGET_COLLATIONS_FOUND = `
  */
 export const SOURCE_ROLES = `
   WITH acls(acl) AS (
-    SELECT relacl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${USER_SCHEMA('n')}
+    SELECT relacl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${userSchema('n')}
     UNION ALL SELECT attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                 JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE a.attacl IS NOT NULL AND ${USER_SCHEMA('n')}
-    UNION ALL SELECT nspacl FROM pg_namespace n WHERE ${USER_SCHEMA('n')}
-    UNION ALL SELECT proacl FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${USER_SCHEMA('n')}
-    UNION ALL SELECT typacl FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE ${USER_SCHEMA('n')}
+               WHERE a.attacl IS NOT NULL AND ${userSchema('n')}
+    UNION ALL SELECT nspacl FROM pg_namespace n WHERE ${userSchema('n')}
+    UNION ALL SELECT proacl FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${userSchema('n')}
+    UNION ALL SELECT typacl FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE ${userSchema('n')}
     UNION ALL SELECT lomacl FROM pg_largeobject_metadata
     UNION ALL SELECT lanacl FROM pg_language
     UNION ALL SELECT fdwacl FROM pg_foreign_data_wrapper
@@ -161,33 +152,33 @@ export const SOURCE_ROLES = `
     SELECT (aclexplode(acl)).grantee FROM acls WHERE acl IS NOT NULL
     UNION SELECT (aclexplode(acl)).grantor FROM acls WHERE acl IS NOT NULL
     UNION SELECT nspowner FROM pg_namespace n
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_namespace', 'n.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_namespace', 'n.oid')}
     UNION SELECT relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
     UNION SELECT proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_proc', 'p.oid')}
     UNION SELECT typowner FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_type', 't.oid')}
     UNION SELECT collowner FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_collation', 'co.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_collation', 'co.oid')}
     UNION SELECT conowner FROM pg_conversion co JOIN pg_namespace n ON n.oid = co.connamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_conversion', 'co.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_conversion', 'co.oid')}
     UNION SELECT oprowner FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_operator', 'o.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_operator', 'o.oid')}
     UNION SELECT opcowner FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_opclass', 'o.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_opclass', 'o.oid')}
     UNION SELECT opfowner FROM pg_opfamily o JOIN pg_namespace n ON n.oid = o.opfnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_opfamily', 'o.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_opfamily', 'o.oid')}
     UNION SELECT dictowner FROM pg_ts_dict o JOIN pg_namespace n ON n.oid = o.dictnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_ts_dict', 'o.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_ts_dict', 'o.oid')}
     UNION SELECT cfgowner FROM pg_ts_config o JOIN pg_namespace n ON n.oid = o.cfgnamespace
-           WHERE ${USER_SCHEMA('n')} AND ${NOT_EXTENSION_MEMBER('pg_ts_config', 'o.oid')}
+           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_ts_config', 'o.oid')}
     UNION SELECT stxowner FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
-           WHERE ${USER_SCHEMA('n')}
+           WHERE ${userSchema('n')}
     UNION SELECT lomowner FROM pg_largeobject_metadata
-    UNION SELECT fdwowner FROM pg_foreign_data_wrapper o WHERE ${NOT_EXTENSION_MEMBER('pg_foreign_data_wrapper', 'o.oid')}
-    UNION SELECT srvowner FROM pg_foreign_server o WHERE ${NOT_EXTENSION_MEMBER('pg_foreign_server', 'o.oid')}
-    UNION SELECT evtowner FROM pg_event_trigger o WHERE ${NOT_EXTENSION_MEMBER('pg_event_trigger', 'o.oid')}
+    UNION SELECT fdwowner FROM pg_foreign_data_wrapper o WHERE ${notExtensionMember('pg_foreign_data_wrapper', 'o.oid')}
+    UNION SELECT srvowner FROM pg_foreign_server o WHERE ${notExtensionMember('pg_foreign_server', 'o.oid')}
+    UNION SELECT evtowner FROM pg_event_trigger o WHERE ${notExtensionMember('pg_event_trigger', 'o.oid')}
     UNION SELECT pubowner FROM pg_publication
     -- The view, not the catalog: pg_user_mapping (it holds passwords) is for superusers only.
     UNION SELECT umuser FROM pg_user_mappings

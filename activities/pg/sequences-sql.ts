@@ -1,6 +1,7 @@
 import { quoteLiteral } from './connect';
 import { tableSql } from './copy-sql';
 import { LEDGER_SCHEMA } from './ledger-sql';
+import { notExtensionMember, userSchema } from './user-objects-sql';
 
 /**
  * The user's sequences, the one definition that the sync and the validation share: sequences of
@@ -12,11 +13,8 @@ import { LEDGER_SCHEMA } from './ledger-sql';
 export const USER_SEQUENCES = `
   SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qualified
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind = 'S'
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema', ${quoteLiteral(LEDGER_SCHEMA)})
-     AND n.nspname NOT LIKE 'pg\\_temp%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp%'
-     AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+   WHERE c.relkind = 'S' AND n.nspname <> ${quoteLiteral(LEDGER_SCHEMA)}
+     AND ${userSchema('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
    ORDER BY 1, 2`;
 
 /**

@@ -1,0 +1,11 @@
+/**
+ * A read-only transaction that sees one snapshot throughout: what the copy, the validation and
+ * the backup read the source under, so that every table is read as of one moment.
+ */
+export const READ_ONLY_SNAPSHOT_BEGIN = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+
+/** A role subject to row-level security then fails loudly instead of reading only the rows its policies show. */
+export const NO_ROW_SECURITY = 'SET LOCAL row_security = off';
+
+/** Exports the transaction's snapshot, for pg_dump --snapshot to read the same moment. */
+export const EXPORT_SNAPSHOT = 'SELECT pg_export_snapshot() AS id';

@@ -1,0 +1,306 @@
+import {
+  LONG_TRANSACTION_MINUTES,
+  PGFERRY_MARKER_PREFIX,
+  REQUIRED_REPLICATION_SLOTS,
+  REQUIRED_WAL_SENDERS,
+  type CheckId,
+  type CheckOutcome,
+} from '../domain/checks';
+import { connectionLabel, sameDatabase, type ConnSpec } from '../domain/connection';
+import type { PgferryError } from '../domain/errors';
+import type { MigrationMode, ServerFacts } from '../domain/migration';
+
+/** A collation the source names, as the target is asked about it. */
+export interface UsedCollation {
+  readonly key: string;
+  readonly schema: string;
+  readonly name: string;
+  readonly provider: string;
+  readonly collate: string | null;
+  readonly ctype: string | null;
+  readonly system: boolean;
+}
+
+/** What preflight learns from the source database. */
+export interface SourceFacts {
+  readonly version: string;
+  readonly major: number;
+  readonly walLevel: string;
+  readonly freeSlots: number;
+  readonly maxSlots: number;
+  readonly freeSenders: number;
+  readonly maxSenders: number;
+  readonly superuser: boolean;
+  readonly replication: boolean;
+  readonly encoding: string;
+  readonly serverId: string | undefined;
+  readonly largeObjects: number;
+  readonly withoutIdentity: string[];
+  readonly unlogged: string[];
+  readonly extensions: string[];
+  readonly collations: UsedCollation[];
+  readonly roles: string[];
+  readonly longTransactions: string[];
+  readonly preparedTransactions: string[];
+}
+
+/** What preflight learns from the target server (through its maintenance database). */
+export interface TargetServerFacts {
+  readonly version: string;
+  readonly major: number;
+  readonly serverId: string | undefined;
+  readonly templateEncoding: string;
+  readonly databaseExists: boolean;
+  readonly databaseEncoding: string | null;
+  readonly databaseComment: string | null;
+  /** Of the source's roles and extensions, those the target lacks; undefined when the source was not read. */
+  readonly missingRoles: string[] | undefined;
+  readonly missingExtensions: string[] | undefined;
+  /** Of the source's collations, those the maintenance database lacks (a new database is made like it). */
+  readonly missingCollations: string[] | undefined;
+}
+
+/** What preflight learns inside the target database, when it exists. */
+export interface TargetDatabaseFacts {
+  readonly empty: boolean;
+  readonly missingCollations: string[] | undefined;
+}
+
+/** Joins names for a message, shortening long lists (the items carry all of them). */
+function list(items: readonly string[], max = 5): string {
+  const head = items.slice(0, max).join(', ');
+  return items.length > max ? `${head} and ${items.length - max} more` : head;
+}
+
+/** The checks that only need the source: replication readiness, transactions, what replication misses. */
+export function sourceChecks(mode: MigrationMode, s: SourceFacts, user: string): [CheckId, CheckOutcome][] {
+  return [...(mode === 'online' ? replicationChecks(s, user) : []), ...transactionChecks(s)];
+}
+
+/** The checks of an online migration's source: replication readiness, and what replication misses. */
+function replicationChecks(s: SourceFacts, user: string): [CheckId, CheckOutcome][] {
+  return [
+    [
+      'wal-level.logical',
+      {
+        ok: s.walLevel === 'logical',
+        message: `the source runs with wal_level = ${s.walLevel}${s.walLevel === 'logical' ? '' : ', and logical replication needs logical'}`,
+      },
+    ],
+    [
+      'replication.slots-free',
+      {
+        ok: s.freeSlots >= REQUIRED_REPLICATION_SLOTS,
+        message: `${Math.max(s.freeSlots, 0)} of ${s.maxSlots} replication slots are free on the source; the migration needs ${REQUIRED_REPLICATION_SLOTS}`,
+      },
+    ],
+    [
+      'replication.senders-free',
+      {
+        ok: s.freeSenders >= REQUIRED_WAL_SENDERS,
+        message: `${Math.max(s.freeSenders, 0)} of ${s.maxSenders} WAL senders are free on the source; the migration needs ${REQUIRED_WAL_SENDERS}`,
+      },
+    ],
+    [
+      'replication.rights',
+      {
+        ok: s.superuser || s.replication,
+        message: s.superuser
+          ? `the source user "${user}" is a superuser`
+          : s.replication
+            ? `the source user "${user}" has the REPLICATION attribute`
+            : `the source user "${user}" has neither REPLICATION nor superuser`,
+      },
+    ],
+    [
+      'tables.replica-identity',
+      {
+        ok: s.withoutIdentity.length === 0,
+        message:
+          s.withoutIdentity.length === 0
+            ? 'every table has a primary key or a replica identity'
+            : `${s.withoutIdentity.length} table(s) have neither a primary key nor a replica identity, so their updates and deletes cannot replicate: ${list(s.withoutIdentity)}`,
+        items: s.withoutIdentity,
+      },
+    ],
+    [
+      'large-objects',
+      {
+        ok: s.largeObjects === 0,
+        message:
+          s.largeObjects === 0
+            ? 'the source database holds no large objects'
+            : `the source database holds ${s.largeObjects} large object(s): they are copied at cutover, not replicated`,
+      },
+    ],
+    [
+      'tables.unlogged',
+      {
+        ok: s.unlogged.length === 0,
+        message:
+          s.unlogged.length === 0
+            ? 'the source database holds no unlogged tables'
+            : `${s.unlogged.length} unlogged table(s) are copied once but their later changes are not replicated: ${list(s.unlogged)}`,
+        items: s.unlogged,
+      },
+    ],
+  ];
+}
+
+/** The checks of long-running and prepared transactions on the source, in either mode. */
+function transactionChecks(s: SourceFacts): [CheckId, CheckOutcome][] {
+  return [
+    [
+      'transactions.long-running',
+      {
+        ok: s.longTransactions.length === 0,
+        message:
+          s.longTransactions.length === 0
+            ? `no transaction on the source has been open for more than ${LONG_TRANSACTION_MINUTES} minutes`
+            : `${s.longTransactions.length} transaction(s) on the source have been open for more than ${LONG_TRANSACTION_MINUTES} minutes: ${list(s.longTransactions)}`,
+        items: s.longTransactions,
+      },
+    ],
+    [
+      'transactions.prepared',
+      {
+        ok: s.preparedTransactions.length === 0,
+        message:
+          s.preparedTransactions.length === 0
+            ? 'the source server holds no prepared transactions'
+            : `the source server holds ${s.preparedTransactions.length} prepared transaction(s): ${list(s.preparedTransactions)}`,
+        items: s.preparedTransactions,
+      },
+    ],
+  ];
+}
+
+/** The checks that compare the source with the target server. */
+export function pairChecks(
+  s: SourceFacts,
+  t: TargetServerFacts,
+  targetDb: TargetDatabaseFacts | undefined,
+): [CheckId, CheckOutcome][] {
+  const targetEncoding = t.databaseEncoding ?? t.templateEncoding;
+  const encodingOrigin = t.databaseExists
+    ? 'the target database'
+    : "the target server's template1 (a new database's encoding)";
+  // Collations are per database: ask the target database when it exists, else the maintenance
+  // database, which like template1 holds what initdb imported.
+  const collations = targetDb?.missingCollations ?? t.missingCollations ?? [];
+  const roles = t.missingRoles ?? [];
+  const extensions = t.missingExtensions ?? [];
+  return [
+    [
+      'version.target-major',
+      {
+        ok: t.major >= s.major,
+        message: `the source runs PostgreSQL ${s.version} and the target ${t.version}${t.major >= s.major ? '' : ': the target is an older major'}`,
+      },
+    ],
+    [
+      'extensions.available',
+      {
+        ok: extensions.length === 0,
+        message:
+          extensions.length === 0
+            ? `every extension of the source database (${list(s.extensions)}) is available on the target server`
+            : `the source database uses extension(s) the target server does not have: ${list(extensions)}`,
+        items: extensions,
+      },
+    ],
+    [
+      'encoding.match',
+      {
+        ok: targetEncoding === s.encoding,
+        message: `the source database is ${s.encoding}; ${encodingOrigin} is ${targetEncoding}`,
+      },
+    ],
+    [
+      'collations.available',
+      {
+        ok: collations.length === 0,
+        message:
+          collations.length === 0
+            ? 'every collation the source names exists on the target'
+            : `the source names collation(s) the target does not have: ${list(collations)}`,
+        items: collations,
+      },
+    ],
+    [
+      'roles.present',
+      {
+        ok: roles.length === 0,
+        message:
+          roles.length === 0
+            ? 'every role the source database names exists on the target server'
+            : `the source database names role(s) that the target server does not have: ${list(roles)}`,
+        items: roles,
+      },
+    ],
+  ];
+}
+
+/** The target database check: absent, empty, or ours (a resumed migration) is fine; anything else is someone's data. */
+export function targetDatabaseCheck(
+  spec: ConnSpec,
+  t: TargetServerFacts,
+  db: TargetDatabaseFacts | undefined,
+): CheckOutcome | undefined {
+  const name = `"${spec.database}"`;
+  if (!t.databaseExists)
+    return { ok: true, message: `the target database ${name} does not exist yet; it will be created` };
+  if (t.databaseComment?.startsWith(PGFERRY_MARKER_PREFIX)) {
+    return {
+      ok: true,
+      message: `the target database ${name} was provisioned by pgferry (${t.databaseComment}); the migration resumes into it`,
+    };
+  }
+  // Whether it is empty needs a connection to it; without one the check is skipped, not passed.
+  if (db === undefined) return undefined;
+  return db.empty
+    ? { ok: true, message: `the target database ${name} exists and is empty` }
+    : {
+        ok: false,
+        message: `the target database ${name} already holds objects, and pgferry did not create it`,
+        items: [spec.database],
+      };
+}
+
+/** The failed connect check of a connection error, with that error's own message and fix. */
+export function connectFailure(error: PgferryError): CheckOutcome {
+  return { ok: false, message: error.message, ...(error.fix === undefined ? {} : { fix: error.fix }) };
+}
+
+/** The facts of a server for the report: reached, with its version when it was read. */
+export function serverFacts(
+  facts: { version: string; major: number } | undefined,
+  databaseExists: boolean,
+): ServerFacts {
+  return facts
+    ? { reachable: true, version: facts.version, major: facts.major, databaseExists }
+    : { reachable: true, databaseExists };
+}
+/**
+ * Whether source and target are one database: the URLs say so, or both lead to the same running
+ * server (same system identifier and start time, whatever host name reached it) and name the same
+ * database. Undefined when that cannot be known because a server was not reached.
+ */
+export function sameServerDatabase(
+  sourceSpec: ConnSpec,
+  targetSpec: ConnSpec,
+  s: SourceFacts | undefined,
+  t: TargetServerFacts | undefined,
+): CheckOutcome | undefined {
+  const failed = (why: string): CheckOutcome => ({
+    ok: false,
+    message: `the source and the target are the same database ${connectionLabel(sourceSpec)}${why}`,
+    items: [connectionLabel(targetSpec)],
+  });
+  if (sameDatabase(sourceSpec, targetSpec)) return failed('');
+  if (s === undefined || t === undefined) return undefined;
+  if (s.serverId !== undefined && s.serverId === t.serverId && sourceSpec.database === targetSpec.database) {
+    return failed(` (${connectionLabel(targetSpec)} reaches the same server)`);
+  }
+  return { ok: true, message: 'the source and the target are different databases' };
+}
