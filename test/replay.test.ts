@@ -1,7 +1,12 @@
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  Worker,
+  type WorkflowBundle,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { installRuntime } from '../worker/runtime';
 import { historyCodec, loadHistories } from './helpers/histories';
@@ -12,7 +17,7 @@ const REORDERED = path.join(ROOT, 'test-artifacts', 'reordered-workflows');
 
 /** Replays one recorded history against a workflow bundle; rejects on a determinism error. */
 function replay(
-  bundle: WorkflowBundle,
+  bundle: WorkflowBundleOption,
   { workflowId, history }: Awaited<ReturnType<typeof loadHistories>>[number],
 ) {
   return Worker.runReplayHistory(
