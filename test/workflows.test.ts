@@ -1,8 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PgferryClient } from '../client/pgferry-client';
 import { CONTROL_TASK_QUEUE } from '../domain/constants';
 import { ErrorCode, type PgferryError } from '../domain/errors';
