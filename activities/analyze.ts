@@ -1,16 +1,10 @@
 import { qualifiedTableName } from '../domain/chunks';
-import { parseConnectionUrl } from '../domain/connection';
+import type { AnalyzeTargetInput } from '../domain/activity-inputs';
+import type { TableRef } from '../domain/tables';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { quoteIdent, withClient } from './pg/connect';
 import { LEDGER_SCHEMA } from './pg/ledger-sql';
-
-/** Input of analyzeTarget. */
-export interface AnalyzeTargetInput {
-  readonly target: string;
-  /** Tables already analyzed (qualifiedTableName), as the copy's lanes do table by table. */
-  readonly skip?: readonly string[];
-}
 
 /**
  * The user's tables, partitioned tables and materialized views (not the system catalogs, which
@@ -29,17 +23,16 @@ const ANALYZABLE = `
  * or, when the copy has analyzed tables already, the user's other relations (`skip` aside).
  */
 export async function analyzeTarget(deps: ActivityDeps, input: AnalyzeTargetInput): Promise<void> {
-  const spec = parseConnectionUrl(input.target, 'target');
   const hb = startHeartbeat();
   try {
     hb.update({ detail: 'analyze' });
-    await withClient(spec, deps.env, 'target', async (client) => {
+    await withClient(input.target, deps.env, 'target', async (client) => {
       if (input.skip === undefined) {
         await client.query('ANALYZE');
         return;
       }
       const skip = new Set(input.skip);
-      const { rows } = await client.query<{ schema: string; table: string }>(ANALYZABLE, [LEDGER_SCHEMA]);
+      const { rows } = await client.query<TableRef>(ANALYZABLE, [LEDGER_SCHEMA]);
       const rest = rows.filter((r) => !skip.has(qualifiedTableName(r.schema, r.table)));
       if (rest.length === 0) return;
       await client.query(

@@ -1,23 +1,14 @@
 import type { Client } from 'pg';
 import { qualifiedTableName } from '../domain/chunks';
-import { parseConnectionUrl } from '../domain/connection';
+import type { AsIsStorageInput, RestoreStorageInput } from '../domain/activity-inputs';
+import type { TableColumns } from '../domain/tables';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat, type Heartbeat } from './heartbeat';
 import { asIsCandidates, restoreExtended, setExternal, type AsIsCandidate } from './pg/as-is';
 import { serverVersion } from './pg/catalog';
 import { withClient, withTransaction } from './pg/connect';
 import { beginSourceRead, copyStep } from './pg/copy-steps';
-import { SOURCE_SETTINGS, type TableColumns } from './pg/copy-sql';
-
-/** Input of setAsIsStorage. */
-export interface AsIsStorageInput {
-  readonly source: string;
-  readonly target: string;
-  /** Tables split into ranges, with the columns the copy moves. */
-  readonly tables: readonly TableColumns[];
-  /** An exported snapshot (online mode): the check reads what the chunks will read. */
-  readonly snapshot?: string;
-}
+import { SOURCE_SETTINGS } from './pg/copy-sql';
 
 /** A table and the columns of it worth loading as is. */
 interface Checked {
@@ -37,8 +28,7 @@ export async function setAsIsStorage(
   deps: ActivityDeps,
   input: AsIsStorageInput,
 ): Promise<{ tables: TableColumns[] }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
+  const { source, target } = input;
   if (input.tables.length === 0) return { tables: [] };
   return withHeartbeat('setting column storage', async (hb) => {
     const checked = await withClient(
@@ -81,13 +71,9 @@ async function checkTables(client: Client, input: AsIsStorageInput, hb: Heartbea
 }
 
 /** Sets the columns setAsIsStorage made EXTERNAL back to EXTENDED, as the schema has them. Idempotent. */
-export async function restoreStorage(
-  deps: ActivityDeps,
-  input: { target: string; tables: readonly TableColumns[] },
-): Promise<void> {
-  const target = parseConnectionUrl(input.target, 'target');
+export async function restoreStorage(deps: ActivityDeps, input: RestoreStorageInput): Promise<void> {
   if (input.tables.length === 0) return;
-  await withClient(target, deps.env, copyStep('target', 'restoring column storage'), (client) =>
+  await withClient(input.target, deps.env, copyStep('target', 'restoring column storage'), (client) =>
     withTransaction(client, async () => {
       for (const t of input.tables) await restoreExtended(client, t, t.columns);
     }),

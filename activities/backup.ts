@@ -1,6 +1,7 @@
 import { stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { connectionLabel, formatConnectionUrl, parseConnectionUrl } from '../domain/connection';
+import type { CheckBackupInput, DumpInput } from '../domain/activity-inputs';
+import { connectionLabel, formatConnectionUrl } from '../domain/connection';
 import type { Client } from 'pg';
 import type { BackupManifest, BackupResult, TableRows } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
@@ -14,18 +15,12 @@ import { readManifest } from './storage/filesystem';
 import { DUMP_DIR, MANIFEST_FILE } from './storage/storage';
 import { findTool, runTool, toolFailure, toolMajorVersion } from './tools';
 
-/** Input of the checkBackupInput activity. */
-export interface CheckBackupInput {
-  readonly source: string;
-  readonly to: string;
-}
-
 /** Checks before a backup that the source answers, pg_dump can dump it and the storage is writable. */
 export async function checkBackupInput(
   deps: ActivityDeps,
   input: CheckBackupInput,
 ): Promise<{ serverVersion: string }> {
-  const spec = parseConnectionUrl(input.source, 'source');
+  const spec = input.source;
   const { version, major } = await withClient(spec, deps.env, 'source', (c) => serverVersion(c));
   const pgDump = findTool('pg_dump', deps.pgBinDir);
   const toolMajor = await toolMajorVersion(pgDump);
@@ -43,14 +38,6 @@ export async function checkBackupInput(
   return { serverVersion: version };
 }
 
-/** Input of the dumpDatabase activity. */
-export interface DumpInput {
-  readonly source: string;
-  readonly to: string;
-  readonly name: string;
-  readonly jobs: number;
-}
-
 /**
  * Dumps the source with `pg_dump -Fd -j N` under one exported snapshot, counts every table's rows
  * under the same snapshot, writes the manifest (sizes, sha256, counts), then commits the backup by
@@ -61,7 +48,7 @@ export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promis
   const existing = await storage.find(input.name);
   if (existing) return resultOf(existing, await readManifest(existing));
 
-  const spec = parseConnectionUrl(input.source, 'source');
+  const spec = input.source;
   const pgDump = findTool('pg_dump', deps.pgBinDir);
   const pgDumpVersion = (await runTool(pgDump, ['--version'])).stdout.trim();
   const hb = startHeartbeat();

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { Client } from 'pg';
+import type { CopyChunkInput, CopyChunksInput, ListCopyTablesInput } from '../domain/activity-inputs';
 import type { Chunk, TableInfo } from '../domain/chunks';
-import { parseConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { whileNotCancelled } from './cancel';
 import type { ActivityDeps } from './deps';
@@ -25,27 +25,6 @@ import { classifyPgError } from './pg/errors';
 import { ADVISORY_XACT_LOCK, advisoryKey, FIND_CHUNK, LEDGER_SCHEMA, RECORD_CHUNK } from './pg/ledger-sql';
 import { SqlState } from './pg/sqlstate';
 
-/** A table and some of its columns (defined with the copy's SQL; workflows import it from here). */
-export type { TableColumns } from './pg/copy-sql';
-
-/** Input of the listCopyTables activity. */
-export interface ListCopyTablesInput {
-  readonly source: string;
-  /** An exported snapshot to read the catalog under, so the list matches what the chunks read. */
-  readonly snapshot?: string;
-}
-
-/** Input of the copyChunk activity. */
-export interface CopyChunkInput {
-  readonly source: string;
-  readonly target: string;
-  /** The migration's name: the ledger keeps the chunks of each migration apart. */
-  readonly migration: string;
-  readonly chunk: Chunk;
-  /** An exported snapshot (online mode): every chunk reads the source as of the slot's start. */
-  readonly snapshot?: string;
-}
-
 /** What copyChunk did: rows and bytes copied, or those recorded by the attempt that did. */
 export interface CopyChunkResult {
   readonly chunkId: string;
@@ -62,8 +41,7 @@ const PROGRESS_MS = 250;
 
 /** Lists the tables whose own rows the copy moves, with their columns and sizes, by schema and name. */
 export async function listCopyTables(deps: ActivityDeps, input: ListCopyTablesInput): Promise<TableInfo[]> {
-  const spec = parseConnectionUrl(input.source, 'source');
-  return withClient(spec, deps.env, copyStep('source', 'listing the tables'), (client) =>
+  return withClient(input.source, deps.env, copyStep('source', 'listing the tables'), (client) =>
     readCopyTables(client, input.snapshot),
   );
 }
@@ -76,10 +54,7 @@ export async function listCopyTables(deps: ActivityDeps, input: ListCopyTablesIn
  * neither rows nor ledger row, and the next attempt starts the chunk over.
  */
 export async function copyChunk(deps: ActivityDeps, input: CopyChunkInput): Promise<CopyChunkResult> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
-  const { chunk, migration } = input;
-  checkChunk(chunk);
+  const { source, target, chunk, migration } = input;
   const doing = `copying ${chunk.id}`;
   return withHeartbeat(doing, async (hb) => {
     hb.update({ bytes: 0, detail: chunk.id });
@@ -133,22 +108,6 @@ async function prepareTarget(client: Client, migration: string, chunk: Chunk): P
   const { rows } = await client.query<{ ok: boolean }>(CAN_TRUNCATE, [chunk.schema, chunk.table]);
   if (rows[0]?.ok) await client.query(truncateOnlySql(chunk));
   return { targetMajor: major, freeze: rows[0]?.ok === true };
-}
-
-/** Rejects a chunk whose range is not made of page numbers: they go into SQL as literals. */
-function checkChunk(chunk: Chunk): void {
-  const isPage = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-  const range = chunk.range;
-  if (
-    range !== undefined &&
-    (!isPage(range.fromPage) ||
-      (range.toPage !== undefined && (!isPage(range.toPage) || range.toPage <= range.fromPage)))
-  ) {
-    throw new PgferryError(ErrorCode.InvalidInput, `chunk: ${chunk.id} has no valid page range`, {
-      field: 'chunk.range',
-      fix: 'plan chunks with planChunks: fromPage and toPage are page numbers, toPage above fromPage',
-    });
-  }
 }
 
 /** The ledger row of a chunk, if committed; a missing ledger is an error, never "not copied yet". */
@@ -269,15 +228,6 @@ async function chooseFormat(
     portable(targetClient),
   );
   return onTarget ? 'binary' : 'text';
-}
-
-/** Input of copyChunks: several chunks that one activity copies one after another. */
-export interface CopyChunksInput {
-  readonly source: string;
-  readonly target: string;
-  readonly migration: string;
-  readonly chunks: readonly Chunk[];
-  readonly snapshot?: string;
 }
 
 /**

@@ -1,18 +1,11 @@
 import type { Client } from 'pg';
-import { parseConnectionUrl } from '../domain/connection';
+import type { DropReplicationInput, OnSource, WaitForReplayInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { pollUntil } from './cancel';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { inStep, quoteIdent, withClient, withTransaction } from './pg/connect';
-import {
-  checkLsn,
-  checkName,
-  checkSlotName,
-  ignoreCode,
-  noSlot,
-  replicationStep,
-} from './pg/replication-checks';
+import { ignoreCode, noSlot, replicationStep } from './pg/replication-checks';
 import {
   CUTOVER_BEGIN,
   CUTOVER_SYNC,
@@ -30,27 +23,6 @@ import {
 } from './pg/replication-sql';
 import { SqlState } from './pg/sqlstate';
 
-/** Input of waitForReplay. */
-export interface WaitForReplayInput {
-  readonly source: string;
-  readonly target: string;
-  readonly slot: string;
-  readonly subscription: string;
-  /** The source's final LSN (from currentLsn, after the freeze). */
-  readonly lsn: string;
-}
-
-/** Input of dropReplication. */
-export interface DropReplicationInput {
-  readonly source: string;
-  readonly target: string;
-  readonly subscription: string;
-  readonly publication: string;
-  readonly slot: string;
-  /** The migration whose pgferry.snapshots row goes too (the slot's row goes in any case). */
-  readonly migration?: string;
-}
-
 /** What dropReplication found and dropped; all false on a second run. */
 export interface DropReplicationResult {
   readonly subscription: boolean;
@@ -66,9 +38,8 @@ const SLOT_RELEASE_TIMEOUT_MS = 15_000;
  * Writes the cutover's WAL record on the source and returns the LSN where it ends. After the
  * freeze, that is the source's final LSN: waitForReplay waits for the target to confirm it.
  */
-export async function currentLsn(deps: ActivityDeps, input: { source: string }): Promise<{ lsn: string }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  return withClient(source, deps.env, replicationStep('source', 'marking the final LSN'), (client) =>
+export async function currentLsn(deps: ActivityDeps, input: OnSource): Promise<{ lsn: string }> {
+  return withClient(input.source, deps.env, replicationStep('source', 'marking the final LSN'), (client) =>
     withTransaction(
       client,
       async () => {
@@ -95,9 +66,7 @@ export async function waitForReplay(
   deps: ActivityDeps,
   input: WaitForReplayInput,
 ): Promise<{ waitedMs: number; confirmedLsn: string }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
-  checkLsn(input.lsn);
+  const { source, target } = input;
   const started = Date.now();
   return withHeartbeat('waiting for the replay', async (hb) => {
     hb.update({ detail: `waiting for lsn ${input.lsn}` });
@@ -143,28 +112,13 @@ export async function dropReplication(
   deps: ActivityDeps,
   input: DropReplicationInput,
 ): Promise<DropReplicationResult> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
-  checkName(input.subscription, 'subscription');
-  checkName(input.publication, 'publication');
-  checkSlotName(input.slot);
   const subscription = await withClient(
-    target,
+    input.target,
     deps.env,
     replicationStep('target', `dropping subscription ${input.subscription}`),
-    async (client) => {
-      const { rows } = await client.query(SUBSCRIPTION_STATE, [input.subscription]);
-      if (rows.length > 0) {
-        for (const statement of dropSubscriptionSql(input.subscription)) {
-          await client.query(statement).catch(ignoreCode(SqlState.UndefinedObject));
-        }
-      }
-      const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
-      if (exists[0]?.present) await client.query(DELETE_SNAPSHOTS, [input.migration ?? null, input.slot]);
-      return rows.length > 0;
-    },
+    (client) => dropSubscription(client, input),
   );
-  return withClient(source, deps.env, replicationStep('source', 'opening the drop'), async (client) => {
+  return withClient(input.source, deps.env, replicationStep('source', 'opening the drop'), async (client) => {
     // At cutover the source is frozen (read-only by default): DROP PUBLICATION would be refused.
     await client.query(READ_WRITE_SESSION);
     const slot = await inStep(client, replicationStep('source', `dropping slot ${input.slot}`), () =>
@@ -181,6 +135,19 @@ export async function dropReplication(
     );
     return { subscription, slot, publication };
   });
+}
+
+/** Drops the subscription and the snapshot row on the target; false when there was no subscription. */
+async function dropSubscription(client: Client, input: DropReplicationInput): Promise<boolean> {
+  const { rows } = await client.query(SUBSCRIPTION_STATE, [input.subscription]);
+  if (rows.length > 0) {
+    for (const statement of dropSubscriptionSql(input.subscription)) {
+      await client.query(statement).catch(ignoreCode(SqlState.UndefinedObject));
+    }
+  }
+  const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
+  if (exists[0]?.present) await client.query(DELETE_SNAPSHOTS, [input.migration ?? null, input.slot]);
+  return rows.length > 0;
 }
 
 /** Drops a slot, ending the walsender that streams from it first; false when there was none. */

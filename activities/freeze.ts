@@ -1,4 +1,5 @@
-import { parseConnectionUrl, withDatabase } from '../domain/connection';
+import type { DropOwnTargetInput, OnSource } from '../domain/activity-inputs';
+import { withDatabase } from '../domain/connection';
 import type { ActivityDeps } from './deps';
 import { quoteIdent, withClient } from './pg/connect';
 import { MAINTENANCE_DB } from './provision/local';
@@ -10,9 +11,8 @@ import { MAINTENANCE_DB } from './provision/local';
  */
 export async function freezeSource(
   deps: ActivityDeps,
-  input: { source: string },
+  { source: spec }: OnSource,
 ): Promise<{ terminated: number; frozenAt: number }> {
-  const spec = parseConnectionUrl(input.source, 'source');
   return withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'source', async (client) => {
     await client.query(`ALTER DATABASE ${quoteIdent(spec.database)} SET default_transaction_read_only = on`);
     const { rowCount } = await client.query(
@@ -26,8 +26,7 @@ export async function freezeSource(
 }
 
 /** Lifts the freeze: the database's default returns to read-write. Idempotent. */
-export async function unfreezeSource(deps: ActivityDeps, input: { source: string }): Promise<void> {
-  const spec = parseConnectionUrl(input.source, 'source');
+export async function unfreezeSource(deps: ActivityDeps, { source: spec }: OnSource): Promise<void> {
   await withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'source', (client) =>
     client.query(`ALTER DATABASE ${quoteIdent(spec.database)} RESET default_transaction_read_only`),
   );
@@ -36,9 +35,9 @@ export async function unfreezeSource(deps: ActivityDeps, input: { source: string
 /** Drops a target database that this migration provisioned (rollback with --on-rollback drop). */
 export async function dropOwnTarget(
   deps: ActivityDeps,
-  input: { target: string; marker: string },
+  input: DropOwnTargetInput,
 ): Promise<{ dropped: boolean }> {
-  const spec = parseConnectionUrl(input.target, 'target');
+  const spec = input.target;
   return withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'target', async (client) => {
     const { rows } = await client.query<{ comment: string | null }>(
       "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1",

@@ -1,120 +1,84 @@
-import type { Chunk } from '../domain/chunks';
-import { analyzeTarget, type AnalyzeTargetInput } from './analyze';
-import { checkBackupInput, dumpDatabase, type CheckBackupInput, type DumpInput } from './backup';
-import { restoreStorage, setAsIsStorage, type AsIsStorageInput } from './as-is-storage';
-import { copyChunk, copyChunks, listCopyTables, type CopyChunksInput, type TableColumns } from './copy';
-import {
-  currentLsn,
-  dropReplication,
-  waitForReplay,
-  type DropReplicationInput,
-  type WaitForReplayInput,
-} from './cutover';
+import * as In from '../domain/activity-inputs';
+import { analyzeTarget } from './analyze';
+import { checkBackupInput, dumpDatabase } from './backup';
+import { restoreStorage, setAsIsStorage } from './as-is-storage';
+import { copyChunk, copyChunks, listCopyTables } from './copy';
+import { currentLsn, dropReplication, waitForReplay } from './cutover';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
-import { notifyTargets, sendNotification, type NotifyInput, type NotifyTargetsInput } from './notify';
+import { notifyTargets, sendNotification } from './notify';
 import { runPreflight } from './preflight';
-import { chunksDone, dropLedger, ensureLedger, resetCopy, type ResetCopyInput } from './ledger';
-import { createPublication, type CreatePublicationInput } from './publication';
-import {
-  awaitSnapshot,
-  holdSlotSnapshot,
-  type AwaitSnapshotInput,
-  type HoldSlotSnapshotInput,
-} from './snapshot';
-import {
-  createSubscription,
-  replicationLag,
-  type CreateSubscriptionInput,
-  type ReplicationLagInput,
-} from './subscription';
-import {
-  buildTableIndexes,
-  copySchemaSection,
-  type SchemaSectionInput,
-  type TableIndexesInput,
-} from './schema';
+import { chunksDone, dropLedger, ensureLedger, resetCopy } from './ledger';
+import { activity } from './parse';
+import { createPublication } from './publication';
+import { awaitSnapshot, holdSlotSnapshot } from './snapshot';
+import { createSubscription, replicationLag } from './subscription';
+import { buildTableIndexes, copySchemaSection } from './schema';
 import { syncSequences } from './sequences';
-import { switchEndpoint, type SwitchHookInput } from './switch-hook';
+import { switchEndpoint } from './switch-hook';
 import { validateTables } from './validate';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
-import { provisionDatabase, type ProvisionDatabaseInput } from './provision/local';
-import { provisionLocalCluster, type ProvisionClusterInput } from './provision/local-cluster';
-import {
-  checkRestoredRows,
-  checkRestoreTarget,
-  restoreDatabase,
-  verifyBackup,
-  type RestoreDatabaseInput,
-} from './restore';
+import { provisionDatabase } from './provision/local';
+import { provisionLocalCluster } from './provision/local-cluster';
+import { checkRestoredRows, checkRestoreTarget, restoreDatabase, verifyBackup } from './restore';
 
-/** Builds every activity around its dependencies. Each is idempotent and safe to retry. */
+/**
+ * Builds every activity around its dependencies. Each is idempotent and safe to retry, and parses
+ * its input once, here (domain/activity-inputs.ts): the implementations receive parsed values.
+ */
 export function createActivities(deps: ActivityDeps) {
   return withFailureCodes({
-    provisionDatabase: (input: ProvisionDatabaseInput) => provisionDatabase(deps, input),
-    provisionLocalCluster: (input: ProvisionClusterInput) => provisionLocalCluster(deps, input),
-    checkBackupInput: (input: CheckBackupInput) => checkBackupInput(deps, input),
-    dumpDatabase: (input: DumpInput) => dumpDatabase(deps, input),
-    verifyBackup: (input: { from: string }) => verifyBackup(deps, input),
-    checkRestoreTarget: (input: { from: string; target: string; marker: string }) =>
-      checkRestoreTarget(deps, input),
-    restoreDatabase: (input: RestoreDatabaseInput) => restoreDatabase(deps, input),
-    checkRestoredRows: (input: { from: string; target: string }) => checkRestoredRows(deps, input),
-    runPreflight: (input: { source: string; target: string; mode: 'offline' | 'online' }) =>
-      runPreflight(deps, input),
-    copySchemaSection: (input: SchemaSectionInput) => copySchemaSection(deps, input),
-    buildTableIndexes: (input: TableIndexesInput) => buildTableIndexes(deps, input),
-    freezeSource: (input: { source: string }) => freezeSource(deps, input),
-    unfreezeSource: (input: { source: string }) => unfreezeSource(deps, input),
-    dropOwnTarget: (input: { target: string; marker: string }) => dropOwnTarget(deps, input),
-    listCopyTables: (input: { source: string; snapshot?: string }) => listCopyTables(deps, input),
-    ensureLedger: (input: { target: string }) => ensureLedger(deps, input),
-    copyChunk: (input: {
-      source: string;
-      target: string;
-      migration: string;
-      chunk: Chunk;
-      snapshot?: string;
-    }) => copyChunk(deps, input),
-    copyChunks: (input: CopyChunksInput) => copyChunks(deps, input),
-    setAsIsStorage: (input: AsIsStorageInput) => setAsIsStorage(deps, input),
-    restoreStorage: (input: { target: string; tables: TableColumns[] }) => restoreStorage(deps, input),
-    chunksDone: (input: { target: string; migration: string }) => chunksDone(deps, input),
-    syncSequences: (input: { source: string; target: string }) => syncSequences(deps, input),
-    copyLargeObjects: (input: { source: string; target: string }) => copyLargeObjects(deps, input),
-    validateTables: (input: {
-      source: string;
-      target: string;
-      level: 'counts' | 'checksums';
-      skip?: string[];
-    }) => validateTables(deps, input),
-    holdSlotSnapshot: (input: HoldSlotSnapshotInput) => holdSlotSnapshot(deps, input),
-    awaitSnapshot: (input: AwaitSnapshotInput) => awaitSnapshot(deps, input),
-    createPublication: (input: CreatePublicationInput) => createPublication(deps, input),
-    createSubscription: (input: CreateSubscriptionInput) => createSubscription(deps, input),
-    replicationLag: (input: ReplicationLagInput) => replicationLag(deps, input),
-    currentLsn: (input: { source: string }) => currentLsn(deps, input),
-    waitForReplay: (input: WaitForReplayInput) => waitForReplay(deps, input),
-    dropReplication: (input: DropReplicationInput) => dropReplication(deps, input),
-    resetCopy: (input: ResetCopyInput) => resetCopy(deps, input),
-    analyzeTarget: (input: AnalyzeTargetInput) => analyzeTarget(deps, input),
-    switchEndpoint: (input: SwitchHookInput) => switchEndpoint(deps, input),
-    notifyTargets: (input: NotifyTargetsInput) => notifyTargets(deps, input),
-    notify: (input: NotifyInput) => sendNotification(deps, input),
+    provisionDatabase: activity(In.ProvisionDatabaseInput, (i) => provisionDatabase(deps, i)),
+    provisionLocalCluster: activity(In.ProvisionClusterInput, (i) => provisionLocalCluster(deps, i)),
+    checkBackupInput: activity(In.CheckBackupInput, (i) => checkBackupInput(deps, i)),
+    dumpDatabase: activity(In.DumpInput, (i) => dumpDatabase(deps, i)),
+    verifyBackup: activity(In.VerifyBackupInput, (i) => verifyBackup(deps, i)),
+    checkRestoreTarget: activity(In.CheckRestoreTargetInput, (i) => checkRestoreTarget(deps, i)),
+    restoreDatabase: activity(In.RestoreDatabaseInput, (i) => restoreDatabase(deps, i)),
+    checkRestoredRows: activity(In.RestoredInput, (i) => checkRestoredRows(deps, i)),
+    runPreflight: activity(In.PreflightRunInput, (i) => runPreflight(deps, i)),
+    copySchemaSection: activity(In.SchemaSectionInput, (i) => copySchemaSection(deps, i)),
+    buildTableIndexes: activity(In.TableIndexesInput, (i) => buildTableIndexes(deps, i)),
+    freezeSource: activity(In.OnSource, (i) => freezeSource(deps, i)),
+    unfreezeSource: activity(In.OnSource, (i) => unfreezeSource(deps, i)),
+    dropOwnTarget: activity(In.DropOwnTargetInput, (i) => dropOwnTarget(deps, i)),
+    listCopyTables: activity(In.ListCopyTablesInput, (i) => listCopyTables(deps, i)),
+    ensureLedger: activity(In.OnTarget, (i) => ensureLedger(deps, i)),
+    copyChunk: activity(In.CopyChunkInput, (i) => copyChunk(deps, i)),
+    copyChunks: activity(In.CopyChunksInput, (i) => copyChunks(deps, i)),
+    setAsIsStorage: activity(In.AsIsStorageInput, (i) => setAsIsStorage(deps, i)),
+    restoreStorage: activity(In.RestoreStorageInput, (i) => restoreStorage(deps, i)),
+    chunksDone: activity(In.ChunksDoneInput, (i) => chunksDone(deps, i)),
+    syncSequences: activity(In.OnBoth, (i) => syncSequences(deps, i)),
+    copyLargeObjects: activity(In.OnBoth, (i) => copyLargeObjects(deps, i)),
+    validateTables: activity(In.ValidateTablesInput, (i) => validateTables(deps, i)),
+    holdSlotSnapshot: activity(In.HoldSlotSnapshotInput, (i) => holdSlotSnapshot(deps, i)),
+    awaitSnapshot: activity(In.AwaitSnapshotInput, (i) => awaitSnapshot(deps, i)),
+    createPublication: activity(In.CreatePublicationInput, (i) => createPublication(deps, i)),
+    createSubscription: activity(In.CreateSubscriptionInput, (i) => createSubscription(deps, i)),
+    replicationLag: activity(In.ReplicationLagInput, (i) => replicationLag(deps, i)),
+    currentLsn: activity(In.OnSource, (i) => currentLsn(deps, i)),
+    waitForReplay: activity(In.WaitForReplayInput, (i) => waitForReplay(deps, i)),
+    dropReplication: activity(In.DropReplicationInput, (i) => dropReplication(deps, i)),
+    resetCopy: activity(In.ResetCopyInput, (i) => resetCopy(deps, i)),
+    analyzeTarget: activity(In.AnalyzeTargetInput, (i) => analyzeTarget(deps, i)),
+    switchEndpoint: activity(In.SwitchHookInput, (i) => switchEndpoint(deps, i)),
+    notifyTargets: activity(In.NotifyTargetsInput, (i) => notifyTargets(deps, i)),
+    notify: activity(In.NotifyInput, (i) => sendNotification(deps, i)),
     /** A reminder that a migration waits for a decision, in the worker's log (chat and webhooks get it from `notify`). */
-    remindApproval: async (input: { name: string; secondsLeft: number; approvers: string[] }) => {
+    remindApproval: activity(In.RemindApprovalInput, (input) => {
       deps.logger.warn(
         input,
         input.secondsLeft > 0 ? 'migration waits for approval' : 'approval deadline passed; still waiting',
       );
       return Promise.resolve();
-    },
+    }),
     /** Drops the ledger: the target holds nothing of pgferry's any more. Returns when (for downtime). */
-    finalizeTarget: async (input: { target: string }) => {
+    finalizeTarget: activity(In.OnTarget, async (input) => {
       await dropLedger(deps, input);
       return { at: Date.now() };
-    },
+    }),
   });
 }
 

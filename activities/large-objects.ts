@@ -1,4 +1,4 @@
-import { parseConnectionUrl } from '../domain/connection';
+import type { OnBoth } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { withClient, withTransaction } from './pg/connect';
@@ -13,10 +13,8 @@ const PIECE = 1024 * 1024;
  */
 export async function copyLargeObjects(
   deps: ActivityDeps,
-  input: { source: string; target: string },
+  { source, target }: OnBoth,
 ): Promise<{ largeObjects: number; bytes: number }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
   const hb = startHeartbeat();
   try {
     return await withClient(source, deps.env, 'source', (src) =>

@@ -1,4 +1,5 @@
-import { parseConnectionUrl } from '../domain/connection';
+import type { ChunksDoneInput, OnTarget, ResetCopyInput } from '../domain/activity-inputs';
+import type { TableRef } from '../domain/tables';
 import type { ActivityDeps } from './deps';
 import { withClient, withTransaction } from './pg/connect';
 import { copyStep, readCopyTables } from './pg/copy-steps';
@@ -15,17 +16,9 @@ import {
   truncateTablesSql,
 } from './pg/ledger-sql';
 
-/** Input of resetCopy. */
-export interface ResetCopyInput {
-  readonly source: string;
-  readonly target: string;
-  readonly migration: string;
-}
-
 /** Creates the ledger (schema pgferry, table pgferry.chunks) on the target unless it exists. */
-export async function ensureLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
-  const spec = parseConnectionUrl(input.target, 'target');
-  await withClient(spec, deps.env, copyStep('target', 'creating the ledger'), (client) =>
+export async function ensureLedger(deps: ActivityDeps, input: OnTarget): Promise<void> {
+  await withClient(input.target, deps.env, copyStep('target', 'creating the ledger'), (client) =>
     withTransaction(client, async () => {
       await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
       for (const statement of CREATE_LEDGER) await client.query(statement);
@@ -34,9 +27,8 @@ export async function ensureLedger(deps: ActivityDeps, input: { target: string }
 }
 
 /** Drops the ledger schema from the target (at finalize: the copy is over and nothing may resume it). */
-export async function dropLedger(deps: ActivityDeps, input: { target: string }): Promise<void> {
-  const spec = parseConnectionUrl(input.target, 'target');
-  await withClient(spec, deps.env, copyStep('target', 'dropping the ledger'), (client) =>
+export async function dropLedger(deps: ActivityDeps, input: OnTarget): Promise<void> {
+  await withClient(input.target, deps.env, copyStep('target', 'dropping the ledger'), (client) =>
     withTransaction(client, async () => {
       await client.query(ADVISORY_XACT_LOCK, [LEDGER_DDL_KEY]);
       await client.query(DROP_LEDGER);
@@ -45,12 +37,8 @@ export async function dropLedger(deps: ActivityDeps, input: { target: string }):
 }
 
 /** The ids of the migration's chunks committed on the target; none when there is no ledger. */
-export async function chunksDone(
-  deps: ActivityDeps,
-  input: { target: string; migration: string },
-): Promise<string[]> {
-  const spec = parseConnectionUrl(input.target, 'target');
-  return withClient(spec, deps.env, copyStep('target', 'reading the ledger'), async (client) => {
+export async function chunksDone(deps: ActivityDeps, input: ChunksDoneInput): Promise<string[]> {
+  return withClient(input.target, deps.env, copyStep('target', 'reading the ledger'), async (client) => {
     const { rows: exists } = await client.query<{ present: boolean }>(LEDGER_EXISTS);
     if (!exists[0]?.present) return [];
     const { rows } = await client.query<{ chunk_id: string }>(LIST_CHUNKS, [input.migration]);
@@ -66,16 +54,17 @@ export async function resetCopy(
   deps: ActivityDeps,
   input: ResetCopyInput,
 ): Promise<{ tables: number; chunks: number }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
-  const tables = await withClient(source, deps.env, copyStep('source', 'listing the tables'), (client) =>
-    readCopyTables(client, undefined),
+  const tables = await withClient(
+    input.source,
+    deps.env,
+    copyStep('source', 'listing the tables'),
+    (client) => readCopyTables(client, undefined),
   );
-  return withClient(target, deps.env, { field: 'target', doing: 'resetting the copy' }, (client) =>
+  return withClient(input.target, deps.env, { field: 'target', doing: 'resetting the copy' }, (client) =>
     withTransaction(client, async () => {
       // ON TRUNCATE triggers of the user's are no business of a copy being undone.
       await client.query(REPLICA_ROLE);
-      const { rows: present } = await client.query<{ schema: string; table: string }>(EXISTING_TABLES, [
+      const { rows: present } = await client.query<TableRef>(EXISTING_TABLES, [
         tables.map((t) => t.schema),
         tables.map((t) => t.table),
       ]);

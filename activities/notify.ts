@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { activityInfo } from '@temporalio/activity';
 import { LogLevel, WebAPIPlatformError, WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
+import type { NotifyInput, NotifyTargetsInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import {
   parseNotifyTarget,
@@ -12,19 +13,6 @@ import {
   type Notification,
 } from '../domain/notify';
 import type { ActivityDeps } from './deps';
-
-/** Input of `notifyTargets`: the targets the migration's input names. */
-export interface NotifyTargetsInput {
-  readonly targets: readonly string[];
-}
-
-/** Input of `notify`: one event to one target. */
-export interface NotifyInput {
-  readonly target: string;
-  readonly notification: Notification;
-  /** This target's approval message, once posted: a decision updates it, a reminder replies in its thread. */
-  readonly approvalMessage?: ChatMessageRef | undefined;
-}
 
 /** What `notify` did. */
 export interface NotifyResult {

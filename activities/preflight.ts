@@ -7,7 +7,8 @@ import {
   type CheckId,
   type CheckOutcome,
 } from '../domain/checks';
-import { connectionLabel, parseConnectionUrl, withDatabase, type ConnSpec } from '../domain/connection';
+import type { PreflightRunInput } from '../domain/activity-inputs';
+import { connectionLabel, withDatabase, type ConnSpec } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { CheckResult, PreflightReport } from '../domain/migration';
 import type { ActivityDeps } from './deps';
@@ -193,13 +194,8 @@ async function readTargetServer(
  * on either. A server that cannot be reached gives a failed `connect.*` check, and the checks that
  * need it are left out of the report (skipped, not passed).
  */
-export async function runPreflight(
-  deps: ActivityDeps,
-  input: { source: string; target: string; mode: 'offline' | 'online' },
-): Promise<PreflightReport> {
-  const { mode } = input;
-  const sourceSpec = parseConnectionUrl(input.source, 'source');
-  const targetSpec = parseConnectionUrl(input.target, 'target');
+export async function runPreflight(deps: ActivityDeps, input: PreflightRunInput): Promise<PreflightReport> {
+  const { mode, source: sourceSpec, target: targetSpec } = input;
   const found = new Map<CheckId, CheckOutcome>();
 
   const source = await reach(sourceSpec, deps.env, 'source', readSource);

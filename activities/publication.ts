@@ -1,25 +1,17 @@
-import { parseConnectionUrl } from '../domain/connection';
+import type { CreatePublicationInput } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
 import { withClient } from './pg/connect';
-import { checkName, replicationStep } from './pg/replication-checks';
+import { replicationStep } from './pg/replication-checks';
 import { createPublicationSql, PUBLICATION_EXISTS } from './pg/replication-sql';
 import { SqlState } from './pg/sqlstate';
-
-/** Input of createPublication. */
-export interface CreatePublicationInput {
-  readonly source: string;
-  readonly publication: string;
-}
 
 /** Creates a publication of all tables on the source unless it exists. */
 export async function createPublication(
   deps: ActivityDeps,
   input: CreatePublicationInput,
 ): Promise<{ created: boolean }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  checkName(input.publication, 'publication');
   return withClient(
-    source,
+    input.source,
     deps.env,
     replicationStep('source', `creating publication ${input.publication}`),
     async (client) => {

@@ -1,6 +1,12 @@
 import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { connectionLabel, parseConnectionUrl, withDatabase } from '../domain/connection';
+import type {
+  CheckRestoreTargetInput,
+  RestoreDatabaseInput,
+  RestoredInput,
+  VerifyBackupInput,
+} from '../domain/activity-inputs';
+import { connectionLabel, withDatabase } from '../domain/connection';
 import type { RestoreReport, TableCheck } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { sha256File } from './checksum';
@@ -25,7 +31,7 @@ export interface VerifiedBackup {
 }
 
 /** Checks every file of a backup against its manifest (size and sha256); BackupCorrupt names the first bad one. */
-export async function verifyBackup(_deps: ActivityDeps, input: { from: string }): Promise<VerifiedBackup> {
+export async function verifyBackup(_deps: ActivityDeps, input: VerifyBackupInput): Promise<VerifiedBackup> {
   const backup = path.resolve(input.from);
   const manifest = await readManifest(backup);
   const hb = startHeartbeat();
@@ -66,9 +72,9 @@ export async function verifyBackup(_deps: ActivityDeps, input: { from: string })
 /** Checks before a restore that the target server answers and its database may be written. */
 export async function checkRestoreTarget(
   deps: ActivityDeps,
-  input: { from: string; target: string; marker: string },
+  input: CheckRestoreTargetInput,
 ): Promise<{ serverVersion: string }> {
-  const spec = parseConnectionUrl(input.target, 'target');
+  const spec = input.target;
   const manifest = await readManifest(path.resolve(input.from));
   const pgRestore = findTool('pg_restore', deps.pgBinDir);
   const dumpMajor = Number(/(\d+)/.exec(manifest.pgDumpVersion)?.[1] ?? 0);
@@ -105,14 +111,6 @@ export async function checkRestoreTarget(
   return { serverVersion: version };
 }
 
-/** Input of the restoreDatabase activity. */
-export interface RestoreDatabaseInput {
-  readonly from: string;
-  readonly target: string;
-  readonly jobs: number;
-  readonly marker: string;
-}
-
 /**
  * Runs `pg_restore -j N` into the provisioned target. Whatever an earlier attempt left is cleared
  * first (the database is re-created: it carries this run's marker), so a retry never doubles rows.
@@ -121,7 +119,7 @@ export async function restoreDatabase(
   deps: ActivityDeps,
   input: RestoreDatabaseInput,
 ): Promise<{ items: number }> {
-  const spec = parseConnectionUrl(input.target, 'target');
+  const spec = input.target;
   const dumpDir = path.join(path.resolve(input.from), DUMP_DIR);
   const pgRestore = findTool('pg_restore', deps.pgBinDir);
   const hb = startHeartbeat();
@@ -147,11 +145,8 @@ export async function restoreDatabase(
 }
 
 /** Counts every table's rows and the large objects on the target, against the manifest. */
-export async function checkRestoredRows(
-  deps: ActivityDeps,
-  input: { from: string; target: string },
-): Promise<RestoreReport> {
-  const spec = parseConnectionUrl(input.target, 'target');
+export async function checkRestoredRows(deps: ActivityDeps, input: RestoredInput): Promise<RestoreReport> {
+  const spec = input.target;
   const manifest = await readManifest(path.resolve(input.from));
   const hb = startHeartbeat();
   try {

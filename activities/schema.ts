@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { qualifiedTableName } from '../domain/chunks';
-import { parseConnectionUrl, type ConnSpec } from '../domain/connection';
+import type { SchemaSectionInput, TableIndexesInput } from '../domain/activity-inputs';
+import type { ConnSpec } from '../domain/connection';
 import type { TableValidation } from '../domain/migration';
 import { closeOnAbort } from './cancel';
 import type { ActivityDeps } from './deps';
@@ -28,31 +29,6 @@ const INDEX_MEMORY = '512MB';
 const RAISE_MAINTENANCE_MEMORY = `SELECT pg_catalog.set_config('maintenance_work_mem', $1, false)
   WHERE pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < pg_catalog.pg_size_bytes($1)`;
 
-/** Input of the copySchemaSection activity. */
-export interface SchemaSectionInput {
-  readonly source: string;
-  readonly target: string;
-  /** pre-data: types, tables, functions (before the copy); post-data: indexes, constraints, triggers, matview data. */
-  readonly section: 'pre-data' | 'post-data';
-  readonly jobs: number;
-  /** The marker of the provisioned target: a retried pre-data step may re-create that database only. */
-  readonly marker: string;
-  /** Post-data items already built (buildTableIndexes' keys): left out of this restore. */
-  readonly skip?: readonly string[];
-}
-
-/** Input of buildTableIndexes. */
-export interface TableIndexesInput {
-  readonly source: string;
-  readonly target: string;
-  /** Tables whose every chunk is committed on the target. */
-  readonly tables: readonly { readonly schema: string; readonly table: string }[];
-  /** Also ANALYZE each table once its indexes are built. */
-  readonly analyze?: boolean;
-  /** Then validate the tables, source against target (offline: the copy is done with them). */
-  readonly validate?: 'counts' | 'checksums';
-}
-
 /**
  * Copies one section of the source's schema with pg_dump (directory format, in a scratch folder)
  * and pg_restore -j N. Safe to retry: pre-data starts again from a re-created (own, still empty of
@@ -62,8 +38,7 @@ export async function copySchemaSection(
   deps: ActivityDeps,
   input: SchemaSectionInput,
 ): Promise<{ items: number }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
+  const { source, target } = input;
   const pgRestore = findTool('pg_restore', deps.pgBinDir);
   const scratch = await mkdtemp(path.join(tmpdir(), `pgferry-${input.section}-`));
   const hb = startHeartbeat();
@@ -121,8 +96,7 @@ export async function buildTableIndexes(
   deps: ActivityDeps,
   input: TableIndexesInput,
 ): Promise<{ built: string[]; analyzed?: string[]; validated?: TableValidation[] }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
+  const { source, target } = input;
   const none = {
     built: [],
     ...(input.analyze ? { analyzed: [] } : {}),

@@ -1,4 +1,4 @@
-import { parseConnectionUrl } from '../domain/connection';
+import type { OnBoth } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
 import { readSequences } from './pg/catalog';
 import { withClient, withTransaction } from './pg/connect';
@@ -10,19 +10,14 @@ import { SET_SEQUENCE } from './pg/sequences-sql';
  * shared sequences alike) to the source's position. Idempotent: setval to the same value twice
  * changes nothing.
  */
-export async function syncSequences(
-  deps: ActivityDeps,
-  input: { source: string; target: string },
-): Promise<{ sequences: number }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
+export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<{ sequences: number }> {
   const values = await withClient(
-    source,
+    input.source,
     deps.env,
     { field: 'source', doing: 'reading the sequences' },
     (c) => readSequences(c),
   );
-  await withClient(target, deps.env, { field: 'target', doing: 'setting the sequences' }, (client) =>
+  await withClient(input.target, deps.env, { field: 'target', doing: 'setting the sequences' }, (client) =>
     withTransaction(client, async () => {
       for (const seq of values) {
         await client.query(SET_SEQUENCE, [

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, type ClientConfig } from 'pg';
-import { parseConnectionUrl, type ConnSpec } from '../domain/connection';
+import type { AwaitSnapshotInput, HoldSlotSnapshotInput } from '../domain/activity-inputs';
+import type { ConnSpec } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { closeOnAbort, pollUntil, throwIfCancelled } from './cancel';
 import type { ActivityDeps } from './deps';
@@ -16,7 +17,7 @@ import {
 } from './pg/connect';
 import { classifyPgError } from './pg/errors';
 import { ADVISORY_XACT_LOCK, LEDGER_DDL_KEY } from './pg/ledger-sql';
-import { checkName, checkSlotName, replicationStep } from './pg/replication-checks';
+import { replicationStep } from './pg/replication-checks';
 import {
   BACKEND_PID,
   CREATE_SNAPSHOTS,
@@ -30,21 +31,6 @@ import {
 } from './pg/replication-sql';
 import { SqlState } from './pg/sqlstate';
 
-/** Input of holdSlotSnapshot. */
-export interface HoldSlotSnapshotInput {
-  readonly source: string;
-  readonly target: string;
-  /** The migration's name: the key of its row in pgferry.snapshots on the target. */
-  readonly migration: string;
-  /** The logical replication slot to create: lower-case letters, digits and _, at most 63. */
-  readonly slot: string;
-  /**
-   * The token to publish (random when absent). A workflow that makes one (uuid4()) and waits for
-   * exactly it can never mistake the row of a holder from an earlier run for this one's.
-   */
-  readonly token?: string;
-}
-
 /** A slot and the snapshot exported at its start, as the holder published them on the target. */
 export interface SnapshotInfo {
   /** The exported snapshot id: copy chunks read the source under it. */
@@ -54,16 +40,6 @@ export interface SnapshotInfo {
   readonly lsn: string;
   /** The holder's random token: a new holder (after the last one died) publishes a new one. */
   readonly token: string;
-}
-
-/** Input of awaitSnapshot. */
-export interface AwaitSnapshotInput {
-  readonly target: string;
-  readonly migration: string;
-  /** The token of a holder known to be gone: its row is skipped until a new holder replaces it. */
-  readonly notBefore?: string;
-  /** Waits for the row of exactly this holder (the token given to holdSlotSnapshot). */
-  readonly token?: string;
 }
 
 const POLL_MS = 200;
@@ -80,11 +56,7 @@ const POLL_MS = 200;
  * a change older than the publication fails the subscription with "publication does not exist".
  */
 export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapshotInput): Promise<never> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
-  checkSlotName(input.slot);
-  checkName(input.migration, 'migration');
-  const { slot, migration } = input;
+  const { source, target, slot, migration } = input;
   return withHeartbeat(`holding slot ${slot}`, async (hb) => {
     hb.update({ detail: `creating slot ${slot}` });
     const holder = new Client(replicationConfig(source, deps.env));
@@ -219,20 +191,23 @@ function snapshotLost(held: SnapshotInfo, err: unknown): PgferryError {
  * row of a holder known to be gone) and returns the slot and snapshot.
  */
 export async function awaitSnapshot(deps: ActivityDeps, input: AwaitSnapshotInput): Promise<SnapshotInfo> {
-  const target = parseConnectionUrl(input.target, 'target');
   return withHeartbeat('waiting for the snapshot', async (hb) => {
     hb.update({ detail: `waiting for the snapshot of ${input.migration}` });
-    return withClient(target, deps.env, replicationStep('target', 'reading the snapshot table'), (client) =>
-      pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the snapshot' }, async () => {
-        const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
-        if (!exists[0]?.present) return undefined;
-        const { rows } = await client.query<SnapshotInfo>(FIND_SNAPSHOT, [input.migration]);
-        const found = rows[0];
-        const wanted =
-          input.token === undefined ? found?.token !== input.notBefore : found?.token === input.token;
-        if (found === undefined || !wanted) return undefined;
-        return { snapshot: found.snapshot, slot: found.slot, lsn: found.lsn, token: found.token };
-      }),
+    return withClient(
+      input.target,
+      deps.env,
+      replicationStep('target', 'reading the snapshot table'),
+      (client) =>
+        pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the snapshot' }, async () => {
+          const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
+          if (!exists[0]?.present) return undefined;
+          const { rows } = await client.query<SnapshotInfo>(FIND_SNAPSHOT, [input.migration]);
+          const found = rows[0];
+          const wanted =
+            input.token === undefined ? found?.token !== input.notBefore : found?.token === input.token;
+          if (found === undefined || !wanted) return undefined;
+          return { snapshot: found.snapshot, slot: found.slot, lsn: found.lsn, token: found.token };
+        }),
     );
   });
 }

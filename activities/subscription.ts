@@ -1,37 +1,22 @@
 import type { Client } from 'pg';
-import { parseConnectionUrl } from '../domain/connection';
+import type { CreateSubscriptionInput, ReplicationLagInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { ActivityDeps } from './deps';
 import { inStep, quoteIdent, resolvePassword, withClient } from './pg/connect';
-import { checkName, checkSlotName, ignoreCode, noSlot, replicationStep } from './pg/replication-checks';
+import { ignoreCode, noSlot, replicationStep } from './pg/replication-checks';
 import {
   createSubscriptionSql,
   enableSubscriptionSql,
   QUIET_STATEMENT_LOG,
   setSubscriptionSlotSql,
   SLOT_POSITION,
+  type SlotPosition,
   sourceConninfo,
   SUBSCRIPTION_PROGRESS,
+  type SubscriptionProgress,
   SUBSCRIPTION_STATE,
 } from './pg/replication-sql';
 import { SqlState } from './pg/sqlstate';
-
-/** Input of createSubscription. */
-export interface CreateSubscriptionInput {
-  readonly source: string;
-  readonly target: string;
-  readonly subscription: string;
-  readonly publication: string;
-  readonly slot: string;
-}
-
-/** Input of replicationLag. */
-export interface ReplicationLagInput {
-  readonly source: string;
-  readonly target: string;
-  readonly slot: string;
-  readonly subscription: string;
-}
 
 /** How far the target is behind the source. */
 export interface ReplicationLag {
@@ -59,14 +44,10 @@ export async function createSubscription(
   deps: ActivityDeps,
   input: CreateSubscriptionInput,
 ): Promise<{ created: boolean }> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
-  checkName(input.subscription, 'subscription');
-  checkName(input.publication, 'publication');
-  checkSlotName(input.slot);
+  const { source } = input;
   const conninfo = sourceConninfo(source, resolvePassword(source, deps.env, 'source'));
   return withClient(
-    target,
+    input.target,
     deps.env,
     replicationStep('target', `creating subscription ${input.subscription}`),
     async (client) => {
@@ -139,47 +120,37 @@ async function resumeSubscription(
 /** How far the target's subscription is behind the source's WAL, in bytes and seconds. */
 export async function replicationLag(
   deps: ActivityDeps,
-  input: ReplicationLagInput,
+  { source, target, slot, subscription }: ReplicationLagInput,
 ): Promise<ReplicationLag> {
-  const source = parseConnectionUrl(input.source, 'source');
-  const target = parseConnectionUrl(input.target, 'target');
-  const slot = await withClient(
+  const position = await withClient(
     source,
     deps.env,
-    replicationStep('source', `reading slot ${input.slot}`),
-    async (client) => {
-      const { rows } = await client.query<{
-        active: boolean;
-        source_lsn: string;
-        confirmed_lsn: string | null;
-        lag_bytes: string | null;
-        replay_lag_seconds: number | null;
-      }>(SLOT_POSITION, [input.slot]);
-      return rows[0];
-    },
+    replicationStep('source', `reading slot ${slot}`),
+    async (client) => (await client.query<SlotPosition>(SLOT_POSITION, [slot])).rows[0],
   );
-  if (slot === undefined || slot.confirmed_lsn === null || slot.lag_bytes === null) throw noSlot(input.slot);
+  if (position === undefined || position.confirmed_lsn === null || position.lag_bytes === null) {
+    throw noSlot(slot);
+  }
   const progress = await withClient(
     target,
     deps.env,
-    replicationStep('target', `reading subscription ${input.subscription}`),
-    async (client) => {
-      const { rows } = await client.query<{ receiving: boolean; silent_seconds: number | null }>(
-        SUBSCRIPTION_PROGRESS,
-        [input.subscription],
-      );
-      return rows[0];
-    },
+    replicationStep('target', `reading subscription ${subscription}`),
+    async (client) =>
+      (await client.query<SubscriptionProgress>(SUBSCRIPTION_PROGRESS, [subscription])).rows[0],
   );
-  const lagBytes = Number(slot.lag_bytes);
+  const lagBytes = Number(position.lag_bytes);
   // While the slot streams, the source measures the lag; it shows NULL once the target caught up.
   const lagSeconds =
-    lagBytes === 0 ? 0 : slot.active ? (slot.replay_lag_seconds ?? 0) : (progress?.silent_seconds ?? null);
+    lagBytes === 0
+      ? 0
+      : position.active
+        ? (position.replay_lag_seconds ?? 0)
+        : (progress?.silent_seconds ?? null);
   return {
     lagBytes,
     lagSeconds,
-    sourceLsn: slot.source_lsn,
-    confirmedLsn: slot.confirmed_lsn,
+    sourceLsn: position.source_lsn,
+    confirmedLsn: position.confirmed_lsn,
     receiving: progress?.receiving ?? false,
   };
 }

@@ -1,16 +1,8 @@
-import { parseConnectionUrl, formatConnectionUrl } from '../domain/connection';
+import type { SwitchHookInput } from '../domain/activity-inputs';
+import { formatConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { ActivityDeps } from './deps';
 import { runTool } from './tools';
-
-/** What the endpoint switch is told: the migration, both ends (without passwords) and the downtime so far. */
-export interface SwitchHookInput {
-  readonly migration: string;
-  readonly source: string;
-  readonly target: string;
-  /** An http(s) URL that receives the event as a JSON POST; optional. */
-  readonly url?: string | undefined;
-}
 
 /**
  * Tells the world the target is now the primary: POSTs the event to the migration's URL, and runs
@@ -24,8 +16,8 @@ export async function switchEndpoint(
   const event = {
     event: 'pgferry.cutover',
     migration: input.migration,
-    source: formatConnectionUrl(parseConnectionUrl(input.source, 'source')),
-    target: formatConnectionUrl(parseConnectionUrl(input.target, 'target')),
+    source: formatConnectionUrl(input.source),
+    target: formatConnectionUrl(input.target),
   };
   if (input.url) {
     const response = await fetch(input.url, {

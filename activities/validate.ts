@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
 import { qualifiedTableName } from '../domain/chunks';
-import { parseConnectionUrl } from '../domain/connection';
+import type { ValidateTablesInput } from '../domain/activity-inputs';
 import type { TableValidation, ValidationReport } from '../domain/migration';
+import type { TableRef } from '../domain/tables';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { listTables, readSequences } from './pg/catalog';
 import { quoteIdent, withClient, withTransaction } from './pg/connect';
-import type { TableRef } from './pg/copy-sql';
 import { NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
 
 /** The row count reported for a table that does not exist on that side. */
@@ -236,17 +236,9 @@ function compareTable(
  */
 export async function validateTables(
   deps: ActivityDeps,
-  input: {
-    source: string;
-    target: string;
-    level: 'counts' | 'checksums';
-    tables?: { schema: string; table: string }[];
-    /** Tables validated already (on the lanes, by buildTableIndexes), by qualifiedTableName: left out here. */
-    skip?: string[];
-  },
+  input: ValidateTablesInput,
 ): Promise<ValidationReport> {
-  const sourceSpec = parseConnectionUrl(input.source, 'source');
-  const targetSpec = parseConnectionUrl(input.target, 'target');
+  const { source: sourceSpec, target: targetSpec } = input;
   const checksums = input.level === 'checksums';
   const hb = startHeartbeat();
   try {

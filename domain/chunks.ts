@@ -1,11 +1,12 @@
+import { z } from 'zod';
 import { ErrorCode, PgferryError } from './errors';
+import { TableColumns } from './tables';
 
-/** A table whose own rows the copy moves, as the source's catalog describes it. */
-export interface TableInfo {
-  readonly schema: string;
-  readonly table: string;
-  /** The columns to COPY: every non-dropped, non-generated column, in the source's attnum order. */
-  readonly columns: string[];
+/**
+ * A table whose own rows the copy moves, as the source's catalog describes it. `columns`: every
+ * non-dropped, non-generated column, in the source's attnum order (what COPY names).
+ */
+export interface TableInfo extends TableColumns {
   /** pg_table_size: heap, TOAST, free space and visibility maps; what the copy has to move. */
   readonly bytes: number;
   /** Pages of the main fork: the unit of ctid ranges. */
@@ -28,20 +29,37 @@ export interface PageRange {
 }
 
 /** The unit of data copy: a whole table, or one ctid page range of a large table. */
-export interface Chunk {
+export interface Chunk extends TableColumns {
   /**
    * Stable, readable and unique: the qualified table name (quoted only where needed, so two tables
    * never share one), plus `#n[from,to)` for a page range, e.g. `"Sales".orders#3[2048,)`. The
    * range is part of the id so that a different plan can never find another range's ledger row.
    */
   readonly id: string;
-  readonly schema: string;
-  readonly table: string;
-  readonly columns: string[];
   /** Undefined: the whole table. */
   readonly range?: PageRange;
   readonly estimatedBytes: number;
 }
+
+/** A page number: the range's pages go into SQL as tid literals, so nothing else may pass. */
+const PageNumber = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** A page range as a chunk carries it: page numbers, `toPage` (when given) above `fromPage`. */
+export const PageRange = z
+  .object({ fromPage: PageNumber, toPage: PageNumber.optional() })
+  .refine((r) => r.toPage === undefined || r.toPage > r.fromPage, {
+    message: 'not a valid page range',
+    params: {
+      fix: 'plan chunks with planChunks: fromPage and toPage are page numbers, toPage above fromPage',
+    },
+  }) satisfies z.ZodType<PageRange>;
+
+/** A chunk as an activity receives it. */
+export const Chunk = TableColumns.extend({
+  id: z.string().min(1),
+  range: PageRange.optional(),
+  estimatedBytes: z.number(),
+}) satisfies z.ZodType<Chunk>;
 
 /** Options of the chunk planner. */
 export interface PlanOptions {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { tryParseConnectionUrl } from './connection';
+import { tryParseConnectionUrl, type ConnSpec } from './connection';
 import { ErrorCode, PgferryError } from './errors';
+import { TableRef } from './tables';
 
 /** A connection URL without password: `postgres://USER@HOST:PORT/DATABASE[?sslmode=…&password_env=…]`. */
 export const ConnectionUrl = z
@@ -14,6 +15,17 @@ export const ConnectionUrl = z
   .describe(
     'postgres://USER@HOST:PORT/DATABASE[?sslmode=MODE&password_env=NAME] without a password: the worker reads it from ~/.pgpass, PGPASSFILE or the env var password_env names',
   );
+
+/**
+ * A connection URL without password, parsed into a ConnSpec: what activities receive. A problem is
+ * reported under the field's path with the same message and fix as `parseConnectionUrl`.
+ */
+export const ConnectionSpec = z.string().transform((value, ctx): ConnSpec => {
+  const parsed = tryParseConnectionUrl(value);
+  if ('spec' in parsed) return parsed.spec;
+  ctx.addIssue({ code: 'custom', message: parsed.problem.message, params: { fix: parsed.problem.fix } });
+  return z.NEVER;
+});
 
 /** Parallel jobs for pg_dump / pg_restore / copy. */
 export const Jobs = z.number().int().min(1).max(64).describe('parallel jobs (pg_dump / pg_restore -j)');
@@ -95,7 +107,7 @@ export type BackupOptions = z.input<typeof BackupInput>;
 /** One data file of a backup, as the manifest lists it. */
 export const ManifestFile = z.object({ path: z.string(), size: z.number(), sha256: z.string() });
 /** Row count of one table at the backup's snapshot. */
-export const TableRows = z.object({ schema: z.string(), table: z.string(), rows: z.number() });
+export const TableRows = TableRef.extend({ rows: z.number() });
 /** Row count of one table at the backup's snapshot. */
 export type TableRows = z.infer<typeof TableRows>;
 
@@ -153,9 +165,7 @@ export type RestoreInput = z.output<typeof RestoreInput>;
 export type RestoreOptions = z.input<typeof RestoreInput>;
 
 /** One table's row count after a restore, against the manifest. */
-export const TableCheck = z.object({
-  schema: z.string(),
-  table: z.string(),
+export const TableCheck = TableRef.extend({
   expected: z.number(),
   actual: z.number(),
   ok: z.boolean(),
@@ -212,6 +222,8 @@ export const WorkflowState = z.enum([
   'failed',
   'cancelled',
   'rolled_back',
+  // Past the point of no return a step keeps failing: retried with backoff, a person should look.
+  'needs_attention',
 ]);
 /** The lifecycle state a pgferry workflow reports. */
 export type WorkflowState = z.infer<typeof WorkflowState>;
@@ -236,8 +248,17 @@ export const ProgressState = z.object({
 /** What the `status` query of every pgferry workflow answers. */
 export type ProgressState = z.infer<typeof ProgressState>;
 
-/** Parses untrusted input with a schema; throws one InvalidInput error that lists every problem by path. */
-export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.output<S> {
+/**
+ * Parses untrusted input with a schema; throws one InvalidInput error that lists every problem by
+ * path. The error's fix is the first problem's own, else `fix`, else a pointer to the JSON Schema of
+ * the `what` input in docs/.
+ */
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  what: string,
+  fix?: string,
+): z.output<S> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
@@ -250,11 +271,11 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, what: s
   const fieldPath = first ? [...first.path.map(String), ...keys.slice(0, 1)] : [];
   const field = fieldPath.length > 0 ? fieldPath.join('.') : undefined;
   const params = first && 'params' in first ? (first.params as { fix?: unknown } | undefined) : undefined;
-  const fix =
-    typeof params?.fix === 'string'
-      ? params.fix
-      : `correct the ${what} input (see docs/${what}-input.schema.json)`;
-  throw new PgferryError(ErrorCode.InvalidInput, problems.join('; '), { field, fix });
+  const ownFix = typeof params?.fix === 'string' ? params.fix : undefined;
+  throw new PgferryError(ErrorCode.InvalidInput, problems.join('; '), {
+    field,
+    fix: ownFix ?? fix ?? `correct the ${what} input (see docs/${what}-input.schema.json)`,
+  });
 }
 
 /** What `pgferry status ID` and `PgferryClient.status()` report about one workflow. */

@@ -3,13 +3,14 @@ import { createHash } from 'node:crypto';
 import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
+import type { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type Activities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import type { BackupManifest, BackupResult } from '../domain/contracts';
 import { ErrorCode } from '../domain/errors';
 import { runActivity as run, testActivityDeps } from './helpers/activity-env';
+import { expectFailure, failureOf } from './helpers/failure';
 import { databaseFingerprint, diffFingerprints, type DatabaseFingerprint } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -32,29 +33,6 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 const PASSWORD_ENV = 'PGFERRY_ACTIVITY_TEST_PASSWORD';
 const WRONG_PASSWORD_ENV = 'PGFERRY_ACTIVITY_TEST_WRONG_PASSWORD';
 const SCRAM_PASSWORD = 'activity-Scrâm-password';
-
-/** The ApplicationFailure an activity rejected with; fails the test when it resolved or threw something else. */
-async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  const outcome = await promise.then(
-    (value: unknown) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-  if (!('error' in outcome)) throw new Error(`expected a failure, got ${JSON.stringify(outcome.value)}`);
-  expect(outcome.error).toBeInstanceOf(ApplicationFailure);
-  return outcome.error as ApplicationFailure;
-}
-
-/** Asserts a failure's stable code, its retryability and (when given) the input field it names. */
-function expectFailure(
-  failure: ApplicationFailure,
-  code: ErrorCode,
-  nonRetryable: boolean,
-  field?: string,
-): void {
-  expect(failure.type).toBe(code);
-  expect(failure.nonRetryable).toBe(nonRetryable);
-  if (field !== undefined) expect(failure.details?.[0]).toMatchObject({ field });
-}
 
 async function sha256Of(file: string): Promise<string> {
   return createHash('sha256')

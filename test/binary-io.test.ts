@@ -2,8 +2,7 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyChunk, listCopyTables } from '../activities/copy';
-import { ensureLedger } from '../activities/ledger';
+import { createActivities } from '../activities';
 import { planChunks } from '../domain/chunks';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
@@ -72,16 +71,16 @@ describe('copyChunk of a table with built-in types that have no binary I/O', () 
         done();
       },
     });
-    const deps = testActivityDeps({ logger: pino({ level: 'debug' }, sink) });
+    const activities = createActivities(testActivityDeps({ logger: pino({ level: 'debug' }, sink) }));
     const urls = { source: adminUrl(5432, source), target: adminUrl(5432, target) };
-    await runActivity(ensureLedger, deps, { target: urls.target });
-    const tables = await runActivity(listCopyTables, deps, { source: urls.source });
+    await runActivity(activities.ensureLedger, { target: urls.target });
+    const tables = await runActivity(activities.listCopyTables, { source: urls.source });
     // Whole tables and page ranges alike.
     for (const split of [Number.MAX_SAFE_INTEGER, 8192]) {
       const migration = `binary-io-${split}`;
       await query(urls.target, 'TRUNCATE public.grants, public.plain');
       for (const chunk of planChunks(tables, { splitLargerThan: split })) {
-        const result = await runActivity(copyChunk, deps, { ...urls, migration, chunk });
+        const result = await runActivity(activities.copyChunk, { ...urls, migration, chunk });
         expect(result.skipped).toBe(false);
       }
       const [a, b] = await Promise.all([databaseFingerprint(urls.source), databaseFingerprint(urls.target)]);

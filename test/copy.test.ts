@@ -1,13 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restoreStorage, setAsIsStorage } from '../activities/as-is-storage';
-import { copyChunk, listCopyTables, type CopyChunkInput, type CopyChunkResult } from '../activities/copy';
-import type { ActivityDeps } from '../activities/deps';
-import { chunksDone, dropLedger, ensureLedger } from '../activities/ledger';
-import { buildTableIndexes, copySchemaSection } from '../activities/schema';
+import { createActivities, type Activities } from '../activities';
+import type { CopyChunkResult } from '../activities/copy';
 import { planChunks, qualifiedTableName, type Chunk, type TableInfo } from '../domain/chunks';
 import type { ProgressFigures } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
@@ -161,7 +158,7 @@ describe('the copy engine against a real PostgreSQL', () => {
   const template = uniqueName('pgferry_copy_tpl');
   const databases: string[] = [];
   let root: string;
-  let deps: ActivityDeps;
+  let acts: Activities;
   let bigSource: string;
 
   /** A fresh empty database, dropped in afterAll. */
@@ -192,8 +189,8 @@ describe('the copy engine against a real PostgreSQL', () => {
     return target;
   }
 
-  function copy(input: CopyChunkInput): Promise<CopyChunkResult> {
-    return run(copyChunk, deps, input);
+  function copy(input: Parameters<Activities['copyChunk']>[0]): Promise<CopyChunkResult> {
+    return run(acts.copyChunk, input);
   }
 
   /** Copies every chunk, four at a time, as the copy stage's window would. */
@@ -211,7 +208,7 @@ describe('the copy engine against a real PostgreSQL', () => {
 
   /** The whole-table chunk of one table of the source. */
   async function wholeTableChunk(source: string, table: string): Promise<Chunk> {
-    const tables = await run(listCopyTables, deps, { source });
+    const tables = await run(acts.listCopyTables, { source });
     const chunk = planChunks(
       tables.filter((t) => t.table === table),
       { splitLargerThan: Number.MAX_SAFE_INTEGER },
@@ -223,13 +220,13 @@ describe('the copy engine against a real PostgreSQL', () => {
   async function bigTarget(label: string): Promise<string> {
     const target = await emptyDatabase(label);
     await query(target, BIG_TABLE);
-    await run(ensureLedger, deps, { target });
+    await run(acts.ensureLedger, { target });
     return target;
   }
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'pgferry-copy-'));
-    deps = testActivityDeps({ clustersDir: root });
+    acts = createActivities(testActivityDeps({ clustersDir: root }));
     await createTemplateDatabase(template, FIXTURE);
     bigSource = await emptyDatabase('big_src');
     await query(bigSource, BIG_TABLE);
@@ -249,7 +246,7 @@ describe('the copy engine against a real PostgreSQL', () => {
     const source = await cloneFixture('list');
     // A ledger left on a source that was once a target is pgferry's, not the user's.
     await query(source, 'CREATE SCHEMA pgferry; CREATE TABLE pgferry.chunks (chunk_id text)');
-    const tables = await run(listCopyTables, deps, { source });
+    const tables = await run(acts.listCopyTables, { source });
     const byName = new Map(tables.map((t) => [`${t.schema}.${t.table}`, t]));
 
     expect(byName.get('inventory.events_2024_europe')).toBeDefined();
@@ -288,15 +285,15 @@ describe('the copy engine against a real PostgreSQL', () => {
   it('builds copied tables’ indexes from the catalog under the keys pg_restore lists, so post-data adds the rest and the schema ends equal', async () => {
     const source = await cloneFixture('idx_src');
     const target = await targetWithSchema(source, 'idx_tgt', 'pre-data');
-    await run(ensureLedger, deps, { target });
-    const tables = await run(listCopyTables, deps, { source });
+    await run(acts.ensureLedger, { target });
+    const tables = await run(acts.listCopyTables, { source });
     await copyAll(source, target, 'idx', planChunks(tables, { splitLargerThan: SPLIT }));
-    await run(dropLedger, deps, { target });
+    await run(acts.finalizeTarget, { target });
 
     const input = { source, target, tables: tables.map((t) => ({ schema: t.schema, table: t.table })) };
-    const { built } = await run(buildTableIndexes, deps, input);
+    const { built } = await run(acts.buildTableIndexes, input);
     // A retry drops and builds the same items again; asked to, it also analyzes each table.
-    const again = await run(buildTableIndexes, deps, { ...input, analyze: true });
+    const again = await run(acts.buildTableIndexes, { ...input, analyze: true });
     expect(again.built).toEqual(built);
     expect(again.analyzed).toEqual(tables.map((t) => qualifiedTableName(t.schema, t.table)));
     const stats = await query<{ tables: number; analyzed: number }>(
@@ -320,7 +317,7 @@ describe('the copy engine against a real PostgreSQL', () => {
     );
     expect(built.filter((key) => !keys.has(key))).toEqual([]);
 
-    await run(copySchemaSection, deps, {
+    await run(acts.copySchemaSection, {
       source,
       target,
       section: 'post-data',
@@ -334,24 +331,24 @@ describe('the copy engine against a real PostgreSQL', () => {
   it("copies every chunk into a pre-data schema, and the target's table data equals the source's", async () => {
     const source = await cloneFixture('pre_src');
     const target = await targetWithSchema(source, 'pre_tgt', 'pre-data');
-    await run(ensureLedger, deps, { target });
-    await run(ensureLedger, deps, { target });
+    await run(acts.ensureLedger, { target });
+    await run(acts.ensureLedger, { target });
 
-    const chunks = planChunks(await run(listCopyTables, deps, { source }), { splitLargerThan: SPLIT });
+    const chunks = planChunks(await run(acts.listCopyTables, { source }), { splitLargerThan: SPLIT });
     const perTable = new Map<string, number>();
     for (const c of chunks) perTable.set(c.id.split('#')[0]!, (perTable.get(c.id.split('#')[0]!) ?? 0) + 1);
     expect(Math.max(...perTable.values())).toBeGreaterThan(2);
 
     const results = await copyAll(source, target, 'pre', chunks);
     expect(results.every((r) => !r.skipped)).toBe(true);
-    expect((await run(chunksDone, deps, { target, migration: 'pre' })).sort()).toEqual(
+    expect((await run(acts.chunksDone, { target, migration: 'pre' })).sort()).toEqual(
       chunks.map((c) => c.id).sort(),
     );
-    expect(await run(chunksDone, deps, { target, migration: 'another' })).toEqual([]);
+    expect(await run(acts.chunksDone, { target, migration: 'another' })).toEqual([]);
 
-    await run(dropLedger, deps, { target });
+    await run(acts.finalizeTarget, { target });
     expect(await query(target, "SELECT 1 FROM pg_namespace WHERE nspname = 'pgferry'")).toEqual([]);
-    expect(await run(chunksDone, deps, { target, migration: 'pre' })).toEqual([]);
+    expect(await run(acts.chunksDone, { target, migration: 'pre' })).toEqual([]);
     // Data only: the schema differs by what post-data adds, sequences are set after the copy, and
     // large objects are not the copy's job.
     const [sourceData, targetData] = await Promise.all([tableData(source), tableData(target)]);
@@ -372,16 +369,16 @@ describe('the copy engine against a real PostgreSQL', () => {
       { tgname: 'orders_audit', tgenabled: 'O' },
       { tgname: 'vehicles_guard', tgenabled: 'O' },
     ]);
-    await run(ensureLedger, deps, { target });
+    await run(acts.ensureLedger, { target });
 
-    const chunks = planChunks(await run(listCopyTables, deps, { source }), { splitLargerThan: SPLIT });
+    const chunks = planChunks(await run(acts.listCopyTables, { source }), { splitLargerThan: SPLIT });
     // Children before their parents: foreign keys that were checked would reject these rows.
     const childrenFirst = [
       ...chunks.filter((c) => c.table === 'Order Items' || c.table === 'credit_notes'),
       ...chunks.filter((c) => c.table !== 'Order Items' && c.table !== 'credit_notes'),
     ];
     await copyAll(source, target, 'full', childrenFirst);
-    await run(dropLedger, deps, { target });
+    await run(acts.finalizeTarget, { target });
 
     const [sourceData, targetData] = await Promise.all([tableData(source), tableData(target)]);
     expect(targetData).toEqual(sourceData);
@@ -409,17 +406,17 @@ describe('the copy engine against a real PostgreSQL', () => {
     expect(chunk.columns).toEqual(['a', 'b', 'c']);
     // Without a ledger there is no knowing what was copied: the chunk is refused, not copied.
     const noLedger = await rejectionOf(copy({ source, target, migration: 'shape', chunk }));
-    expect((noLedger as PgferryError).code).toBe(ErrorCode.Internal);
+    expect((noLedger as ApplicationFailure).type).toBe(ErrorCode.Internal);
     expect(await count(target, 'public.shape')).toBe(0);
     const badRange = await rejectionOf(
       copy({ source, target, migration: 'shape', chunk: { ...chunk, range: { fromPage: 5, toPage: 2 } } }),
     );
-    expect((badRange as PgferryError).code).toBe(ErrorCode.InvalidInput);
-    await run(ensureLedger, deps, { target });
+    expect((badRange as ApplicationFailure).type).toBe(ErrorCode.InvalidInput);
+    await run(acts.ensureLedger, { target });
 
     const result = await copy({ source, target, migration: 'shape', chunk });
     expect(result).toMatchObject({ rows: 100, skipped: false });
-    await run(dropLedger, deps, { target });
+    await run(acts.finalizeTarget, { target });
     expect(await tableData(target)).toEqual(await tableData(source));
     expect(await query(target, 'SELECT a, b, g, c FROM public.shape WHERE a IN (1, 100) ORDER BY a')).toEqual(
       [
@@ -433,7 +430,7 @@ describe('the copy engine against a real PostgreSQL', () => {
     const source = await emptyDatabase('toast_src');
     await query(source, INCOMPRESSIBLE_DOCS);
     const target = await targetWithSchema(source, 'toast_tgt', 'pre-data');
-    await run(ensureLedger, deps, { target });
+    await run(acts.ensureLedger, { target });
     expect(await compression(source, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
 
     const result = await copy({
@@ -457,7 +454,7 @@ describe('the copy engine against a real PostgreSQL', () => {
     // The schema is as it was, and each value is stored as on the source: blob uncompressed, prose compressed.
     expect(await query(target, DOCS_STORAGE)).toEqual(await query(source, DOCS_STORAGE));
     expect(await compression(target, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
-    await run(dropLedger, deps, { target });
+    await run(acts.finalizeTarget, { target });
     expect(await tableData(target)).toEqual(await tableData(source));
 
     // A value compressed on the source (here one row) means the target could compress too: blob
@@ -468,7 +465,7 @@ describe('the copy engine against a real PostgreSQL', () => {
       `${INCOMPRESSIBLE_DOCS} UPDATE public.docs SET blob = repeat('a', 9000) WHERE id = 1;`,
     );
     const mixedTarget = await targetWithSchema(mixed, 'toast_mixed_tgt', 'pre-data');
-    await run(ensureLedger, deps, { target: mixedTarget });
+    await run(acts.ensureLedger, { target: mixedTarget });
     const again = await copy({
       source: mixed,
       target: mixedTarget,
@@ -483,8 +480,8 @@ describe('the copy engine against a real PostgreSQL', () => {
     const source = await emptyDatabase('toast_split_src');
     await query(source, INCOMPRESSIBLE_DOCS);
     const target = await targetWithSchema(source, 'toast_split_tgt', 'pre-data');
-    await run(ensureLedger, deps, { target });
-    const tables = (await run(listCopyTables, deps, { source })).filter((t) => t.table === 'docs');
+    await run(acts.ensureLedger, { target });
+    const tables = (await run(acts.listCopyTables, { source })).filter((t) => t.table === 'docs');
     const chunks = planChunks(tables, { splitLargerThan: 4 * 1024 * 1024 });
     expect(chunks.length).toBeGreaterThan(1);
     const input = {
@@ -492,18 +489,18 @@ describe('the copy engine against a real PostgreSQL', () => {
       target,
       tables: [{ schema: 'public', table: 'docs', columns: chunks[0]!.columns }],
     };
-    const { tables: set } = await run(setAsIsStorage, deps, input);
+    const { tables: set } = await run(acts.setAsIsStorage, input);
     expect(set).toEqual([{ schema: 'public', table: 'docs', columns: ['blob', 'note'] }]);
     // A retry finds the columns an earlier attempt set.
-    expect((await run(setAsIsStorage, deps, input)).tables).toEqual(set);
+    expect((await run(acts.setAsIsStorage, input)).tables).toEqual(set);
     expect(await query(target, DOCS_STORAGE)).toContainEqual({ attname: 'blob', attstorage: 'e' });
 
     await copyAll(source, target, 'split_toast', chunks);
-    await run(restoreStorage, deps, { target, tables: set });
-    await run(restoreStorage, deps, { target, tables: set });
+    await run(acts.restoreStorage, { target, tables: set });
+    await run(acts.restoreStorage, { target, tables: set });
     expect(await query(target, DOCS_STORAGE)).toEqual(await query(source, DOCS_STORAGE));
     expect(await compression(target, 'docs')).toEqual([{ blob: '0', prose: '1500' }]);
-    await run(dropLedger, deps, { target });
+    await run(acts.finalizeTarget, { target });
     const [sourceData, targetData] = await Promise.all([tableData(source), tableData(target)]);
     expect(targetData['public.docs']).toEqual(sourceData['public.docs']);
   });
@@ -520,7 +517,7 @@ describe('the copy engine against a real PostgreSQL', () => {
     expect(again).toMatchObject({ chunkId: chunk.id, rows: BIG_ROWS, skipped: true });
     expect(again.bytes).toBeGreaterThan(0);
     expect(await count(target, 'public.big')).toBe(BIG_ROWS);
-    expect(await run(chunksDone, deps, { target, migration: 'twice' })).toEqual([chunk.id]);
+    expect(await run(acts.chunksDone, { target, migration: 'twice' })).toEqual([chunk.id]);
   });
 
   it('leaves neither rows nor a ledger row when the target connection dies mid-COPY, and a retry copies the chunk once', async () => {
@@ -540,7 +537,7 @@ describe('the copy engine against a real PostgreSQL', () => {
       const heartbeats: ProgressFigures[] = [];
       env.on('heartbeat', (figures: ProgressFigures) => heartbeats.push(figures));
       // Catch from the start: the attempt fails while this test is still busy killing the backend.
-      const attempt = rejectionOf(env.run(copyChunk, deps, input));
+      const attempt = rejectionOf(env.run(acts.copyChunk, input));
       const pid = await copyBackendWaitingOnLock(target);
       await waitFor(
         'a heartbeat with bytes',
@@ -551,13 +548,13 @@ describe('the copy engine against a real PostgreSQL', () => {
       expect(heartbeats.at(-1)?.detail).toBe(chunk.id);
       await query(adminUrl(), 'SELECT pg_terminate_backend($1)', [pid]);
       const error = await attempt;
-      expect(error).toBeInstanceOf(PgferryError);
-      expect((error as PgferryError).code).toBe(ErrorCode.ConnectionLost);
+      expect(error).toBeInstanceOf(ApplicationFailure);
+      expect((error as ApplicationFailure).type).toBe(ErrorCode.ConnectionLost);
       await blocker.query('ROLLBACK');
     });
 
     expect(await count(target, 'public.big')).toBe(0);
-    expect(await run(chunksDone, deps, { target, migration: 'killed' })).toEqual([]);
+    expect(await run(acts.chunksDone, { target, migration: 'killed' })).toEqual([]);
     expect(await copy(input)).toMatchObject({ rows: BIG_ROWS, skipped: false });
     expect(await copy(input)).toMatchObject({ rows: BIG_ROWS, skipped: true });
     expect(await count(target, 'public.big')).toBe(BIG_ROWS);
@@ -572,7 +569,7 @@ describe('the copy engine against a real PostgreSQL', () => {
       await blocker.query("INSERT INTO public.big VALUES ($1, 'blocker')", [BIG_ROWS / 2]);
       const env = activityEnv();
       const attempt = rejectionOf(
-        env.run(copyChunk, deps, { source: bigSource, target, migration: 'cancel', chunk }),
+        env.run(acts.copyChunk, { source: bigSource, target, migration: 'cancel', chunk }),
       );
       await copyBackendWaitingOnLock(target);
       env.cancel();
@@ -594,7 +591,7 @@ describe('the copy engine against a real PostgreSQL', () => {
       );
     });
     expect(await count(target, 'public.big')).toBe(0);
-    expect(await run(chunksDone, deps, { target, migration: 'cancel' })).toEqual([]);
+    expect(await run(acts.chunksDone, { target, migration: 'cancel' })).toEqual([]);
   });
 
   it('reads under an exported snapshot, so rows committed after it are not copied', async () => {
@@ -603,21 +600,21 @@ describe('the copy engine against a real PostgreSQL', () => {
     await query(source, 'INSERT INTO public.events SELECT generate_series(1, 10)');
     const target = await emptyDatabase('snap_tgt');
     await query(target, 'CREATE TABLE public.events (id integer)');
-    await run(ensureLedger, deps, { target });
+    await run(acts.ensureLedger, { target });
 
     await withClient(source, async (holder) => {
       await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       const [row] = (await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows;
       const snapshot = row!.id;
       await query(source, 'INSERT INTO public.events SELECT generate_series(11, 15)');
-      const tables = await run(listCopyTables, deps, { source, snapshot });
+      const tables = await run(acts.listCopyTables, { source, snapshot });
       const [chunk] = planChunks(tables, { splitLargerThan: SPLIT });
       const result = await copy({ source, target, migration: 'snap', chunk: chunk!, snapshot });
       expect(result.rows).toBe(10);
       await holder.query('COMMIT');
       // The exporting transaction is over: the snapshot can no longer be adopted.
-      const error = await rejectionOf(run(listCopyTables, deps, { source, snapshot }));
-      expect((error as PgferryError).code).toBe(ErrorCode.SnapshotLost);
+      const error = await rejectionOf(run(acts.listCopyTables, { source, snapshot }));
+      expect((error as ApplicationFailure).type).toBe(ErrorCode.SnapshotLost);
     });
     expect(await count(target, 'public.events')).toBe(10);
   });

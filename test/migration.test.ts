@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type PgferryError } from '../domain/errors';
 import type { MigrationResult } from '../domain/migration';
-import { validateTables } from '../activities/validate';
+import { createActivities } from '../activities';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import {
@@ -103,7 +103,7 @@ describe('offline migrations with an approval gate, on a real Temporal server an
     expect(diff).toEqual([]);
     // Tables were validated on the lanes as they were copied, the rest at the end: together, every
     // table a validation of the whole database lists, each once.
-    const whole = await runActivity(validateTables, testActivityDeps(), {
+    const whole = await runActivity(createActivities(testActivityDeps()).validateTables, {
       source: adminUrl(5432, source),
       target: adminUrl(5432, target),
       level: 'counts' as const,

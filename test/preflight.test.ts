@@ -2,7 +2,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPreflight } from '../activities/preflight';
+import { createActivities, type Activities } from '../activities';
 import { appliesTo, CHECK_IDS, summarize, type CheckId } from '../domain/checks';
 import type { CheckResult, PreflightReport } from '../domain/migration';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
@@ -42,13 +42,13 @@ const TARGET_CHECKS: readonly CheckId[] = [
   'roles.present',
 ];
 
-const deps = testActivityDeps();
+const activities = createActivities(testActivityDeps());
 
-type PreflightInput = Parameters<typeof runPreflight>[1];
+type PreflightInput = Parameters<Activities['runPreflight']>[0];
 
 /** Runs runPreflight the way a worker would: inside an activity Context. */
 function preflight(input: PreflightInput): Promise<PreflightReport> {
-  return runActivity((i: PreflightInput) => runPreflight(deps, i), input);
+  return runActivity(activities.runPreflight, input);
 }
 
 /** The report's result of one check; fails the test when the check is not in the report. */

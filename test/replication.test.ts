@@ -1,27 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyChunk, listCopyTables } from '../activities/copy';
-import { currentLsn, dropReplication, waitForReplay } from '../activities/cutover';
+import { createActivities, type Activities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
-import { freezeSource, unfreezeSource } from '../activities/freeze';
 import { conninfoValue, sourceConninfo, stringLiteral } from '../activities/pg/replication-sql';
-import { chunksDone, ensureLedger, resetCopy } from '../activities/ledger';
-import { createPublication } from '../activities/publication';
-import {
-  awaitSnapshot,
-  holdSlotSnapshot,
-  type HoldSlotSnapshotInput,
-  type SnapshotInfo,
-} from '../activities/snapshot';
-import { createSubscription, replicationLag } from '../activities/subscription';
-import { syncSequences } from '../activities/sequences';
+import type { SnapshotInfo } from '../activities/snapshot';
 import { planChunks } from '../domain/chunks';
 import type { ProgressFigures } from '../domain/contracts';
-import { ErrorCode, isNonRetryable, PgferryError } from '../domain/errors';
+import { ErrorCode } from '../domain/errors';
 import {
   activityEnv,
   rejectionOf,
@@ -30,6 +19,7 @@ import {
   testActivityDeps,
   waitFor,
 } from './helpers/activity-env';
+import { expectFailure, failureOf } from './helpers/failure';
 import { query, runCommand, startThrowawayCluster, withClient, type ThrowawayCluster } from './helpers/pg';
 
 const DB = 'shop';
@@ -83,6 +73,7 @@ describe('replication from a slot whose snapshot the copy reads', () => {
   let sourceCluster: ThrowawayCluster;
   let targetCluster: ThrowawayCluster;
   let deps: ActivityDeps;
+  let acts: Activities;
   const logLines: string[] = [];
   /** URLs for the activities: the source's password comes from the worker's environment. */
   let source: string;
@@ -94,12 +85,12 @@ describe('replication from a slot whose snapshot the copy reads', () => {
 
   const replication = () => ({ source, target, subscription: NAME, publication: NAME, slot: NAME });
 
-  function startHolder(input: HoldSlotSnapshotInput): Holder {
+  function startHolder(input: Parameters<Activities['holdSlotSnapshot']>[0]): Holder {
     const env = activityEnv();
     const heartbeats: ProgressFigures[] = [];
     env.on('heartbeat', (figures: ProgressFigures) => heartbeats.push(figures));
     // Caught here, so a holder that fails before the test awaits it is never an unhandled rejection.
-    const failure = rejectionOf(env.run(holdSlotSnapshot, deps, input));
+    const failure = rejectionOf(env.run(acts.holdSlotSnapshot, input));
     return { env, heartbeats, failure };
   }
 
@@ -155,6 +146,7 @@ describe('replication from a slot whose snapshot the copy reads', () => {
       // Everything the activities log, kept to show that the password never reaches a log.
       logger: pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) }),
     });
+    acts = createActivities(deps);
   }, 60_000);
 
   afterAll(async () => {
@@ -182,20 +174,18 @@ describe('replication from a slot whose snapshot the copy reads', () => {
   });
 
   it('refuses a slot name that PostgreSQL would refuse', async () => {
-    const error = await rejectionOf(
-      run(holdSlotSnapshot, deps, { source, target, migration: MIGRATION, slot: 'Not-A-Slot' }),
+    const failure = await failureOf(
+      run(acts.holdSlotSnapshot, { source, target, migration: MIGRATION, slot: 'Not-A-Slot' }),
     );
-    expect(error).toBeInstanceOf(PgferryError);
-    expect((error as PgferryError).code).toBe(ErrorCode.InvalidInput);
-    expect((error as PgferryError).field).toBe('slot');
+    expectFailure(failure, ErrorCode.InvalidInput, true, 'slot');
   });
 
   it('copies under the held snapshot, so rows written after it are left to replication', async () => {
     // Before the slot: decoding reads the catalog as of each change, and would not find it later.
-    expect(await run(createPublication, deps, { source, publication: NAME })).toEqual({ created: true });
-    expect(await run(createPublication, deps, { source, publication: NAME })).toEqual({ created: false });
+    expect(await run(acts.createPublication, { source, publication: NAME })).toEqual({ created: true });
+    expect(await run(acts.createPublication, { source, publication: NAME })).toEqual({ created: false });
     const holder = startHolder({ source, target, migration: MIGRATION, slot: NAME });
-    snap = await run(awaitSnapshot, deps, { target, migration: MIGRATION });
+    snap = await run(acts.awaitSnapshot, { target, migration: MIGRATION });
     expect(snap.slot).toBe(NAME);
 
     await query(
@@ -206,12 +196,12 @@ describe('replication from a slot whose snapshot the copy reads', () => {
        INSERT INTO ${LINES} (customer_id, amount) VALUES (201, 9.99);`,
     );
 
-    await run(ensureLedger, deps, { target });
-    const tables = await run(listCopyTables, deps, { source, snapshot: snap.snapshot });
+    await run(acts.ensureLedger, { target });
+    const tables = await run(acts.listCopyTables, { source, snapshot: snap.snapshot });
     const chunks = planChunks(tables, { splitLargerThan: 32 * 1024 });
     expect(chunks.length).toBeGreaterThan(2);
     for (const chunk of chunks) {
-      await run(copyChunk, deps, { source, target, migration: MIGRATION, chunk, snapshot: snap.snapshot });
+      await run(acts.copyChunk, { source, target, migration: MIGRATION, chunk, snapshot: snap.snapshot });
     }
 
     expect(await count(targetAdmin, 'public.customers')).toBe(200);
@@ -232,12 +222,12 @@ describe('replication from a slot whose snapshot the copy reads', () => {
   });
 
   it('replicates every change after the snapshot once the subscription starts at the slot', async () => {
-    expect(await run(createSubscription, deps, replication())).toEqual({ created: true });
-    expect(await run(createSubscription, deps, replication())).toEqual({ created: false });
+    expect(await run(acts.createSubscription, replication())).toEqual({ created: true });
+    expect(await run(acts.createSubscription, replication())).toEqual({ created: false });
     // A rollback that stopped half-way leaves it disabled and detached; creating it again resumes it.
     await query(targetAdmin, `ALTER SUBSCRIPTION ${NAME} DISABLE`);
     await query(targetAdmin, `ALTER SUBSCRIPTION ${NAME} SET (slot_name = NONE)`);
-    expect(await run(createSubscription, deps, replication())).toEqual({ created: false });
+    expect(await run(acts.createSubscription, replication())).toEqual({ created: false });
     expect(await query(targetAdmin, 'SELECT subenabled, subslotname FROM pg_subscription')).toEqual([
       { subenabled: true, subslotname: NAME },
     ]);
@@ -259,7 +249,7 @@ describe('replication from a slot whose snapshot the copy reads', () => {
     });
 
     const lag = await waitFor('the lag to settle', async () => {
-      const value = await run(replicationLag, deps, replication());
+      const value = await run(acts.replicationLag, replication());
       return value.lagBytes < 64 * 1024 ? value : undefined;
     });
     expect(lag.receiving).toBe(true);
@@ -271,13 +261,14 @@ describe('replication from a slot whose snapshot the copy reads', () => {
 
   it('names the failure when the target server cannot log in to the source, without the password', async () => {
     const wrong = { ...deps, env: { [PASSWORD_ENV]: `wrong ${SECRET}` } };
-    const error = await rejectionOf(
-      run(createSubscription, wrong, { ...replication(), subscription: 'pgferry_wrong_password' }),
+    const failure = await failureOf(
+      run(createActivities(wrong).createSubscription, {
+        ...replication(),
+        subscription: 'pgferry_wrong_password',
+      }),
     );
-    expect(error).toBeInstanceOf(PgferryError);
-    expect((error as PgferryError).code).toBe(ErrorCode.ConnectionFailed);
-    expect((error as PgferryError).field).toBe('source');
-    expect((error as PgferryError).message).not.toContain(SECRET);
+    expectFailure(failure, ErrorCode.ConnectionFailed, true, 'source');
+    expect(failure.message).not.toContain(SECRET);
     expect(await query(targetAdmin, 'SELECT subname FROM pg_subscription')).toEqual([{ subname: NAME }]);
   });
 
@@ -289,10 +280,10 @@ describe('replication from a slot whose snapshot the copy reads', () => {
        DELETE FROM ${LINES} WHERE customer_id = 210;
        DELETE FROM public.customers WHERE id = 210;`,
     );
-    await run(freezeSource, deps, { source });
+    await run(acts.freezeSource, { source });
     try {
-      const { lsn } = await run(currentLsn, deps, { source });
-      const replayed = await runWithin(20_000, waitForReplay, deps, { ...replication(), lsn });
+      const { lsn } = await run(acts.currentLsn, { source });
+      const replayed = await runWithin(20_000, acts.waitForReplay, { ...replication(), lsn });
       expect(replayed.waitedMs).toBeGreaterThanOrEqual(0);
       expect(
         await query(sourceAdmin, 'SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [replayed.confirmedLsn, lsn]),
@@ -302,39 +293,39 @@ describe('replication from a slot whose snapshot the copy reads', () => {
       // Sequences are not replicated: the cutover sets them.
       const sequence = 'SELECT last_value::text FROM public.invoice_no';
       expect(await query(targetAdmin, sequence)).not.toEqual(await query(sourceAdmin, sequence));
-      await run(syncSequences, deps, { source, target });
+      await run(acts.syncSequences, { source, target });
       expect(await query(targetAdmin, sequence)).toEqual(await query(sourceAdmin, sequence));
     } finally {
-      await run(unfreezeSource, deps, { source });
+      await run(acts.unfreezeSource, { source });
     }
   });
 
   it('refuses to wait for a subscription that does not exist or an LSN that is not one', async () => {
-    const missing = await rejectionOf(
-      run(waitForReplay, deps, { ...replication(), subscription: 'no_such_sub', lsn: '0/0' }),
+    const missing = await failureOf(
+      run(acts.waitForReplay, { ...replication(), subscription: 'no_such_sub', lsn: '0/0' }),
     );
-    expect((missing as PgferryError).code).toBe(ErrorCode.InvalidInput);
-    const garbled = await rejectionOf(run(waitForReplay, deps, { ...replication(), lsn: "0/0'; --" }));
-    expect((garbled as PgferryError).code).toBe(ErrorCode.InvalidInput);
+    expectFailure(missing, ErrorCode.InvalidInput, true, 'subscription');
+    const garbled = await failureOf(run(acts.waitForReplay, { ...replication(), lsn: "0/0'; --" }));
+    expectFailure(garbled, ErrorCode.InvalidInput, true, 'lsn');
   });
 
   it('drops the subscription, the slot and the publication from a frozen source, and a second drop finds nothing to do', async () => {
     const input = { ...replication(), migration: MIGRATION };
     // As at cutover: the source is still frozen when replication is taken down.
-    await run(freezeSource, deps, { source });
+    await run(acts.freezeSource, { source });
     try {
-      expect(await run(dropReplication, deps, input)).toEqual({
+      expect(await run(acts.dropReplication, input)).toEqual({
         subscription: true,
         slot: true,
         publication: true,
       });
-      expect(await run(dropReplication, deps, input)).toEqual({
+      expect(await run(acts.dropReplication, input)).toEqual({
         subscription: false,
         slot: false,
         publication: false,
       });
     } finally {
-      await run(unfreezeSource, deps, { source });
+      await run(acts.unfreezeSource, { source });
     }
     expect(await slots()).toEqual([]);
     expect(await query(sourceAdmin, 'SELECT pubname FROM pg_publication')).toEqual([]);
@@ -360,18 +351,18 @@ describe('replication from a slot whose snapshot the copy reads', () => {
     const slot = 'pgferry_twice';
     const migration = 'twice';
     const first = startHolder({ source, target, migration, slot });
-    const earlier = await run(awaitSnapshot, deps, { target, migration });
+    const earlier = await run(acts.awaitSnapshot, { target, migration });
     // A worker cut off from Temporal but not from the source: the workflow starts another holder.
     const second = startHolder({ source, target, migration, slot, token: 'second-holder' });
-    const later = await run(awaitSnapshot, deps, { target, migration, token: 'second-holder' });
+    const later = await run(acts.awaitSnapshot, { target, migration, token: 'second-holder' });
     expect(later.token).toBe('second-holder');
-    expect((await first.failure) as PgferryError).toMatchObject({ code: ErrorCode.SnapshotLost });
-    const gone = await rejectionOf(run(listCopyTables, deps, { source, snapshot: earlier.snapshot }));
-    expect((gone as PgferryError).code).toBe(ErrorCode.SnapshotLost);
-    expect(await run(listCopyTables, deps, { source, snapshot: later.snapshot })).toHaveLength(2);
+    expect((await first.failure) as ApplicationFailure).toMatchObject({ type: ErrorCode.SnapshotLost });
+    const gone = await failureOf(run(acts.listCopyTables, { source, snapshot: earlier.snapshot }));
+    expect(gone.type).toBe(ErrorCode.SnapshotLost);
+    expect(await run(acts.listCopyTables, { source, snapshot: later.snapshot })).toHaveLength(2);
     second.env.cancel();
     expect(await second.failure).toBeInstanceOf(CancelledFailure);
-    await run(dropReplication, deps, { source, target, subscription: 'none', publication: 'none', slot });
+    await run(acts.dropReplication, { source, target, subscription: 'none', publication: 'none', slot });
     expect(await slots()).toEqual([]);
   });
 
@@ -393,7 +384,7 @@ describe('replication from a slot whose snapshot the copy reads', () => {
       await blocker.query('ROLLBACK');
     });
     // Whatever the walsender made of the slot before it noticed, dropping cleans it up.
-    await run(dropReplication, deps, { source, target, subscription: 'none', publication: 'none', slot });
+    await run(acts.dropReplication, { source, target, subscription: 'none', publication: 'none', slot });
     expect(await slots()).toEqual([]);
   });
 
@@ -401,7 +392,7 @@ describe('replication from a slot whose snapshot the copy reads', () => {
     const slot = 'pgferry_killed';
     const migration = 'killed';
     const first = startHolder({ source, target, migration, slot });
-    const lost = await run(awaitSnapshot, deps, { target, migration });
+    const lost = await run(acts.awaitSnapshot, { target, migration });
     const walsenders = await query<{ pid: number }>(
       sourceAdmin,
       "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = 'pgferry'",
@@ -410,27 +401,26 @@ describe('replication from a slot whose snapshot the copy reads', () => {
     await query(sourceAdmin, 'SELECT pg_terminate_backend($1)', [walsenders[0]!.pid]);
 
     const failure = await first.failure;
-    expect(failure).toBeInstanceOf(PgferryError);
-    expect((failure as PgferryError).code).toBe(ErrorCode.SnapshotLost);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
     // No retry brings a snapshot back: the workflow starts the copy over from a new slot instead.
-    expect(isNonRetryable((failure as PgferryError).code)).toBe(true);
-    const gone = await rejectionOf(run(listCopyTables, deps, { source, snapshot: lost.snapshot }));
-    expect((gone as PgferryError).code).toBe(ErrorCode.SnapshotLost);
+    expectFailure(failure as ApplicationFailure, ErrorCode.SnapshotLost, true);
+    const gone = await failureOf(run(acts.listCopyTables, { source, snapshot: lost.snapshot }));
+    expect(gone.type).toBe(ErrorCode.SnapshotLost);
 
     // The waiter skips the dead holder's row until the next holder publishes its own.
-    const next = run(awaitSnapshot, deps, { target, migration, notBefore: lost.token });
+    const next = run(acts.awaitSnapshot, { target, migration, notBefore: lost.token });
     const second = startHolder({ source, target, migration, slot });
     const fresh = await next;
     expect(fresh.token).not.toBe(lost.token);
     expect(fresh.snapshot).not.toBe(lost.snapshot);
     expect(fresh.slot).toBe(slot);
     expect(await slots()).toEqual([{ slot_name: slot, plugin: 'pgoutput', active: false }]);
-    expect(await run(listCopyTables, deps, { source, snapshot: fresh.snapshot })).toHaveLength(2);
+    expect(await run(acts.listCopyTables, { source, snapshot: fresh.snapshot })).toHaveLength(2);
 
     second.env.cancel();
     expect(await second.failure).toBeInstanceOf(CancelledFailure);
     expect(
-      await run(dropReplication, deps, { source, target, subscription: 'none', publication: 'none', slot }),
+      await run(acts.dropReplication, { source, target, subscription: 'none', publication: 'none', slot }),
     ).toEqual({ subscription: false, slot: true, publication: false });
     expect(await slots()).toEqual([]);
   });
@@ -440,15 +430,15 @@ describe('replication from a slot whose snapshot the copy reads', () => {
       targetAdmin,
       "INSERT INTO pgferry.chunks (migration, chunk_id, rows, bytes) VALUES ('other', 'x', 1, 1)",
     );
-    expect((await run(chunksDone, deps, { target, migration: MIGRATION })).length).toBeGreaterThan(2);
-    const reset = await run(resetCopy, deps, { source, target, migration: MIGRATION });
+    expect((await run(acts.chunksDone, { target, migration: MIGRATION })).length).toBeGreaterThan(2);
+    const reset = await run(acts.resetCopy, { source, target, migration: MIGRATION });
     expect(reset.tables).toBe(2);
     expect(reset.chunks).toBeGreaterThan(2);
     expect(await count(targetAdmin, 'public.customers')).toBe(0);
     expect(await count(targetAdmin, LINES)).toBe(0);
-    expect(await run(chunksDone, deps, { target, migration: MIGRATION })).toEqual([]);
-    expect(await run(chunksDone, deps, { target, migration: 'other' })).toEqual(['x']);
-    expect(await run(resetCopy, deps, { source, target, migration: MIGRATION })).toEqual({
+    expect(await run(acts.chunksDone, { target, migration: MIGRATION })).toEqual([]);
+    expect(await run(acts.chunksDone, { target, migration: 'other' })).toEqual(['x']);
+    expect(await run(acts.resetCopy, { source, target, migration: MIGRATION })).toEqual({
       tables: 2,
       chunks: 0,
     });

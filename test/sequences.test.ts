@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncSequences } from '../activities/sequences';
-import { validateTables } from '../activities/validate';
-import { ErrorCode, isNonRetryable, PgferryError } from '../domain/errors';
-import { rejectionOf, runActivity, testActivityDeps } from './helpers/activity-env';
+import { createActivities } from '../activities';
+import { ErrorCode } from '../domain/errors';
+import { runActivity, testActivityDeps } from './helpers/activity-env';
+import { expectFailure, failureOf } from './helpers/failure';
 import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 
 const SCHEMA = `
@@ -14,7 +14,7 @@ describe('syncSequences and the validation share one definition of the user’s 
   const source = uniqueName('seq_s');
   const target = uniqueName('seq_t');
   const role = uniqueName('seq_reader');
-  const deps = testActivityDeps();
+  const activities = createActivities(testActivityDeps());
   const urls = { source: adminUrl(5432, source), target: adminUrl(5432, target) };
 
   beforeAll(async () => {
@@ -43,9 +43,9 @@ describe('syncSequences and the validation share one definition of the user’s 
       await holder.query(
         "CREATE TEMP TABLE scratch (id serial, v text); INSERT INTO scratch (v) VALUES ('x')",
       );
-      const result = await runActivity(syncSequences, deps, urls);
+      const result = await runActivity(activities.syncSequences, urls);
       expect(result.sequences).toBe(2);
-      const report = await runActivity(validateTables, deps, { ...urls, level: 'counts' as const });
+      const report = await runActivity(activities.validateTables, { ...urls, level: 'counts' as const });
       expect(report.sequences.map((s) => s.name)).toEqual(['public.invoice_no', 'public.orders_id_seq']);
       expect(report.sequences.every((s) => s.ok)).toBe(true);
       expect(report.sequences[1]?.target).toBe('42 (is_called true)');
@@ -57,13 +57,10 @@ describe('syncSequences and the validation share one definition of the user’s 
   it('fails with PermissionDenied, not retried, when the target user may not set a sequence', async () => {
     const url = new URL(urls.target);
     url.username = role;
-    const err = await rejectionOf(
-      runActivity(syncSequences, deps, { source: urls.source, target: url.toString() }),
+    const failure = await failureOf(
+      runActivity(activities.syncSequences, { source: urls.source, target: url.toString() }),
     );
-    expect(err).toBeInstanceOf(PgferryError);
-    expect((err as PgferryError).code).toBe(ErrorCode.PermissionDenied);
-    expect((err as PgferryError).field).toBe('target');
-    expect((err as PgferryError).fix).toBeTruthy();
-    expect(isNonRetryable((err as PgferryError).code)).toBe(true);
+    expectFailure(failure, ErrorCode.PermissionDenied, true, 'target');
+    expect(failure.details?.[0]).toMatchObject({ fix: expect.stringMatching(/./) });
   });
 });

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTableIndexes } from '../activities/schema';
-import { MISSING_TABLE_ROWS, validateTables } from '../activities/validate';
+import { createActivities, type Activities } from '../activities';
+import { MISSING_TABLE_ROWS } from '../activities/validate';
 import type { ProgressFigures } from '../domain/contracts';
 import type { ValidationReport } from '../domain/migration';
 import { activityEnv, runActivity, testActivityDeps } from './helpers/activity-env';
@@ -16,9 +16,9 @@ import {
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
-const deps = testActivityDeps();
+const activities = createActivities(testActivityDeps());
 
-type ValidateInput = Parameters<typeof validateTables>[1];
+type ValidateInput = Parameters<Activities['validateTables']>[0];
 
 /** Runs validateTables inside an activity Context (it heartbeats) and keeps the heartbeats it sent. */
 async function validate(
@@ -27,8 +27,10 @@ async function validate(
   const env = activityEnv();
   const beats: ProgressFigures[] = [];
   env.on('heartbeat', (details: unknown) => beats.push(details as ProgressFigures));
-  const activity = (i: ValidateInput): Promise<ValidationReport> => validateTables(deps, i);
-  const report = await env.run<[ValidateInput], ValidationReport, typeof activity>(activity, input);
+  const report = await env.run<[ValidateInput], ValidationReport, Activities['validateTables']>(
+    activities.validateTables,
+    input,
+  );
   return { report, beats };
 }
 
@@ -179,7 +181,7 @@ describe('validateTables against a real PostgreSQL', () => {
     await query(target, `UPDATE public.documents SET title = 'other' WHERE id = 1`);
     await query(target, `SELECT setval('inventory.ticket_seq', 49, true)`);
     // The lanes' step: indexes (rebuilt here), statistics, then the validation of its tables.
-    const early = await runActivity(buildTableIndexes, deps, {
+    const early = await runActivity(activities.buildTableIndexes, {
       source,
       target,
       analyze: true,

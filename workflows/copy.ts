@@ -1,8 +1,8 @@
 import { CancellationScope, condition, isCancellation } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import { batchChunks, planChunks, qualifiedTableName, type Chunk, type TableInfo } from '../domain/chunks';
 import { AS_IS_MIN_TOAST_BYTES } from '../domain/constants';
 import type { TableValidation } from '../domain/migration';
+import type { TableColumns, TableRef } from '../domain/tables';
 import { control, data } from './activities';
 import { allEnded } from './compensations';
 import type { MigrationRun } from './migration-run';
@@ -12,11 +12,6 @@ import type { DoneEarly } from './settle';
 const SMALL_BATCH_BYTES = 16 * 1024 * 1024;
 /** Chunks in one batch at most: thousands of tables cost tens of activities, and history stays bounded. */
 const BATCH_CHUNKS = 100;
-
-/** A table named by schema and name. */
-type TableName = Pick<Chunk, 'schema' | 'table'>;
-/** A table and the columns whose storage the as-is load set (restoreStorage sets them back). */
-type TableColumns = Parameters<Activities['restoreStorage']>[0]['tables'][number];
 
 /** What the copy stage moved, and what it did early that the final steps need not do again. */
 export interface Copied extends DoneEarly {
@@ -60,8 +55,10 @@ export async function copyTables(
       totals.done += n;
       progress.update({ tablesDone: totals.done, rows: totals.rows, bytes: totals.bytes });
     },
-    // Offline, a copied table no longer changes (or changes as it would by the end): checked now.
-    ...(input.mode === 'offline' && input.validate !== 'none' ? { validate: input.validate } : {}),
+    // Offline on a frozen source, a copied table no longer changes: checked now, on its lane.
+    ...(input.mode === 'offline' && input.freezeSource && input.validate !== 'none'
+      ? { validate: input.validate }
+      : {}),
     mayHoldAsIs: (t) => (toastBytes.get(qualifiedTableName(t.schema, t.table)) ?? 0) >= AS_IS_MIN_TOAST_BYTES,
     // A rollback sets the columns back whatever the copy reached (restoring is idempotent).
     asIs: (set) =>
@@ -89,7 +86,7 @@ export interface CopyAndIndexOptions {
    */
   readonly asIs: (set: TableColumns[]) => void;
   /** Of the split tables, those worth the as-is check. */
-  readonly mayHoldAsIs: (table: TableName) => boolean;
+  readonly mayHoldAsIs: (table: TableRef) => boolean;
   /** Validate each table on its lane after its indexes (offline: the source no longer changes). */
   readonly validate?: 'counts' | 'checksums';
 }
@@ -149,7 +146,7 @@ async function setAsIs(options: CopyAndIndexOptions): Promise<TableColumns[]> {
 /** One lane's next piece of work: a batch of chunks, or the indexes of tables whose chunks are all in. */
 type Work =
   | { readonly kind: 'copy'; readonly batch: Chunk[] }
-  | { readonly kind: 'indexes'; readonly tables: TableName[] };
+  | { readonly kind: 'indexes'; readonly tables: TableRef[] };
 
 /**
  * The copy's lanes. They end together: when one fails, the others start nothing new, their running
@@ -211,7 +208,7 @@ class Lanes {
       ...(options.snapshot ? { snapshot: options.snapshot } : {}),
     });
     options.onCopied(copied, batch.length);
-    const ready: TableName[] = [];
+    const ready: TableRef[] = [];
     for (const chunk of batch) {
       const key = qualifiedTableName(chunk.schema, chunk.table);
       const left = (this.remaining.get(key) ?? 1) - 1;
@@ -221,7 +218,7 @@ class Lanes {
     if (ready.length > 0) this.queue.push({ kind: 'indexes', tables: ready });
   }
 
-  private async index(tables: TableName[]): Promise<void> {
+  private async index(tables: TableRef[]): Promise<void> {
     const done = await data.buildTableIndexes({
       source: this.options.source,
       target: this.options.target,

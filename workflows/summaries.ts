@@ -1,6 +1,7 @@
 import type { Activities } from '../activities';
 import { qualifiedTableName, type Chunk } from '../domain/chunks';
 import { connectionLabel, tryParseConnectionUrl } from '../domain/connection';
+import type { TableRef } from '../domain/tables';
 
 /** The input of one activity, by name (every pgferry activity takes a single input object). */
 export type ActivityInput<K extends keyof Activities> = Parameters<Activities[K]>[0];
@@ -71,7 +72,7 @@ function indexStepParts(i: { analyze?: boolean; validate?: string }): string {
 }
 
 /** The first few tables' names, then an ellipsis. */
-function tableList(tables: readonly { schema: string; table: string }[]): string {
+function tableList(tables: readonly TableRef[]): string {
   const named = tables.slice(0, NAMED_CHUNKS).map((t) => qualifiedTableName(t.schema, t.table));
   return `${named.join(', ')}${tables.length > NAMED_CHUNKS ? ', …' : ''}`;
 }

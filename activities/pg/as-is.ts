@@ -3,7 +3,7 @@ import type { Chunk } from '../../domain/chunks';
 import { AS_IS_MIN_TOAST_BYTES } from '../../domain/constants';
 import { inStep } from './connect';
 import { copyStep } from './copy-steps';
-import type { TableColumns } from './copy-sql';
+import type { TableColumns } from '../../domain/tables';
 import { anyCompressedSql, setStorageSql, SOURCE_TOASTED_COLUMNS, TARGET_SAME_COLUMNS } from './toast-sql';
 
 /** A column worth loading as is, and the compression method its source values were stored under. */

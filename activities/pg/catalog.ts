@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { TableRows } from '../../domain/contracts';
+import type { TableRef } from '../../domain/tables';
 import { quoteIdent } from './connect';
 import { sequenceValueSql, USER_SEQUENCES } from './sequences-sql';
 
@@ -29,15 +30,15 @@ const LIST_TABLES = `
    ORDER BY 1, 2`;
 
 /** Lists the tables that hold rows, by schema and name. */
-export async function listTables(client: Client): Promise<{ schema: string; table: string }[]> {
-  const { rows } = await client.query<{ schema: string; table: string }>(LIST_TABLES);
+export async function listTables(client: Client): Promise<TableRef[]> {
+  const { rows } = await client.query<TableRef>(LIST_TABLES);
   return rows;
 }
 
 /** Counts each table's own rows (ONLY: an inheritance parent's count leaves its children out). */
 export async function countRows(
   client: Client,
-  tables: readonly { schema: string; table: string }[],
+  tables: readonly TableRef[],
   onTable?: (done: number) => void,
 ): Promise<TableRows[]> {
   const out: TableRows[] = [];

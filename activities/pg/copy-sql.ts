@@ -1,4 +1,5 @@
 import type { Chunk } from '../../domain/chunks';
+import type { TableRef } from '../../domain/tables';
 import { quoteIdent, quoteLiteral } from './connect';
 import { LEDGER_SCHEMA } from './ledger-sql';
 import { NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './session-sql';
@@ -125,14 +126,6 @@ export type CopyFormat = 'binary' | 'text';
 
 function formatClause(format: CopyFormat): string {
   return format === 'binary' ? ' WITH (FORMAT binary)' : '';
-}
-
-/** A table by schema and name. */
-export type TableRef = Pick<Chunk, 'schema' | 'table'>;
-
-/** A table and some of its columns. */
-export interface TableColumns extends TableRef {
-  readonly columns: string[];
 }
 
 /** The table, schema-qualified and quoted. */

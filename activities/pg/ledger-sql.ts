@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { TableRef } from '../../domain/tables';
 import { quoteIdent, quoteLiteral } from './connect';
 
 /** The schema of pgferry's own bookkeeping on a target; never copied from a source. */
@@ -58,7 +59,7 @@ export const EXISTING_TABLES = `
    WHERE to_regclass(format('%I.%I', s, t)) IS NOT NULL`;
 
 /** Empties the copied tables. ONLY: inheritance children are in the list on their own. */
-export function truncateTablesSql(tables: readonly { schema: string; table: string }[]): string {
+export function truncateTablesSql(tables: readonly TableRef[]): string {
   return `TRUNCATE TABLE ${tables.map((t) => `ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`).join(', ')}`;
 }
 

@@ -203,6 +203,15 @@ export const SLOT_POSITION = `
     LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
    WHERE s.slot_name = $1`;
 
+/** A row of SLOT_POSITION. */
+export interface SlotPosition {
+  readonly active: boolean;
+  readonly source_lsn: string;
+  readonly confirmed_lsn: string | null;
+  readonly lag_bytes: string | null;
+  readonly replay_lag_seconds: number | null;
+}
+
 /**
  * How far the slot's consumer has confirmed, and whether that reaches an LSN. NULL (no slot row)
  * and a NULL confirmed_flush_lsn (a physical slot) both mean the slot is not the one to wait on.
@@ -222,6 +231,12 @@ export const SUBSCRIPTION_PROGRESS = `
     FROM pg_subscription s
     LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL
    WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
+/** A row of SUBSCRIPTION_PROGRESS. */
+export interface SubscriptionProgress {
+  readonly receiving: boolean;
+  readonly silent_seconds: number | null;
+}
 
 /** Opens the cutover message's transaction: READ WRITE, since the frozen source defaults to read-only. */
 export const CUTOVER_BEGIN = 'BEGIN READ WRITE';

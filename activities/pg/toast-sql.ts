@@ -1,5 +1,6 @@
 import { quoteIdent } from './connect';
-import { tableSql, type TableRef } from './copy-sql';
+import type { TableRef } from '../../domain/tables';
+import { tableSql } from './copy-sql';
 
 /** The compression method a column's new values get: its own, or the session's default. */
 const METHOD = `CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'

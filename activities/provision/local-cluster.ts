@@ -2,21 +2,12 @@ import { chown, mkdir, readFile, rm, writeFile, access } from 'node:fs/promises'
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { formatConnectionUrl } from '../../domain/connection';
+import type { ProvisionClusterInput } from '../../domain/activity-inputs';
 import type { ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { ActivityDeps } from '../deps';
 import { findTool, runTool } from '../tools';
 import { provisionDatabase } from './local';
-
-/** Input of the provisionLocalCluster activity. */
-export interface ProvisionClusterInput {
-  readonly cluster: string;
-  readonly database: string;
-  readonly port?: number | undefined;
-  readonly pgVersion?: number | undefined;
-  readonly marker: string;
-}
 
 /** What pgferry writes beside a cluster it made, once initdb has finished. */
 interface ClusterRecord {
@@ -159,14 +150,14 @@ export async function provisionLocalCluster(
   if (!record) throw new PgferryError(ErrorCode.ClusterFailed, `the cluster record in ${dataDir} is missing`);
   await access(dataDir);
   await ensureRunning(deps, dataDir, binDir);
-  const target = formatConnectionUrl({
+  const target = {
     host: '127.0.0.1',
     port: record.port,
     user: 'postgres',
     database: input.database,
     sslmode: undefined,
     passwordEnv: undefined,
-  });
+  };
   const db = await provisionDatabase(deps, { target, marker: input.marker });
   return { ...db, provider: 'local-cluster', created: created || db.created, dataDir };
 }

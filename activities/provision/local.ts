@@ -1,10 +1,6 @@
 import type { Client } from 'pg';
-import {
-  formatConnectionUrl,
-  parseConnectionUrl,
-  withDatabase,
-  type ConnSpec,
-} from '../../domain/connection';
+import type { ProvisionDatabaseInput } from '../../domain/activity-inputs';
+import { formatConnectionUrl, withDatabase, type ConnSpec } from '../../domain/connection';
 import type { ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { ActivityDeps } from '../deps';
@@ -14,13 +10,6 @@ import { SqlState } from '../pg/sqlstate';
 
 /** The database every server has, used to create and inspect others. */
 export const MAINTENANCE_DB = 'postgres';
-
-/** Input of the provisionDatabase activity. */
-export interface ProvisionDatabaseInput {
-  readonly target: string;
-  /** The comment that marks the database as provisioned by this run. */
-  readonly marker: string;
-}
 
 async function createDatabase(admin: Client, name: string, marker: string): Promise<boolean> {
   try {
@@ -44,7 +33,7 @@ export async function provisionDatabase(
   deps: ActivityDeps,
   input: ProvisionDatabaseInput,
 ): Promise<ProvisionResult> {
-  const spec = parseConnectionUrl(input.target, 'target');
+  const spec = input.target;
   const admin = withDatabase(spec, MAINTENANCE_DB);
   const { created, version } = await withClient(admin, deps.env, 'target', async (client) => {
     const { version } = await serverVersion(client);

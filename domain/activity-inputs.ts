@@ -1,0 +1,320 @@
+/**
+ * The inputs of pgferry's activities, as zod schemas. A workflow passes the raw shape (`z.input`:
+ * connection URLs as strings, as history records them); the worker parses it once, where
+ * createActivities wires the activity, and the activity receives the parsed shape (`z.output`:
+ * connection specs, checked names). A bad input fails InvalidInput naming the field, before any
+ * database is touched.
+ */
+import { z } from 'zod';
+import { Chunk } from './chunks';
+import { ConnectionSpec, Jobs, LocalClusterProvisionInput } from './contracts';
+import type { Notification } from './notify';
+import { TableColumns, TableRef } from './tables';
+
+/** What a rejected activity input should do: the caller (a workflow, a test) sent the wrong shape. */
+export const ACTIVITY_INPUT_FIX =
+  'pass the activity the input its schema in domain/activity-inputs.ts describes';
+
+// NAMEDATALEN - 1: a longer name is silently truncated, and the existence checks would miss it.
+const MAX_NAME_BYTES = 63;
+
+/** The name of a publication, subscription or migration key: 1 to 63 bytes, as PostgreSQL keeps it. */
+export const ObjectName = z
+  .string()
+  .refine((name) => name !== '' && new TextEncoder().encode(name).length <= MAX_NAME_BYTES, {
+    message: 'the name is empty or longer than 63 bytes',
+    params: { fix: 'use a name of 1 to 63 bytes' },
+  });
+
+/** A replication slot's name, by PostgreSQL's own rule (ReplicationSlotValidateName). */
+export const SlotName = z.string().refine((slot) => /^[a-z0-9_]{1,63}$/.test(slot), {
+  message: 'not a replication slot name',
+  params: { fix: 'use lower-case letters, digits and _, at most 63 characters' },
+});
+
+/** A PostgreSQL LSN: it goes into a query as a parameter, but must mean one. */
+export const Lsn = z.string().refine((lsn) => /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(lsn), {
+  message: 'not a PostgreSQL LSN',
+  params: { fix: 'pass the LSN that currentLsn returned, e.g. 0/16B3748' },
+});
+
+/** An exported snapshot id (online mode): what the copy reads the source under. */
+const Snapshot = z.string().min(1);
+/** The comment that marks a database as provisioned by this run. */
+const Marker = z.string().min(1);
+/** A backup directory on the worker, as the backup workflow returned it. */
+const BackupDir = z.string().min(1);
+/** Names that the step leaves out (pg_restore list keys, qualified table names). */
+const Skip = z.array(z.string()).readonly();
+
+/** An activity on the source database. */
+export const OnSource = z.object({ source: ConnectionSpec });
+/** An activity on the source database. */
+export type OnSource = z.output<typeof OnSource>;
+/** An activity on the target database. */
+export const OnTarget = z.object({ target: ConnectionSpec });
+/** An activity on the target database. */
+export type OnTarget = z.output<typeof OnTarget>;
+/** An activity on both databases. */
+export const OnBoth = OnSource.extend(OnTarget.shape);
+/** An activity on both databases. */
+export type OnBoth = z.output<typeof OnBoth>;
+
+/** Input of provisionDatabase. */
+export const ProvisionDatabaseInput = OnTarget.extend({ marker: Marker });
+/** Input of provisionDatabase. */
+export type ProvisionDatabaseInput = z.output<typeof ProvisionDatabaseInput>;
+
+/** Input of provisionLocalCluster: the provision workflow's, with the run's marker. */
+export const ProvisionClusterInput = z
+  .object(LocalClusterProvisionInput.shape)
+  .omit({ provider: true })
+  .extend({ marker: Marker });
+/** Input of provisionLocalCluster. */
+export type ProvisionClusterInput = z.output<typeof ProvisionClusterInput>;
+
+/** Input of checkBackupInput. */
+export const CheckBackupInput = OnSource.extend({ to: z.string().min(1) });
+/** Input of checkBackupInput. */
+export type CheckBackupInput = z.output<typeof CheckBackupInput>;
+
+/** Input of dumpDatabase. */
+export const DumpInput = CheckBackupInput.extend({ name: z.string().min(1), jobs: Jobs });
+/** Input of dumpDatabase. */
+export type DumpInput = z.output<typeof DumpInput>;
+
+/** Input of verifyBackup. */
+export const VerifyBackupInput = z.object({ from: BackupDir });
+/** Input of verifyBackup. */
+export type VerifyBackupInput = z.output<typeof VerifyBackupInput>;
+
+/** Input of checkRestoredRows: a backup and the database it was restored into. */
+export const RestoredInput = OnTarget.extend(VerifyBackupInput.shape);
+/** Input of checkRestoredRows. */
+export type RestoredInput = z.output<typeof RestoredInput>;
+
+/** Input of checkRestoreTarget. */
+export const CheckRestoreTargetInput = RestoredInput.extend({ marker: Marker });
+/** Input of checkRestoreTarget. */
+export type CheckRestoreTargetInput = z.output<typeof CheckRestoreTargetInput>;
+
+/** Input of restoreDatabase. */
+export const RestoreDatabaseInput = CheckRestoreTargetInput.extend({ jobs: Jobs });
+/** Input of restoreDatabase. */
+export type RestoreDatabaseInput = z.output<typeof RestoreDatabaseInput>;
+
+/** Input of runPreflight. */
+export const PreflightRunInput = OnBoth.extend({ mode: z.enum(['offline', 'online']) });
+/** Input of runPreflight. */
+export type PreflightRunInput = z.output<typeof PreflightRunInput>;
+
+/** Input of copySchemaSection. */
+export const SchemaSectionInput = OnBoth.extend({
+  /** pre-data: types, tables, functions (before the copy); post-data: indexes, constraints, triggers, matview data. */
+  section: z.enum(['pre-data', 'post-data']),
+  jobs: Jobs,
+  /** The marker of the provisioned target: a retried pre-data step may re-create that database only. */
+  marker: Marker,
+  /** Post-data items already built (buildTableIndexes' keys): left out of this restore. */
+  skip: Skip.optional(),
+});
+/** Input of copySchemaSection. */
+export type SchemaSectionInput = z.output<typeof SchemaSectionInput>;
+
+/** How the target is proven equal to the source, by a step that validates. */
+const ValidationLevel = z.enum(['counts', 'checksums']);
+
+/** Input of buildTableIndexes. */
+export const TableIndexesInput = OnBoth.extend({
+  /** Tables whose every chunk is committed on the target. */
+  tables: z.array(TableRef).readonly(),
+  /** Also ANALYZE each table once its indexes are built. */
+  analyze: z.boolean().optional(),
+  /** Then validate the tables, source against target (offline: the copy is done with them). */
+  validate: ValidationLevel.optional(),
+});
+/** Input of buildTableIndexes. */
+export type TableIndexesInput = z.output<typeof TableIndexesInput>;
+
+/** Input of dropOwnTarget. */
+export const DropOwnTargetInput = OnTarget.extend({ marker: Marker });
+/** Input of dropOwnTarget. */
+export type DropOwnTargetInput = z.output<typeof DropOwnTargetInput>;
+
+/** Input of listCopyTables. */
+export const ListCopyTablesInput = OnSource.extend({
+  /** An exported snapshot to read the catalog under, so the list matches what the chunks read. */
+  snapshot: Snapshot.optional(),
+});
+/** Input of listCopyTables. */
+export type ListCopyTablesInput = z.output<typeof ListCopyTablesInput>;
+
+/** Input of chunksDone. */
+export const ChunksDoneInput = OnTarget.extend({
+  /** The migration's name: the ledger keeps the chunks of each migration apart. */
+  migration: z.string().min(1),
+});
+/** Input of chunksDone. */
+export type ChunksDoneInput = z.output<typeof ChunksDoneInput>;
+
+/** Input of resetCopy. */
+export const ResetCopyInput = OnBoth.extend(ChunksDoneInput.shape);
+/** Input of resetCopy. */
+export type ResetCopyInput = z.output<typeof ResetCopyInput>;
+
+/** Input of copyChunk. */
+export const CopyChunkInput = ResetCopyInput.extend({
+  chunk: Chunk,
+  /** An exported snapshot (online mode): every chunk reads the source as of the slot's start. */
+  snapshot: Snapshot.optional(),
+});
+/** Input of copyChunk. */
+export type CopyChunkInput = z.output<typeof CopyChunkInput>;
+
+/** Input of copyChunks: several chunks that one activity copies one after another. */
+export const CopyChunksInput = CopyChunkInput.omit({ chunk: true }).extend({
+  chunks: z.array(Chunk).readonly(),
+});
+/** Input of copyChunks. */
+export type CopyChunksInput = z.output<typeof CopyChunksInput>;
+
+/** Input of restoreStorage. */
+export const RestoreStorageInput = OnTarget.extend({ tables: z.array(TableColumns).readonly() });
+/** Input of restoreStorage. */
+export type RestoreStorageInput = z.output<typeof RestoreStorageInput>;
+
+/** Input of setAsIsStorage. */
+export const AsIsStorageInput = OnBoth.extend({
+  /** Tables split into ranges, with the columns the copy moves. */
+  tables: z.array(TableColumns).readonly(),
+  /** An exported snapshot (online mode): the check reads what the chunks will read. */
+  snapshot: Snapshot.optional(),
+});
+/** Input of setAsIsStorage. */
+export type AsIsStorageInput = z.output<typeof AsIsStorageInput>;
+
+/** Input of validateTables. */
+export const ValidateTablesInput = OnBoth.extend({
+  level: ValidationLevel,
+  /** The tables to validate; every table that holds rows when absent. */
+  tables: z.array(TableRef).readonly().optional(),
+  /** Tables validated already (on the lanes, by buildTableIndexes), by qualifiedTableName: left out here. */
+  skip: Skip.optional(),
+});
+/** Input of validateTables. */
+export type ValidateTablesInput = z.output<typeof ValidateTablesInput>;
+
+/** Input of holdSlotSnapshot. */
+export const HoldSlotSnapshotInput = OnBoth.extend({
+  /** The migration's name: the key of its row in pgferry.snapshots on the target. */
+  migration: ObjectName,
+  /** The logical replication slot to create. */
+  slot: SlotName,
+  /**
+   * The token to publish (random when absent). A workflow that makes one (uuid4()) and waits for
+   * exactly it can never mistake the row of a holder from an earlier run for this one's.
+   */
+  token: z.string().min(1).optional(),
+});
+/** Input of holdSlotSnapshot. */
+export type HoldSlotSnapshotInput = z.output<typeof HoldSlotSnapshotInput>;
+
+/** Input of awaitSnapshot. */
+export const AwaitSnapshotInput = OnTarget.extend({
+  migration: z.string().min(1),
+  /** The token of a holder known to be gone: its row is skipped until a new holder replaces it. */
+  notBefore: z.string().optional(),
+  /** Waits for the row of exactly this holder (the token given to holdSlotSnapshot). */
+  token: z.string().optional(),
+});
+/** Input of awaitSnapshot. */
+export type AwaitSnapshotInput = z.output<typeof AwaitSnapshotInput>;
+
+/** Input of createPublication. */
+export const CreatePublicationInput = OnSource.extend({ publication: ObjectName });
+/** Input of createPublication. */
+export type CreatePublicationInput = z.output<typeof CreatePublicationInput>;
+
+/** Input of replicationLag: the slot on the source and the subscription on the target that reads it. */
+export const ReplicationLagInput = OnBoth.extend({ slot: SlotName, subscription: ObjectName });
+/** Input of replicationLag. */
+export type ReplicationLagInput = z.output<typeof ReplicationLagInput>;
+
+/** Input of createSubscription. */
+export const CreateSubscriptionInput = ReplicationLagInput.extend(CreatePublicationInput.shape);
+/** Input of createSubscription. */
+export type CreateSubscriptionInput = z.output<typeof CreateSubscriptionInput>;
+
+/** Input of waitForReplay. */
+export const WaitForReplayInput = ReplicationLagInput.extend({
+  /** The source's final LSN (from currentLsn, after the freeze). */
+  lsn: Lsn,
+});
+/** Input of waitForReplay. */
+export type WaitForReplayInput = z.output<typeof WaitForReplayInput>;
+
+/** Input of dropReplication. */
+export const DropReplicationInput = CreateSubscriptionInput.extend({
+  /** The migration whose pgferry.snapshots row goes too (the slot's row goes in any case). */
+  migration: z.string().min(1).optional(),
+});
+/** Input of dropReplication. */
+export type DropReplicationInput = z.output<typeof DropReplicationInput>;
+
+/** Input of analyzeTarget. */
+export const AnalyzeTargetInput = OnTarget.extend({
+  /** Tables already analyzed (qualifiedTableName), as the copy's lanes do table by table. */
+  skip: Skip.optional(),
+});
+/** Input of analyzeTarget. */
+export type AnalyzeTargetInput = z.output<typeof AnalyzeTargetInput>;
+
+/** What the endpoint switch is told: the migration, both ends (without passwords). */
+export const SwitchHookInput = OnBoth.extend({
+  migration: z.string().min(1),
+  /** An http(s) URL that receives the event as a JSON POST; optional. */
+  url: z.string().optional(),
+});
+/** Input of switchEndpoint. */
+export type SwitchHookInput = z.output<typeof SwitchHookInput>;
+
+/** Input of notifyTargets: the targets the migration's input names. */
+export const NotifyTargetsInput = z.object({ targets: z.array(z.string()).readonly() });
+/** Input of notifyTargets. */
+export type NotifyTargetsInput = z.output<typeof NotifyTargetsInput>;
+
+/** A Slack message pgferry posted: where, and its timestamp id. */
+const ChatMessageRef = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
+
+/**
+ * A notification as the workflow built it (domain/notify.ts); checked for its event and delivery
+ * id only: the workflow made it from its own state, and the message builders read the rest.
+ */
+const NotificationValue = z.custom<Notification>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { event?: unknown }).event === 'string' &&
+    typeof (value as { delivery?: unknown }).delivery === 'string',
+  { message: 'expected a notification with an event and a delivery id' },
+);
+
+/** Input of notify: one event to one target. */
+export const NotifyInput = z.object({
+  /** Checked by the notify activity itself, which names the target's problem under `notify`. */
+  target: z.string(),
+  notification: NotificationValue,
+  /** This target's approval message, once posted: a decision updates it, a reminder replies in its thread. */
+  approvalMessage: ChatMessageRef.optional(),
+});
+/** Input of notify. */
+export type NotifyInput = z.output<typeof NotifyInput>;
+
+/** Input of remindApproval. */
+export const RemindApprovalInput = z.object({
+  name: z.string(),
+  secondsLeft: z.number(),
+  approvers: z.array(z.string()).readonly(),
+});
+/** Input of remindApproval. */
+export type RemindApprovalInput = z.output<typeof RemindApprovalInput>;
