@@ -1,7 +1,14 @@
 import type { DropOwnTargetInput, OnSource } from '../domain/activity-inputs';
 import { withDatabase } from '../domain/connection';
 import type { ActivityDeps } from './deps';
-import { quoteIdent, withClient } from './pg/connect';
+import { databaseInfo } from './pg/catalog';
+import { withClient } from './pg/connect';
+import {
+  dropDatabaseSql,
+  END_CLIENT_SESSIONS,
+  freezeDatabaseSql,
+  unfreezeDatabaseSql,
+} from './pg/database-sql';
 import { MAINTENANCE_DB } from './provision/local';
 
 /**
@@ -14,13 +21,8 @@ export async function freezeSource(
   { source: spec }: OnSource,
 ): Promise<{ terminated: number; frozenAt: number }> {
   return withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'source', async (client) => {
-    await client.query(`ALTER DATABASE ${quoteIdent(spec.database)} SET default_transaction_read_only = on`);
-    const { rowCount } = await client.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-        WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-          AND coalesce(application_name, '') <> 'pgferry'`,
-      [spec.database],
-    );
+    await client.query(freezeDatabaseSql(spec.database));
+    const { rowCount } = await client.query(END_CLIENT_SESSIONS, [spec.database]);
     return { terminated: rowCount ?? 0, frozenAt: Date.now() };
   });
 }
@@ -28,7 +30,7 @@ export async function freezeSource(
 /** Lifts the freeze: the database's default returns to read-write. Idempotent. */
 export async function unfreezeSource(deps: ActivityDeps, { source: spec }: OnSource): Promise<void> {
   await withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'source', (client) =>
-    client.query(`ALTER DATABASE ${quoteIdent(spec.database)} RESET default_transaction_read_only`),
+    client.query(unfreezeDatabaseSql(spec.database)),
   );
 }
 
@@ -39,13 +41,10 @@ export async function dropOwnTarget(
 ): Promise<{ dropped: boolean }> {
   const spec = input.target;
   return withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'target', async (client) => {
-    const { rows } = await client.query<{ comment: string | null }>(
-      "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1",
-      [spec.database],
-    );
     // Only a database carrying this migration's marker is ours to drop.
-    if (rows[0]?.comment !== input.marker) return { dropped: false };
-    await client.query(`DROP DATABASE ${quoteIdent(spec.database)} WITH (FORCE)`);
+    const info = await databaseInfo(client, spec.database);
+    if (!info.exists || info.comment !== input.marker) return { dropped: false };
+    await client.query(dropDatabaseSql(spec.database));
     return { dropped: true };
   });
 }

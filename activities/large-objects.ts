@@ -2,6 +2,16 @@ import type { OnBoth } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { withClient, withTransaction } from './pg/connect';
+import {
+  CLOSE_LARGE_OBJECT,
+  CREATE_LARGE_OBJECT,
+  EMPTY_LARGE_OBJECT,
+  LARGE_OBJECT_EXISTS,
+  LIST_LARGE_OBJECTS,
+  OPEN_LARGE_OBJECT_FOR_WRITE,
+  READ_LARGE_OBJECT,
+  WRITE_LARGE_OBJECT,
+} from './pg/large-objects-sql';
 
 /** Bytes read and written per round trip: a large object is never held in memory whole. */
 const PIECE = 1024 * 1024;
@@ -19,30 +29,22 @@ export async function copyLargeObjects(
   try {
     return await withClient(source, deps.env, 'source', (src) =>
       withClient(target, deps.env, 'target', async (dst) => {
-        const { rows } = await src.query<{ oid: string }>(
-          'SELECT oid::text FROM pg_largeobject_metadata ORDER BY oid',
-        );
+        const { rows } = await src.query<{ oid: string }>(LIST_LARGE_OBJECTS);
         let bytes = 0;
         hb.update({ tables: rows.length, tablesDone: 0, detail: 'large objects' });
         for (const [i, { oid }] of rows.entries()) {
           await withTransaction(dst, async () => {
-            const exists = await dst.query('SELECT 1 FROM pg_largeobject_metadata WHERE oid = $1::oid', [
-              oid,
-            ]);
-            if (exists.rowCount === 0) await dst.query('SELECT lo_create($1::oid)', [oid]);
+            const exists = await dst.query(LARGE_OBJECT_EXISTS, [oid]);
+            if (exists.rowCount === 0) await dst.query(CREATE_LARGE_OBJECT, [oid]);
             // Empty the target object first, so that a shorter source leaves no tail behind.
-            const fd = await dst.query<{ fd: number }>('SELECT lo_open($1::oid, 131072) AS fd', [oid]); // INV_WRITE
-            await dst.query('SELECT lo_truncate($1, 0)', [fd.rows[0]?.fd]);
-            await dst.query('SELECT lo_close($1)', [fd.rows[0]?.fd]);
+            const fd = await dst.query<{ fd: number }>(OPEN_LARGE_OBJECT_FOR_WRITE, [oid]);
+            await dst.query(EMPTY_LARGE_OBJECT, [fd.rows[0]?.fd]);
+            await dst.query(CLOSE_LARGE_OBJECT, [fd.rows[0]?.fd]);
             for (let offset = 0; ; offset += PIECE) {
-              const piece = await src.query<{ data: Buffer }>('SELECT lo_get($1::oid, $2, $3) AS data', [
-                oid,
-                offset,
-                PIECE,
-              ]);
+              const piece = await src.query<{ data: Buffer }>(READ_LARGE_OBJECT, [oid, offset, PIECE]);
               const data = piece.rows[0]?.data ?? Buffer.alloc(0);
               if (data.length === 0) break;
-              await dst.query('SELECT lo_put($1::oid, $2, $3)', [oid, offset, data]);
+              await dst.query(WRITE_LARGE_OBJECT, [oid, offset, data]);
               bytes += data.length;
               hb.update({ bytes });
               if (data.length < PIECE) break;

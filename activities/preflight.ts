@@ -29,6 +29,8 @@ import { withClient, withTransaction, type Env } from './pg/connect';
 import { classifyPgError } from './pg/errors';
 import {
   LONG_TRANSACTIONS,
+  PREFLIGHT_BEGIN,
+  PREFLIGHT_LIMITS,
   PREPARED_TRANSACTIONS,
   SOURCE_COLLATIONS,
   SOURCE_EXTENSIONS,
@@ -42,11 +44,6 @@ import {
   UNLOGGED_TABLES,
 } from './pg/preflight-sql';
 import { MAINTENANCE_DB } from './provision/local';
-
-// Read only, so that preflight cannot change either server even by mistake; short timeouts, so that
-// a lock or a stuck server turns into an error instead of a preflight that never answers.
-const READ_ONLY = 'BEGIN TRANSACTION READ ONLY';
-const SESSION_LIMITS = ["SET LOCAL statement_timeout = '30s'", "SET LOCAL lock_timeout = '5s'"];
 
 /** A connection's outcome: the facts read through it, or why it could not be made. */
 type Reached<T> =
@@ -69,10 +66,10 @@ async function reach<T>(
       return withTransaction(
         client,
         async () => {
-          for (const limit of SESSION_LIMITS) await client.query(limit);
+          for (const limit of PREFLIGHT_LIMITS) await client.query(limit);
           return read(client);
         },
-        READ_ONLY,
+        PREFLIGHT_BEGIN,
       );
     });
     return { ok: true, value };
@@ -148,9 +145,7 @@ async function readSource(client: Client): Promise<SourceFacts> {
 /** The source's collations that the connected database does not have. */
 async function missingCollations(client: Client, used: readonly UsedCollation[]): Promise<string[]> {
   if (used.length === 0) return [];
-  const found = new Set(
-    await names(client, `SELECT key AS name FROM (${TARGET_COLLATIONS_FOUND}) AS f`, [JSON.stringify(used)]),
-  );
+  const found = new Set(await names(client, TARGET_COLLATIONS_FOUND, [JSON.stringify(used)]));
   return used.filter((c) => !found.has(c.key)).map((c) => c.key);
 }
 

@@ -14,6 +14,8 @@ import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { countLargeObjects, countRows, databaseInfo, isDatabaseEmpty, serverVersion } from './pg/catalog';
 import { withClient } from './pg/connect';
+import { NO_ROW_SECURITY_SESSION } from './pg/session-sql';
+import { SqlState } from './pg/sqlstate';
 import { MAINTENANCE_DB, recreateOwnDatabase } from './provision/local';
 import { readManifest } from './storage/filesystem';
 import { DUMP_DIR } from './storage/storage';
@@ -152,12 +154,12 @@ export async function checkRestoredRows(deps: ActivityDeps, input: RestoredInput
   try {
     hb.update({ tables: manifest.tables.length, tablesDone: 0, detail: 'counting rows' });
     const { counts, largeObjects } = await withClient(spec, deps.env, 'target', async (client) => {
-      await client.query('SET row_security = off');
+      await client.query(NO_ROW_SECURITY_SESSION);
       const counts = await countRows(client, manifest.tables, (done) => hb.update({ tablesDone: done }));
       return { counts, largeObjects: await countLargeObjects(client) };
     }).catch((err: unknown) => {
       // A table the manifest lists but the target lacks is a failed restore, not a crash.
-      if ((err as { code?: string }).code === '42P01') {
+      if ((err as { code?: string }).code === SqlState.UndefinedTable) {
         throw new PgferryError(
           ErrorCode.RowCountMismatch,
           `a table of the backup is missing on the target: ${(err as Error).message}`,

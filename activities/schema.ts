@@ -9,25 +9,15 @@ import { closeOnAbort } from './cancel';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { isDatabaseEmpty } from './pg/catalog';
-import { libpqEnv, quoteIdent, withClient } from './pg/connect';
-import { TABLE_INDEX_ITEMS } from './pg/index-sql';
+import { analyzeTablesSql } from './pg/analyze-sql';
+import { libpqEnv, withClient } from './pg/connect';
+import { INDEX_MEMORY, RAISE_MAINTENANCE_MEMORY, TABLE_INDEX_ITEMS } from './pg/index-sql';
+import { EMPTY_SEARCH_PATH } from './pg/session-sql';
 import { filterToc, tocKey } from './pg/toc';
 import { validateOnClients } from './validate';
 import { recreateOwnDatabase } from './provision/local';
 import { runPgRestore } from './pg-restore';
 import { findTool, runTool, toolFailure } from './tools';
-
-/** What pg_dump and pg_restore set first: no schema is searched, every name is written qualified. */
-const EMPTY_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false)";
-
-/**
- * The least maintenance_work_mem an index build gets: PostgreSQL's default (64MB) sorts a table of
- * a few million rows on disk. A target configured with more keeps its own.
- */
-const INDEX_MEMORY = '512MB';
-/** Raises maintenance_work_mem for the session to $1 unless it is already that high. */
-const RAISE_MAINTENANCE_MEMORY = `SELECT pg_catalog.set_config('maintenance_work_mem', $1, false)
-  WHERE pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < pg_catalog.pg_size_bytes($1)`;
 
 /**
  * Copies one section of the source's schema with pg_dump (directory format, in a scratch folder)
@@ -128,7 +118,7 @@ export async function buildTableIndexes(
           if (input.analyze) {
             for (const table of input.tables) {
               hb.update({ detail: `analyzing ${qualifiedTableName(table.schema, table.table)}` });
-              await client.query(`ANALYZE ${quoteIdent(table.schema)}.${quoteIdent(table.table)}`);
+              await client.query(analyzeTablesSql([table]));
             }
           }
           const validated = input.validate

@@ -1,8 +1,7 @@
 import type { OnBoth } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
 import { readSequences } from './pg/catalog';
-import { withClient, withTransaction } from './pg/connect';
-import { tableSql } from './pg/copy-sql';
+import { tableSql, withClient, withTransaction } from './pg/connect';
 import { SET_SEQUENCE } from './pg/sequences-sql';
 
 /**

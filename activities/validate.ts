@@ -6,37 +6,14 @@ import type { TableValidation, ValidationReport } from '../domain/migration';
 import type { TableRef } from '../domain/tables';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
-import { listTables, readSequences } from './pg/catalog';
-import { quoteIdent, withClient, withTransaction } from './pg/connect';
-import { NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
+import { countLargeObjects, listTables, readSequences } from './pg/catalog';
+import { withClient, withTransaction } from './pg/connect';
+import { LARGE_OBJECT_HEADS, READ_LARGE_OBJECT } from './pg/large-objects-sql';
+import { READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
+import { countRowsSql, TABLE_COLUMNS, tableChecksumSql, VALIDATION_SETTINGS } from './pg/validate-sql';
 
 /** The row count reported for a table that does not exist on that side. */
 export const MISSING_TABLE_ROWS = -1;
-
-// The text of a row depends on these settings, and checksums compare text: pin them on both sides.
-// row_security = off makes a role subject to row-level security fail loudly instead of counting
-// only the rows its policies show (superusers and BYPASSRLS roles read everything either way).
-// search_path = pg_catalog makes reg* values print schema-qualified the same way on both sides.
-const SESSION_SETTINGS = [
-  NO_ROW_SECURITY,
-  "SET LOCAL search_path = 'pg_catalog'",
-  "SET LOCAL TimeZone = 'UTC'",
-  "SET LOCAL DateStyle = 'ISO, YMD'",
-  "SET LOCAL IntervalStyle = 'postgres'",
-  'SET LOCAL extra_float_digits = 1',
-  "SET LOCAL bytea_output = 'hex'",
-  "SET LOCAL lc_monetary = 'C'",
-  'SET LOCAL statement_timeout = 0',
-];
-
-/** A table's live columns by name; no row when the table does not exist (relkinds that hold rows). */
-const TABLE_COLUMNS = `
-  SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname IS NOT NULL), '{}') AS columns
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-   WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm', 'f')
-   GROUP BY c.oid`;
 
 /** Bytes of each large object read in the batched first pass; a larger one is read on in LO_CHUNK pieces. */
 const LO_HEAD = 64 * 1024;
@@ -54,35 +31,20 @@ interface TableSide {
 }
 
 /**
- * Counts a table's own rows (ONLY: an inheritance parent's children are tables of their own) and,
- * with `checksums`, hashes them. Undefined when the table does not exist on this side.
- *
- * The checksum is order independent and streams. Each row becomes the text of ROW(col, …) over its
- * live columns sorted by name — not the physical order, so dropped columns or columns created in
- * another order on the target do not matter — and md5 of that text is split into two 64-bit
- * integers that are summed (as numeric, so nothing overflows). sum() is an aggregate with constant
- * state: the server reads the table once and never builds a string or a sort of the whole table, as
- * `md5(string_agg(… ORDER BY …))` would for a 10 GB table. A sum, unlike xor, also tells two copies
- * of a row from none (tables without a key can hold duplicates). The count and the two sums are
- * then hashed into one short string.
+ * Counts a table's own rows and, with `checksums`, hashes them over its live columns sorted by name
+ * (tableChecksumSql: order independent, streamed by the server). Undefined when the table does
+ * not exist on this side. The count and the checksum's two sums are hashed into one short string.
  */
 async function readTable(client: Client, t: TableRef, checksums: boolean): Promise<TableSide | undefined> {
   const { rows: found } = await client.query<{ columns: string[] }>(TABLE_COLUMNS, [t.schema, t.table]);
   const columns = found[0]?.columns;
   if (columns === undefined) return undefined;
   const sorted = [...columns].sort();
-  const from = `ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)} AS t`;
   if (!checksums) {
-    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${from}`);
+    const { rows } = await client.query<{ n: string }>(countRowsSql(t));
     return { rows: Number(rows[0]?.n ?? 0), columns: sorted };
   }
-  const row = `ROW(${sorted.map((c) => `t.${quoteIdent(c)}`).join(', ')})`;
-  const { rows } = await client.query<{ n: string; hi: string; lo: string }>(
-    `SELECT count(*) AS n,
-            coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text AS hi,
-            coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text AS lo
-       FROM (SELECT md5(${row}::text) AS h FROM ${from}) AS r`,
-  );
+  const { rows } = await client.query<{ n: string; hi: string; lo: string }>(tableChecksumSql(t, sorted));
   const r = rows[0];
   const n = r?.n ?? '0';
   const checksum = createHash('md5')
@@ -107,27 +69,25 @@ async function readLargeObjects(
   client: Client,
   checksums: boolean,
 ): Promise<{ count: number; checksum?: string }> {
-  if (!checksums) {
-    const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata');
-    return { count: Number(rows[0]?.n ?? 0) };
-  }
+  if (!checksums) return { count: await countLargeObjects(client) };
   const all = createHash('md5');
   let count = 0;
   let after = '0';
   for (;;) {
-    const { rows } = await client.query<{ oid: string; head: Buffer }>(
-      `SELECT oid::text AS oid, lo_get(oid, 0, $2::int) AS head
-         FROM pg_largeobject_metadata WHERE oid > $1::oid ORDER BY oid LIMIT $3::int`,
-      [after, LO_HEAD, LO_BATCH],
-    );
+    const { rows } = await client.query<{ oid: string; head: Buffer }>(LARGE_OBJECT_HEADS, [
+      after,
+      LO_HEAD,
+      LO_BATCH,
+    ]);
     for (const { oid, head } of rows) {
       const one = createHash('md5').update(head);
       if (head.length === LO_HEAD) {
         for (let offset = LO_HEAD; ; offset += LO_CHUNK) {
-          const { rows: piece } = await client.query<{ data: Buffer }>(
-            'SELECT lo_get($1::oid, $2::bigint, $3::int) AS data',
-            [oid, offset, LO_CHUNK],
-          );
+          const { rows: piece } = await client.query<{ data: Buffer }>(READ_LARGE_OBJECT, [
+            oid,
+            offset,
+            LO_CHUNK,
+          ]);
           const data = piece[0]?.data;
           if (data === undefined || data.length === 0) break;
           one.update(data);
@@ -190,7 +150,7 @@ function inSnapshot<T>(client: Client, fn: () => Promise<T>): Promise<T> {
   return withTransaction(
     client,
     async () => {
-      for (const setting of SESSION_SETTINGS) await client.query(setting);
+      for (const setting of VALIDATION_SETTINGS) await client.query(setting);
       return fn();
     },
     READ_ONLY_SNAPSHOT_BEGIN,

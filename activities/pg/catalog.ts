@@ -1,33 +1,18 @@
 import type { Client } from 'pg';
 import type { TableRows } from '../../domain/contracts';
 import type { TableRef } from '../../domain/tables';
-import { quoteIdent } from './connect';
+import { LIST_TABLES, SERVER_VERSION, USER_OBJECTS } from './catalog-sql';
+import { DATABASE_INFO } from './database-sql';
+import { COUNT_LARGE_OBJECTS } from './large-objects-sql';
 import { sequenceValueSql, USER_SEQUENCES } from './sequences-sql';
+import { countRowsSql } from './validate-sql';
 
 /** The server's version string, e.g. `15.20`. */
 export async function serverVersion(client: Client): Promise<{ version: string; major: number }> {
-  const { rows } = await client.query<{ v: string; n: string }>(
-    "SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n",
-  );
+  const { rows } = await client.query<{ v: string; n: string }>(SERVER_VERSION);
   const row = rows[0];
   return { version: (row?.v ?? '').split(' ')[0] ?? '', major: Math.floor(Number(row?.n ?? 0) / 10000) };
 }
-
-/**
- * Tables whose rows a dump carries: ordinary tables (partitions included, partitioned parents
- * excluded since they hold no rows of their own) outside system schemas and not owned by an
- * extension (pg_dump skips extension members' data).
- */
-const LIST_TABLES = `
-  SELECT n.nspname AS schema, c.relname AS table
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind = 'r'
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-     AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-   ORDER BY 1, 2`;
 
 /** Lists the tables that hold rows, by schema and name. */
 export async function listTables(client: Client): Promise<TableRef[]> {
@@ -35,7 +20,7 @@ export async function listTables(client: Client): Promise<TableRef[]> {
   return rows;
 }
 
-/** Counts each table's own rows (ONLY: an inheritance parent's count leaves its children out). */
+/** Counts each table's own rows (countRowsSql: an inheritance parent's count leaves its children out). */
 export async function countRows(
   client: Client,
   tables: readonly TableRef[],
@@ -43,9 +28,7 @@ export async function countRows(
 ): Promise<TableRows[]> {
   const out: TableRows[] = [];
   for (const t of tables) {
-    const { rows } = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
-    );
+    const { rows } = await client.query<{ n: string }>(countRowsSql(t));
     out.push({ schema: t.schema, table: t.table, rows: Number(rows[0]?.n ?? 0) });
     onTable?.(out.length);
   }
@@ -54,7 +37,7 @@ export async function countRows(
 
 /** Counts the database's large objects. */
 export async function countLargeObjects(client: Client): Promise<number> {
-  const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_largeobject_metadata');
+  const { rows } = await client.query<{ n: string }>(COUNT_LARGE_OBJECTS);
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -63,20 +46,7 @@ export async function countLargeObjects(client: Client): Promise<number> {
  * types outside the system schemas, no schema but public, no extension but plpgsql, no large object.
  */
 export async function isDatabaseEmpty(client: Client): Promise<boolean> {
-  const { rows } = await client.query<{ n: string }>(`
-    SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%')
-         + (SELECT count(*) FROM pg_namespace
-             WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'public')
-               AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%')
-         + (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')
-         + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
-         + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-               AND n.nspname NOT LIKE 'pg\\_toast%' AND t.typrelid = 0 AND t.typelem = 0)
-         + (SELECT count(*) FROM pg_largeobject_metadata) AS n`);
+  const { rows } = await client.query<{ n: string }>(USER_OBJECTS);
   return Number(rows[0]?.n ?? 0) === 0;
 }
 
@@ -89,11 +59,7 @@ export interface DatabaseInfo {
 
 /** Looks a database up by name from a connection to another database of the same server. */
 export async function databaseInfo(client: Client, name: string): Promise<DatabaseInfo> {
-  const { rows } = await client.query<{ comment: string | null; owner: string }>(
-    `SELECT shobj_description(d.oid, 'pg_database') AS comment, pg_get_userbyid(d.datdba) AS owner
-       FROM pg_database d WHERE d.datname = $1`,
-    [name],
-  );
+  const { rows } = await client.query<{ comment: string | null; owner: string }>(DATABASE_INFO, [name]);
   const row = rows[0];
   return row
     ? { exists: true, comment: row.comment, owner: row.owner }

@@ -2,6 +2,7 @@ import { Client, type ClientConfig } from 'pg';
 import pgpass from 'pgpass';
 import type { ConnSpec } from '../../domain/connection';
 import { ErrorCode, PgferryError } from '../../domain/errors';
+import type { TableRef } from '../../domain/tables';
 import { classifyPgError, type PgStep } from './errors';
 
 /** Where passwords come from on the worker: its environment (and, through libpq and pg, ~/.pgpass). */
@@ -162,6 +163,11 @@ export async function withTransaction<T>(client: Client, fn: () => Promise<T>, b
 /** Quotes an identifier for SQL: the one way pgferry ever puts a name into a statement. */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A table, schema-qualified and quoted. */
+export function tableSql(table: TableRef): string {
+  return `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
 }
 
 /** Quotes a string literal for SQL statements that take no parameters (CREATE DATABASE, COMMENT). */

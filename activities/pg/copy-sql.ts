@@ -1,6 +1,5 @@
 import type { Chunk } from '../../domain/chunks';
-import type { TableRef } from '../../domain/tables';
-import { quoteIdent, quoteLiteral } from './connect';
+import { quoteIdent, quoteLiteral, tableSql } from './connect';
 import { LEDGER_SCHEMA } from './ledger-sql';
 import { NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './session-sql';
 import { notExtensionMember, userSchema } from './user-objects-sql';
@@ -126,11 +125,6 @@ export type CopyFormat = 'binary' | 'text';
 
 function formatClause(format: CopyFormat): string {
   return format === 'binary' ? ' WITH (FORMAT binary)' : '';
-}
-
-/** The table, schema-qualified and quoted. */
-export function tableSql(table: TableRef): string {
-  return `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
 }
 
 /** A tid literal for the first tuple of a page; the page is checked to be an integer first. */

@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { TableInfo } from '../../domain/chunks';
+import type { TableColumns } from '../../domain/tables';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import { serverVersion } from './catalog';
 import { listCopyTablesSql, setSnapshotSql, SOURCE_BEGIN } from './copy-sql';
@@ -46,15 +47,9 @@ export async function readCopyTables(client: Client, snapshot: string | undefine
   const { major } = await serverVersion(client);
   try {
     await beginSourceRead(client, snapshot);
-    const { rows } = await client.query<{
-      schema: string;
-      table: string;
-      columns: string[];
-      bytes: string;
-      pages: string;
-      rows_estimate: string;
-      toast_bytes: string;
-    }>(listCopyTablesSql(major));
+    const { rows } = await client.query<
+      TableColumns & { bytes: string; pages: string; rows_estimate: string; toast_bytes: string }
+    >(listCopyTablesSql(major));
     return rows.map((r) => ({
       schema: r.schema,
       table: r.table,

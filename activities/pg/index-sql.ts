@@ -1,4 +1,15 @@
 /**
+ * The least maintenance_work_mem an index build gets: PostgreSQL's default (64MB) sorts a table of
+ * a few million rows on disk. A target configured with more keeps its own.
+ */
+export const INDEX_MEMORY = '512MB';
+
+/** Raises maintenance_work_mem for the session to $1 unless it is already that high. */
+export const RAISE_MAINTENANCE_MEMORY = `
+  SELECT pg_catalog.set_config('maintenance_work_mem', $1, false)
+   WHERE pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < pg_catalog.pg_size_bytes($1)`;
+
+/**
  * The source's indexes and primary key, unique and exclusion constraints of some tables, read from
  * the catalog so that a table's indexes can be built on the target as soon as its rows are in,
  * without a pg_dump per table. Each item carries the key that pg_restore's list gives the same

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { TableRef } from '../../domain/tables';
-import { quoteIdent, quoteLiteral } from './connect';
+import { quoteIdent, quoteLiteral, tableSql } from './connect';
 
 /** The schema of pgferry's own bookkeeping on a target; never copied from a source. */
 export const LEDGER_SCHEMA = 'pgferry';
@@ -60,7 +60,7 @@ export const EXISTING_TABLES = `
 
 /** Empties the copied tables. ONLY: inheritance children are in the list on their own. */
 export function truncateTablesSql(tables: readonly TableRef[]): string {
-  return `TRUNCATE TABLE ${tables.map((t) => `ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`).join(', ')}`;
+  return `TRUNCATE TABLE ${tables.map((t) => `ONLY ${tableSql(t)}`).join(', ')}`;
 }
 
 /** Forgets a migration's committed chunks. $1 migration. */

@@ -6,6 +6,15 @@
  */
 import { notExtensionMember, userSchema } from './user-objects-sql';
 
+/** Every preflight read runs in a transaction that cannot change the server, even by mistake. */
+export const PREFLIGHT_BEGIN = 'BEGIN TRANSACTION READ ONLY';
+
+/** Short timeouts: a lock or a stuck server becomes an error instead of a preflight that never answers. */
+export const PREFLIGHT_LIMITS: readonly string[] = [
+  "SET LOCAL statement_timeout = '30s'",
+  "SET LOCAL lock_timeout = '5s'",
+];
+
 /** Which facts of the server and the session the checks need, in one round trip on the source. */
 export const SOURCE_FACTS = `
   SELECT current_setting('server_version') AS version,
@@ -110,7 +119,7 @@ export const SOURCE_COLLATIONS = `
  * in; C and POSIX exist everywhere.
  */
 export const TARGET_COLLATIONS_FOUND = `
-  SELECT u.key
+  SELECT u.key AS name
     FROM jsonb_to_recordset($1::jsonb)
          AS u(key text, schema text, name text, provider text, "collate" text, ctype text, system boolean)
    WHERE (u.system AND EXISTS (
@@ -126,6 +135,66 @@ export const TARGET_COLLATIONS_FOUND = `
             SELECT 1 FROM pg_collation co WHERE co.collprovider::text = u.provider))`;
 
 /**
+ * `column` of the rows of a catalog whose objects live in schemas (`prefix`: the catalog's column
+ * prefix, as in relnamespace), in the user's schemas; extension members left out unless `withMembers`.
+ */
+function inUserSchemas(column: string, catalog: string, prefix: string, withMembers = false): string {
+  const notMember = withMembers ? '' : ` AND ${notExtensionMember(catalog, 'o.oid')}`;
+  return `SELECT o.${column} FROM ${catalog} o JOIN pg_namespace n ON n.oid = o.${prefix}namespace
+           WHERE ${userSchema('n')}${notMember}`;
+}
+
+/** `column` of every row of a catalog of objects outside schemas that are not extension members. */
+function notMembers(column: string, catalog: string): string {
+  return `SELECT o.${column} FROM ${catalog} o WHERE ${notExtensionMember(catalog, 'o.oid')}`;
+}
+
+/** The ACLs a database's objects carry: each names grantors and grantees. */
+const ACL_COLUMNS = [
+  inUserSchemas('relacl', 'pg_class', 'rel', true),
+  `SELECT a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attacl IS NOT NULL AND ${userSchema('n')}`,
+  `SELECT nspacl FROM pg_namespace n WHERE ${userSchema('n')}`,
+  inUserSchemas('proacl', 'pg_proc', 'pro', true),
+  inUserSchemas('typacl', 'pg_type', 'typ', true),
+  'SELECT lomacl FROM pg_largeobject_metadata',
+  'SELECT lanacl FROM pg_language',
+  'SELECT fdwacl FROM pg_foreign_data_wrapper',
+  'SELECT srvacl FROM pg_foreign_server',
+  'SELECT defaclacl FROM pg_default_acl',
+];
+
+/** Where a database's objects name roles besides ACLs: owners, and the roles of mappings, defaults and policies. */
+const ROLE_COLUMNS = [
+  `SELECT nspowner FROM pg_namespace n
+    WHERE ${userSchema('n')} AND ${notExtensionMember('pg_namespace', 'n.oid')}`,
+  ...(
+    [
+      ['pg_class', 'rel'],
+      ['pg_proc', 'pro'],
+      ['pg_type', 'typ'],
+      ['pg_collation', 'coll'],
+      ['pg_conversion', 'con'],
+      ['pg_operator', 'opr'],
+      ['pg_opclass', 'opc'],
+      ['pg_opfamily', 'opf'],
+      ['pg_ts_dict', 'dict'],
+      ['pg_ts_config', 'cfg'],
+    ] as const
+  ).map(([catalog, prefix]) => inUserSchemas(`${prefix}owner`, catalog, prefix)),
+  inUserSchemas('stxowner', 'pg_statistic_ext', 'stx', true),
+  'SELECT lomowner FROM pg_largeobject_metadata',
+  notMembers('fdwowner', 'pg_foreign_data_wrapper'),
+  notMembers('srvowner', 'pg_foreign_server'),
+  notMembers('evtowner', 'pg_event_trigger'),
+  'SELECT pubowner FROM pg_publication',
+  // The view, not the catalog: pg_user_mapping (it holds passwords) is for superusers only.
+  'SELECT umuser FROM pg_user_mappings',
+  'SELECT defaclrole FROM pg_default_acl',
+  'SELECT unnest(polroles) FROM pg_policy',
+];
+
+/**
  * Every role the source database names: owners of its objects (extension members excluded), the
  * grantors and grantees of every ACL, the roles of policies, user mappings and default privileges.
  * pg_dump writes OWNER TO, GRANT and CREATE POLICY … TO with these names, so the restore fails (or
@@ -135,55 +204,12 @@ export const TARGET_COLLATIONS_FOUND = `
  */
 export const SOURCE_ROLES = `
   WITH acls(acl) AS (
-    SELECT relacl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${userSchema('n')}
-    UNION ALL SELECT attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-                JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE a.attacl IS NOT NULL AND ${userSchema('n')}
-    UNION ALL SELECT nspacl FROM pg_namespace n WHERE ${userSchema('n')}
-    UNION ALL SELECT proacl FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${userSchema('n')}
-    UNION ALL SELECT typacl FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE ${userSchema('n')}
-    UNION ALL SELECT lomacl FROM pg_largeobject_metadata
-    UNION ALL SELECT lanacl FROM pg_language
-    UNION ALL SELECT fdwacl FROM pg_foreign_data_wrapper
-    UNION ALL SELECT srvacl FROM pg_foreign_server
-    UNION ALL SELECT defaclacl FROM pg_default_acl
+    ${ACL_COLUMNS.join('\n    UNION ALL ')}
   ),
   named(oid) AS (
     SELECT (aclexplode(acl)).grantee FROM acls WHERE acl IS NOT NULL
     UNION SELECT (aclexplode(acl)).grantor FROM acls WHERE acl IS NOT NULL
-    UNION SELECT nspowner FROM pg_namespace n
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_namespace', 'n.oid')}
-    UNION SELECT relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_class', 'c.oid')}
-    UNION SELECT proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_proc', 'p.oid')}
-    UNION SELECT typowner FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_type', 't.oid')}
-    UNION SELECT collowner FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_collation', 'co.oid')}
-    UNION SELECT conowner FROM pg_conversion co JOIN pg_namespace n ON n.oid = co.connamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_conversion', 'co.oid')}
-    UNION SELECT oprowner FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_operator', 'o.oid')}
-    UNION SELECT opcowner FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_opclass', 'o.oid')}
-    UNION SELECT opfowner FROM pg_opfamily o JOIN pg_namespace n ON n.oid = o.opfnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_opfamily', 'o.oid')}
-    UNION SELECT dictowner FROM pg_ts_dict o JOIN pg_namespace n ON n.oid = o.dictnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_ts_dict', 'o.oid')}
-    UNION SELECT cfgowner FROM pg_ts_config o JOIN pg_namespace n ON n.oid = o.cfgnamespace
-           WHERE ${userSchema('n')} AND ${notExtensionMember('pg_ts_config', 'o.oid')}
-    UNION SELECT stxowner FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
-           WHERE ${userSchema('n')}
-    UNION SELECT lomowner FROM pg_largeobject_metadata
-    UNION SELECT fdwowner FROM pg_foreign_data_wrapper o WHERE ${notExtensionMember('pg_foreign_data_wrapper', 'o.oid')}
-    UNION SELECT srvowner FROM pg_foreign_server o WHERE ${notExtensionMember('pg_foreign_server', 'o.oid')}
-    UNION SELECT evtowner FROM pg_event_trigger o WHERE ${notExtensionMember('pg_event_trigger', 'o.oid')}
-    UNION SELECT pubowner FROM pg_publication
-    -- The view, not the catalog: pg_user_mapping (it holds passwords) is for superusers only.
-    UNION SELECT umuser FROM pg_user_mappings
-    UNION SELECT defaclrole FROM pg_default_acl
-    UNION SELECT unnest(polroles) FROM pg_policy
+    UNION ${ROLE_COLUMNS.join('\n    UNION ')}
   )
   SELECT DISTINCT r.rolname AS name
     FROM named JOIN pg_roles r ON r.oid = named.oid

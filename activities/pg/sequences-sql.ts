@@ -1,5 +1,4 @@
-import { quoteLiteral } from './connect';
-import { tableSql } from './copy-sql';
+import { quoteLiteral, tableSql } from './connect';
 import { LEDGER_SCHEMA } from './ledger-sql';
 import { notExtensionMember, userSchema } from './user-objects-sql';
 

@@ -1,6 +1,5 @@
-import { quoteIdent } from './connect';
 import type { TableRef } from '../../domain/tables';
-import { tableSql } from './copy-sql';
+import { quoteIdent, tableSql } from './connect';
 
 /** The compression method a column's new values get: its own, or the session's default. */
 const METHOD = `CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4'

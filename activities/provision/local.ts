@@ -5,7 +5,8 @@ import type { ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { ActivityDeps } from '../deps';
 import { databaseInfo, isDatabaseEmpty, serverVersion } from '../pg/catalog';
-import { quoteIdent, quoteLiteral, withClient } from '../pg/connect';
+import { withClient } from '../pg/connect';
+import { createDatabaseSql, dropDatabaseSql, markDatabaseSql } from '../pg/database-sql';
 import { SqlState } from '../pg/sqlstate';
 
 /** The database every server has, used to create and inspect others. */
@@ -13,7 +14,7 @@ export const MAINTENANCE_DB = 'postgres';
 
 async function createDatabase(admin: Client, name: string, marker: string): Promise<boolean> {
   try {
-    await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    await admin.query(createDatabaseSql(name));
   } catch (err) {
     // Another attempt created it in between: fall through to the checks of an existing database.
     // Two CREATE DATABASE at the same instant collide on pg_database's unique index instead.
@@ -21,7 +22,7 @@ async function createDatabase(admin: Client, name: string, marker: string): Prom
     if (code === SqlState.DuplicateDatabase || code === SqlState.UniqueViolation) return false;
     throw err;
   }
-  await admin.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${quoteLiteral(marker)}`);
+  await admin.query(markDatabaseSql(name, marker));
   return true;
 }
 
@@ -68,7 +69,7 @@ async function claimExisting(deps: ActivityDeps, spec: ConnSpec, marker: string)
     );
   }
   await withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, 'target', (c) =>
-    c.query(`COMMENT ON DATABASE ${quoteIdent(spec.database)} IS ${quoteLiteral(marker)}`),
+    c.query(markDatabaseSql(spec.database, marker)),
   );
 }
 
@@ -86,10 +87,8 @@ export async function recreateOwnDatabase(deps: ActivityDeps, spec: ConnSpec, ma
         { field: 'target', fix: 'name a database that does not exist yet or is empty' },
       );
     }
-    const db = quoteIdent(spec.database);
-    if (info.exists) await client.query(`DROP DATABASE ${db} WITH (FORCE)`);
-    const owner = info.owner ? ` OWNER ${quoteIdent(info.owner)}` : '';
-    await client.query(`CREATE DATABASE ${db}${owner}`);
-    await client.query(`COMMENT ON DATABASE ${db} IS ${quoteLiteral(marker)}`);
+    if (info.exists) await client.query(dropDatabaseSql(spec.database));
+    await client.query(createDatabaseSql(spec.database, info.owner));
+    await client.query(markDatabaseSql(spec.database, marker));
   });
 }

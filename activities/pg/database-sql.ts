@@ -1,0 +1,51 @@
+/**
+ * Databases as a server's maintenance connection sees them: looked up, created, stamped, dropped,
+ * frozen. Names go in quoted (quoteIdent): CREATE, DROP, ALTER and COMMENT take no parameters.
+ */
+import { quoteIdent, quoteLiteral } from './connect';
+
+/** A database by name, from another database of the same server: its comment (pgferry's marker) and owner. $1 name. */
+export const DATABASE_INFO = `
+  SELECT shobj_description(d.oid, 'pg_database') AS comment, pg_get_userbyid(d.datdba) AS owner
+    FROM pg_database d WHERE d.datname = $1`;
+
+/** Creates a database; a re-created one keeps its former owner, so the user's grants still fit. */
+export function createDatabaseSql(name: string, owner?: string | null): string {
+  return `CREATE DATABASE ${quoteIdent(name)}${owner ? ` OWNER ${quoteIdent(owner)}` : ''}`;
+}
+
+/**
+ * Stamps a database with the marker of the run that provisioned it: a retry recognises it as its
+ * own, and only a database carrying the marker is ever cleared or dropped by pgferry.
+ */
+export function markDatabaseSql(name: string, marker: string): string {
+  return `COMMENT ON DATABASE ${quoteIdent(name)} IS ${quoteLiteral(marker)}`;
+}
+
+/** Drops a database; FORCE ends its sessions first, which would otherwise make the drop fail. */
+export function dropDatabaseSql(name: string): string {
+  return `DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`;
+}
+
+/**
+ * Freezes writes: new transactions in the database default to read-only. A session can still SET
+ * default_transaction_read_only = off; the freeze stops applications, not a determined user.
+ */
+export function freezeDatabaseSql(name: string): string {
+  return `ALTER DATABASE ${quoteIdent(name)} SET default_transaction_read_only = on`;
+}
+
+/** Lifts the freeze: the database's default returns to read-write. */
+export function unfreezeDatabaseSql(name: string): string {
+  return `ALTER DATABASE ${quoteIdent(name)} RESET default_transaction_read_only`;
+}
+
+/**
+ * Ends the client sessions of a database (not our own, nor pgferry's other connections), so that
+ * they reconnect under the frozen default: a setting of the database reaches new sessions only.
+ * $1 database.
+ */
+export const END_CLIENT_SESSIONS = `
+  SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+   WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+     AND coalesce(application_name, '') <> 'pgferry'`;

@@ -1,0 +1,60 @@
+/**
+ * The SQL of proving a target equal to its source, table by table: counts and checksums. Backup
+ * and restore count rows with the same statement, so that every count pgferry reports means one
+ * thing.
+ */
+import type { TableRef } from '../../domain/tables';
+import { quoteIdent, tableSql } from './connect';
+import { NO_ROW_SECURITY } from './session-sql';
+
+/**
+ * The text of a row depends on these settings, and checksums compare text: they are pinned on
+ * both sides. row_security = off makes a role subject to row-level security fail loudly instead
+ * of counting only the rows its policies show (superusers and BYPASSRLS roles read everything
+ * either way). search_path = pg_catalog makes reg* values print schema-qualified the same way on
+ * both sides. statement_timeout = 0: a checksum of a large table runs as long as its scan.
+ */
+export const VALIDATION_SETTINGS: readonly string[] = [
+  NO_ROW_SECURITY,
+  "SET LOCAL search_path = 'pg_catalog'",
+  "SET LOCAL TimeZone = 'UTC'",
+  "SET LOCAL DateStyle = 'ISO, YMD'",
+  "SET LOCAL IntervalStyle = 'postgres'",
+  'SET LOCAL extra_float_digits = 1',
+  "SET LOCAL bytea_output = 'hex'",
+  "SET LOCAL lc_monetary = 'C'",
+  'SET LOCAL statement_timeout = 0',
+];
+
+/** A table's live columns by name; no row when the table does not exist (relkinds that hold rows). $1 schema, $2 table. */
+export const TABLE_COLUMNS = `
+  SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname IS NOT NULL), '{}') AS columns
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+   WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm', 'f')
+   GROUP BY c.oid`;
+
+/** A table's own rows (ONLY: an inheritance parent's children are tables of their own), as `n`. */
+export function countRowsSql(table: TableRef): string {
+  return `SELECT count(*) AS n FROM ONLY ${tableSql(table)}`;
+}
+
+/**
+ * A table's row count `n` and the two sums `hi` and `lo` of its order-independent checksum, over
+ * `columns` (sorted by the caller). Each row becomes the text of ROW(col, …) — by name, not the
+ * physical order, so dropped columns or columns created in another order on the target do not
+ * matter — and md5 of that text is split into two 64-bit integers that are summed (as numeric,
+ * so nothing overflows). sum() is an aggregate with constant state: the server reads the table
+ * once and never builds a string or a sort of the whole table, as `md5(string_agg(… ORDER BY …))`
+ * would for a 10 GB table. A sum, unlike xor, also tells two copies of a row from none (tables
+ * without a key can hold duplicates).
+ */
+export function tableChecksumSql(table: TableRef, columns: readonly string[]): string {
+  const row = `ROW(${columns.map((c) => `t.${quoteIdent(c)}`).join(', ')})`;
+  return `
+    SELECT count(*) AS n,
+           coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text AS hi,
+           coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text AS lo
+      FROM (SELECT md5(${row}::text) AS h FROM ONLY ${tableSql(table)} AS t) AS r`;
+}
