@@ -1,4 +1,4 @@
-import type { ProgressFigures, WorkflowStatus } from '../domain/contracts';
+import { isLive, type ProgressFigures, type WorkflowStatus } from '../domain/contracts';
 
 /** 12345678 → "11.8 MB". */
 export function formatBytes(bytes: number): string {
@@ -49,7 +49,8 @@ export function formatStages(status: Pick<WorkflowStatus, 'stages' | 'stage' | '
     .map((s, i) => {
       if (status.state === 'completed') return `${s} ✓`;
       if (i < at) return `${s} ✓`;
-      if (i === at) return status.state === 'running' || status.state === 'waiting' ? `${s} ▶` : `${s} ✗`;
+      if (i === at)
+        return status.state === 'needs_attention' ? `${s} !` : isLive(status.state) ? `${s} ▶` : `${s} ✗`;
       return s;
     })
     .join(' → ');

@@ -274,7 +274,7 @@ export class PgferryClient {
         stages: state?.stages ?? [],
         ...(state?.details ? { details: state.details } : {}),
         // The query can say completed a moment before the execution closes: until it has, it is running.
-        state: state?.state === 'waiting' ? 'waiting' : 'running',
+        state: state?.state === 'waiting' || state?.state === 'needs_attention' ? state.state : 'running',
         progress,
       };
     }

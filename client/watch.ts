@@ -1,4 +1,4 @@
-import type { WorkflowStatus } from '../domain/contracts';
+import { isLive, type WorkflowStatus } from '../domain/contracts';
 import { formatDuration, formatFigures, formatStages } from './format';
 import type { Output } from './output';
 import type { PgferryClient } from './pgferry-client';
@@ -10,7 +10,7 @@ const PLAIN_POLL_MS = 1000;
 
 /** True once a workflow has ended, one way or another. */
 export function isClosed(status: WorkflowStatus): boolean {
-  return status.state !== 'running' && status.state !== 'waiting';
+  return !isLive(status.state);
 }
 
 /** One progress line: "dump ▶ · tables 3/10 · 4.2 MB · 12s". */

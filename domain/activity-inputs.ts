@@ -274,6 +274,10 @@ export const SwitchHookInput = OnBoth.extend({
   migration: z.string().min(1),
   /** An http(s) URL that receives the event as a JSON POST; optional. */
   url: z.string().optional(),
+  /** The same on every retry of one switch: the receiver recognises a repeated call by it. */
+  delivery: z.string().min(1).optional(),
+  /** How long the URL and the worker's command may take, each. */
+  timeoutSeconds: z.number().int().min(1).max(86_400).default(300),
 });
 /** Input of switchEndpoint. */
 export type SwitchHookInput = z.output<typeof SwitchHookInput>;

@@ -228,6 +228,25 @@ export const WorkflowState = z.enum([
 /** The lifecycle state a pgferry workflow reports. */
 export type WorkflowState = z.infer<typeof WorkflowState>;
 
+/** A step past the point of no return that keeps failing, as status shows it. */
+export interface Attention {
+  readonly step: string;
+  readonly code: string;
+  readonly message: string;
+  readonly fix: string;
+  readonly attempts: number;
+  readonly nextRetrySeconds: number;
+  readonly resolved?: boolean;
+}
+
+/** The states of a workflow that has not ended (it may still wait for a person or a fix). */
+export const LIVE_STATES: readonly WorkflowState[] = ['running', 'waiting', 'needs_attention'];
+
+/** True while a workflow has not ended. */
+export function isLive(state: WorkflowState): boolean {
+  return LIVE_STATES.includes(state);
+}
+
 /** What the `status` query of every pgferry workflow answers. */
 export const ProgressState = z.object({
   stage: z.string(),

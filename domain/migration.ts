@@ -106,11 +106,17 @@ export const MigrationInput = z
     approvalTimeoutSeconds: z.number().int().min(1).optional(),
     /** When the deadline passes: roll back (abort), or keep waiting after a last reminder (wait). */
     onApprovalTimeout: z.enum(['abort', 'wait']).default('abort'),
-    /** Freeze writes on the source (default_transaction_read_only) for the copy (offline). */
-    freezeSource: z.boolean().default(false),
+    /**
+     * Offline: freeze writes on the source (default_transaction_read_only, sessions ended) from the
+     * start of the copy. Without it the source may change under the copy: every table is then
+     * validated again at the end, and the result says the source was not frozen.
+     */
+    freezeSource: z.boolean().default(true),
     onRollback: z.enum(['keep', 'drop']).default('keep'),
     /** An http(s) URL that receives a JSON POST when the target has become the primary (the endpoint switch). */
     switchHook: z.url({ protocol: /^https?$/ }).optional(),
+    /** How long one call of the switch hook (URL and worker command) may take, heartbeating meanwhile. */
+    switchHookTimeoutSeconds: z.number().int().min(1).max(86_400).default(300),
     /** Who started the migration (the CLI fills in the OS user). */
     startedBy: z.string().min(1).optional(),
     /** Where the approval request, reminders and the outcome go: `slack:CHANNEL_ID` or `webhook:https://…`. */
@@ -181,6 +187,8 @@ export const MigrationResult = z.object({
   largeObjects: z.number(),
   /** Source frozen → target ready, when the source was frozen. */
   downtimeMs: z.number().optional(),
+  /** Whether the source was frozen for the copy (offline) or at cutover (online). */
+  sourceFrozen: z.boolean().optional(),
 });
 /** Result of the `migration` workflow. */
 export type MigrationResult = z.infer<typeof MigrationResult>;

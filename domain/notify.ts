@@ -158,6 +158,14 @@ export type NotifyEvent =
       readonly cancelled: boolean;
     }
   | {
+      /** Past the point of no return a step keeps failing: retried with backoff until it succeeds. */
+      readonly event: 'attention';
+      readonly step: string;
+      readonly code: string;
+      readonly message: string;
+      readonly fix: string;
+    }
+  | {
       /** Failed, and the rollback did not finish either: a person must look. */
       readonly event: 'failed';
       readonly reason: string;
@@ -323,6 +331,16 @@ export function slackMessage(n: Notification): SlackMessage {
         blocks: [
           section(
             `:leftwards_arrow_with_hook: ${name} ${n.cancelled ? 'was cancelled' : `failed [${esc(n.code)}]`}: ${esc(n.reason)}. Rolled back.`,
+          ),
+          footer,
+        ],
+      };
+    case 'attention':
+      return {
+        text: `pgferry: migration ${m.name} needs attention: ${n.step} keeps failing: ${n.message}`,
+        blocks: [
+          section(
+            `:warning: ${name} is past its point of no return and \`${esc(n.step)}\` keeps failing [${esc(n.code)}]: ${esc(n.message)}. It is retried until it succeeds; nothing is rolled back. ${esc(n.fix)}.`,
           ),
           footer,
         ],

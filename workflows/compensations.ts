@@ -11,6 +11,20 @@ interface Compensation {
  */
 export class Compensations {
   private readonly steps: Compensation[] = [];
+  private sealed = false;
+
+  /**
+   * The point of no return: the target has become the primary. From here on nothing is undone
+   * (unfreezing the source or dropping the target would split the brain); failures are retried.
+   */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  /** False once sealed: a failure or cancel then leaves everything as it is. */
+  get canRollBack(): boolean {
+    return !this.sealed;
+  }
 
   /** Registers the undo of a change, before the change is made (the change may half-happen). */
   push(name: string, run: () => Promise<void>): void {

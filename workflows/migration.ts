@@ -19,6 +19,7 @@ import { copyUnderSlotSnapshot, drainToFrozenSource, replicate } from './online'
 import { SearchKeys } from './progress';
 import { provision } from './provision';
 import { settle, type Settled } from './settle';
+import { switchEndpoint } from './switch';
 
 /**
  * Moves one database from a source server to a target server, one stage after another:
@@ -48,6 +49,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
   return run.progress.run(
     run.notifier.watch(body),
     run.notifier.afterRollback(() => run.rollback.run()),
+    () => run.rollback.canRollBack,
   );
 }
 
@@ -99,7 +101,8 @@ async function freeze(run: MigrationRun): Promise<number> {
 
 /**
  * Schema: pre-data restored on the target. Offline, the source's table list is read meanwhile
- * and the source is frozen after it (with freezeSource).
+ * and the source is frozen after it (unless freezeSource is false: then every table is validated
+ * at the end, when the copy is done).
  */
 async function schema(run: MigrationRun): Promise<{ listed?: Promise<TableInfo[]>; frozenAt?: number }> {
   const { input } = run;
@@ -204,7 +207,8 @@ async function reject(run: MigrationRun, summary: Summary, decision: Decision): 
 }
 
 /**
- * Finalize: replication dropped (online), the target's ledger dropped, the endpoint switched; the
+ * Finalize: replication dropped (online) and the target's ledger dropped — the point of no return,
+ * after which nothing is undone — then the endpoint switched, retried until it succeeds. The
  * downtime runs from the freeze to the target being ready.
  */
 async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number): Promise<MigrationResult> {
@@ -212,19 +216,21 @@ async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number):
   progress.enter('finalize');
   if (input.mode === 'online') await control.dropReplication(run.replication);
   const { at: readyAt } = await control.finalizeTarget({ target: input.target });
-  await control.switchEndpoint({
-    migration: input.name,
-    source: input.source,
-    target: input.target,
-    url: input.switchHook,
-  });
+  run.rollback.seal();
+  await switchEndpoint(run);
   const downtimeMs = frozenAt === undefined ? undefined : readyAt - frozenAt;
   if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
+  progress.detail('sourceFrozen', frozenAt !== undefined);
   await run.notifier.completed(
     { bytes: summary.bytes, rows: summary.rows, tables: summary.tables },
     downtimeMs,
   );
-  return { ...summary, outcome: 'completed', ...(downtimeMs === undefined ? {} : { downtimeMs }) };
+  return {
+    ...summary,
+    outcome: 'completed',
+    ...(downtimeMs === undefined ? {} : { downtimeMs }),
+    sourceFrozen: frozenAt !== undefined,
+  };
 }
 
 /** The source and target of a step that works on both. */

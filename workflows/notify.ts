@@ -128,6 +128,17 @@ export class Notifier {
     await this.send({ event: 'completed', size, ...(downtimeMs === undefined ? {} : { downtimeMs }) });
   }
 
+  /** Past the point of no return, a step keeps failing (told once per step; it is retried). */
+  async attention(problem: { step: string; code: string; message: string; fix: string }): Promise<void> {
+    await this.send({
+      event: 'attention',
+      step: problem.step,
+      code: problem.code,
+      message: problem.message,
+      fix: problem.fix,
+    });
+  }
+
   /** The rejection's rollback is done. */
   async rejected(decision: Decision): Promise<void> {
     await this.send({

@@ -8,7 +8,7 @@ import {
   CancellationScope,
 } from '@temporalio/workflow';
 import { STATUS_QUERY } from '../domain/constants';
-import type { ProgressFigures, ProgressState } from '../domain/contracts';
+import type { Attention, ProgressFigures, ProgressState } from '../domain/contracts';
 import { failureInfo } from '../domain/failure-info';
 import { toWorkflowFailure } from './failures';
 
@@ -77,18 +77,43 @@ export class Progress {
     this.state.details = { ...(this.state.details ?? {}), [key]: value };
   }
 
+  /**
+   * Past the point of no return, a step keeps failing: the state says so (needs_attention) with
+   * the step, the error and the fix, until `attended()` once the step has succeeded.
+   */
+  attention(problem: Attention): void {
+    this.detail('attention', problem);
+    this.setState('needs_attention');
+  }
+
+  /** The step that needed attention has succeeded: running again, with the attention kept as history. */
+  attended(): void {
+    const last = this.state.details?.attention as Attention | undefined;
+    if (last) this.detail('attention', { ...last, resolved: true });
+    this.setState('running');
+  }
+
   /** Marks the workflow as waiting for a person (or back to running). */
   waiting(on: boolean): void {
-    this.state.state = on ? 'waiting' : 'running';
-    upsertSearchAttributes([{ key: SearchKeys.state, value: this.state.state }]);
+    this.setState(on ? 'waiting' : 'running');
+  }
+
+  private setState(state: ProgressState['state']): void {
+    this.state.state = state;
+    upsertSearchAttributes([{ key: SearchKeys.state, value: state }]);
     this.publish();
   }
 
   /**
    * Runs the workflow body: records completion, failure or cancellation in the state. With
-   * `compensate`, a failure or cancellation first runs it (not cancellable) and ends rolled_back.
+   * `compensate`, a failure or cancellation first runs it (not cancellable) and ends rolled_back,
+   * unless `canRollBack` says the workflow is past its point of no return.
    */
-  async run<T>(body: () => Promise<T>, compensate?: () => Promise<void>): Promise<T> {
+  async run<T>(
+    body: () => Promise<T>,
+    compensate?: () => Promise<void>,
+    canRollBack: () => boolean = () => true,
+  ): Promise<T> {
     try {
       const result = await body();
       if (this.state.state !== 'rolled_back') this.finish('completed', 'done');
@@ -104,7 +129,7 @@ export class Progress {
           fix: info.fix,
         };
       }
-      if (compensate) {
+      if (compensate && canRollBack()) {
         await this.rollback(compensate);
       } else {
         this.finish(cancelled ? 'cancelled' : 'failed', this.state.stage);

@@ -1,4 +1,4 @@
-import type { WorkflowStatus } from '../../domain/contracts';
+import { isLive, type WorkflowStatus } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { Output } from '../output';
 import type { PgferryClient, WorkflowRun } from '../pgferry-client';
@@ -47,7 +47,7 @@ export async function follow<T>(
         out.result({ ok: true, workflowId: id, ...(settled.value as object) }, () => human(settled.value));
         return;
       }
-      if (state !== 'running' && state !== 'waiting') throw failureOf(await client.status(id));
+      if (!isLive(state)) throw failureOf(await client.status(id));
       // Still running: the long poll ended early (a server restart, say); wait on it again shortly.
       await new Promise((resolve) => setTimeout(resolve, RESULT_RETRY_MS));
     }

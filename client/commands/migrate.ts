@@ -20,9 +20,12 @@ interface MigrateFlags extends CommonOptions {
   approvers?: string;
   autoApprove?: boolean;
   freezeSource?: boolean;
+  /** false with --no-freeze. */
+  freeze: boolean;
   onRollback: 'keep' | 'drop';
   approvalTimeout?: number;
   switchHook?: string;
+  switchHookTimeout?: number;
   onApprovalTimeout: 'abort' | 'wait';
   notify: string[];
   requireSecondPerson?: boolean;
@@ -31,15 +34,15 @@ interface MigrateFlags extends CommonOptions {
 
 const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** Parses a duration: `90`, `90s`, `30m`, `2h`, `1d` → seconds. */
-export function parseDuration(value: string): number {
-  const match = /^(\d+)\s*([smhd]?)$/i.exec(value.trim());
-  if (!match || Number(match[1]) < 1) {
-    throw new InvalidArgumentError(
-      `approval-timeout: expected a duration such as 90s, 30m or 2h, got "${value}"`,
-    );
-  }
-  return Number(match[1]) * (SECONDS[(match[2] || 's').toLowerCase()] ?? 1);
+/** A parser of the duration flag `name`: `90`, `90s`, `30m`, `2h`, `1d` → seconds. */
+export function duration(name: string): (value: string) => number {
+  return (value) => {
+    const match = /^(\d+)\s*([smhd]?)$/i.exec(value.trim());
+    if (!match || Number(match[1]) < 1) {
+      throw new InvalidArgumentError(`${name}: expected a duration such as 90s, 30m or 2h, got "${value}"`);
+    }
+    return Number(match[1]) * (SECONDS[(match[2] || 's').toLowerCase()] ?? 1);
+  };
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
@@ -84,6 +87,10 @@ function render(r: MigrationResult): string {
       `  approved by ${r.decision.by} (${r.decision.via ? `${describeChatIdentity(r.decision.via)}, ` : ''}${r.decision.channel})${r.decision.reason ? `: ${r.decision.reason}` : ''}`,
     );
   if (r.downtimeMs !== undefined) lines.push(`  downtime ${r.downtimeMs} ms`);
+  if (r.sourceFrozen === false)
+    lines.push(
+      '  the source was NOT frozen (--no-freeze): writes made after the validation are not on the target',
+    );
   return lines.join('\n');
 }
 
@@ -114,11 +121,15 @@ export function registerMigrate(program: Command): void {
       )
       .option('--approvers <names>', 'comma-separated names allowed to approve (default: anyone)')
       .option('--auto-approve', 'approve as soon as validation passes')
-      .option('--freeze-source', 'make the source read-only for the copy (offline); it stays read-only after')
+      .option(
+        '--no-freeze',
+        'offline: leave the source writable during the copy (the default freezes it from the start of the copy; it stays read-only after); every table is then validated at the end',
+      )
+      .option('--freeze-source', 'the default, kept for scripts that name it: freeze the source for the copy')
       .option(
         '--approval-timeout <duration>',
         'how long to wait for a decision (90s, 30m, 2h); reminders at 1/2 and 9/10 of it',
-        parseDuration,
+        duration('approval-timeout'),
       )
       .option(
         '--on-approval-timeout <policy>',
@@ -135,6 +146,11 @@ export function registerMigrate(program: Command): void {
       .option(
         '--switch-hook <url>',
         'POST the cutover event (JSON) to this http(s) URL when the target is the primary',
+      )
+      .option(
+        '--switch-hook-timeout <duration>',
+        'how long one call of the switch hook may take (default 5m); it is retried until it succeeds',
+        duration('switch-hook-timeout'),
       )
       .option(
         '--notify <target>',
@@ -164,11 +180,12 @@ export function registerMigrate(program: Command): void {
             .filter(Boolean)
         : [],
       autoApprove: Boolean(flags.autoApprove),
-      freezeSource: Boolean(flags.freezeSource),
+      freezeSource: flags.freeze,
       onRollback: flags.onRollback,
       ...(flags.approvalTimeout ? { approvalTimeoutSeconds: flags.approvalTimeout } : {}),
       onApprovalTimeout: flags.onApprovalTimeout,
       ...(flags.switchHook ? { switchHook: flags.switchHook } : {}),
+      ...(flags.switchHookTimeout ? { switchHookTimeoutSeconds: flags.switchHookTimeout } : {}),
       notify: flags.notify,
       requireSecondPerson: Boolean(flags.requireSecondPerson),
       startedBy: userInfo().username,

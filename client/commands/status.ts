@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { WorkflowStatus } from '../../domain/contracts';
+import type { Attention, WorkflowStatus } from '../../domain/contracts';
 import { describeError } from '../../domain/errors';
 import { formatDuration, formatFigures, formatStages } from '../format';
 import { watch } from '../watch';
@@ -42,6 +42,12 @@ function render(s: WorkflowStatus): string {
     lines.push(`  decision  waiting: pgferry approve ${s.id.replace(/^migration-/, '')} --as NAME`);
   for (const r of details.approval?.refused ?? []) lines.push(`  refused   ${r.by}: ${r.problem}`);
   if (details.downtimeMs !== undefined) lines.push(`  downtime  ${details.downtimeMs} ms`);
+  const attention = (s.details as { attention?: Attention } | undefined)?.attention;
+  if (attention && !attention.resolved)
+    lines.push(
+      `  ATTENTION ${attention.step} keeps failing [${attention.code}] (try ${attention.attempts}, again in ${attention.nextRetrySeconds} s): ${attention.message}`,
+      `            ${attention.fix}`,
+    );
   if (s.error) lines.push(`  error     [${s.error.code}] ${describeError(s.error)}`);
   return lines.join('\n');
 }

@@ -1,5 +1,5 @@
 import type { PgferryClient } from '../../client/pgferry-client';
-import type { WorkflowStatus } from '../../domain/contracts';
+import { isLive, type WorkflowStatus } from '../../domain/contracts';
 
 /** Resolves after `ms` milliseconds. For pacing a load, never for waiting on an outcome: use waitFor. */
 export function sleep(ms: number): Promise<void> {
@@ -31,8 +31,6 @@ export async function waitFor<T>(
   }
 }
 
-const LIVE_STATES: readonly string[] = ['running', 'waiting'];
-
 /**
  * Polls a workflow's status (by id or migration name) until `test` holds, and returns that status.
  * A workflow that ends without `test` holding fails the wait at once, with its error: a test that
@@ -52,7 +50,7 @@ export async function waitForStatus(
       const status = await client.status(id);
       last = `${status.state} at ${status.stage}`;
       if (test(status)) return status;
-      if (!LIVE_STATES.includes(status.state)) {
+      if (!isLive(status.state)) {
         throw new Error(`${id} ended ${last} before ${what}: ${JSON.stringify(status.error)}`);
       }
       return undefined;

@@ -1,0 +1,111 @@
+import { Client } from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
+import { useTemporalSuite } from './helpers/suite';
+import { sleep } from './helpers/wait';
+
+const SCHEMA = `CREATE TABLE live (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+  INSERT INTO live (v) SELECT 'seed ' || g FROM generate_series(1, 20000) g;
+  CREATE TABLE quiet AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g;`;
+
+/** An application writing to the source until stopped; counts the writes and the refusals. */
+function startWriter(url: string): { stop: () => Promise<{ written: number; refused: number }> } {
+  let running = true;
+  const seen = { written: 0, refused: 0 };
+  const loop = (async () => {
+    while (running) {
+      const client = new Client({ connectionString: url });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        while (running) {
+          await client.query("INSERT INTO live (v) VALUES ('app')");
+          seen.written += 1;
+          await sleep(5);
+        }
+      } catch (err) {
+        // 25006: read-only transaction; 57P01: the freeze ended the session.
+        if (['25006', '57P01'].includes((err as { code?: string }).code ?? '')) seen.refused += 1;
+        await sleep(20);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
+}
+
+describe('offline migrations stop writes by default', () => {
+  const databases: string[] = [];
+
+  afterAll(async () => {
+    for (const name of databases) await dropDatabase(name);
+  });
+
+  const suite = useTemporalSuite();
+
+  const fresh = async (tag: string) => {
+    const source = uniqueName(`frz_${tag}_s`);
+    const target = uniqueName(`frz_${tag}_t`);
+    databases.push(source, target);
+    await createEmptyDatabase(source);
+    await query(adminUrl(5432, source), SCHEMA);
+    return { source, target, name: uniqueName(`frz-${tag}`).replace(/_/g, '-') };
+  };
+
+  it('refuses the application’s writes from the start of the copy, and the target equals the source', async () => {
+    const { source, target, name } = await fresh('app');
+    const writer = startWriter(adminUrl(5432, source));
+    const run = await suite.client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      autoApprove: true,
+    });
+    const result = await run.result();
+    const seen = await writer.stop();
+    expect(result.outcome).toBe('completed');
+    expect(result.sourceFrozen).toBe(true);
+    expect(result.downtimeMs).toBeGreaterThan(0);
+    expect(result.validation?.ok).toBe(true);
+    expect(seen.written).toBeGreaterThan(0);
+    expect(seen.refused).toBeGreaterThan(0);
+    expect(
+      diffFingerprints(
+        await databaseFingerprint(adminUrl(5432, source)),
+        await databaseFingerprint(adminUrl(5432, target)),
+      ),
+    ).toEqual([]);
+    const [readOnly] = await query<{ v: string }>(
+      adminUrl(5432, source),
+      "SELECT current_setting('default_transaction_read_only') AS v",
+    );
+    expect(readOnly?.v).toBe('on');
+  });
+
+  it('leaves the source writable with freezeSource false, validates every table at the end, and says so', async () => {
+    const { source, target, name } = await fresh('nofreeze');
+    const run = await suite.client.migrate({
+      name,
+      source: adminUrl(5432, source),
+      target: adminUrl(5432, target),
+      autoApprove: true,
+      freezeSource: false,
+    });
+    const result = await run.result();
+    expect(result.outcome).toBe('completed');
+    expect(result.sourceFrozen).toBe(false);
+    expect(result.downtimeMs).toBeUndefined();
+    expect(result.validation?.tables.map((t) => t.table).sort()).toEqual(['live', 'quiet']);
+    const status = await suite.client.status(run.workflowId);
+    expect(status.details?.sourceFrozen).toBe(false);
+    await query(adminUrl(5432, source), "INSERT INTO live (v) VALUES ('still writable')");
+  });
+});
