@@ -1,5 +1,6 @@
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { EncryptionCodec } from './codec';
+import { isLoopback } from './codec-access';
 import { startCodecServer, type CodecServer } from './codec-server';
 import { loadCodecKey, type Config } from './config';
 import { startDevServer, startSdkDevServer, type DevServer, type DevServerOptions } from './dev-server';
@@ -11,12 +12,26 @@ import { setupTemporalCli } from './temporal-cli';
 export interface DevStack {
   readonly server: DevServer;
   readonly worker: RunningWorker | undefined;
-  /** The codec server the UI decodes payloads with, when one was asked for. */
+  /** The codec server the UI decodes payloads with, when one was asked for (loopback, no token). */
   readonly codec: CodecServer | undefined;
   /** Stops the worker (letting its current steps end), then the server. Safe to call twice. */
   stop(): Promise<void>;
   /** True once stop() was called: the server exiting after that is expected. */
   readonly stopping: boolean;
+}
+
+/**
+ * Where the dev stack's codec server listens: loopback always, since it takes no token. With a
+ * non-loopback `--ip`, the UI still decodes in a browser on this machine.
+ */
+export function devCodecHost(ip: string): string {
+  return isLoopback(ip) ? ip : '127.0.0.1';
+}
+
+/** The origins a browser on this machine sends for the dev UI on `uiPort`. */
+export function devUiOrigins(ip: string, uiPort: number): string[] {
+  const hosts = new Set(['localhost', '127.0.0.1', ip === '0.0.0.0' || ip === '::' ? '127.0.0.1' : ip]);
+  return [...hosts].map((h) => `http://${h.includes(':') ? `[${h}]` : h}:${uiPort}`);
 }
 
 /** Starts the Temporal dev server (the CLI found or built, else the SDK's download), then a worker on it. */
@@ -38,9 +53,12 @@ export async function startDevStack(
       : await startCodecServer({
           codec: new EncryptionCodec(await loadCodecKey(options.config)),
           port: options.codecPort,
-          host: ip,
-          token: options.config.codecToken,
-          origins: [`http://${ip}:${options.uiPort}`, `http://localhost:${options.uiPort}`],
+          host: devCodecHost(ip),
+          // The dev UI has no way to send a bearer token over http (its "pass access token"
+          // sends an OIDC login's token, to https endpoints only), so the dev stack's codec
+          // server takes none: loopback only, browsers only from the UI's own origins.
+          auth: { kind: 'none' },
+          origins: devUiOrigins(ip, options.uiPort),
         });
   const serverOptions = { ...options, ...(codec ? { codecEndpoint: codec.url } : {}) };
   let server: DevServer;

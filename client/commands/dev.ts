@@ -26,7 +26,7 @@ export function registerDev(program: Command): void {
       .option('--ip <ip>', 'address to listen on', '127.0.0.1')
       .option(
         '--codec-port <n>',
-        'port of the codec server the UI decodes payloads with',
+        "port of the codec server the UI decodes payloads with (on loopback, without a token: the dev UI cannot send one; browsers only from the UI's origin)",
         intOption('codec-port', 1, 65535),
         DEFAULTS.codecPort,
       )
@@ -42,6 +42,11 @@ export function registerDev(program: Command): void {
       say: (line) => out.note(line),
     });
     const { server } = stack;
+    if (stack.codec) {
+      out.note(
+        `pgferry dev: the codec server at ${stack.codec.url} takes no token, because the dev UI cannot send one over http; any program on this machine can decrypt payloads through it. \`pgferry codec serve\` requires a token.`,
+      );
+    }
     const ready = {
       ok: true,
       ready: true,
@@ -49,12 +54,13 @@ export function registerDev(program: Command): void {
       ui: server.uiUrl,
       worker: flags.worker,
       codec: stack.codec?.url,
+      codecAuth: stack.codec ? 'none' : undefined,
       dbFilename: flags.dbFilename,
     };
     out.result(
       ready,
       () =>
-        `pgferry dev ready: Temporal at ${server.address}, UI at ${server.uiUrl ?? '(none)'}${stack.codec ? `, codec server at ${stack.codec.url}` : ''}${flags.worker ? ', worker polling' : ''}. Ctrl-C stops.`,
+        `pgferry dev ready: Temporal at ${server.address}, UI at ${server.uiUrl ?? '(none)'}${stack.codec ? `, codec server at ${stack.codec.url} (no token: loopback only, browsers only from the UI's origin)` : ''}${flags.worker ? ', worker polling' : ''}. Ctrl-C stops.`,
     );
     const stop = async () => {
       out.note('pgferry dev: stopping…');
