@@ -76,6 +76,20 @@ describe('pgferry dev, the embedded default', () => {
       headers: { origin: `http://127.0.0.1:${uiPort}` },
     });
     expect(preflight.headers.get('access-control-allow-origin')).toBe(`http://127.0.0.1:${uiPort}`);
+    // It takes no token (the dev UI cannot send one over http), so it is loopback only, refuses
+    // other origins, and the output says so.
+    expect(first.stderr).toMatch(/codec server at http:\/\/127\.0\.0\.1:\d+ takes no token/);
+    const decoded = await fetch(`http://127.0.0.1:${codecPort}/decode`, {
+      method: 'POST',
+      headers: { origin: `http://localhost:${uiPort}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ payloads: [] }),
+    });
+    expect(decoded.status).toBe(200);
+    const foreign = await fetch(`http://127.0.0.1:${codecPort}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://evil.example' },
+    });
+    expect(foreign.status).toBe(403);
 
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
