@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { activityInfo } from '@temporalio/activity';
 import { LogLevel, WebAPIPlatformError, WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
@@ -13,6 +12,7 @@ import {
   type Notification,
 } from '../domain/notify';
 import type { ActivityDeps } from './deps';
+import { postHeaders } from './signing';
 
 /** What `notify` did. */
 export interface NotifyResult {
@@ -118,14 +118,6 @@ export async function sendNotification(
   }
 }
 
-/**
- * The signature of a webhook body: `v1=` and the hex HMAC-SHA256, keyed with
- * PGFERRY_WEBHOOK_SECRET, of `TIMESTAMP.BODY` (TIMESTAMP is the X-Pgferry-Timestamp header).
- */
-export function signWebhook(secret: string, timestamp: string, body: string): string {
-  return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
-}
-
 async function postToSlack(
   slack: WebClient,
   channel: string,
@@ -214,19 +206,9 @@ async function postWebhook(
   n: Notification,
 ): Promise<{ status: number; signed: boolean }> {
   const body = JSON.stringify(webhookPayload(n));
-  // Signed at send time: receivers refuse stale timestamps, and each retry is a fresh send.
-  const timestamp = String(Math.floor(Date.now() / 1000));
   const secret = deps.notify?.webhookSecret;
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'user-agent': 'pgferry',
-    'x-pgferry-event': n.event,
-    'x-pgferry-delivery': n.delivery,
-    'x-pgferry-timestamp': timestamp,
-  };
-  if (secret) {
-    headers['x-pgferry-signature'] = signWebhook(secret, timestamp, body);
-  } else {
+  const headers = postHeaders({ event: n.event, delivery: n.delivery, body, secret });
+  if (!secret) {
     // Only the origin: webhook URLs often carry their own token in the path.
     deps.logger.warn(
       { webhook: new URL(url).origin, event: n.event },

@@ -3,7 +3,7 @@ import { formatConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
-import { signWebhook } from './notify';
+import { postHeaders } from './signing';
 import { runTool } from './tools';
 
 /** The event the switch is told: the migration and both ends, without passwords. */
@@ -48,16 +48,14 @@ async function postSwitch(
 ): Promise<void> {
   const url = input.url ?? '';
   const body = JSON.stringify(event);
-  // Signed at send time: receivers refuse stale timestamps, and each retry is a fresh send.
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const secret = deps.notify?.webhookSecret;
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'user-agent': 'pgferry',
-    'x-pgferry-event': event.event,
-    'x-pgferry-timestamp': timestamp,
-    ...(input.delivery ? { 'idempotency-key': input.delivery, 'x-pgferry-delivery': input.delivery } : {}),
-    ...(secret ? { 'x-pgferry-signature': signWebhook(secret, timestamp, body) } : {}),
+  const headers = {
+    ...postHeaders({
+      event: event.event,
+      delivery: input.delivery,
+      body,
+      secret: deps.notify?.webhookSecret,
+    }),
+    ...(input.delivery ? { 'idempotency-key': input.delivery } : {}),
   };
   let response: Response;
   try {

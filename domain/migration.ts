@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConnectionUrl, Jobs, SafeName } from './contracts';
 import { MAX_NOTIFY_TARGETS, NotifyTarget } from './notify';
+import { TableRef } from './tables';
 
 /** `offline`: copy once while the source is quiet; `online`: snapshot copy, then replicate until cutover. */
 export const MigrationMode = z.enum(['offline', 'online']);
@@ -61,9 +62,7 @@ export const PreflightReport = z.object({
 export type PreflightReport = z.infer<typeof PreflightReport>;
 
 /** One table's validation: row counts (and checksums) on both sides. */
-export const TableValidation = z.object({
-  schema: z.string(),
-  table: z.string(),
+export const TableValidation = TableRef.extend({
   sourceRows: z.number(),
   targetRows: z.number(),
   sourceChecksum: z.string().optional(),

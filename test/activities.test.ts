@@ -11,6 +11,7 @@ import type { BackupManifest, BackupResult } from '../domain/contracts';
 import { ErrorCode } from '../domain/errors';
 import { runActivity as run, testActivityDeps } from './helpers/activity-env';
 import { expectFailure, failureOf } from './helpers/failure';
+import { waitFor } from './helpers/wait';
 import { databaseFingerprint, diffFingerprints, type DatabaseFingerprint } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -421,14 +422,12 @@ describe('activities against a real PostgreSQL', () => {
             () => undefined,
             () => undefined,
           );
-          for (let i = 0; ; i++) {
+          await waitFor('the dump to wait for public.raw_log', async () => {
             const { rows } = await writer.query<{ n: string }>(
               `SELECT count(*) AS n FROM pg_locks WHERE relation = 'public.raw_log'::regclass AND NOT granted`,
             );
-            if (Number(rows[0]?.n) > 0) break;
-            if (i > 200) throw new Error('the dump never waited for public.raw_log');
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
+            return Number(rows[0]?.n) > 0 ? true : undefined;
+          });
           await writer.query('COMMIT');
           await settled;
           const manifest = await readManifestJson((await dump).backup);
