@@ -56,6 +56,16 @@ export async function dropDatabase(server: string, name: string): Promise<void> 
   );
 }
 
+/**
+ * Makes a database writable again: an offline pgferry run freezes its source (the default), and
+ * the next tool's round must find the source as the first one did.
+ */
+export async function unfreezeDatabase(server: string, name: string): Promise<void> {
+  await withClient(dbUrl(server, 'postgres'), (c) =>
+    c.query(`ALTER DATABASE ${quoteIdent(name)} RESET default_transaction_read_only`),
+  );
+}
+
 /** Creates an empty database (dropping one of the same name first). */
 export async function createDatabase(server: string, name: string): Promise<void> {
   await dropDatabase(server, name);

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { CopyJob, ToolRun } from './competitors';
 import type { BenchConfig } from './config';
 import { childPids, processCpuSeconds, reapedChildrenCpuSeconds } from './cpu';
-import { checkpoint, countDifferences, dbUrl, dropDatabase, tableCounts } from './db';
+import { checkpoint, countDifferences, dbUrl, dropDatabase, tableCounts, unfreezeDatabase } from './db';
 import { message, say } from './log';
 import { breakdown, migrate, migrateArgs, type DevStack, type MigrateRun } from './pgferry';
 import type { PgferryRun, ToolRow } from './report';
@@ -115,6 +115,7 @@ export async function timePgferry(
   const { outcome } = await migrate(stack, migration);
   const wallSeconds = (performance.now() - began) / 1000;
   const rss = sampler.stop();
+  await unfreezeDatabase(config.server, source.database);
   const cpu = [
     { label: 'worker', seconds: processCpuSeconds(stack.pid) - before.worker },
     { label: "worker's pg_dump/pg_restore", seconds: reapedChildrenCpuSeconds(stack.pid) - before.tools },

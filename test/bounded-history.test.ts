@@ -50,5 +50,5 @@ describe('a database of 2,000 tables', () => {
     } finally {
       await temporal.teardown();
     }
-  }, 300_000);
+  }, 600_000);
 });
