@@ -1,6 +1,7 @@
 import { workflowInfo } from '@temporalio/workflow';
 import { connectionLabel, parseConnectionUrl } from '../domain/connection';
 import { MIGRATION_STAGES, type MigrationInput } from '../domain/migration';
+import { replicationObjectName } from '../domain/names';
 import { ApprovalGate } from './approval';
 import { Compensations } from './compensations';
 import { Notifier } from './notify';
@@ -34,11 +35,6 @@ export interface MigrationRun {
   readonly replication: ReplicationObjects;
 }
 
-/** Names of the replication objects of one migration: slot, publication and subscription share it. */
-export function replicationName(migrationName: string): string {
-  return `pgferry_${migrationName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
-}
-
 /** The stages a migration of this mode passes, in order. */
 export function stagesOf(input: MigrationInput): string[] {
   // Online, the final checks run inside the cutover (the source is frozen there).
@@ -66,7 +62,7 @@ export function startRun(input: MigrationInput): MigrationRun {
     mode: input.mode,
     startedBy: input.startedBy,
   };
-  const name = replicationName(input.name);
+  const name = replicationObjectName(id);
   const provisionId = `${id}-provision`;
   return {
     input,

@@ -57,7 +57,8 @@ export const END_EARLIER_HOLDER = `
  * longer matches anything a copy can read. An active slot (something streams from it) is kept.
  */
 export const DROP_INACTIVE_SLOT = `
-  SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`;
+  SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+   WHERE slot_name = $1 AND database = current_database() AND NOT active`;
 
 /** A subscription of this database that streams from a slot: then the slot is replication's, not the copy's. $1 slot. */
 export const SUBSCRIPTION_OF_SLOT = `
@@ -182,11 +183,17 @@ export function dropSubscriptionSql(subscription: string): string[] {
 /** Ends the walsender streaming from a slot, so that the slot can be dropped. $1 slot. */
 export const END_SLOT_WALSENDER = `
   SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
-   WHERE slot_name = $1 AND active_pid IS NOT NULL AND active_pid <> pg_backend_pid()`;
+   WHERE slot_name = $1 AND database = current_database()
+     AND active_pid IS NOT NULL AND active_pid <> pg_backend_pid()`;
 
-/** Drops a slot if it exists; an active one raises ObjectInUse and is tried again. $1 slot. */
+/**
+ * Drops a slot if it exists in this database; an active one raises ObjectInUse and is tried
+ * again. Slot names carry a hash of the migration's workflow id, so the slot is this
+ * migration's own. $1 slot.
+ */
 export const DROP_SLOT = `
-  SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`;
+  SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+   WHERE slot_name = $1 AND database = current_database()`;
 
 /**
  * Where the source is and where the slot's consumer has confirmed it is, in bytes apart. The

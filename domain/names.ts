@@ -1,0 +1,31 @@
+/** FNV-1a over UTF-16 code units, 32 bits, from `seed`: deterministic, no crypto (workflows use it). */
+function fnv1a(text: string, seed: number): number {
+  let hash = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash >>> 0;
+}
+
+/** 64 bits of a text's two FNV-1a hashes, as 16 hex digits. */
+function shortHash(text: string): string {
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  return hex(fnv1a(text, 0x811c9dc5)) + hex(fnv1a(text, 0x01234567));
+}
+
+/**
+ * The name of a migration's replication objects (slot, publication, subscription), from its
+ * workflow id: a readable part, then a hash of the whole id. Ids that read alike once lowercased
+ * and cut (`Orders-EU` and `orders_eu`, or two long names with one prefix) still get names of
+ * their own, so two migrations never share, nor drop, each other's slot. At most 63 bytes of
+ * [a-z0-9_], as slot names must be.
+ */
+export function replicationObjectName(workflowId: string): string {
+  const readable = workflowId
+    .replace(/^migration-/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 38);
+  return `pgferry_${readable}_${shortHash(workflowId)}`;
+}
