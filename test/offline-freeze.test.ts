@@ -1,46 +1,12 @@
-import { Client } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 import { useTemporalSuite } from './helpers/suite';
-import { sleep } from './helpers/wait';
+import { startWriter } from './helpers/writer';
 
 const SCHEMA = `CREATE TABLE live (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
   INSERT INTO live (v) SELECT 'seed ' || g FROM generate_series(1, 20000) g;
   CREATE TABLE quiet AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g;`;
-
-/** An application writing to the source until stopped; counts the writes and the refusals. */
-function startWriter(url: string): { stop: () => Promise<{ written: number; refused: number }> } {
-  let running = true;
-  const seen = { written: 0, refused: 0 };
-  const loop = (async () => {
-    while (running) {
-      const client = new Client({ connectionString: url });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        while (running) {
-          await client.query("INSERT INTO live (v) VALUES ('app')");
-          seen.written += 1;
-          await sleep(5);
-        }
-      } catch (err) {
-        // 25006: read-only transaction; 57P01: the freeze ended the session.
-        if (['25006', '57P01'].includes((err as { code?: string }).code ?? '')) seen.refused += 1;
-        await sleep(20);
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return seen;
-    },
-  };
-}
 
 describe('offline migrations stop writes by default', () => {
   const databases: string[] = [];
@@ -62,7 +28,7 @@ describe('offline migrations stop writes by default', () => {
 
   it('refuses the application’s writes from the start of the copy, and the target equals the source', async () => {
     const { source, target, name } = await fresh('app');
-    const writer = startWriter(adminUrl(5432, source));
+    const writer = startWriter(adminUrl(5432, source), ["INSERT INTO live (v) VALUES ('app')"], 5);
     const run = await suite.client.migrate({
       name,
       source: adminUrl(5432, source),

@@ -1,50 +1,19 @@
 import * as path from 'node:path';
-import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { query, runCommand, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { useTemporalSuite } from './helpers/suite';
-import { sleep, waitForStatus } from './helpers/wait';
+import { waitForStatus } from './helpers/wait';
+import { startWriter } from './helpers/writer';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 
-/** Writes to the source until the source refuses (frozen at cutover) or it is stopped. */
-function startWriter(url: string): { stop: () => Promise<number> } {
-  let running = true;
-  let written = 0;
-  const loop = (async () => {
-    while (running) {
-      const client = new Client({ connectionString: url });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        while (running) {
-          await client.query("INSERT INTO public.live (v) VALUES ('w' || clock_timestamp())");
-          await client.query(
-            "UPDATE public.live SET v = v || '+' WHERE id = (SELECT max(id) - 3 FROM public.live)",
-          );
-          await client.query(
-            'DELETE FROM public.live WHERE id = (SELECT min(id) FROM public.live) AND id % 5 = 0',
-          );
-          written += 1;
-          await sleep(10);
-        }
-      } catch {
-        // Ended by the freeze (sessions terminated, then read-only): stop writing once refused twice.
-        await sleep(50);
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return written;
-    },
-  };
-}
+/** The writes of the online tests' application, one round of them. */
+const LIVE_WRITES = [
+  "INSERT INTO public.live (v) VALUES ('w' || clock_timestamp())",
+  "UPDATE public.live SET v = v || '+' WHERE id = (SELECT max(id) - 3 FROM public.live)",
+  'DELETE FROM public.live WHERE id = (SELECT min(id) FROM public.live) AND id % 5 = 0',
+];
 
 describe('online migrations between two servers with wal_level=logical', () => {
   let source: ThrowawayCluster;
@@ -111,7 +80,7 @@ describe('online migrations between two servers with wal_level=logical', () => {
 
   it('copies under the slot snapshot, replicates a steady write load, and cuts over to an identical target', async () => {
     const name = await freshSource();
-    const writer = startWriter(source.url(name));
+    const writer = startWriter(source.url(name), LIVE_WRITES);
     const run = await suite.client.migrate({
       name: `online-${name}`,
       source: source.url(name),
@@ -128,7 +97,7 @@ describe('online migrations between two servers with wal_level=logical', () => {
     expect(waiting.progress.bytesPerSecond).toBeUndefined();
     await suite.client.approve(`online-${name}`, { by: 'alice', reason: 'lag is low' });
     const result = await run.result();
-    const written = await writer.stop();
+    const { written } = await writer.stop();
     expect(written).toBeGreaterThan(10);
     expect(result.outcome).toBe('completed');
     expect(result.validation?.ok).toBe(true);

@@ -9,6 +9,7 @@ import {
 } from '@temporalio/worker';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { installRuntime } from '../worker/runtime';
+import { silentTemporalLogger } from './helpers/activity-env';
 import { historyCodec, loadHistories } from './helpers/histories';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -46,14 +47,7 @@ async function reorderedBundle(): Promise<WorkflowBundle> {
   );
   const { code: bundled } = await bundleWorkflowCode({
     workflowsPath: path.join(REORDERED, 'workflows', 'index.ts'),
-    logger: {
-      log: () => undefined,
-      trace: () => undefined,
-      debug: () => undefined,
-      info: () => undefined,
-      warn: () => undefined,
-      error: () => undefined,
-    },
+    logger: silentTemporalLogger,
   });
   return { code: bundled };
 }
