@@ -4,6 +4,7 @@ import { DecisionInput, type Decision, type MigrationInput } from '../domain/mig
 import { control } from './activities';
 import type { Notifier } from './notify';
 import type { Progress } from './progress';
+import type { Readiness } from './readiness';
 
 /** The Update that approves a migration waiting at its gate: `{ by, reason? }`. */
 export const approveUpdate = defineUpdate<Decision, [DecisionInput]>('approve');
@@ -25,6 +26,8 @@ export interface RefusedDecision {
 export interface GateRules {
   readonly startedBy?: string | undefined;
   readonly requireSecondPerson?: boolean;
+  /** What must hold before an approval is taken (a rejection is taken regardless). */
+  readonly readiness?: Readiness;
 }
 
 /** Why a decision is refused now, or undefined when it may be taken. */
@@ -102,6 +105,10 @@ export class ApprovalGate {
     if (this.decision) return `the migration was already ${this.decision.outcome} by ${this.decision.by}`;
     if (!this.isReady())
       return 'the migration is not ready for a decision yet (copy and validation must be done)';
+    const readiness = this.rules.readiness;
+    if (outcome === 'approved' && readiness && !readiness.ready) {
+      return `the migration is not ready for approval: ${readiness.why}`;
+    }
     if (outcome === 'approved' && this.approvers.length > 0 && !this.approvers.includes(parsed.data.by)) {
       return `${parsed.data.by} is not one of the approvers (${this.approvers.join(', ')})`;
     }

@@ -7,6 +7,7 @@ import { Compensations } from './compensations';
 import { Notifier } from './notify';
 import { provisionMarker } from './provision';
 import { Progress } from './progress';
+import { Readiness } from './readiness';
 
 /** The names of an online migration's replication objects: one name for slot, publication and subscription. */
 export interface ReplicationObjects {
@@ -30,6 +31,8 @@ export interface MigrationRun {
   readonly marker: string;
   readonly progress: Progress;
   readonly gate: ApprovalGate;
+  /** Why the gate may not be approved now (validation, replication): empty when it may. */
+  readonly readiness: Readiness;
   readonly notifier: Notifier;
   readonly rollback: Compensations;
   readonly replication: ReplicationObjects;
@@ -48,11 +51,12 @@ export function startRun(input: MigrationInput): MigrationRun {
   const source = connectionLabel(parseConnectionUrl(input.source, 'source'));
   const target = connectionLabel(parseConnectionUrl(input.target, 'target'));
   const progress = new Progress(stagesOf(input), { mode: input.mode, source, target });
+  const readiness = new Readiness((problems) => progress.detail('readiness', problems));
   const gate: ApprovalGate = new ApprovalGate(
     input.approvers,
     () => progress.stage === 'approval',
     () => progress.detail('approval', { decision: gate.decision, refused: gate.refused }),
-    { startedBy: input.startedBy, requireSecondPerson: input.requireSecondPerson },
+    { startedBy: input.startedBy, requireSecondPerson: input.requireSecondPerson, readiness },
   );
   const facts = {
     name: input.name,
@@ -71,6 +75,7 @@ export function startRun(input: MigrationInput): MigrationRun {
     marker: provisionMarker(provisionId),
     progress,
     gate,
+    readiness,
     notifier: new Notifier(input, facts, progress),
     rollback: new Compensations(),
     replication: {

@@ -15,7 +15,8 @@ import { allEnded } from './compensations';
 import { copyTables, type Copied } from './copy';
 import { parseWorkflowInput } from './input';
 import { startRun, type MigrationRun } from './migration-run';
-import { copyUnderSlotSnapshot, drainToFrozenSource, replicate } from './online';
+import { cutover, freeze } from './cutover';
+import { copyUnderSlotSnapshot, replicate } from './online';
 import { SearchKeys } from './progress';
 import { provision } from './provision';
 import { settle, type Settled } from './settle';
@@ -90,15 +91,6 @@ async function provisionTarget(run: MigrationRun): Promise<void> {
   }
 }
 
-/** Freezes the source (a rollback unfreezes it); returns when it was frozen. */
-async function freeze(run: MigrationRun): Promise<number> {
-  const { source } = run.input;
-  run.rollback.push('unfreezeSource', async () => {
-    await control.unfreezeSource({ source });
-  });
-  return (await control.freezeSource({ source })).frozenAt;
-}
-
 /**
  * Schema: pre-data restored on the target. Offline, the source's table list is read meanwhile
  * and the source is frozen after it (unless freezeSource is false: then every table is validated
@@ -164,13 +156,6 @@ async function approval(run: MigrationRun, copied: Copied, settled: Settled | un
   progress.waiting(false);
   await notifier.decided(decision);
   return decision;
-}
-
-/** Cutover (online): the source frozen, its changes drained, then the final steps on the frozen source. */
-async function cutover(run: MigrationRun, copied: Copied): Promise<{ frozenAt: number; settled: Settled }> {
-  run.progress.enter('cutover');
-  const frozenAt = await drainToFrozenSource(run, () => freeze(run));
-  return { frozenAt, settled: await settle(run, copied) };
 }
 
 /** What a migration result says whatever its outcome. */
