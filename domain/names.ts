@@ -29,3 +29,12 @@ export function replicationObjectName(workflowId: string): string {
     .slice(0, 38);
   return `pgferry_${readable}_${shortHash(workflowId)}`;
 }
+
+/**
+ * The name of the logical slot that watches a migration's write fence (no write may commit on the
+ * frozen source but pgferry's): from the workflow id's hash, so that it never meets another
+ * migration's, and `pgferry cleanup` finds it.
+ */
+export function fenceSlotName(workflowId: string): string {
+  return `pgferry_fence_${shortHash(workflowId)}`;
+}
