@@ -17,6 +17,7 @@ import { buildTableIndexes, copySchemaSection } from './schema';
 import { syncSequences } from './sequences';
 import { switchEndpoint } from './switch-hook';
 import { validateTables } from './validate';
+import { validateLive } from './validate-live';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
 import { provisionDatabase } from './provision/local';
@@ -53,6 +54,7 @@ export function createActivities(deps: ActivityDeps) {
     syncSequences: activity(In.OnBoth, (i) => syncSequences(deps, i)),
     copyLargeObjects: activity(In.OnBoth, (i) => copyLargeObjects(deps, i)),
     validateTables: activity(In.ValidateTablesInput, (i) => validateTables(deps, i)),
+    validateLive: activity(In.ValidateLiveInput, (i) => validateLive(deps, i)),
     holdSlotSnapshot: activity(In.HoldSlotSnapshotInput, (i) => holdSlotSnapshot(deps, i)),
     awaitSnapshot: activity(In.AwaitSnapshotInput, (i) => awaitSnapshot(deps, i)),
     createPublication: activity(In.CreatePublicationInput, (i) => createPublication(deps, i)),

@@ -204,6 +204,19 @@ export const ValidateTablesInput = OnBoth.extend({
 /** Input of validateTables. */
 export type ValidateTablesInput = z.output<typeof ValidateTablesInput>;
 
+/** Input of validateLive: an online migration's tables compared while it replicates. */
+export const ValidateLiveInput = OnBoth.extend({
+  level: ValidationLevel,
+  /** The migration's slot: the target's progress is read from its confirmed position. */
+  slot: SlotName,
+  /** The tables to validate; every table that holds rows when absent. */
+  tables: z.array(TableRef).readonly().optional(),
+  /** Rows per key range (each range holds its table's writers for about two reads of this many rows). */
+  rangeRows: z.number().int().min(1000).max(10_000_000).optional(),
+});
+/** Input of validateLive. */
+export type ValidateLiveInput = z.output<typeof ValidateLiveInput>;
+
 /** Input of holdSlotSnapshot. */
 export const HoldSlotSnapshotInput = OnBoth.extend({
   /** The migration's name: the key of its row in pgferry.snapshots on the target. */

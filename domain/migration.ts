@@ -68,6 +68,8 @@ export const TableValidation = TableRef.extend({
   sourceChecksum: z.string().optional(),
   targetChecksum: z.string().optional(),
   ok: z.boolean(),
+  /** Why the table is not ok, when more can be said than the figures (a key range, a lagging target). */
+  note: z.string().optional(),
 });
 /** One table's validation. */
 export type TableValidation = z.infer<typeof TableValidation>;
@@ -79,6 +81,8 @@ export const ValidationReport = z.object({
   tables: z.array(TableValidation),
   sequences: z.array(z.object({ name: z.string(), source: z.string(), target: z.string(), ok: z.boolean() })),
   largeObjects: z.object({ source: z.number(), target: z.number(), ok: z.boolean() }),
+  /** What the report covers when it is not everything (the validation while replicating). */
+  note: z.string().optional(),
 });
 /** The validation report of a migration. */
 export type ValidationReport = z.infer<typeof ValidationReport>;
@@ -178,6 +182,8 @@ export const MigrationResult = z.object({
   decision: Decision.optional(),
   preflight: PreflightReport,
   validation: ValidationReport.optional(),
+  /** Online: the validation while replicating, before the approval (the cutover's `validation` checks counts). */
+  validationWhileReplicating: ValidationReport.optional(),
   tables: z.number(),
   chunks: z.number(),
   rows: z.number(),

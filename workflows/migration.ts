@@ -8,6 +8,7 @@ import {
   type MigrationOptions,
   type MigrationResult,
   type PreflightReport,
+  type ValidationReport,
 } from '../domain/migration';
 import { control, data } from './activities';
 import { waitForDecision } from './approval';
@@ -21,12 +22,13 @@ import { SearchKeys } from './progress';
 import { provision } from './provision';
 import { settle, type Settled } from './settle';
 import { switchEndpoint } from './switch';
+import { validateWhileReplicating } from './validate-live';
 
 /**
  * Moves one database from a source server to a target server, one stage after another:
  * preflight, provision, schema (pre-data), copy (rows, indexes, the rest of post-data), replicate
- * (online), validate (offline; online it runs in the cutover, on the frozen source), a person's
- * approval, cutover and finalize. On failure, rejection or cancel the compensations run newest
+ * (online), validate (offline: on the frozen source; online: while replicating, range by range at
+ * one point each), a person's approval, cutover and finalize. On failure, rejection or cancel the compensations run newest
  * first and the migration ends rolled_back.
  */
 export async function migration(raw: MigrationOptions): Promise<MigrationResult> {
@@ -39,12 +41,13 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     const { copied, postData } = await copy(run, listed);
     if (online) await replicate(run);
     const settled = online ? undefined : await validate(run, copied, postData);
-    const decision = await approval(run, copied, settled);
-    const summary = { ...summarize(run, preflight, copied, settled), decision };
+    const live = online ? await validateWhileReplicating(run) : undefined;
+    const decision = await approval(run, copied, settled?.validation ?? live);
+    const summary = { ...summarize(run, preflight, copied, settled, live), decision };
     if (decision.outcome === 'rejected') return reject(run, summary, decision);
     upsertSearchAttributes([{ key: SearchKeys.approvedBy, value: decision.by }]);
     const cut = online ? await cutover(run, copied) : { frozenAt, settled };
-    return finalize(run, { ...summarize(run, preflight, copied, cut.settled), decision }, cut.frozenAt);
+    return finalize(run, { ...summarize(run, preflight, copied, cut.settled, live), decision }, cut.frozenAt);
   };
   // The notifier hears why the body failed and speaks after the compensations, which run shielded from cancel.
   return run.progress.run(
@@ -142,14 +145,18 @@ async function validate(run: MigrationRun, copied: Copied, postData: Promise<unk
 }
 
 /** Approval: a person's decision (or --auto-approve), with the figures and validation they decide on. */
-async function approval(run: MigrationRun, copied: Copied, settled: Settled | undefined): Promise<Decision> {
+async function approval(
+  run: MigrationRun,
+  copied: Copied,
+  validation: ValidationReport | undefined,
+): Promise<Decision> {
   const { input, progress, gate, notifier } = run;
   progress.enter('approval');
   if (input.autoApprove) return gate.autoApprove(input.startedBy ?? 'auto-approve');
   progress.waiting(true);
   await notifier.approval({
     size: { bytes: copied.bytes, rows: copied.rows, tables: copied.tables },
-    validation: settled?.validation,
+    validation,
     lag: input.mode === 'online' ? () => control.replicationLag(run.replication) : undefined,
   });
   const decision = await waitForDecision(run);
@@ -166,6 +173,7 @@ function summarize(
   preflight: PreflightReport,
   copied: Copied,
   settled?: Settled,
+  live?: ValidationReport,
 ): Summary {
   const { input } = run;
   return {
@@ -175,6 +183,7 @@ function summarize(
     target: input.target,
     preflight,
     ...(settled?.validation ? { validation: settled.validation } : {}),
+    ...(live ? { validationWhileReplicating: live } : {}),
     tables: copied.tables,
     chunks: copied.chunks,
     rows: copied.rows,

@@ -111,6 +111,8 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   copyLargeObjects: (i) => `copy large objects ${db(i.source)} → ${db(i.target)}`,
   validateTables: (i) =>
     `validate ${i.level}: ${db(i.source)} → ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} validated during the copy` : ''}`,
+  validateLive: (i) =>
+    `validate ${i.level} while replicating: ${db(i.source)} → ${db(i.target)}, range by range`,
   holdSlotSnapshot: (i) => `hold slot ${i.slot} and its snapshot on ${db(i.source)}`,
   awaitSnapshot: (i) => `wait for the slot snapshot (recorded on ${db(i.target)})`,
   createPublication: (i) => `create publication ${i.publication} on ${db(i.source)}`,

@@ -19,6 +19,7 @@ export const SqlState = {
   DuplicateDatabase: '42P04',
   TooManyConnections: '53300',
   ObjectInUse: '55006',
+  LockNotAvailable: '55P03',
   AdminShutdown: '57P01',
   CrashShutdown: '57P02',
   CannotConnectNow: '57P03',

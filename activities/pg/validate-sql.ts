@@ -35,9 +35,28 @@ export const TABLE_COLUMNS = `
    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm', 'f')
    GROUP BY c.oid`;
 
-/** A table's own rows (ONLY: an inheritance parent's children are tables of their own), as `n`. */
-export function countRowsSql(table: TableRef): string {
-  return `SELECT count(*) AS n FROM ONLY ${tableSql(table)}`;
+/**
+ * A table's own rows (ONLY: an inheritance parent's children are tables of their own), as `n`;
+ * with `where`, only the rows of a key range (rangePredicate, on the alias `t`).
+ */
+export function countRowsSql(table: TableRef, where?: string): string {
+  return `SELECT count(*) AS n FROM ONLY ${tableSql(table)} AS t${where ? ` WHERE ${where}` : ''}`;
+}
+
+/**
+ * The rows of a key range, on the alias `t`: `column >= $1` from `lo` (when given) and
+ * `column < $n` up to `hi` (when given); the bounds travel as parameters, typed by the column.
+ */
+export function rangePredicate(
+  column: string,
+  lo: string | undefined,
+  hi: string | undefined,
+): { where: string | undefined; params: string[] } {
+  const parts: string[] = [];
+  const params: string[] = [];
+  if (lo !== undefined) parts.push(`t.${quoteIdent(column)} >= $${params.push(lo)}`);
+  if (hi !== undefined) parts.push(`t.${quoteIdent(column)} < $${params.push(hi)}`);
+  return { where: parts.length > 0 ? parts.join(' AND ') : undefined, params };
 }
 
 /**
@@ -50,11 +69,11 @@ export function countRowsSql(table: TableRef): string {
  * would for a 10 GB table. A sum, unlike xor, also tells two copies of a row from none (tables
  * without a key can hold duplicates).
  */
-export function tableChecksumSql(table: TableRef, columns: readonly string[]): string {
+export function tableChecksumSql(table: TableRef, columns: readonly string[], where?: string): string {
   const row = `ROW(${columns.map((c) => `t.${quoteIdent(c)}`).join(', ')})`;
   return `
     SELECT count(*) AS n,
            coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text AS hi,
            coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text AS lo
-      FROM (SELECT md5(${row}::text) AS h FROM ONLY ${tableSql(table)} AS t) AS r`;
+      FROM (SELECT md5(${row}::text) AS h FROM ONLY ${tableSql(table)} AS t${where ? ` WHERE ${where}` : ''}) AS r`;
 }
