@@ -60,12 +60,14 @@ export async function currentLsn(deps: ActivityDeps, input: OnSource): Promise<{
 
 /**
  * Waits until the slot's consumer (the target's subscription) has confirmed everything up to
- * `lsn` on the source, i.e. the target has applied every change before it.
+ * `lsn` on the source, i.e. the target has applied every change before it. With `timeoutMs`, gives
+ * up when that has passed and returns `reached: false` with how far the target got: the cutover's
+ * deadline, after which the source is unfrozen.
  */
 export async function waitForReplay(
   deps: ActivityDeps,
   input: WaitForReplayInput,
-): Promise<{ waitedMs: number; confirmedLsn: string }> {
+): Promise<{ waitedMs: number; confirmedLsn: string; reached: boolean }> {
   const { source, target } = input;
   const started = Date.now();
   return withHeartbeat('waiting for the replay', async (hb) => {
@@ -96,7 +98,12 @@ export async function waitForReplay(
         const row = rows[0];
         if (row?.confirmed_lsn == null) throw noSlot(input.slot);
         hb.update({ detail: `lsn ${row.confirmed_lsn} of ${input.lsn}` });
-        return row.reached ? { waitedMs: Date.now() - started, confirmedLsn: row.confirmed_lsn } : undefined;
+        const waitedMs = Date.now() - started;
+        if (row.reached) return { waitedMs, confirmedLsn: row.confirmed_lsn, reached: true };
+        if (input.timeoutMs !== undefined && waitedMs >= input.timeoutMs) {
+          return { waitedMs, confirmedLsn: row.confirmed_lsn, reached: false };
+        }
+        return undefined;
       }),
     );
   });
@@ -112,12 +119,36 @@ export async function dropReplication(
   deps: ActivityDeps,
   input: DropReplicationInput,
 ): Promise<DropReplicationResult> {
+  const { subscription } = await dropSubscription(deps, input);
+  return { subscription, ...(await dropSourceReplication(deps, input)) };
+}
+
+/**
+ * The target's half of dropReplication: the subscription (detached from its slot first, so the
+ * source is never reached) and the snapshot row. A rollback runs it as a step of its own, so that
+ * a target that is down keeps neither the source's slot nor its publication alive.
+ */
+export async function dropSubscription(
+  deps: ActivityDeps,
+  input: DropReplicationInput,
+): Promise<{ subscription: boolean }> {
   const subscription = await withClient(
     input.target,
     deps.env,
     replicationStep('target', `dropping subscription ${input.subscription}`),
-    (client) => dropSubscription(client, input),
+    (client) => dropSubscriptionOn(client, input),
   );
+  return { subscription };
+}
+
+/**
+ * The source's half of dropReplication: the slot (its walsender ended first) and the publication.
+ * Needs nothing of the target. Idempotent.
+ */
+export async function dropSourceReplication(
+  deps: ActivityDeps,
+  input: Pick<DropReplicationInput, 'source' | 'slot' | 'publication'>,
+): Promise<{ slot: boolean; publication: boolean }> {
   return withClient(input.source, deps.env, replicationStep('source', 'opening the drop'), async (client) => {
     // At cutover the source is frozen (read-only by default): DROP PUBLICATION would be refused.
     await client.query(READ_WRITE_SESSION);
@@ -133,12 +164,15 @@ export async function dropReplication(
         return rows[0]?.present ?? false;
       },
     );
-    return { subscription, slot, publication };
+    return { slot, publication };
   });
 }
 
 /** Drops the subscription and the snapshot row on the target; false when there was no subscription. */
-async function dropSubscription(client: Client, input: DropReplicationInput): Promise<boolean> {
+export async function dropSubscriptionOn(
+  client: Client,
+  input: Pick<DropReplicationInput, 'subscription' | 'slot' | 'migration'>,
+): Promise<boolean> {
   const { rows } = await client.query(SUBSCRIPTION_STATE, [input.subscription]);
   if (rows.length > 0) {
     for (const statement of dropSubscriptionSql(input.subscription)) {
@@ -150,8 +184,8 @@ async function dropSubscription(client: Client, input: DropReplicationInput): Pr
   return rows.length > 0;
 }
 
-/** Drops a slot, ending the walsender that streams from it first; false when there was none. */
-function dropSlot(client: Client, slot: string): Promise<boolean> {
+/** Drops a slot of the client's database, ending the walsender that streams from it first; false when there was none. */
+export function dropSlot(client: Client, slot: string): Promise<boolean> {
   const deadline = Date.now() + SLOT_RELEASE_TIMEOUT_MS;
   return pollUntil({ intervalMs: 100, what: `dropping slot ${slot}` }, async () => {
     await client.query(END_SLOT_WALSENDER, [slot]);

@@ -1,9 +1,17 @@
 import * as In from '../domain/activity-inputs';
 import { analyzeTarget } from './analyze';
 import { checkBackupInput, dumpDatabase } from './backup';
+import { cleanSource, cleanTarget } from './cleanup';
 import { restoreStorage, setAsIsStorage } from './as-is-storage';
 import { copyChunk, copyChunks, listCopyTables } from './copy';
-import { currentLsn, dropReplication, waitForReplay } from './cutover';
+import {
+  currentLsn,
+  dropReplication,
+  dropSourceReplication,
+  dropSubscription,
+  waitForReplay,
+} from './cutover';
+import { verifyFence } from './fence';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
 import { notifyTargets, sendNotification } from './notify';
@@ -18,6 +26,7 @@ import { syncSequences } from './sequences';
 import { switchEndpoint } from './switch-hook';
 import { validateTables } from './validate';
 import { validateLive } from './validate-live';
+import { sourceClock, watchReplication } from './watch';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
 import { provisionDatabase } from './provision/local';
@@ -41,8 +50,9 @@ export function createActivities(deps: ActivityDeps) {
     runPreflight: activity(In.PreflightRunInput, (i) => runPreflight(deps, i)),
     copySchemaSection: activity(In.SchemaSectionInput, (i) => copySchemaSection(deps, i)),
     buildTableIndexes: activity(In.TableIndexesInput, (i) => buildTableIndexes(deps, i)),
-    freezeSource: activity(In.OnSource, (i) => freezeSource(deps, i)),
-    unfreezeSource: activity(In.OnSource, (i) => unfreezeSource(deps, i)),
+    freezeSource: activity(In.FreezeSourceInput, (i) => freezeSource(deps, i)),
+    unfreezeSource: activity(In.FreezeSourceInput, (i) => unfreezeSource(deps, i)),
+    verifyFence: activity(In.VerifyFenceInput, (i) => verifyFence(deps, i)),
     dropOwnTarget: activity(In.DropOwnTargetInput, (i) => dropOwnTarget(deps, i)),
     listCopyTables: activity(In.ListCopyTablesInput, (i) => listCopyTables(deps, i)),
     ensureLedger: activity(In.OnTarget, (i) => ensureLedger(deps, i)),
@@ -61,8 +71,14 @@ export function createActivities(deps: ActivityDeps) {
     createSubscription: activity(In.CreateSubscriptionInput, (i) => createSubscription(deps, i)),
     replicationLag: activity(In.ReplicationLagInput, (i) => replicationLag(deps, i)),
     currentLsn: activity(In.OnSource, (i) => currentLsn(deps, i)),
+    watchReplication: activity(In.WatchReplicationInput, (i) => watchReplication(deps, i)),
+    sourceClock: activity(In.OnSource, (i) => sourceClock(deps, i)),
     waitForReplay: activity(In.WaitForReplayInput, (i) => waitForReplay(deps, i)),
     dropReplication: activity(In.DropReplicationInput, (i) => dropReplication(deps, i)),
+    dropSubscription: activity(In.DropReplicationInput, (i) => dropSubscription(deps, i)),
+    dropSourceReplication: activity(In.DropReplicationInput, (i) => dropSourceReplication(deps, i)),
+    cleanSource: activity(In.CleanSourceInput, (i) => cleanSource(deps, i)),
+    cleanTarget: activity(In.CleanTargetInput, (i) => cleanTarget(deps, i)),
     resetCopy: activity(In.ResetCopyInput, (i) => resetCopy(deps, i)),
     analyzeTarget: activity(In.AnalyzeTargetInput, (i) => analyzeTarget(deps, i)),
     switchEndpoint: activity(In.SwitchHookInput, (i) => switchEndpoint(deps, i)),

@@ -4,6 +4,7 @@ import { registerApproval } from './commands/approve';
 import { registerBackup } from './commands/backup';
 import { registerCancel } from './commands/cancel';
 import { registerChatops } from './commands/chatops';
+import { registerCleanup } from './commands/cleanup';
 import { registerCodec } from './commands/codec';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerList(program);
   registerCancel(program);
+  registerCleanup(program);
   registerCodec(program);
   registerChatops(program);
   for (const command of program.commands) {

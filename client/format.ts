@@ -1,16 +1,9 @@
+import { formatByteSize } from '../domain/byte-size';
 import { isLive, type ProgressFigures, type WorkflowStatus } from '../domain/contracts';
 
 /** 12345678 → "11.8 MB". */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  // 1023.96 kB would print as "1024.0 kB": roll over on the rounded value.
-  while (Number(value.toFixed(1)) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return formatByteSize(bytes);
 }
 
 /** 1234567 → "1,234,567". */
@@ -54,4 +47,19 @@ export function formatStages(status: Pick<WorkflowStatus, 'stages' | 'stage' | '
       return s;
     })
     .join(' → ');
+}
+
+/**
+ * The command that gets a migration out of the state it is in, when that state leaves something
+ * behind: failed, cancelled or terminated (`pgferry cleanup NAME`), or a rollback that keeps
+ * failing (`pgferry cleanup NAME --terminate`, which gives it up first).
+ */
+export function cleanupCommand(
+  s: Pick<WorkflowStatus, 'id' | 'type' | 'state' | 'stage'>,
+): string | undefined {
+  if (s.type !== 'migration') return undefined;
+  const name = s.id.replace(/^migration-/, '');
+  if (s.state === 'failed' || s.state === 'cancelled') return `pgferry cleanup ${name}`;
+  if (s.state === 'needs_attention' && s.stage === 'rollback') return `pgferry cleanup ${name} --terminate`;
+  return undefined;
 }

@@ -30,6 +30,7 @@ import {
   type BackupManifest,
   type BackupOptions,
   type BackupResult,
+  type CleanupResult,
   type ProgressFigures,
   type ProgressState,
   type ProvisionOptions,
@@ -44,12 +45,15 @@ import { EncryptionCodec, type CodecKey } from '../worker/codec';
 import { loadCodecKey, loadConfig } from '../worker/config';
 import { temporalUnavailable, toPgferryError } from './errors';
 import { buildTimeline, type Timeline } from './history';
+import { cleanupInputFromHistory } from './cleanup';
 import {
   backupWorkflowId,
   migrationWorkflowId,
   preflightWorkflowId,
   provisionWorkflowId,
   restoreWorkflowId,
+  slug,
+  stamp,
 } from './ids';
 import {
   MigrationInput,
@@ -221,6 +225,63 @@ export class PgferryClient {
     } catch (err) {
       throw toPgferryError(err, { id, address: this.address });
     }
+  }
+
+  /**
+   * Finds and removes what a migration that has ended left behind (slot, publication, subscription,
+   * fence slot, freeze, column storage, ledger), through a `cleanup` workflow on a worker (whose
+   * secrets resolve the URLs' passwords). Refused while the migration runs; with `terminate`, a
+   * migration whose rollback keeps failing is terminated first. A migration past its point of no
+   * return keeps its source frozen. With `dryRun`, only reports. Idempotent.
+   */
+  async cleanup(
+    name: string,
+    options: { dryRun?: boolean; terminate?: boolean } = {},
+  ): Promise<CleanupResult> {
+    const id = migrationWorkflowId(name);
+    const handle = this.client.workflow.getHandle(id);
+    try {
+      const description = await handle.describe();
+      if (description.status.name === 'RUNNING') await this.endForCleanup(handle, name, options);
+      const { events } = await handle.fetchHistory();
+      const input = await cleanupInputFromHistory(id, events ?? [], this.codec, options.dryRun ?? false);
+      const run = await this.start<CleanupResult>(
+        WorkflowType.cleanup,
+        `${WorkflowIdPrefix.cleanup}${slug(name)}-${stamp(new Date())}`,
+        input,
+        `${options.dryRun ? 'look for' : 'clean up'} what ${name} left`,
+      );
+      return await run.result();
+    } catch (err) {
+      throw toPgferryError(err, { id, address: this.address });
+    }
+  }
+
+  /** A running migration is cleaned up only when asked to terminate it, and only in a rollback. */
+  private async endForCleanup(
+    handle: WorkflowHandle,
+    name: string,
+    options: { dryRun?: boolean; terminate?: boolean },
+  ): Promise<void> {
+    const state = await this.queryState(handle);
+    const where = state ? ` (stage ${state.stage}, state ${state.state})` : '';
+    if (options.terminate && !options.dryRun && state?.stage === 'rollback') {
+      await handle.terminate(
+        'pgferry cleanup --terminate: the rollback was given up; cleanup removes what is left',
+      );
+      return;
+    }
+    throw new PgferryError(
+      ErrorCode.InvalidInput,
+      `name: migration ${name} is still running${where}; cleaning up now would pull its objects from under it`,
+      {
+        field: 'name',
+        fix:
+          state?.stage === 'rollback'
+            ? `its rollback is retried until it succeeds; to give up on it, run \`pgferry cleanup ${name} --terminate\``
+            : `wait until it ends, or \`pgferry cancel ${name}\` (it rolls back), then run cleanup if anything is left`,
+      },
+    );
   }
 
   /** A handle on a workflow started earlier. */

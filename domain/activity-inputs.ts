@@ -60,6 +60,43 @@ export const OnBoth = OnSource.extend(OnTarget.shape);
 /** An activity on both databases. */
 export type OnBoth = z.output<typeof OnBoth>;
 
+/**
+ * The name of a migration's write fence (domain/names.ts fenceSlotName): its logical slot's, and
+ * the owner written beside every setting its freeze saved on the source.
+ */
+const FenceName = SlotName;
+
+/** Input of freezeSource and unfreezeSource. */
+export const FreezeSourceInput = OnSource.extend({
+  /** The fence's name: without one, the freeze creates no slot, and saves its originals as pgferry's. */
+  fence: FenceName.optional(),
+});
+/** Input of freezeSource and unfreezeSource. */
+export type FreezeSourceInput = z.output<typeof FreezeSourceInput>;
+
+/**
+ * The source's tables as the freeze left them (their files and write counters), for verifyFence
+ * to compare: `oid:filenode:writes` items, comma-separated, and a digest of that text. Above
+ * FENCE_BASELINE_MAX_TABLES tables, the digest alone (the comparison then names no table).
+ */
+export const FenceBaseline = z.object({
+  tables: z.number().int().min(0),
+  digest: z.string().min(1),
+  entries: z.string().optional(),
+});
+/** The source's tables as the freeze left them. */
+export type FenceBaseline = z.output<typeof FenceBaseline>;
+
+/** Input of verifyFence. */
+export const VerifyFenceInput = OnSource.extend({
+  /** The fence's slot, as freezeSource made it: peeked, then dropped. */
+  slot: FenceName.optional(),
+  /** The tables as freezeSource left them. */
+  baseline: FenceBaseline.optional(),
+});
+/** Input of verifyFence. */
+export type VerifyFenceInput = z.output<typeof VerifyFenceInput>;
+
 /** Input of provisionDatabase. */
 export const ProvisionDatabaseInput = OnTarget.extend({ marker: Marker });
 /** Input of provisionDatabase. */
@@ -253,6 +290,37 @@ export const ReplicationLagInput = OnBoth.extend({ slot: SlotName, subscription:
 /** Input of replicationLag. */
 export type ReplicationLagInput = z.output<typeof ReplicationLagInput>;
 
+/**
+ * Input of watchReplication: the replication to watch, and what the workflow knows of it (so the
+ * activity returns only when something changes, or after `maxWaitSeconds` with fresh figures).
+ */
+export const WatchReplicationInput = ReplicationLagInput.extend({
+  /** Whether the workflow holds the replication ready, and why not (the activity returns when this changes). */
+  ready: z.boolean(),
+  /** The kind of the problem the workflow holds (ProblemKind of activities/watch.ts), when not ready. */
+  problemKind: z.string().optional(),
+  /** Lag under which the target counts as caught up. */
+  caughtUpBytes: z.number().int().min(0),
+  /** The retained WAL above which a warning goes out; from the source's max_slot_wal_keep_size when absent. */
+  maxRetainedWalBytes: z.number().int().min(1).optional(),
+  /** Whether the retained WAL was above the threshold at the last look (the activity returns when this changes). */
+  retainedWarning: z.boolean().default(false),
+  /** The LSN a failed cutover waited for: `reachedLsn` says whether the target has confirmed it. */
+  awaitLsn: Lsn.optional(),
+  /** The apply errors counted so far, and how long ago the last new one was seen (carried from the last watch). */
+  applyErrors: z.number().int().min(0).optional(),
+  applyErrorAgeMs: z.number().min(0).optional(),
+  /** The target's confirmed LSN at the last look, and for how long it had not moved while behind. */
+  confirmedLsn: Lsn.optional(),
+  stalledMs: z.number().min(0).optional(),
+  /** How long to watch before returning with fresh figures; 0: one look. */
+  maxWaitSeconds: z.number().min(0).max(240).default(60),
+  /** Between looks. */
+  pollMs: z.number().int().min(100).max(10_000).default(2000),
+});
+/** Input of watchReplication. */
+export type WatchReplicationInput = z.output<typeof WatchReplicationInput>;
+
 /** Input of createSubscription. */
 export const CreateSubscriptionInput = ReplicationLagInput.extend(CreatePublicationInput.shape);
 /** Input of createSubscription. */
@@ -262,6 +330,8 @@ export type CreateSubscriptionInput = z.output<typeof CreateSubscriptionInput>;
 export const WaitForReplayInput = ReplicationLagInput.extend({
   /** The source's final LSN (from currentLsn, after the freeze). */
   lsn: Lsn,
+  /** How long to wait: past it the activity returns `reached: false` (the cutover's deadline). No limit when absent. */
+  timeoutMs: z.number().int().min(1).optional(),
 });
 /** Input of waitForReplay. */
 export type WaitForReplayInput = z.output<typeof WaitForReplayInput>;
@@ -273,6 +343,26 @@ export const DropReplicationInput = CreateSubscriptionInput.extend({
 });
 /** Input of dropReplication. */
 export type DropReplicationInput = z.output<typeof DropReplicationInput>;
+
+/** Input of cleanSource: what a migration (by workflow id) may have left on the source. */
+export const CleanSourceInput = OnSource.extend({
+  migration: z.string().min(1),
+  /** Lift the migration's freeze (false past the point of no return: the source stays retired). */
+  unfreeze: z.boolean(),
+  dryRun: z.boolean(),
+});
+/** Input of cleanSource. */
+export type CleanSourceInput = z.output<typeof CleanSourceInput>;
+
+/** Input of cleanTarget: what a migration (by workflow id) may have left on the target. */
+export const CleanTargetInput = OnTarget.extend({
+  migration: z.string().min(1),
+  /** Columns the copy set to EXTERNAL storage. */
+  storage: z.array(TableColumns).readonly(),
+  dryRun: z.boolean(),
+});
+/** Input of cleanTarget. */
+export type CleanTargetInput = z.output<typeof CleanTargetInput>;
 
 /** Input of analyzeTarget. */
 export const AnalyzeTargetInput = OnTarget.extend({

@@ -16,6 +16,7 @@ export const WorkflowType = {
   backup: 'backup',
   restore: 'restore',
   preflight: 'preflight',
+  cleanup: 'cleanup',
 } as const;
 /** One of the workflow type names. */
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
@@ -28,6 +29,8 @@ export const SEARCH_ATTRIBUTES = [
   'PgferrySource',
   'PgferryTarget',
   'PgferryApprovedBy',
+  // Online, at the gate: ready, not_ready or slot_lost.
+  'PgferryReady',
 ] as const;
 /** The name of one custom search attribute. */
 export type SearchAttributeName = (typeof SEARCH_ATTRIBUTES)[number];
@@ -55,4 +58,5 @@ export const WorkflowIdPrefix = {
   backup: 'backup-',
   restore: 'restore-',
   preflight: 'preflight-',
+  cleanup: 'cleanup-',
 } as const;

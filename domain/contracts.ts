@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { tryParseConnectionUrl, type ConnSpec } from './connection';
 import { ErrorCode, PgferryError } from './errors';
-import { TableRef } from './tables';
+import { TableColumns, TableRef } from './tables';
 
 /** A connection URL without password: `postgres://USER@HOST:PORT/DATABASE[?sslmode=…&password_env=…]`. */
 export const ConnectionUrl = z
@@ -194,6 +194,61 @@ export const RestoreResult = z.object({
 });
 /** Result of the `restore` workflow. */
 export type RestoreResult = z.infer<typeof RestoreResult>;
+
+/**
+ * Input of the `cleanup` workflow (`pgferry cleanup NAME`): a migration that has ended, as its
+ * history tells it. The names of what it may have left (slot, publication, subscription, fence
+ * slot) come from `migration`, the workflow id, so that cleanup never touches another's objects.
+ */
+export const CleanupInput = z.strictObject({
+  /** The migration's workflow id (`migration-NAME`). */
+  migration: z.string().startsWith('migration-'),
+  source: ConnectionUrl,
+  target: ConnectionUrl,
+  /** Past the point of no return: the source stays frozen (retired), whatever is left. */
+  retired: z.boolean(),
+  /** Columns the copy set to EXTERNAL storage on the target (setAsIsStorage), to set back to EXTENDED. */
+  storage: z.array(TableColumns).default([]),
+  /** Report what exists, change nothing. */
+  dryRun: z.boolean().default(false),
+});
+/** Input of the `cleanup` workflow, as callers write it. */
+export type CleanupOptions = z.input<typeof CleanupInput>;
+/** Input of the `cleanup` workflow, parsed. */
+export type CleanupInput = z.output<typeof CleanupInput>;
+
+/** One thing a migration may leave behind, where it lives, and what cleanup found and did. */
+export const Leftover = z.object({
+  object: z.enum(['subscription', 'slot', 'fence slot', 'publication', 'freeze', 'column storage', 'ledger']),
+  where: z.enum(['source', 'target']),
+  name: z.string(),
+  found: z.boolean(),
+  removed: z.boolean(),
+  /** Why something found was kept, or why nothing could be looked at. */
+  note: z.string().optional(),
+});
+/** One thing a migration may leave behind. */
+export type Leftover = z.infer<typeof Leftover>;
+
+/** Result of the `cleanup` workflow. */
+export const CleanupResult = z.object({
+  migration: z.string(),
+  dryRun: z.boolean(),
+  retired: z.boolean(),
+  /** False when a side could not be cleaned (its error in `errors`): run it again once that is mended. */
+  ok: z.boolean(),
+  objects: z.array(Leftover),
+  errors: z.array(
+    z.object({
+      where: z.enum(['source', 'target']),
+      code: z.string(),
+      message: z.string(),
+      fix: z.string().optional(),
+    }),
+  ),
+});
+/** Result of the `cleanup` workflow. */
+export type CleanupResult = z.infer<typeof CleanupResult>;
 
 /** Progress figures of a running workflow; a long activity's heartbeat adds to them. */
 export const ProgressFigures = z.object({

@@ -4,6 +4,7 @@
  * sends what these functions build, and tests read them without Slack.
  */
 import { z } from 'zod';
+import { formatByteSize } from './byte-size';
 import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, CHAT_IDENTITY_KEYS, REJECT_ACTION_ID } from './chat';
 
 /** The most targets one migration notifies: each event costs one step per target in the history. */
@@ -120,6 +121,8 @@ export type NotifyEvent =
       readonly size: SizeFacts;
       readonly validation?: ValidationFacts | undefined;
       readonly lag?: LagFacts | undefined;
+      /** Why an approval would be refused now (online: replication, validation, the last cutover); absent when ready. */
+      readonly notReady?: string | undefined;
       /** ISO time after which the deadline policy applies. */
       readonly deadline?: string | undefined;
       readonly approvers: readonly string[];
@@ -144,6 +147,25 @@ export type NotifyEvent =
       readonly approvers: readonly string[];
     }
   | {
+      /** Online, at the gate: the migration stopped being ready for approval (`ready` false, with why), or is ready again. */
+      readonly event: 'readiness';
+      readonly ready: boolean;
+      readonly problem?: string | undefined;
+      /** The slot is lost: replication cannot go on, and the migration must be rejected (and started again). */
+      readonly lost?: boolean | undefined;
+      readonly lag?: LagFacts | undefined;
+    }
+  | {
+      /** Online: the slot holds back more WAL on the source than the threshold (--max-retained-wal). */
+      readonly event: 'retained_wal';
+      readonly retainedBytes: number;
+      readonly thresholdBytes: number;
+      readonly walStatus?: string | undefined;
+      /** What the source may still write before the slot is lost; absent when max_slot_wal_keep_size is -1. */
+      readonly safeWalBytes?: number | undefined;
+      readonly sourceFreeBytes?: number | undefined;
+    }
+  | {
       readonly event: 'completed';
       readonly size: SizeFacts;
       /** Source frozen → target ready. */
@@ -166,11 +188,13 @@ export type NotifyEvent =
       readonly fix: string;
     }
   | {
-      /** Failed, and the rollback did not finish either: a person must look. */
+      /** Failed (or rejected), and the rollback keeps failing: it is retried until it succeeds, but a person must look. */
       readonly event: 'failed';
       readonly reason: string;
       readonly code: string;
       readonly rollbackError: string;
+      /** What to do: mend the cause, or give up with `pgferry cleanup NAME --terminate`. */
+      readonly fix?: string | undefined;
     };
 
 /** The name of an event. */
@@ -246,6 +270,7 @@ export function slackMessage(n: Notification): SlackMessage {
         field('Size', sizeLine(n.size)),
         field('Validation', n.validation ? validationLine(n.validation) : validationPending(m.mode)),
         ...(n.lag ? [field('Lag', lagLine(n.lag))] : []),
+        ...(n.notReady ? [field('Not ready yet', esc(n.notReady).slice(0, 1900))] : []),
         field('Started by', esc(m.startedBy ?? 'unknown')),
         field('Approvers', n.approvers.length > 0 ? esc(n.approvers.join(', ')) : 'anyone'),
         ...(n.deadline ? [field('Deadline', slackDate(n.deadline))] : []),
@@ -303,6 +328,34 @@ export function slackMessage(n: Notification): SlackMessage {
         ],
       };
     }
+    case 'readiness': {
+      const line = n.ready
+        ? `:large_green_circle: ${name} is ready for approval again${n.lag ? ` (lag ${lagLine(n.lag)})` : ''}.`
+        : n.lost
+          ? `:red_circle: ${name} can no longer be approved: ${esc(n.problem ?? 'its replication slot was lost')}.`
+          : `:large_orange_circle: ${name} is not ready for approval: ${esc(n.problem ?? 'replication is behind')}. An approval is refused until it is.`;
+      return {
+        text: `pgferry: migration ${m.name} ${n.ready ? 'is ready for approval again' : `is not ready for approval: ${n.problem ?? ''}`}`,
+        blocks: [section(line), footer],
+      };
+    }
+    case 'retained_wal': {
+      const safe =
+        n.safeWalBytes === undefined ? '' : `; ${bytesLine(n.safeWalBytes)} more before the slot is lost`;
+      const free =
+        n.sourceFreeBytes === undefined
+          ? ''
+          : `; ${bytesLine(n.sourceFreeBytes)} free on the source's WAL disk`;
+      return {
+        text: `pgferry: migration ${m.name}: its slot holds ${bytesLine(n.retainedBytes)} of WAL on the source (warning at ${bytesLine(n.thresholdBytes)})`,
+        blocks: [
+          section(
+            `:warning: ${name}: its replication slot holds back ${bytesLine(n.retainedBytes)} of WAL on ${esc(m.source)} (warning at ${bytesLine(n.thresholdBytes)}${n.walStatus ? `, wal_status ${esc(n.walStatus)}` : ''}${safe}${free}). Approve or reject soon, or let the target catch up.`,
+          ),
+          footer,
+        ],
+      };
+    }
     case 'completed': {
       const downtime = n.downtimeMs === undefined ? '' : `, downtime ${n.downtimeMs} ms`;
       return {
@@ -347,10 +400,10 @@ export function slackMessage(n: Notification): SlackMessage {
       };
     case 'failed':
       return {
-        text: `pgferry: migration ${m.name} failed and its rollback did not finish: ${n.reason}`,
+        text: `pgferry: migration ${m.name} failed and its rollback has not finished: ${n.reason}`,
         blocks: [
           section(
-            `:rotating_light: ${name} failed [${esc(n.code)}]: ${esc(n.reason)}. The rollback did not finish either (${esc(n.rollbackError)}): see \`pgferry status ${esc(m.name)}\`.`,
+            `:rotating_light: ${name} failed [${esc(n.code)}]: ${esc(n.reason)}. Its rollback keeps failing (${esc(n.rollbackError)}) and is retried until it succeeds: see \`pgferry status ${esc(m.name)}\`.${n.fix ? ` ${esc(n.fix)}.` : ''}`,
           ),
           footer,
         ],
@@ -395,14 +448,7 @@ function count(n: number): string {
 }
 
 function bytesLine(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return formatByteSize(bytes);
 }
 
 function sizeLine(s: SizeFacts): string {

@@ -3,7 +3,7 @@ import { connectionLabel, parseConnectionUrl } from '../domain/connection';
 import { MIGRATION_STAGES, type MigrationInput } from '../domain/migration';
 import { replicationObjectName } from '../domain/names';
 import { ApprovalGate } from './approval';
-import { Compensations } from './compensations';
+import { Compensations, rollbackFix, watchRollback } from './compensations';
 import { Notifier } from './notify';
 import { provisionMarker } from './provision';
 import { Progress } from './progress';
@@ -71,6 +71,7 @@ export function startRun(input: MigrationInput): MigrationRun {
   };
   const name = replicationObjectName(id);
   const provisionId = `${id}-provision`;
+  const notifier = new Notifier(input, facts, progress);
   return {
     input,
     id,
@@ -79,8 +80,8 @@ export function startRun(input: MigrationInput): MigrationRun {
     progress,
     gate,
     readiness,
-    notifier: new Notifier(input, facts, progress),
-    rollback: new Compensations(),
+    notifier,
+    rollback: new Compensations(watchRollback(progress, notifier), rollbackFix(id)),
     replication: {
       source: input.source,
       target: input.target,

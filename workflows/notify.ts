@@ -32,6 +32,8 @@ export interface ApprovalFacts {
   readonly validation?: ValidationReport | undefined;
   /** Reads the replication lag (online); called only when someone is notified. */
   readonly lag?: (() => Promise<LagFacts>) | undefined;
+  /** Why an approval would be refused now; undefined when the migration is ready. */
+  readonly notReady?: string | undefined;
 }
 
 /**
@@ -84,6 +86,7 @@ export class Notifier {
           }
         : {}),
       ...(facts.lag ? { lag: await this.lag(facts.lag) } : {}),
+      ...(facts.notReady ? { notReady: facts.notReady } : {}),
       ...(timeout === undefined ? {} : { deadline: this.deadline(timeout) }),
       approvers: this.input.approvers,
       requireSecondPerson: this.input.requireSecondPerson,
@@ -100,6 +103,33 @@ export class Notifier {
       approvers: this.input.approvers,
       ...(timeout === undefined || secondsLeft === 0 ? {} : { deadline: this.deadline(secondsLeft) }),
     });
+  }
+
+  /** At the gate (online): the migration is no longer ready for approval, and why; or ready again. */
+  async readiness(change: {
+    ready: boolean;
+    problem?: string | undefined;
+    lost?: boolean;
+    lag?: LagFacts | undefined;
+  }): Promise<void> {
+    await this.send({
+      event: 'readiness',
+      ready: change.ready,
+      ...(change.problem ? { problem: change.problem } : {}),
+      ...(change.lost ? { lost: true } : {}),
+      ...(change.lag ? { lag: change.lag } : {}),
+    });
+  }
+
+  /** The slot holds back more WAL on the source than the threshold. */
+  async retainedWal(facts: {
+    retainedBytes: number;
+    thresholdBytes: number;
+    walStatus?: string | undefined;
+    safeWalBytes?: number | undefined;
+    sourceFreeBytes?: number | undefined;
+  }): Promise<void> {
+    await this.send({ event: 'retained_wal', ...facts });
   }
 
   /** The gate closed with a decision: the approval message shows who decided, how and why, without buttons. */
@@ -135,6 +165,21 @@ export class Notifier {
       step: problem.step,
       code: problem.code,
       message: problem.message,
+      fix: problem.fix,
+    });
+  }
+
+  /**
+   * The rollback keeps failing (told once; it is retried until it succeeds): event `failed`, with
+   * why the migration was rolled back and which steps do not succeed.
+   */
+  async rollbackStuck(problem: { step: string; code: string; message: string; fix: string }): Promise<void> {
+    const why = this.failure === undefined ? undefined : failureInfo(this.failure);
+    await this.send({
+      event: 'failed',
+      reason: isCancellation(this.failure) ? 'cancelled' : (why?.message ?? 'rejected'),
+      code: why ? String(why.code) : problem.code,
+      rollbackError: `${problem.step}: [${problem.code}] ${problem.message}`,
       fix: problem.fix,
     });
   }

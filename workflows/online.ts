@@ -1,11 +1,10 @@
 import { CancellationScope, condition, isCancellation, sleep, uuid4 } from '@temporalio/workflow';
-import { control, data, holding } from './activities';
+import { control, data, holding, watching } from './activities';
 import type { MigrationRun } from './migration-run';
+import { untilCaughtUp } from './watch';
 
 /** How many times the copy starts over from a new slot after losing its snapshot. */
 const COPY_ATTEMPTS = 3;
-/** Lag under which replication counts as caught up. */
-export const CAUGHT_UP_BYTES = 1024 * 1024;
 
 /**
  * Creates the publication, then holds a replication slot's exported snapshot while `copy` runs
@@ -19,8 +18,13 @@ export async function copyUnderSlotSnapshot<T>(
 ): Promise<T> {
   const { input, replication } = run;
   // The publication exists before the slot: decoding reads the catalog as of each change.
-  run.rollback.push('dropReplication', async () => {
-    await control.dropReplication(replication);
+  // Two steps: the source's slot and publication go even while the target is down (newest first:
+  // the subscription is tried first, so that the target stops applying before the slot goes).
+  run.rollback.push('dropSourceReplication', async () => {
+    await control.dropSourceReplication(replication);
+  });
+  run.rollback.push('dropSubscription', async () => {
+    await control.dropSubscription(replication);
   });
   await control.createPublication({ source: input.source, publication: replication.publication });
   let previousToken: string | undefined;
@@ -68,26 +72,79 @@ export async function copyUnderSlotSnapshot<T>(
   }
 }
 
-/** Starts the subscription at the slot and waits until the target has caught up with the source. */
+/**
+ * Starts the subscription at the slot and waits until the target has caught up with the source,
+ * watched from a heartbeating activity (a few events a minute however long the catch-up takes).
+ * A slot lost meanwhile ends the wait too: the gate names it, and only a rejection is taken.
+ */
 export async function replicate(run: MigrationRun): Promise<void> {
   await control.createSubscription(run.replication);
   run.progress.enter('replicate');
-  for (;;) {
-    const lag = await control.replicationLag(run.replication);
-    run.progress.detail('lag', lag);
-    if (lag.lagBytes < CAUGHT_UP_BYTES) return;
-    // Short: the first look usually finds the backlog of the copy, cleared within a second or two.
-    await sleep('500 milliseconds');
-  }
+  await untilCaughtUp(run);
 }
+
+/** How the drain of a frozen source ended: replayed, or out of time (the source is then unfrozen again). */
+export type Drained =
+  | { readonly replayed: true; readonly frozenAt: number }
+  | {
+      readonly replayed: false;
+      /** The source's final LSN that the target did not confirm in time (unknown when not even read), and how far it got. */
+      readonly lsn: string | undefined;
+      readonly confirmedLsn: string | undefined;
+      readonly waitedMs: number;
+    };
 
 /**
  * The online cutover's first half: nothing new on the source (frozen), and everything it wrote
- * applied on the target. Returns when the source was frozen (for the downtime).
+ * applied on the target, within --cutover-timeout of the freeze. Past it (or when the target's
+ * position cannot be read in that time) the source is unfrozen at once and the drain says so.
+ * Returns when the source was frozen (for the downtime).
  */
-export async function drainToFrozenSource(run: MigrationRun, freeze: () => Promise<number>): Promise<number> {
+export async function drainToFrozenSource(
+  run: MigrationRun,
+  freeze: () => Promise<number>,
+  unfreeze: () => Promise<void>,
+): Promise<Drained> {
   const frozenAt = await freeze();
-  const { lsn } = await control.currentLsn({ source: run.input.source });
-  await control.waitForReplay({ ...run.replication, lsn });
-  return frozenAt;
+  const timeoutMs = run.input.cutoverTimeoutSeconds * 1000;
+  const replay = await withinDeadline(timeoutMs + REPLAY_GRACE_MS, async () => {
+    const { lsn } = await control.currentLsn({ source: run.input.source });
+    return { lsn, ...(await watching.waitForReplay({ ...run.replication, lsn, timeoutMs })) };
+  });
+  if (replay?.reached) return { replayed: true, frozenAt };
+  await unfreeze();
+  return {
+    replayed: false,
+    lsn: replay?.lsn,
+    confirmedLsn: replay?.confirmedLsn,
+    waitedMs: replay?.waitedMs ?? timeoutMs + REPLAY_GRACE_MS,
+  };
+}
+
+/**
+ * The workflow's own bound on the drain, beyond the replay activity's: a worker that dies while it
+ * waits is not waited for (the wait is abandoned, it only reads).
+ */
+const REPLAY_GRACE_MS = 5000;
+
+/** Runs `fn`, or gives up on it after `ms` (cancelled; undefined). */
+async function withinDeadline<T>(ms: number, fn: () => Promise<T>): Promise<T | undefined> {
+  const work = new CancellationScope();
+  const timer = new CancellationScope();
+  const done = work.run(fn);
+  const expired = timer.run(() => sleep(ms));
+  try {
+    const first = await Promise.race([done.then((value) => ({ value })), expired.then(() => undefined)]);
+    if (first !== undefined) return first.value;
+    work.cancel();
+    await done.catch(ignoreCancellation);
+    return undefined;
+  } finally {
+    timer.cancel();
+    await expired.catch(ignoreCancellation);
+  }
+}
+
+function ignoreCancellation(err: unknown): void {
+  if (!isCancellation(err)) throw err;
 }

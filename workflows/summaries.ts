@@ -97,6 +97,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
     `${indexStepParts(i)} of ${plural(i.tables.length, 'copied table')}: ${tableList(i.tables)}`,
   freezeSource: (i) => `freeze writes on ${db(i.source)}`,
   unfreezeSource: (i) => `unfreeze writes on ${db(i.source)}`,
+  verifyFence: (i) => `verify that no write passed the fence on ${db(i.source)}`,
   dropOwnTarget: (i) => `drop target ${db(i.target)} (created by this run)`,
   listCopyTables: (i) =>
     `list tables to copy on ${db(i.source)}${i.snapshot ? ' (under the slot snapshot)' : ''}`,
@@ -119,8 +120,19 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   createSubscription: (i) => `create subscription ${i.subscription} on ${db(i.target)}`,
   replicationLag: (i) => `measure replication lag ${db(i.source)} → ${db(i.target)}`,
   currentLsn: (i) => `read the current LSN of ${db(i.source)}`,
+  watchReplication: (i) =>
+    i.maxWaitSeconds === 0
+      ? `check replication ${i.slot} before the freeze`
+      : `watch replication ${i.slot}: ${db(i.source)} → ${db(i.target)}`,
+  sourceClock: (i) => `read the clock of ${db(i.source)}`,
   waitForReplay: (i) => `wait until ${db(i.target)} has replayed ${i.lsn}`,
   dropReplication: (i) => `drop subscription, slot and publication ${i.slot}`,
+  dropSubscription: (i) => `drop subscription ${i.subscription} on ${db(i.target)}`,
+  dropSourceReplication: (i) => `drop slot and publication ${i.slot} on ${db(i.source)}`,
+  cleanSource: (i) =>
+    `${i.dryRun ? 'look for' : 'remove'} what migration ${i.migration} left on ${db(i.source)}`,
+  cleanTarget: (i) =>
+    `${i.dryRun ? 'look for' : 'remove'} what migration ${i.migration} left on ${db(i.target)}`,
   resetCopy: (i) => `empty ${db(i.target)} to restart the copy`,
   analyzeTarget: (i) =>
     `analyze ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} analyzed during the copy` : ''}`,

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import type { Attention, WorkflowStatus } from '../../domain/contracts';
+import { isLive, type Attention, type WorkflowStatus } from '../../domain/contracts';
 import { describeError } from '../../domain/errors';
-import { formatDuration, formatFigures, formatStages } from '../format';
+import type { RollbackState } from '../../workflows/compensations';
+import { cleanupCommand, formatBytes, formatDuration, formatFigures, formatStages } from '../format';
 import { watch } from '../watch';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
 
@@ -24,6 +25,9 @@ function render(s: WorkflowStatus): string {
     validation?: { ok: boolean; level: string };
     preflight?: { ok: boolean; checks: { ok: boolean; id: string; severity: string }[] };
     downtimeMs?: number;
+    readiness?: Record<string, string>;
+    replication?: ReplicationFigures;
+    cutoverAttempts?: { approvedBy: string; reason: string }[];
   };
   if (details.preflight) {
     const failed = details.preflight.checks.filter((c) => !c.ok).map((c) => `${c.id} (${c.severity})`);
@@ -41,6 +45,9 @@ function render(s: WorkflowStatus): string {
   else if (s.state === 'waiting')
     lines.push(`  decision  waiting: pgferry approve ${s.id.replace(/^migration-/, '')} --as NAME`);
   for (const r of details.approval?.refused ?? []) lines.push(`  refused   ${r.by}: ${r.problem}`);
+  lines.push(...readinessLines(s, details.readiness, details.replication));
+  for (const a of details.cutoverAttempts ?? [])
+    lines.push(`  cutover   back at the gate (approved by ${a.approvedBy}): ${a.reason}`);
   if (details.downtimeMs !== undefined) lines.push(`  downtime  ${details.downtimeMs} ms`);
   const attention = (s.details as { attention?: Attention } | undefined)?.attention;
   if (attention && !attention.resolved)
@@ -48,8 +55,62 @@ function render(s: WorkflowStatus): string {
       `  ATTENTION ${attention.step} keeps failing [${attention.code}] (try ${attention.attempts}, again in ${attention.nextRetrySeconds} s): ${attention.message}`,
       `            ${attention.fix}`,
     );
+  const rollback = (s.details as { rollback?: RollbackState } | undefined)?.rollback;
+  for (const p of rollback?.pending ?? [])
+    lines.push(`  rollback  ${p.step} failing (${p.attempts} tries) [${p.code}]: ${p.message}`);
   if (s.error) lines.push(`  error     [${s.error.code}] ${describeError(s.error)}`);
+  const cleanup = cleanupCommand(s);
+  if (cleanup) lines.push(`  cleanup   ${cleanup}   (removes what the migration left; --dry-run lists it)`);
   return lines.join('\n');
+}
+
+/** What the watch of an online migration's replication last found (details.replication). */
+interface ReplicationFigures {
+  lost?: boolean;
+  lagBytes?: number | null;
+  lagSeconds?: number | null;
+  applying?: boolean;
+  applyErrors?: number;
+  walStatus?: string;
+  safeWalBytes?: number | null;
+  retainedWalBytes?: number | null;
+  maxRetainedWalBytes?: number;
+  retainedWarning?: boolean;
+  sourceDisk?: { freeBytes: number };
+}
+
+/**
+ * Online: whether an approval would be taken now (or why not, by concern) and the replication's
+ * figures: lag, apply worker and errors, the slot's wal_status and the WAL it holds, free disk.
+ */
+function readinessLines(
+  s: WorkflowStatus,
+  readiness: Record<string, string> | undefined,
+  r: ReplicationFigures | undefined,
+): string[] {
+  if (!isLive(s.state) || (readiness === undefined && r === undefined)) return [];
+  const problems = Object.values(readiness ?? {});
+  const lines =
+    problems.length === 0
+      ? ['  ready     yes: an approval is taken now']
+      : problems.map((p, i) => `  ${i === 0 ? 'ready     no:' : '             '} ${p}`);
+  if (r) {
+    const parts = [
+      r.lagBytes == null
+        ? undefined
+        : `lag ${formatBytes(r.lagBytes)}${typeof r.lagSeconds === 'number' ? ` / ${r.lagSeconds.toFixed(1)}s` : ''}`,
+      r.applying === undefined ? undefined : r.applying ? 'apply worker running' : 'apply worker NOT running',
+      r.applyErrors === undefined ? undefined : `apply errors ${r.applyErrors}`,
+      r.walStatus === undefined ? undefined : `slot ${r.lost ? 'LOST' : r.walStatus}`,
+      r.retainedWalBytes == null
+        ? undefined
+        : `retains ${formatBytes(r.retainedWalBytes)} of WAL${r.maxRetainedWalBytes === undefined ? '' : ` (${r.retainedWarning ? 'PAST' : 'warning at'} ${formatBytes(r.maxRetainedWalBytes)})`}`,
+      r.safeWalBytes == null ? undefined : `${formatBytes(r.safeWalBytes)} before the slot is lost`,
+      r.sourceDisk ? `source disk ${formatBytes(r.sourceDisk.freeBytes)} free` : undefined,
+    ].filter((p): p is string => p !== undefined);
+    if (parts.length > 0) lines.push(`  replic.   ${parts.join(' · ')}`);
+  }
+  return lines;
 }
 
 /** `pgferry status ID [--watch]`. */
@@ -64,7 +125,8 @@ export function registerStatus(program: Command): void {
     const out = outputFor(flags);
     await withPgferry(async (client) => {
       const status = flags.watch ? await watch(client, id, out) : await client.status(id);
-      out.result(status, () => render(status));
+      const cleanup = cleanupCommand(status);
+      out.result(cleanup ? { ...status, cleanup } : status, () => render(status));
     });
   });
 }
