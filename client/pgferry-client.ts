@@ -98,6 +98,11 @@ export interface BackupCatalogEntry {
 }
 
 const TYPES = Object.values(WorkflowType);
+/**
+ * Cleanup runs' ids start with this; not one of the WorkflowIdPrefix, so that `status NAME` still
+ * finds a migration whose name starts with `cleanup-`.
+ */
+const CLEANUP_ID_PREFIX = 'cleanup-';
 const QUERY_DEADLINE_MS = 3000;
 
 function stateOf(status: string): WorkflowState {
@@ -247,7 +252,7 @@ export class PgferryClient {
       const input = await cleanupInputFromHistory(id, events ?? [], this.codec, options.dryRun ?? false);
       const run = await this.start<CleanupResult>(
         WorkflowType.cleanup,
-        `${WorkflowIdPrefix.cleanup}${slug(name)}-${stamp(new Date())}`,
+        `${CLEANUP_ID_PREFIX}${slug(name)}-${stamp(new Date())}`,
         input,
         `${options.dryRun ? 'look for' : 'clean up'} what ${name} left`,
       );

@@ -58,5 +58,4 @@ export const WorkflowIdPrefix = {
   backup: 'backup-',
   restore: 'restore-',
   preflight: 'preflight-',
-  cleanup: 'cleanup-',
 } as const;
