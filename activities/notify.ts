@@ -133,7 +133,9 @@ async function postToSlack(
     await slack.apiCall('chat.update', { channel: approval.channel, ts: approval.ts, text, blocks });
     return { message: approval };
   }
-  const thread = n.event === 'reminder' ? approval?.ts : undefined;
+  // Reminders and news of the replication's readiness answer in the approval message's thread.
+  const threaded = n.event === 'reminder' || n.event === 'readiness' || n.event === 'retained_wal';
+  const thread = threaded ? approval?.ts : undefined;
   if (attempt.attempt > 1) {
     const ts = await findPosted(slack, channel, thread, n.delivery, attempt.firstScheduledMs, logger);
     if (ts) return { message: { channel, ts }, found: true };

@@ -9,6 +9,8 @@ import {
 import { connectionLabel, sameDatabase, type ConnSpec } from '../domain/connection';
 import type { PgferryError } from '../domain/errors';
 import type { MigrationMode, ServerFacts } from '../domain/migration';
+import { formatByteSize } from '../domain/byte-size';
+import type { DiskSpace } from './disk';
 
 /** A collation the source names, as the target is asked about it. */
 export interface UsedCollation {
@@ -30,6 +32,10 @@ export interface SourceFacts {
   readonly maxSlots: number;
   readonly freeSenders: number;
   readonly maxSenders: number;
+  /** max_slot_wal_keep_size in bytes; -1 when unbounded. */
+  readonly maxSlotWalKeepBytes: number;
+  /** The free space on the volume of the source's WAL, when the worker can read it. */
+  readonly disk: DiskSpace | undefined;
   readonly superuser: boolean;
   readonly replication: boolean;
   readonly encoding: string;
@@ -112,6 +118,7 @@ function replicationChecks(s: SourceFacts, user: string): [CheckId, CheckOutcome
             : `the source user "${user}" has neither REPLICATION nor superuser`,
       },
     ],
+    ['replication.wal-keep-limit', walKeepLimit(s)],
     [
       'tables.replica-identity',
       {
@@ -145,6 +152,26 @@ function replicationChecks(s: SourceFacts, user: string): [CheckId, CheckOutcome
       },
     ],
   ];
+}
+
+/**
+ * Whether the source gives up a slot that falls too far behind (max_slot_wal_keep_size) rather than
+ * keep WAL until its disk fills, with the free disk where the worker can read it.
+ */
+function walKeepLimit(s: SourceFacts): CheckOutcome {
+  const disk = s.disk
+    ? `; ${formatByteSize(s.disk.freeBytes)} free of ${formatByteSize(s.disk.totalBytes)} on the source's WAL volume (${s.disk.path})`
+    : "; the source's free disk cannot be read from the worker (only a server on the worker's host, seen as a superuser or pg_read_all_settings)";
+  if (s.maxSlotWalKeepBytes < 0) {
+    return {
+      ok: false,
+      message: `max_slot_wal_keep_size is -1 (unbounded) on the source: while the target is behind (a stalled apply, a long wait at the gate) the migration's slot holds back WAL until the source's disk fills${disk}`,
+    };
+  }
+  return {
+    ok: true,
+    message: `max_slot_wal_keep_size is ${formatByteSize(s.maxSlotWalKeepBytes)} on the source: a slot further behind is given up (the migration then waits at its gate for a rejection, to be started again)${disk}`,
+  };
 }
 
 /** The checks of long-running and prepared transactions on the source, in either mode. */
@@ -274,11 +301,17 @@ export function connectFailure(error: PgferryError): CheckOutcome {
 
 /** The facts of a server for the report: reached, with its version when it was read. */
 export function serverFacts(
-  facts: { version: string; major: number } | undefined,
+  facts: { version: string; major: number; disk?: DiskSpace | undefined } | undefined,
   databaseExists: boolean,
 ): ServerFacts {
   return facts
-    ? { reachable: true, version: facts.version, major: facts.major, databaseExists }
+    ? {
+        reachable: true,
+        version: facts.version,
+        major: facts.major,
+        databaseExists,
+        ...(facts.disk ? { disk: { ...facts.disk } } : {}),
+      }
     : { reachable: true, databaseExists };
 }
 /**

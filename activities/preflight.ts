@@ -12,6 +12,7 @@ import { connectionLabel, withDatabase, type ConnSpec } from '../domain/connecti
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { CheckResult, PreflightReport } from '../domain/migration';
 import type { ActivityDeps } from './deps';
+import { serverDisk } from './disk';
 import {
   connectFailure,
   pairChecks,
@@ -92,7 +93,7 @@ function serverIdentity(systemId: string | null, startedAt: string): string | un
   return systemId === null ? undefined : `${systemId}@${startedAt}`;
 }
 
-async function readSource(client: Client): Promise<SourceFacts> {
+async function readSource(client: Client, spec: ConnSpec): Promise<SourceFacts> {
   const { version, major } = await serverVersion(client);
   const { rows } = await client.query<{
     wal_level: string;
@@ -100,6 +101,7 @@ async function readSource(client: Client): Promise<SourceFacts> {
     used_slots: number;
     max_senders: number;
     used_senders: number;
+    max_slot_wal_keep_mb: number;
     superuser: boolean;
     replication: boolean;
     encoding: string;
@@ -125,6 +127,8 @@ async function readSource(client: Client): Promise<SourceFacts> {
     maxSlots: f.max_slots,
     freeSenders: f.max_senders - f.used_senders,
     maxSenders: f.max_senders,
+    maxSlotWalKeepBytes: f.max_slot_wal_keep_mb < 0 ? -1 : f.max_slot_wal_keep_mb * 1024 * 1024,
+    disk: await serverDisk(client, spec),
     superuser: f.superuser,
     replication: f.replication,
     encoding: f.encoding,
@@ -193,7 +197,7 @@ export async function runPreflight(deps: ActivityDeps, input: PreflightRunInput)
   const { mode, source: sourceSpec, target: targetSpec } = input;
   const found = new Map<CheckId, CheckOutcome>();
 
-  const source = await reach(sourceSpec, deps.env, 'source', readSource);
+  const source = await reach(sourceSpec, deps.env, 'source', (client) => readSource(client, sourceSpec));
   const s = source.ok ? source.value : undefined;
   found.set(
     'connect.source',

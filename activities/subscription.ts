@@ -139,13 +139,7 @@ export async function replicationLag(
       (await client.query<SubscriptionProgress>(SUBSCRIPTION_PROGRESS, [subscription])).rows[0],
   );
   const lagBytes = Number(position.lag_bytes);
-  // While the slot streams, the source measures the lag; it shows NULL once the target caught up.
-  const lagSeconds =
-    lagBytes === 0
-      ? 0
-      : position.active
-        ? (position.replay_lag_seconds ?? 0)
-        : (progress?.silent_seconds ?? null);
+  const lagSeconds = lagSecondsOf(position, progress);
   return {
     lagBytes,
     lagSeconds,
@@ -153,4 +147,17 @@ export async function replicationLag(
     confirmedLsn: position.confirmed_lsn,
     receiving: progress?.receiving ?? false,
   };
+}
+
+/**
+ * The seconds the target is behind: 0 when it has confirmed everything; while the slot streams, the
+ * source's measured replay lag (NULL once caught up); else the seconds since the target last
+ * heard from the source; null when neither is known.
+ */
+export function lagSecondsOf(
+  position: SlotPosition,
+  progress: SubscriptionProgress | undefined,
+): number | null {
+  if (Number(position.lag_bytes ?? 0) === 0) return 0;
+  return position.active ? (position.replay_lag_seconds ?? 0) : (progress?.silent_seconds ?? null);
 }

@@ -77,6 +77,12 @@ export const CHECKS = {
     severity: onlineOnly('error'),
     fix: 'ALTER ROLE <source user> REPLICATION on the source (or connect as a superuser), or migrate offline',
   },
+  'replication.wal-keep-limit': {
+    title:
+      'The source gives up a replication slot that falls too far behind (max_slot_wal_keep_size is set), rather than keep WAL until its disk fills.',
+    severity: onlineOnly('warning'),
+    fix: "set max_slot_wal_keep_size on the source to what its disk can spare (ALTER SYSTEM SET max_slot_wal_keep_size = '50GB'; SELECT pg_reload_conf()): a slot left that far behind is then lost instead of the server; pgferry warns at half of it (--max-retained-wal)",
+  },
   'tables.replica-identity': {
     title: 'Every source table has a primary key or a replica identity, so updates and deletes replicate.',
     severity: onlineOnly('error'),

@@ -20,6 +20,8 @@ export const ErrorCode = {
   TemporalUnavailable: 'TemporalUnavailable',
   PreflightFailed: 'PreflightFailed',
   ValidationFailed: 'ValidationFailed',
+  /** The write fence on the frozen source did not hold: a write committed after it, or a session would not end. */
+  FenceBreached: 'FenceBreached',
   ApprovalRefused: 'ApprovalRefused',
   ApprovalExpired: 'ApprovalExpired',
   Cancelled: 'Cancelled',
@@ -49,6 +51,8 @@ export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
   ...BAD_INPUT_CODES,
   ErrorCode.RowCountMismatch,
   ErrorCode.ValidationFailed,
+  // A write that passed the fence stays passed: the migration rolls back instead of retrying.
+  ErrorCode.FenceBreached,
   ErrorCode.ApprovalExpired,
   // The transaction that exported it is gone: the workflow restarts the copy from a new slot instead.
   ErrorCode.SnapshotLost,

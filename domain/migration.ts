@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BYTE_SIZE_EXAMPLES, parseByteSize } from './byte-size';
 import { ConnectionUrl, Jobs, SafeName } from './contracts';
 import { MAX_NOTIFY_TARGETS, NotifyTarget } from './notify';
 import { TableRef } from './tables';
@@ -46,6 +47,8 @@ export const ServerFacts = z.object({
   version: z.string().optional(),
   major: z.number().optional(),
   databaseExists: z.boolean().optional(),
+  /** The free space on the volume of the server's WAL, when the worker can read it (a server on its host). */
+  disk: z.object({ freeBytes: z.number(), totalBytes: z.number(), path: z.string() }).optional(),
 });
 /** Facts about one server, as preflight found them. */
 export type ServerFacts = z.infer<typeof ServerFacts>;
@@ -87,6 +90,23 @@ export const ValidationReport = z.object({
 /** The validation report of a migration. */
 export type ValidationReport = z.infer<typeof ValidationReport>;
 
+/** A size in bytes, given as a number or as text such as '10GB' (binary units); parsed into bytes. */
+export const ByteSize = z
+  .union([z.number().int().min(1), z.string()])
+  .transform((value, ctx) => {
+    const bytes = typeof value === 'number' ? value : parseByteSize(value);
+    if (bytes === undefined || bytes < 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected ${BYTE_SIZE_EXAMPLES}, got "${String(value)}"`,
+        params: { fix: `write ${BYTE_SIZE_EXAMPLES}` },
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  })
+  .describe("bytes, or a size such as '512MB', '10GB' or '1TB' (binary units)");
+
 /** Input of the `migration` workflow. */
 export const MigrationInput = z
   .strictObject({
@@ -126,6 +146,17 @@ export const MigrationInput = z
     notify: z.array(NotifyTarget).max(MAX_NOTIFY_TARGETS).default([]),
     /** The person who started the migration may not approve it (a rejection stays theirs to make). */
     requireSecondPerson: z.boolean().default(false),
+    /**
+     * Online: how long the cutover waits, once the source is frozen, for the target to replay its
+     * last changes. Past it the source is unfrozen at once and the migration waits at its gate again.
+     */
+    cutoverTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+    /**
+     * Online: the WAL the migration's slot may hold back on the source before a warning goes out
+     * (bytes, or a size such as '10GB'). Default: half of the source's max_slot_wal_keep_size when
+     * that is set, else 10 GB.
+     */
+    maxRetainedWal: ByteSize.optional(),
   })
   .superRefine((input, ctx) => {
     if (input.requireSecondPerson && input.startedBy === undefined) {
@@ -172,6 +203,32 @@ export const Decision = z.object({
 /** The decision the gate recorded. */
 export type Decision = z.infer<typeof Decision>;
 
+/** How the write fence was watched: the fence's logical slot (WAL), the tables' write counters. */
+export const FenceMethod = z.enum(['logical-slot', 'table-counters']);
+/** How the write fence was watched. */
+export type FenceMethod = z.infer<typeof FenceMethod>;
+
+/**
+ * The write fence on a frozen source, as verified before the target became the primary: how it
+ * was watched (and why not by a slot), whose own settings it overrode, and what it cost.
+ */
+export const WriteFenceReport = z.object({
+  /** The watches that found no write after the fence; empty when none could run. */
+  methods: z.array(FenceMethod),
+  /** Why the fence had no logical slot (wal_level, privilege, a busy server): the counters alone decided. */
+  slotSkipped: z.string().optional(),
+  /** Roles whose own default_transaction_read_only = off the freeze overrode in the source database. */
+  roles: z.array(z.string()),
+  /** What the fence added to the freeze: the ended sessions confirmed gone, the counters read, the slot made. */
+  addedMs: z.number(),
+  /** How long the verification took, inside the downtime. */
+  verifyMs: z.number(),
+  /** Anything a person should know about the verification (a slot lost, counters reset). */
+  notes: z.array(z.string()).optional(),
+});
+/** The write fence on a frozen source, as verified. */
+export type WriteFenceReport = z.infer<typeof WriteFenceReport>;
+
 /** Result of the `migration` workflow. */
 export const MigrationResult = z.object({
   name: z.string(),
@@ -194,6 +251,8 @@ export const MigrationResult = z.object({
   downtimeMs: z.number().optional(),
   /** Whether the source was frozen for the copy (offline) or at cutover (online). */
   sourceFrozen: z.boolean().optional(),
+  /** The write fence on the frozen source, verified before the target became the primary. */
+  writeFence: WriteFenceReport.optional(),
 });
 /** Result of the `migration` workflow. */
 export type MigrationResult = z.infer<typeof MigrationResult>;

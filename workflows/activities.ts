@@ -55,6 +55,19 @@ export const control = summarized({
 });
 
 /**
+ * Steps that only read and wait (the gate's watch of the replication, the cutover's wait for the
+ * replay): a cancel abandons them at once rather than waiting until the worker hears of it at its
+ * next heartbeat to the server (throttled to ~24 s), since nothing they did needs undoing.
+ */
+export const watching = summarized({
+  taskQueue: CONTROL_TASK_QUEUE,
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+  retry,
+});
+
+/**
  * Data-heavy steps (dump, restore, checksums) on the data queue. They heartbeat every second, so
  * a worker that dies is noticed within the heartbeat timeout and the step moves to another worker.
  */

@@ -72,6 +72,28 @@ export class ApprovalGate {
     return this.decide('approved', { by, reason: 'auto-approve' }, 'auto');
   }
 
+  /**
+   * --auto-approve once the migration is ready (at once when it is; a rejection meanwhile is taken).
+   * Without a readiness, at once.
+   */
+  async autoApproveWhenReady(by: string): Promise<Decision> {
+    const readiness = this.rules.readiness;
+    if (readiness && !readiness.ready) {
+      await condition(() => this.decision !== undefined || readiness.ready);
+      if (this.decision) return this.decision;
+    }
+    return this.autoApprove(by);
+  }
+
+  /**
+   * Opens the gate again after an approved cutover could not finish (the source unfrozen): the
+   * decision is forgotten, so the next one can be taken. The decisions before stay in the history.
+   */
+  reopen(): void {
+    this.decision = undefined;
+    this.onChange();
+  }
+
   /** Waits until a person has decided. */
   async wait(): Promise<Decision> {
     await condition(() => this.decision !== undefined);

@@ -1,24 +1,112 @@
+import type { FenceSetup } from '../activities/fence';
+import type { WriteFenceReport } from '../domain/migration';
+import { fenceSlotName } from '../domain/names';
 import { control } from './activities';
 import type { Copied } from './copy';
 import type { MigrationRun } from './migration-run';
 import { drainToFrozenSource } from './online';
 import { settle, type Settled } from './settle';
+import { cutoverTimedOut, lookBeforeFreeze } from './watch';
 
-/** Freezes the source (a rollback unfreezes it); returns when it was frozen. */
+/** How each run's freeze left its write fence, for verifyFence (a run is frozen once at most). */
+const fences = new WeakMap<MigrationRun, FenceSetup>();
+
+/**
+ * Freezes the source behind a write fence named after the workflow (a rollback unfreezes it,
+ * settings restored and slot dropped); returns when it was frozen.
+ */
 export async function freeze(run: MigrationRun): Promise<number> {
   const { source } = run.input;
+  const fence = fenceSlotName(run.id);
   run.rollback.push('unfreezeSource', async () => {
-    await control.unfreezeSource({ source });
+    await control.unfreezeSource({ source, fence });
   });
-  return (await control.freezeSource({ source })).frozenAt;
+  const frozen = await control.freezeSource({ source, fence });
+  // A result recorded before the fence was watched has none: nothing to verify then.
+  if (frozen.fence !== undefined) fences.set(run, frozen.fence);
+  return frozen.frozenAt;
 }
 
-/** Cutover (online): the source frozen, its changes drained, then the final steps on the frozen source. */
-export async function cutover(
-  run: MigrationRun,
-  copied: Copied,
-): Promise<{ frozenAt: number; settled: Settled }> {
+/**
+ * Before the target becomes the primary: no write committed on the frozen source since the freeze
+ * but pgferry's own. A foreign write fails the migration (FenceBreached), which then rolls back.
+ * Undefined when the source was not frozen.
+ */
+export async function verifyFence(run: MigrationRun): Promise<WriteFenceReport | undefined> {
+  const setup = fences.get(run);
+  if (setup === undefined) return undefined;
+  const verified = await control.verifyFence({
+    source: run.input.source,
+    ...(setup.slot === undefined ? {} : { slot: setup.slot }),
+    baseline: setup.baseline,
+  });
+  const report: WriteFenceReport = {
+    methods: verified.methods,
+    ...(setup.slotSkipped === undefined ? {} : { slotSkipped: setup.slotSkipped }),
+    roles: [...setup.roles],
+    addedMs: setup.addedMs,
+    verifyMs: verified.verifyMs,
+    ...(verified.notes.length > 0 ? { notes: verified.notes } : {}),
+  };
+  run.progress.detail('writeFence', report);
+  return report;
+}
+
+/** What a cutover came to: the final steps done on the frozen source, or why it did not go through. */
+export type CutoverOutcome =
+  { readonly cut: { readonly frozenAt: number; readonly settled: Settled } } | { readonly notDone: string };
+
+/**
+ * Cutover (online): the replication checked ready first (if not, the source is never frozen), the
+ * source frozen and its changes drained within --cutover-timeout, then the final steps on the
+ * frozen source. When the drain runs out of time the source is unfrozen at once; either way the
+ * readiness says why, and the migration goes back to its gate (see gateUntilCutOver).
+ */
+export async function cutover(run: MigrationRun, copied: Copied): Promise<CutoverOutcome> {
   run.progress.enter('cutover');
-  const frozenAt = await drainToFrozenSource(run, () => freeze(run));
-  return { frozenAt, settled: await settle(run, copied) };
+  await lookBeforeFreeze(run);
+  if (!run.readiness.ready) {
+    return { notDone: `cutover not started, the source was not frozen: ${run.readiness.why}` };
+  }
+  const drained = await drainToFrozenSource(
+    run,
+    () => freezeOnSourceClock(run),
+    () => unfreeze(run),
+  );
+  if (drained.replayed) return { cut: { frozenAt: drained.frozenAt, settled: await settle(run, copied) } };
+  const reason = `cutover: the target did not replay the frozen source's last changes within ${run.input.cutoverTimeoutSeconds} s (it confirmed ${drained.confirmedLsn ?? 'no position'} of ${drained.lsn ?? 'the final LSN'}); the source was unfrozen at once, and an approval is taken again once the target has caught up`;
+  cutoverTimedOut(run, drained.lsn, reason);
+  return { notDone: reason };
+}
+
+/**
+ * Freezes the source (see freeze) and returns the source server's clock just before: the downtime
+ * is measured on that one clock, to a second reading after finalize (an upper bound: it includes
+ * the freeze's own start).
+ */
+export async function freezeOnSourceClock(run: MigrationRun): Promise<number> {
+  const { ms } = await control.sourceClock({ source: run.input.source });
+  await freeze(run);
+  return ms;
+}
+
+/**
+ * The downtime on one clock, the source server's: `frozenAt` was read there just before the freeze,
+ * this reading once the target is ready. Past the point of no return, so a source that cannot tell
+ * the time leaves the downtime unknown rather than failing the migration.
+ */
+export async function downtimeSince(run: MigrationRun, frozenAt?: number): Promise<number | undefined> {
+  if (frozenAt === undefined) return undefined;
+  try {
+    const { ms } = await control.sourceClock({ source: run.input.source });
+    return Math.round(ms - frozenAt);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lifts the freeze of a cutover that ran out of time: settings restored, the fence's slot dropped. */
+async function unfreeze(run: MigrationRun): Promise<void> {
+  fences.delete(run);
+  await control.unfreezeSource({ source: run.input.source, fence: fenceSlotName(run.id) });
 }

@@ -1,4 +1,4 @@
-import { ApplicationFailure, executeChild, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild } from '@temporalio/workflow';
 import type { TableInfo } from '../domain/chunks';
 import { CONTROL_TASK_QUEUE } from '../domain/constants';
 import { ErrorCode } from '../domain/errors';
@@ -16,13 +16,14 @@ import { allEnded } from './compensations';
 import { copyTables, type Copied } from './copy';
 import { parseWorkflowInput } from './input';
 import { startRun, type MigrationRun } from './migration-run';
-import { cutover, freeze } from './cutover';
+import { cutover, downtimeSince, freezeOnSourceClock, verifyFence } from './cutover';
+import { gateUntilCutOver } from './gate-loop';
 import { copyUnderSlotSnapshot, replicate } from './online';
-import { SearchKeys } from './progress';
 import { provision } from './provision';
 import { settle, type Settled } from './settle';
 import { switchEndpoint } from './switch';
 import { validateWhileReplicating } from './validate-live';
+import { watchWhile } from './watch';
 
 /**
  * Moves one database from a source server to a target server, one stage after another:
@@ -42,11 +43,13 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
     if (online) await replicate(run);
     const settled = online ? undefined : await validate(run, copied, postData);
     const live = online ? await validateWhileReplicating(run) : undefined;
-    const decision = await approval(run, copied, settled?.validation ?? live);
+    const { decision, cut } = await gateUntilCutOver(
+      run,
+      () => approval(run, copied, settled?.validation ?? live),
+      async () => (online ? cutover(run, copied) : { cut: { frozenAt, settled } }),
+    );
     const summary = { ...summarize(run, preflight, copied, settled, live), decision };
-    if (decision.outcome === 'rejected') return reject(run, summary, decision);
-    upsertSearchAttributes([{ key: SearchKeys.approvedBy, value: decision.by }]);
-    const cut = online ? await cutover(run, copied) : { frozenAt, settled };
+    if (cut === undefined) return reject(run, summary, decision);
     return finalize(run, { ...summarize(run, preflight, copied, cut.settled, live), decision }, cut.frozenAt);
   };
   // The notifier hears why the body failed and speaks after the compensations, which run shielded from cancel.
@@ -106,7 +109,8 @@ async function schema(run: MigrationRun): Promise<{ listed?: Promise<TableInfo[]
   listed?.catch(() => undefined);
   run.progress.enter('schema');
   await data.copySchemaSection({ ...sides(run), section: 'pre-data', jobs: input.jobs, marker: run.marker });
-  const frozenAt = input.mode === 'offline' && input.freezeSource ? await freeze(run) : undefined;
+  const frozenAt =
+    input.mode === 'offline' && input.freezeSource ? await freezeOnSourceClock(run) : undefined;
   return { ...(listed ? { listed } : {}), ...(frozenAt === undefined ? {} : { frozenAt }) };
 }
 
@@ -152,14 +156,20 @@ async function approval(
 ): Promise<Decision> {
   const { input, progress, gate, notifier } = run;
   progress.enter('approval');
-  if (input.autoApprove) return gate.autoApprove(input.startedBy ?? 'auto-approve');
+  // Online, the replication is watched while the gate waits: an approval is refused while not ready.
+  const watched = <T>(wait: () => Promise<T>) => (input.mode === 'online' ? watchWhile(run, wait) : wait());
+  if (input.autoApprove) {
+    const by = input.startedBy ?? 'auto-approve';
+    return run.readiness.ready ? gate.autoApprove(by) : watched(() => gate.autoApproveWhenReady(by));
+  }
   progress.waiting(true);
   await notifier.approval({
     size: { bytes: copied.bytes, rows: copied.rows, tables: copied.tables },
     validation,
     lag: input.mode === 'online' ? () => control.replicationLag(run.replication) : undefined,
+    notReady: run.readiness.ready ? undefined : run.readiness.why,
   });
-  const decision = await waitForDecision(run);
+  const decision = await watched(() => waitForDecision(run));
   progress.waiting(false);
   await notifier.decided(decision);
   return decision;
@@ -201,18 +211,20 @@ async function reject(run: MigrationRun, summary: Summary, decision: Decision): 
 }
 
 /**
- * Finalize: replication dropped (online) and the target's ledger dropped — the point of no return,
+ * Finalize: the write fence verified (no write passed it on the frozen source), replication dropped
+ * (online) and the target's ledger dropped — the point of no return,
  * after which nothing is undone — then the endpoint switched, retried until it succeeds. The
  * downtime runs from the freeze to the target being ready.
  */
 async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number): Promise<MigrationResult> {
   const { input, progress } = run;
   progress.enter('finalize');
+  const writeFence = await verifyFence(run);
   if (input.mode === 'online') await control.dropReplication(run.replication);
-  const { at: readyAt } = await control.finalizeTarget({ target: input.target });
+  await control.finalizeTarget({ target: input.target });
   run.rollback.seal();
+  const downtimeMs = await downtimeSince(run, frozenAt);
   await switchEndpoint(run);
-  const downtimeMs = frozenAt === undefined ? undefined : readyAt - frozenAt;
   if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
   progress.detail('sourceFrozen', frozenAt !== undefined);
   await run.notifier.completed(
@@ -224,6 +236,7 @@ async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number):
     outcome: 'completed',
     ...(downtimeMs === undefined ? {} : { downtimeMs }),
     sourceFrozen: frozenAt !== undefined,
+    ...(writeFence ? { writeFence } : {}),
   };
 }
 

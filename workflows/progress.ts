@@ -23,6 +23,8 @@ export const SearchKeys = {
   source: defineSearchAttributeKey('PgferrySource', SearchAttributeType.KEYWORD),
   target: defineSearchAttributeKey('PgferryTarget', SearchAttributeType.KEYWORD),
   approvedBy: defineSearchAttributeKey('PgferryApprovedBy', SearchAttributeType.KEYWORD),
+  /** Online: whether the migration may be approved now (ready, not_ready, slot_lost). */
+  ready: defineSearchAttributeKey('PgferryReady', SearchAttributeType.KEYWORD),
 };
 
 /** Labels of the servers a workflow works on, shown as search attributes. */
@@ -38,6 +40,8 @@ export interface Endpoints {
  */
 export class Progress {
   private readonly state: ProgressState;
+  /** A line under the figures in the UI's current details (the replication's readiness at the gate). */
+  private note: string | undefined;
 
   constructor(stages: readonly string[], endpoints: Endpoints = {}) {
     this.state = { stage: stages[0] ?? 'start', stages: [...stages], state: 'running', progress: {} };
@@ -69,6 +73,13 @@ export class Progress {
   /** Merges figures into the progress. */
   update(figures: ProgressFigures): void {
     Object.assign(this.state.progress, figures);
+    this.publish();
+  }
+
+  /** Sets (or clears) the line the UI's current details show under the figures. */
+  setNote(note: string | undefined): void {
+    if (note === this.note) return;
+    this.note = note;
     this.publish();
   }
 
@@ -180,6 +191,7 @@ export class Progress {
         ...rows,
         '',
         figures,
+        ...(this.note ? ['', this.note] : []),
       ].join('\n'),
     );
   }

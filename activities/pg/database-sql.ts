@@ -1,6 +1,6 @@
 /**
- * Databases as a server's maintenance connection sees them: looked up, created, stamped, dropped,
- * frozen. Names go in quoted (quoteIdent): CREATE, DROP, ALTER and COMMENT take no parameters.
+ * Databases as a server's maintenance connection sees them: looked up, created, stamped, dropped
+ * (the freeze of a source is fence-sql.ts). Names go in quoted (quoteIdent): CREATE, DROP, ALTER and COMMENT take no parameters.
  */
 import { quoteIdent, quoteLiteral } from './connect';
 
@@ -26,26 +26,3 @@ export function markDatabaseSql(name: string, marker: string): string {
 export function dropDatabaseSql(name: string): string {
   return `DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`;
 }
-
-/**
- * Freezes writes: new transactions in the database default to read-only. A session can still SET
- * default_transaction_read_only = off; the freeze stops applications, not a determined user.
- */
-export function freezeDatabaseSql(name: string): string {
-  return `ALTER DATABASE ${quoteIdent(name)} SET default_transaction_read_only = on`;
-}
-
-/** Lifts the freeze: the database's default returns to read-write. */
-export function unfreezeDatabaseSql(name: string): string {
-  return `ALTER DATABASE ${quoteIdent(name)} RESET default_transaction_read_only`;
-}
-
-/**
- * Ends the client sessions of a database (not our own, nor pgferry's other connections), so that
- * they reconnect under the frozen default: a setting of the database reaches new sessions only.
- * $1 database.
- */
-export const END_CLIENT_SESSIONS = `
-  SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-   WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-     AND coalesce(application_name, '') <> 'pgferry'`;

@@ -24,6 +24,8 @@ export const SOURCE_FACTS = `
          -- Every slot counts, active or not, logical or physical: each holds one of max_replication_slots.
          (SELECT count(*) FROM pg_replication_slots)::int AS used_slots,
          current_setting('max_wal_senders')::int AS max_senders,
+         -- In MB, -1 for unbounded: how much WAL a slot may hold back before the server gives it up.
+         (SELECT setting::int FROM pg_settings WHERE name = 'max_slot_wal_keep_size') AS max_slot_wal_keep_mb,
          -- backend_type is visible for every session, even to users who may not see the others' queries.
          (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS used_senders,
          r.rolsuper AS superuser,

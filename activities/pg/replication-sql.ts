@@ -198,14 +198,22 @@ export const DROP_SLOT = `
 /**
  * Where the source is and where the slot's consumer has confirmed it is, in bytes apart. The
  * walsender's replay_lag is the time the subscriber took to apply what it was last sent; NULL
- * once it is caught up (or when nothing streams). $1 slot.
+ * once it is caught up (or when nothing streams). The slot's health beside it: wal_status
+ * (reserved, extended, unreserved, lost), safe_wal_size (NULL when max_slot_wal_keep_size is -1),
+ * and the WAL it holds back from restart_lsn (NULL once lost); max_slot_wal_keep_size in bytes, -1
+ * for unbounded. $1 slot.
  */
 export const SLOT_POSITION = `
   SELECT s.active,
          pg_current_wal_lsn()::text AS source_lsn,
          s.confirmed_flush_lsn::text AS confirmed_lsn,
          greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn), 0)::bigint AS lag_bytes,
-         extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds
+         extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds,
+         s.wal_status,
+         s.safe_wal_size::text AS safe_wal_size,
+         greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn), 0)::bigint::text AS retained_bytes,
+         (SELECT CASE WHEN setting::bigint < 0 THEN -1 ELSE setting::bigint * 1024 * 1024 END
+            FROM pg_settings WHERE name = 'max_slot_wal_keep_size')::text AS keep_bytes
     FROM pg_replication_slots s
     LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
    WHERE s.slot_name = $1`;
@@ -217,6 +225,10 @@ export interface SlotPosition {
   readonly confirmed_lsn: string | null;
   readonly lag_bytes: string | null;
   readonly replay_lag_seconds: number | null;
+  readonly wal_status: string | null;
+  readonly safe_wal_size: string | null;
+  readonly retained_bytes: string | null;
+  readonly keep_bytes: string | null;
 }
 
 /**
@@ -233,7 +245,7 @@ export const SLOT_REACHED = `
  * heard from the source (the fallback lag when the source measures none). $1 subscription.
  */
 export const SUBSCRIPTION_PROGRESS = `
-  SELECT st.pid IS NOT NULL AS receiving,
+  SELECT st.pid IS NOT NULL AS receiving, s.subenabled AS enabled,
          extract(epoch FROM now() - coalesce(st.latest_end_time, st.last_msg_receipt_time))::float8 AS silent_seconds
     FROM pg_subscription s
     LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL
@@ -242,6 +254,7 @@ export const SUBSCRIPTION_PROGRESS = `
 /** A row of SUBSCRIPTION_PROGRESS. */
 export interface SubscriptionProgress {
   readonly receiving: boolean;
+  readonly enabled: boolean;
   readonly silent_seconds: number | null;
 }
 

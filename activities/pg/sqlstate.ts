@@ -18,11 +18,15 @@ export const SqlState = {
   DuplicateObject: '42710',
   DuplicateDatabase: '42P04',
   TooManyConnections: '53300',
+  ConfigurationLimitExceeded: '53400',
+  ObjectNotInPrerequisiteState: '55000',
   ObjectInUse: '55006',
   LockNotAvailable: '55P03',
+  QueryCanceled: '57014',
   AdminShutdown: '57P01',
   CrashShutdown: '57P02',
   CannotConnectNow: '57P03',
+  UndefinedFile: '58P01',
 } as const;
 
 /** Node network error codes that mean the server could not be reached at all. */

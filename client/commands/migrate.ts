@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
+import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../domain/byte-size';
 import { DEFAULTS } from '../../domain/constants';
 import type { MigrationResult } from '../../domain/migration';
 import { describeChatIdentity } from '../../domain/notify';
@@ -29,6 +30,8 @@ interface MigrateFlags extends CommonOptions {
   onApprovalTimeout: 'abort' | 'wait';
   notify: string[];
   requireSecondPerson?: boolean;
+  cutoverTimeout?: number;
+  maxRetainedWal?: number;
   wait?: boolean;
 }
 
@@ -45,17 +48,19 @@ export function duration(name: string): (value: string) => number {
   };
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
+/** A parser of the size flag `name`: `268435456`, `256MB`, `1GB` (binary units) → bytes. */
+export function size(name: string): (value: string) => number {
+  return (value) => {
+    const bytes = parseByteSize(value);
+    if (bytes === undefined || bytes < 1) {
+      throw new InvalidArgumentError(`${name}: expected ${BYTE_SIZE_EXAMPLES}, got "${value}"`);
+    }
+    return bytes;
+  };
+}
 
 /** Parses a size: `268435456`, `256MB`, `1GB` (binary units). */
-export function parseSize(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?b?)$/i.exec(value.trim());
-  const unit = match ? UNITS[(match[2] ?? '').toLowerCase()] : undefined;
-  if (!match || unit === undefined) {
-    throw new InvalidArgumentError(`split-larger-than: expected a size such as 256MB or 1GB, got "${value}"`);
-  }
-  return Math.round(Number(match[1]) * unit);
-}
+export const parseSize = size('split-larger-than');
 
 function choice<T extends string>(name: string, allowed: readonly T[]): (value: string) => T {
   return (value) => {
@@ -162,6 +167,16 @@ export function registerMigrate(program: Command): void {
         '--require-second-person',
         'whoever started the migration may not approve it (may still reject)',
       )
+      .option(
+        '--cutover-timeout <duration>',
+        'online: how long the frozen source waits for the target to replay its last changes (default 60s); past it the source is unfrozen and the migration waits at its gate again',
+        duration('cutover-timeout'),
+      )
+      .option(
+        '--max-retained-wal <size>',
+        "online: warn when the slot holds back more WAL than this on the source (default: half of the source's max_slot_wal_keep_size, else 10GB)",
+        size('max-retained-wal'),
+      )
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
     const out = outputFor(flags);
@@ -188,6 +203,8 @@ export function registerMigrate(program: Command): void {
       ...(flags.switchHookTimeout ? { switchHookTimeoutSeconds: flags.switchHookTimeout } : {}),
       notify: flags.notify,
       requireSecondPerson: Boolean(flags.requireSecondPerson),
+      ...(flags.cutoverTimeout ? { cutoverTimeoutSeconds: flags.cutoverTimeout } : {}),
+      ...(flags.maxRetainedWal ? { maxRetainedWal: flags.maxRetainedWal } : {}),
       startedBy: userInfo().username,
     });
     await withPgferry(async (client) => {
