@@ -19,6 +19,8 @@ export interface BenchConfig {
   readonly split: string | undefined;
   /** Timed runs of each tool; the table shows the median (a shared machine is noisy). */
   readonly runs: number;
+  /** pgbench scales of the online runs whose cutover downtime is measured (default flags); empty skips them. */
+  readonly downtimeScales: number[];
   /** The longest the pgbench write load of the online run may last (it normally ends at cutover). */
   readonly loadSeconds: number;
   /** The server: postgres://USER@HOST:PORT (no database, no password). */
@@ -45,6 +47,10 @@ const OPTIONS = {
     help: 'split tables larger than this (e.g. 64MB), for pgferry and pgcopydb alike',
   },
   runs: { env: 'BENCH_RUNS', help: 'timed runs of each tool; the median is reported (default 3)' },
+  'downtime-scales': {
+    env: 'BENCH_DOWNTIME_SCALES',
+    help: 'pgbench scales of the online downtime runs, comma-separated (default 10,40; none skips)',
+  },
   'load-seconds': {
     env: 'BENCH_LOAD_SECONDS',
     help: 'longest pgbench write load of the online run; it ends at cutover (default 600)',
@@ -74,6 +80,19 @@ const Schema = z.object({
     .regex(/^\d+(\.\d+)?\s*[kmgt]?b?$/i, 'expected a size such as 64MB or 1GB')
     .optional(),
   runs: count(1, 20).default(3),
+  'downtime-scales': z
+    .string()
+    .regex(/^(none|\d+(,\d+)*)$/, 'expected scales such as 10,40, or none')
+    .transform((v) =>
+      v === 'none'
+        ? []
+        : v
+            .split(',')
+            .map(Number)
+            .sort((a, b) => a - b),
+    )
+    .refine((scales) => scales.every((s) => s >= 1 && s <= 100_000), 'each scale from 1 to 100000')
+    .default([10, 40]),
   'load-seconds': count(5, 3600).default(600),
   server: z
     .string()
@@ -93,7 +112,7 @@ const Schema = z.object({
 export function usage(): string {
   const lines = ['usage: npm run bench -- [--flag value]…   (or the BENCH_* variables; flags win)', ''];
   for (const [name, o] of Object.entries(OPTIONS))
-    lines.push(`  --${name.padEnd(14)} ${o.env.padEnd(20)} ${o.help}`);
+    lines.push(`  --${name.padEnd(16)} ${o.env.padEnd(22)} ${o.help}`);
   return lines.join('\n');
 }
 
@@ -116,6 +135,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
       'memory-factor': text,
       split: text,
       runs: text,
+      'downtime-scales': text,
       'load-seconds': text,
       server: text,
       keep: { type: 'boolean' },
@@ -157,6 +177,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
     memoryFactor: v['memory-factor'],
     split: v.split,
     runs: v.runs,
+    downtimeScales: v['downtime-scales'],
     loadSeconds: v['load-seconds'],
     server: v.server.replace(/\/$/, ''),
     keep: v.keep,

@@ -44,6 +44,18 @@ export type Downtime =
       readonly command: string;
     };
 
+/** One online run's downtime and the size of its source. */
+export interface DowntimeAt {
+  /** pgbench scale of the online source (pgbench's tables only). */
+  readonly scale: number;
+  readonly sourceBytes: number | undefined;
+  readonly downtime: Downtime;
+}
+
+/** The size-independence goal: the larger source's downtime at most this many times the smaller's, plus the slack. */
+export const DOWNTIME_GROWTH_RATIO = 1.5;
+export const DOWNTIME_GROWTH_SLACK_MS = 500;
+
 /** The online run: a source database on a logical cluster, a target database on the shared server. */
 export interface OnlineJob {
   readonly sourceServer: string;

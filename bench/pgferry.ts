@@ -101,6 +101,8 @@ export interface MigrateRun {
   readonly mode: 'offline' | 'online';
   readonly jobs: number;
   readonly split: string | undefined;
+  /** --validate as given; undefined: pgferry's default (checksums). */
+  readonly validate?: 'counts';
 }
 
 /** The flags of `pgferry migrate` for a run, as the benchmark report prints them. */
@@ -118,8 +120,7 @@ export function migrateArgs(run: MigrateRun): string[] {
     '--jobs',
     String(run.jobs),
     ...(run.split ? ['--split-larger-than', run.split] : []),
-    '--validate',
-    'counts',
+    ...(run.validate ? ['--validate', run.validate] : []),
     '--auto-approve',
     '--wait',
     '--json',

@@ -11,7 +11,7 @@ import { startLogicalCluster } from './cluster';
 import { runDumpRestore, runPgcopydb } from './competitors';
 import { BenchConfigError, loadConfig, usage, type BenchConfig } from './config';
 import { dbUrl, dropDatabase, serverFacts, withClient } from './db';
-import { measureOnlineDowntime, type Downtime } from './downtime';
+import { measureOnlineDowntime, type DowntimeAt } from './downtime';
 import { message, say } from './log';
 import { combineRounds, timePgferry, timeTool } from './measure';
 import { startDevStack, type DevStack } from './pgferry';
@@ -84,7 +84,41 @@ function commandLine(argv: readonly string[]): string {
  * shared server has replica, and is not ours to restart), migrated online into the shared server
  * while pgbench writes to it.
  */
-async function onlineDowntime(config: BenchConfig, machine: Machine, stack: DevStack): Promise<Downtime> {
+/**
+ * The online cutover downtime at each of --downtime-scales, with pgferry's default flags (default
+ * validation included): a pgbench source of that scale on a throw-away logical cluster each.
+ */
+async function onlineDowntimes(
+  config: BenchConfig,
+  machine: Machine,
+  stack: DevStack,
+): Promise<DowntimeAt[]> {
+  const measured: DowntimeAt[] = [];
+  for (const scale of config.downtimeScales) {
+    say(`online cutover at pgbench scale ${scale} under a pgbench write load…`);
+    const at = await onlineDowntime(config, machine, stack, scale).catch((err: unknown) => ({
+      scale,
+      sourceBytes: undefined,
+      downtime: {
+        measured: false as const,
+        reason: `the measurement itself failed: ${message(err)}`,
+        load: undefined,
+        command: '',
+      },
+    }));
+    const d = at.downtime;
+    say(d.measured ? `downtime ${d.downtimeMs} ms at scale ${scale}` : `downtime not measured: ${d.reason}`);
+    measured.push(at);
+  }
+  return measured;
+}
+
+async function onlineDowntime(
+  config: BenchConfig,
+  machine: Machine,
+  stack: DevStack,
+  scale: number,
+): Promise<DowntimeAt> {
   const cluster = await startLogicalCluster({
     binDir: `/usr/lib/postgresql/${machine.postgresMajor}/bin`,
     port: await freePort(),
@@ -94,13 +128,19 @@ async function onlineDowntime(config: BenchConfig, machine: Machine, stack: DevS
   const stopCluster = cleanups.add(() => cluster.stop());
   try {
     say(`generating ${ONLINE_SOURCE} on a logical cluster (${cluster.server})…`);
-    await generateSource(cluster.server, ONLINE_SOURCE, config);
+    // pgbench's tables only, so that the two sizes differ by scale alone.
+    const source = await generateSource(cluster.server, ONLINE_SOURCE, {
+      scale,
+      wideRows: 0,
+      wideBytes: config.wideBytes,
+      narrowRows: 0,
+    });
     // pgbench_history has no key; its rows only ever arrive by INSERT, which replicates without
     // one, but preflight rightly refuses a table whose updates could not: FULL identity satisfies it.
     await withClient(dbUrl(cluster.server, ONLINE_SOURCE), (c) =>
       c.query('ALTER TABLE public.pgbench_history REPLICA IDENTITY FULL'),
     );
-    return await measureOnlineDowntime(stack, {
+    const downtime = await measureOnlineDowntime(stack, {
       sourceServer: cluster.server,
       sourceDatabase: ONLINE_SOURCE,
       targetServer: config.server,
@@ -110,6 +150,7 @@ async function onlineDowntime(config: BenchConfig, machine: Machine, stack: DevS
       split: config.split,
       maxLoadSeconds: config.loadSeconds,
     });
+    return { scale, sourceBytes: source.bytes, downtime };
   } finally {
     await stopCluster();
   }
@@ -164,14 +205,7 @@ async function bench(config: BenchConfig, argv: readonly string[]): Promise<Benc
   // Memory and stages come from the first round: a fresh worker, like the larger run's.
   const base = ferryRounds[0]!;
 
-  say('online cutover under a pgbench write load…');
-  const downtime: Downtime = await onlineDowntime(config, machine, stack).catch((err: unknown) => ({
-    measured: false as const,
-    reason: `the measurement itself failed: ${message(err)}`,
-    load: undefined,
-    command: '',
-  }));
-  say(downtime.measured ? `downtime ${downtime.downtimeMs} ms` : `downtime not measured: ${downtime.reason}`);
+  const downtimes = await onlineDowntimes(config, machine, stack);
   await stop();
 
   const runs: PgferryRun[] = [base];
@@ -221,7 +255,7 @@ async function bench(config: BenchConfig, argv: readonly string[]): Promise<Benc
         error,
       }),
     ),
-    downtime,
+    downtimes,
     largerCopydb,
     loadAverageAtEnd: os.loadavg(),
   };
@@ -256,7 +290,7 @@ async function main(argv: readonly string[]): Promise<number> {
       ...results.pgferryRuns,
       ...(results.largerCopydb ? [results.largerCopydb] : []),
     ].some((t) => t.error !== undefined || t.differences.length > 0);
-    const onlineLost = results.downtime?.measured === true && results.downtime.differences.length > 0;
+    const onlineLost = results.downtimes.some(({ downtime: d }) => d.measured && d.differences.length > 0);
     return broken || onlineLost ? 1 : 0;
   } catch (err) {
     say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
