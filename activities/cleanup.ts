@@ -95,6 +95,9 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
   }
   const gone = !input.dryRun;
   const missing = found === undefined ? 'the source database does not exist' : undefined;
+  // A replication object on the source: found, and removed unless this is a dry run.
+  const object = (what: Leftover['object'], objectName: string, present = false) =>
+    leftover(what, 'source', objectName, present, gone && present, missing);
   return [
     leftover(
       'freeze',
@@ -104,23 +107,9 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
       lift,
       frozen && !input.unfreeze ? KEPT_RETIRED : missing,
     ),
-    leftover(
-      'fence slot',
-      'source',
-      fence,
-      found?.fenceSlot ?? false,
-      gone && (found?.fenceSlot ?? false),
-      missing,
-    ),
-    leftover('slot', 'source', name, found?.slot ?? false, gone && (found?.slot ?? false), missing),
-    leftover(
-      'publication',
-      'source',
-      name,
-      found?.publication ?? false,
-      gone && (found?.publication ?? false),
-      missing,
-    ),
+    object('fence slot', fence, found?.fenceSlot),
+    object('slot', name, found?.slot),
+    object('publication', name, found?.publication),
   ];
 }
 
