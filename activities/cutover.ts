@@ -30,7 +30,7 @@ export interface DropReplicationResult {
   readonly publication: boolean;
 }
 
-const POLL_MS = 200;
+const POLL_MS = 50;
 // A slot whose walsender was just ended stays active until that process has exited.
 const SLOT_RELEASE_TIMEOUT_MS = 15_000;
 

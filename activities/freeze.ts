@@ -24,13 +24,20 @@ import {
   type SettingsEntry,
 } from './pg/fence-sql';
 import { SqlState } from './pg/sqlstate';
+import { SERVER_CLOCK_MS } from './pg/watch-sql';
 import { MAINTENANCE_DB } from './provision/local';
 
 /** What freezeSource did: the sessions it ended, when the fence stood, and how it is watched. */
 export interface FreezeResult {
   readonly terminated: number;
-  /** When the fence's settings committed (the downtime starts here). */
+  /** When the fence's settings committed, on the worker's clock. */
   readonly frozenAt: number;
+  /**
+   * The source server's clock just before the fence, in milliseconds since the epoch: the downtime
+   * starts here and ends at a second reading of the same clock (sourceClock), so it is measured on
+   * one clock. Absent from results recorded before it was read.
+   */
+  readonly sourceClockMs?: number;
   readonly fence: FenceSetup;
 }
 
@@ -76,6 +83,7 @@ export async function freezeSource(deps: ActivityDeps, input: FreezeSourceInput)
         deps.env,
         fenceStep('setting the write fence'),
         async (client) => {
+          const { rows: clock } = await client.query<{ ms: number }>(SERVER_CLOCK_MS);
           const settings = await applyFreeze(client, spec.database, owner);
           const frozenAt = Date.now();
           const { rows } = await client.query<{ at: string }>(CLOCK_NOW);
@@ -84,7 +92,7 @@ export async function freezeSource(deps: ActivityDeps, input: FreezeSourceInput)
             fenceStep('ending the sessions begun before the freeze'),
             () => endSessionsBefore(client, spec.database, rows[0]!.at, session.pid, hb.signal),
           );
-          return { ...settings, frozenAt, terminated };
+          return { ...settings, frozenAt, terminated, sourceClockMs: Number(clock[0]?.ms) };
         },
       );
       const baseline = await readBaseline(watch);
@@ -95,6 +103,7 @@ export async function freezeSource(deps: ActivityDeps, input: FreezeSourceInput)
       return {
         terminated: set.terminated,
         frozenAt: set.frozenAt,
+        sourceClockMs: set.sourceClockMs,
         fence: { baseline, ...slot, roles: set.roles, saved: set.saved, addedMs: Date.now() - set.frozenAt },
       };
     }),

@@ -10,7 +10,15 @@ import { countLargeObjects, listTables, readSequences } from './pg/catalog';
 import { withClient, withTransaction } from './pg/connect';
 import { LARGE_OBJECT_HEADS, READ_LARGE_OBJECT } from './pg/large-objects-sql';
 import { READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
-import { countRowsSql, TABLE_COLUMNS, tableChecksumSql, VALIDATION_SETTINGS } from './pg/validate-sql';
+import {
+  ALLOW_SEQ_SCAN,
+  countRowsSql,
+  INDEX_COUNT_ALL_VISIBLE,
+  PREFER_INDEX_SCAN,
+  TABLE_COLUMNS,
+  tableChecksumSql,
+  VALIDATION_SETTINGS,
+} from './pg/validate-sql';
 
 /** The row count reported for a table that does not exist on that side. */
 export const MISSING_TABLE_ROWS = -1;
@@ -36,12 +44,18 @@ interface TableSide {
  * not exist on this side. The count and the checksum's two sums are hashed into one short string.
  */
 async function readTable(client: Client, t: TableRef, checksums: boolean): Promise<TableSide | undefined> {
-  const { rows: found } = await client.query<{ columns: string[] }>(TABLE_COLUMNS, [t.schema, t.table]);
+  const { rows: found } = await client.query<{ columns: string[]; all_visible: number }>(TABLE_COLUMNS, [
+    t.schema,
+    t.table,
+  ]);
   const columns = found[0]?.columns;
   if (columns === undefined) return undefined;
   const sorted = [...columns].sort();
   if (!checksums) {
+    const byIndex = (found[0]?.all_visible ?? 0) >= INDEX_COUNT_ALL_VISIBLE;
+    if (byIndex) await client.query(PREFER_INDEX_SCAN);
     const { rows } = await client.query<{ n: string }>(countRowsSql(t));
+    if (byIndex) await client.query(ALLOW_SEQ_SCAN);
     return { rows: Number(rows[0]?.n ?? 0), columns: sorted };
   }
   const { rows } = await client.query<{ n: string; hi: string; lo: string }>(tableChecksumSql(t, sorted));

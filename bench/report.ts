@@ -320,26 +320,25 @@ export function renderReport(r: BenchResults): string {
     '',
     stepTable(r.pgferryRuns),
   );
-  const largest = r.downtimes[r.downtimes.length - 1];
-  const d = largest?.downtime;
-  if (largest && d?.measured && d.breakdown) {
-    const online: PgferryRun = {
-      label: `online x${largest.scale}`,
-      sourceBytes: largest.sourceBytes ?? 0,
-      wallSeconds: d.wallSeconds,
-      rss: undefined,
-      cpu: [],
-      breakdown: d.breakdown,
-      differences: d.differences,
-      error: undefined,
-    };
-    lines.push(
-      '',
-      `online run at pgbench scale ${largest.scale}, under the write load:`,
-      stageTable([online]),
-      '',
-      stepTable([online]),
-    );
+  // The online runs side by side, one column a size: what grows with the size shows.
+  const online: PgferryRun[] = r.downtimes.flatMap(({ scale, sourceBytes, downtime: d }) =>
+    d.measured && d.breakdown
+      ? [
+          {
+            label: `scale ${scale}`,
+            sourceBytes: sourceBytes ?? 0,
+            wallSeconds: d.wallSeconds,
+            rss: undefined,
+            cpu: [],
+            breakdown: d.breakdown,
+            differences: d.differences,
+            error: undefined,
+          },
+        ]
+      : [],
+  );
+  if (online.length > 0) {
+    lines.push('', 'online runs, under the write load:', stageTable(online), '', stepTable(online));
   }
   return lines.join('\n');
 }

@@ -15,7 +15,7 @@ const fences = new WeakMap<MigrationRun, FenceSetup>();
  * Freezes the source behind a write fence named after the workflow (a rollback unfreezes it,
  * settings restored and slot dropped); returns when it was frozen.
  */
-export async function freeze(run: MigrationRun): Promise<number> {
+export async function freeze(run: MigrationRun): Promise<{ frozenAt: number; sourceClockMs: number }> {
   const { source } = run.input;
   const fence = fenceSlotName(run.id);
   run.rollback.push('unfreezeSource', async () => {
@@ -24,7 +24,8 @@ export async function freeze(run: MigrationRun): Promise<number> {
   const frozen = await control.freezeSource({ source, fence });
   // A result recorded before the fence was watched has none: nothing to verify then.
   if (frozen.fence !== undefined) fences.set(run, frozen.fence);
-  return frozen.frozenAt;
+  // A result recorded before the source's clock was read: the worker's clock, as then.
+  return { frozenAt: frozen.frozenAt, sourceClockMs: frozen.sourceClockMs ?? frozen.frozenAt };
 }
 
 /**
@@ -80,14 +81,12 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
 }
 
 /**
- * Freezes the source (see freeze) and returns the source server's clock just before: the downtime
- * is measured on that one clock, to a second reading after finalize (an upper bound: it includes
- * the freeze's own start).
+ * Freezes the source (see freeze) and returns the source server's clock just before the fence: the
+ * downtime is measured on that one clock, to a second reading once the target is ready (an upper
+ * bound: it includes the freeze's own work).
  */
 export async function freezeOnSourceClock(run: MigrationRun): Promise<number> {
-  const { ms } = await control.sourceClock({ source: run.input.source });
-  await freeze(run);
-  return ms;
+  return (await freeze(run)).sourceClockMs;
 }
 
 /**

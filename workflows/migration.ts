@@ -212,16 +212,18 @@ async function reject(run: MigrationRun, summary: Summary, decision: Decision): 
 
 /**
  * Finalize: the write fence verified (no write passed it on the frozen source), replication dropped
- * (online) and the target's ledger dropped — the point of no return,
- * after which nothing is undone — then the endpoint switched, retried until it succeeds. The
- * downtime runs from the freeze to the target being ready.
+ * (online) and the target's ledger dropped — the point of no return, after which nothing is undone
+ * — then the endpoint switched, retried until it succeeds. Downtime: freeze → target ready.
  */
 async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number): Promise<MigrationResult> {
   const { input, progress } = run;
   progress.enter('finalize');
   const writeFence = await verifyFence(run);
-  if (input.mode === 'online') await control.dropReplication(run.replication);
-  await control.finalizeTarget({ target: input.target });
+  // Independent steps, side by side: both end before the next line, even when one fails.
+  await allEnded([
+    input.mode === 'online' ? control.dropReplication(run.replication) : Promise.resolve(undefined),
+    control.finalizeTarget({ target: input.target }),
+  ]);
   run.rollback.seal();
   const downtimeMs = await downtimeSince(run, frozenAt);
   await switchEndpoint(run);

@@ -26,14 +26,29 @@ export const VALIDATION_SETTINGS: readonly string[] = [
   'SET LOCAL statement_timeout = 0',
 ];
 
-/** A table's live columns by name; no row when the table does not exist (relkinds that hold rows). $1 schema, $2 table. */
+/**
+ * A table's live columns by name, and the share of its pages the visibility map marked all-visible
+ * at the last VACUUM or ANALYZE (0 when never); no row when the table does not exist (relkinds that
+ * hold rows). $1 schema, $2 table.
+ */
 export const TABLE_COLUMNS = `
-  SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname IS NOT NULL), '{}') AS columns
+  SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attname IS NOT NULL), '{}') AS columns,
+         CASE WHEN c.relpages > 0 THEN least(1, c.relallvisible::float8 / c.relpages) ELSE 0 END AS all_visible
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm', 'f')
    GROUP BY c.oid`;
+
+/**
+ * A count may read an index instead of the table when this share of the table's pages is
+ * all-visible: an index-only scan of the primary key reads a fraction of the heap's bytes (a loaded
+ * table is all-visible, COPY FREEZE marks it so), and looks into the heap only for pages written
+ * since. The planner's costs do not see that a count needs no column, so it is told.
+ */
+export const INDEX_COUNT_ALL_VISIBLE = 0.8;
+export const PREFER_INDEX_SCAN = 'SET LOCAL enable_seqscan = off';
+export const ALLOW_SEQ_SCAN = 'SET LOCAL enable_seqscan = on';
 
 /**
  * A table's own rows (ONLY: an inheritance parent's children are tables of their own), as `n`;
