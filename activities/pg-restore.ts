@@ -1,4 +1,5 @@
 import type { ConnSpec } from '../domain/connection';
+import type { ToolTrace } from './orphans';
 import { libpqEnv, type Env } from './pg/connect';
 import { runTool, toolFailure } from './tools';
 
@@ -10,6 +11,8 @@ export interface PgRestoreOptions {
   readonly signal: AbortSignal;
   /** Called once for each item pg_restore reports in its verbose output. */
   readonly onItem: (done: number) => void;
+  /** The step's trace (stopEarlierAttempt): pg_restore's pid file, and its sessions' application_name. */
+  readonly trace?: ToolTrace;
 }
 
 /**
@@ -37,7 +40,12 @@ export async function runPgRestore(
       dumpDir,
     ],
     {
-      env: libpqEnv(target, env, 'target'),
+      env: {
+        ...libpqEnv(target, env, 'target'),
+        // Its sessions carry the step's name, so a later attempt can end them from any host.
+        ...(options.trace ? { PGAPPNAME: options.trace.appName } : {}),
+      },
+      ...(options.trace ? { pidFile: options.trace.pidFile } : {}),
       signal: options.signal,
       onLine: (line) => {
         if (/finished item|processing item|creating /.test(line)) options.onItem(++done);

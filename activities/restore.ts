@@ -11,7 +11,8 @@ import type { RestoreReport, TableCheck } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { sha256File } from './checksum';
 import type { ActivityDeps } from './deps';
-import { startHeartbeat } from './heartbeat';
+import { startHeartbeat, withHeartbeat } from './heartbeat';
+import { stopEarlierAttempt } from './orphan-sessions';
 import { countLargeObjects, countRows, databaseInfo, isDatabaseEmpty, serverVersion } from './pg/catalog';
 import { withClient } from './pg/connect';
 import { NO_ROW_SECURITY_SESSION } from './pg/session-sql';
@@ -76,46 +77,49 @@ export async function checkRestoreTarget(
   deps: ActivityDeps,
   input: CheckRestoreTargetInput,
 ): Promise<{ serverVersion: string }> {
-  const spec = input.target;
-  const manifest = await readManifest(path.resolve(input.from));
-  const pgRestore = findTool('pg_restore', deps.pgBinDir);
-  const dumpMajor = Number(/(\d+)/.exec(manifest.pgDumpVersion)?.[1] ?? 0);
-  const restoreMajor = await toolMajorVersion(pgRestore);
-  if (restoreMajor < dumpMajor) {
-    throw new PgferryError(
-      ErrorCode.Unsupported,
-      `from: the backup was made by pg_dump ${dumpMajor}, the worker's pg_restore is ${restoreMajor}`,
-      {
-        field: 'from',
-        fix: `install pg_restore ${dumpMajor} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
-      },
-    );
-  }
-  const { version, info } = await withClient(
-    withDatabase(spec, MAINTENANCE_DB),
-    deps.env,
-    'target',
-    async (c) => ({
-      version: (await serverVersion(c)).version,
-      info: await databaseInfo(c, spec.database),
-    }),
-  );
-  if (info.exists && info.comment !== input.marker) {
-    const empty = await withClient(spec, deps.env, 'target', (c) => isDatabaseEmpty(c));
-    if (!empty) {
+  return withHeartbeat('checking the restore target', async () => {
+    const spec = input.target;
+    const manifest = await readManifest(path.resolve(input.from));
+    const pgRestore = findTool('pg_restore', deps.pgBinDir);
+    const dumpMajor = Number(/(\d+)/.exec(manifest.pgDumpVersion)?.[1] ?? 0);
+    const restoreMajor = await toolMajorVersion(pgRestore);
+    if (restoreMajor < dumpMajor) {
       throw new PgferryError(
-        ErrorCode.TargetNotEmpty,
-        `target: database "${spec.database}" on ${spec.host}:${spec.port} already holds objects`,
-        { field: 'target', fix: 'restore into a database that does not exist yet or is empty' },
+        ErrorCode.Unsupported,
+        `from: the backup was made by pg_dump ${dumpMajor}, the worker's pg_restore is ${restoreMajor}`,
+        {
+          field: 'from',
+          fix: `install pg_restore ${dumpMajor} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
+        },
       );
     }
-  }
-  return { serverVersion: version };
+    const { version, info } = await withClient(
+      withDatabase(spec, MAINTENANCE_DB),
+      deps.env,
+      'target',
+      async (c) => ({
+        version: (await serverVersion(c)).version,
+        info: await databaseInfo(c, spec.database),
+      }),
+    );
+    if (info.exists && info.comment !== input.marker) {
+      const empty = await withClient(spec, deps.env, 'target', (c) => isDatabaseEmpty(c));
+      if (!empty) {
+        throw new PgferryError(
+          ErrorCode.TargetNotEmpty,
+          `target: database "${spec.database}" on ${spec.host}:${spec.port} already holds objects`,
+          { field: 'target', fix: 'restore into a database that does not exist yet or is empty' },
+        );
+      }
+    }
+    return { serverVersion: version };
+  });
 }
 
 /**
  * Runs `pg_restore -j N` into the provisioned target. Whatever an earlier attempt left is cleared
- * first (the database is re-created: it carries this run's marker), so a retry never doubles rows.
+ * first (its pg_restore and that one's sessions stopped, the database re-created: it carries this
+ * run's marker), so a retry never doubles rows and never runs beside the earlier one.
  */
 export async function restoreDatabase(
   deps: ActivityDeps,
@@ -126,6 +130,9 @@ export async function restoreDatabase(
   const pgRestore = findTool('pg_restore', deps.pgBinDir);
   const hb = startHeartbeat();
   try {
+    hb.update({ detail: 'stopping what an earlier attempt left running' });
+    const key = `restore ${spec.host}:${spec.port}/${spec.database}`;
+    const trace = await stopEarlierAttempt(deps, key, spec, 'target');
     const empty = await withClient(spec, deps.env, 'target', (c) => isDatabaseEmpty(c));
     if (!empty) {
       hb.update({ detail: 'clearing what an earlier attempt left' });
@@ -137,6 +144,7 @@ export async function restoreDatabase(
     await runPgRestore(pgRestore, dumpDir, spec, deps.env, {
       jobs: input.jobs,
       signal: hb.signal,
+      trace,
       onItem: (done) => hb.update({ tablesDone: done }),
     });
     deps.logger.info({ target: connectionLabel(spec), items }, 'restore finished');

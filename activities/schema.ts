@@ -8,6 +8,8 @@ import type { TableValidation } from '../domain/migration';
 import { closeOnAbort } from './cancel';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
+import { stopEarlierAttempt } from './orphan-sessions';
+import type { ToolTrace } from './orphans';
 import { isDatabaseEmpty } from './pg/catalog';
 import { analyzeTablesSql } from './pg/analyze-sql';
 import { libpqEnv, withClient } from './pg/connect';
@@ -21,8 +23,10 @@ import { findTool, runTool, toolFailure } from './tools';
 
 /**
  * Copies one section of the source's schema with pg_dump (directory format, in a scratch folder)
- * and pg_restore -j N. Safe to retry: pre-data starts again from a re-created (own, still empty of
- * data) target; post-data drops what an earlier attempt created first (--clean --if-exists).
+ * and pg_restore -j N. Safe to retry: what an earlier attempt left running (its pg_restore and that
+ * one's sessions on the target) is stopped first; then pre-data starts again from a re-created
+ * (own, still empty of data) target, and post-data drops what an earlier attempt created
+ * (--clean --if-exists).
  */
 export async function copySchemaSection(
   deps: ActivityDeps,
@@ -33,6 +37,8 @@ export async function copySchemaSection(
   const scratch = await mkdtemp(path.join(tmpdir(), `pgferry-${input.section}-`));
   const hb = startHeartbeat();
   try {
+    hb.update({ detail: 'stopping what an earlier attempt left running' });
+    const trace = await stopEarlierAttempt(deps, schemaStepKey(target, input.section), target, 'target');
     if (input.section === 'pre-data') {
       const empty = await withClient(target, deps.env, 'target', (c) => isDatabaseEmpty(c));
       if (!empty) {
@@ -40,7 +46,7 @@ export async function copySchemaSection(
         await recreateOwnDatabase(deps, target, input.marker);
       }
     }
-    const dumpDir = await dumpSection(deps, source, input.section, scratch, hb);
+    const dumpDir = await dumpSection(deps, source, input.section, scratch, hb, trace);
     hb.update({ detail: `restoring ${input.section}` });
     const skip = new Set(input.skip ?? []);
     const useList =
@@ -58,6 +64,7 @@ export async function copySchemaSection(
         ...(useList ? [`--use-list=${useList.file}`] : []),
       ],
       signal: hb.signal,
+      trace,
       onItem: (done) => {
         items = done;
         hb.update({ tablesDone: done });
@@ -141,6 +148,11 @@ export async function buildTableIndexes(
   }
 }
 
+/** What tells one schema step from every other, at every attempt: its section and its target database. */
+export function schemaStepKey(target: ConnSpec, section: 'pre-data' | 'post-data'): string {
+  return `schema ${section} ${target.host}:${target.port}/${target.database}`;
+}
+
 /** pg_dump of one schema section into a directory archive. */
 async function dumpSection(
   deps: ActivityDeps,
@@ -148,13 +160,14 @@ async function dumpSection(
   section: 'pre-data' | 'post-data',
   scratch: string,
   hb: ReturnType<typeof startHeartbeat>,
+  trace: ToolTrace,
 ): Promise<string> {
   hb.update({ detail: `dumping ${section}` });
   const dumpDir = path.join(scratch, 'dump');
   const dumped = await runTool(
     findTool('pg_dump', deps.pgBinDir),
     ['--format=directory', `--section=${section}`, '--no-password', '--file', dumpDir],
-    { env: libpqEnv(source, deps.env, 'source'), signal: hb.signal },
+    { env: libpqEnv(source, deps.env, 'source'), signal: hb.signal, pidFile: trace.pidFile },
   );
   if (dumped.code !== 0) throw toolFailure('pg_dump', dumped.stderrTail, 'source');
   return dumpDir;

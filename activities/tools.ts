@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { constants, accessSync } from 'node:fs';
-import { writeFile, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCode, PgferryError } from '../domain/errors';
+import { releasePidFile, writePidRecord, type PidRecord } from './orphans';
 
 /** Options of one run of an external tool (pg_dump, pg_restore, initdb, pg_ctl). */
 export interface ToolOptions {
@@ -11,7 +11,10 @@ export interface ToolOptions {
   readonly onLine?: (line: string) => void;
   /** Aborting kills the tool's whole process group. */
   readonly signal?: AbortSignal;
-  /** The tool's pid is written here while it runs, so a later attempt can kill an orphan. */
+  /**
+   * The tool's pid, start time and command line are recorded here while it runs, so that a later
+   * attempt kills it if it outlives this one (killOrphan), and no other process.
+   */
   readonly pidFile?: string;
   /** Run as this OS user (through runuser) when the worker runs as root: initdb refuses root. */
   readonly asUser?: string;
@@ -62,7 +65,6 @@ export async function runTool(
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  if (options.pidFile && child.pid !== undefined) await writeFile(options.pidFile, String(child.pid));
   const tail: string[] = [];
   let stdout = '';
   let partial = '';
@@ -88,31 +90,28 @@ export async function runTool(
     }
   };
   options.signal?.addEventListener('abort', kill, { once: true });
-  try {
-    return await new Promise<ToolResult>((resolve, reject) => {
-      child.once('error', (err) => reject(err));
-      child.once('close', (code, signal) => {
-        if (partial) tail.push(partial);
-        resolve({ code, signal, stderrTail: tail.join('\n').trim(), stdout });
-      });
+  const ended = new Promise<ToolResult>((resolve, reject) => {
+    child.once('error', (err) => reject(err));
+    child.once('close', (code, signal) => {
+      if (partial) tail.push(partial);
+      resolve({ code, signal, stderrTail: tail.join('\n').trim(), stdout });
     });
+  });
+  // Handled below; this keeps a spawn error from counting as unhandled while the pid file is written.
+  ended.catch(() => undefined);
+  let record: PidRecord | undefined;
+  try {
+    // spawn returns once the tool has been exec'd: /proc shows its own command line already.
+    if (options.pidFile && child.pid !== undefined) record = await writePidRecord(options.pidFile, child.pid);
+    return await ended;
+  } catch (err) {
+    kill();
+    await ended.catch(() => undefined);
+    throw err;
   } finally {
     options.signal?.removeEventListener('abort', kill);
-    if (options.pidFile) await rm(options.pidFile, { force: true });
+    if (options.pidFile && record) await releasePidFile(options.pidFile, record);
   }
-}
-
-/** Kills a tool left running by a crashed worker, named by its pid file; then removes the file. */
-export async function killOrphan(pidFile: string, readPid: () => Promise<string | undefined>): Promise<void> {
-  const pid = Number(await readPid());
-  if (Number.isInteger(pid) && pid > 1) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // not running any more
-    }
-  }
-  await rm(pidFile, { force: true });
 }
 
 /** The major version a tool reports (`pg_dump (PostgreSQL) 15.20` → 15). */

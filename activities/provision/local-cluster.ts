@@ -6,6 +6,8 @@ import type { ProvisionClusterInput } from '../../domain/activity-inputs';
 import type { ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { ActivityDeps } from '../deps';
+import { withHeartbeat } from '../heartbeat';
+import { killOrphan, toolTrace } from '../orphans';
 import { findTool, runTool } from '../tools';
 import { provisionDatabase } from './local';
 
@@ -62,7 +64,10 @@ async function initCluster(
   port: number,
   pgVersion: number,
 ) {
-  // A folder without the record is what a crashed initdb left: start over.
+  // A folder without the record is what a crashed initdb left: start over, once that initdb (if
+  // it still runs) has exited.
+  const { pidFile } = await toolTrace(`initdb ${dataDir}`);
+  await killOrphan(pidFile);
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const ids = osUserIds(deps.clusterUser);
@@ -71,9 +76,7 @@ async function initCluster(
   const init = await runTool(
     initdb,
     ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'],
-    {
-      asUser: deps.clusterUser,
-    },
+    { asUser: deps.clusterUser, pidFile },
   );
   if (init.code !== 0) {
     throw new PgferryError(ErrorCode.ClusterFailed, `initdb failed: ${init.stderrTail}`, {
@@ -126,40 +129,46 @@ export async function provisionLocalCluster(
   deps: ActivityDeps,
   input: ProvisionClusterInput,
 ): Promise<ProvisionResult> {
-  const dataDir = path.resolve(deps.clustersDir, input.cluster);
-  let record = await readRecord(dataDir);
-  const pgVersion = record?.pgVersion ?? input.pgVersion ?? deps.defaultClusterVersion;
-  const binDir = deps.clusterBinDirs[pgVersion];
-  if (binDir === undefined) {
-    throw new PgferryError(
-      ErrorCode.Unsupported,
-      `pgVersion: the worker has no PostgreSQL ${pgVersion} server binaries`,
-      {
-        field: 'pgVersion',
-        fix: `use one of ${Object.keys(deps.clusterBinDirs).join(', ')}, or set PGFERRY_CLUSTER_BINDIRS on the worker`,
-      },
-    );
-  }
-  let created = false;
-  if (!record) {
-    await mkdir(deps.clustersDir, { recursive: true, mode: 0o755 });
-    await initCluster(deps, dataDir, binDir, input.port ?? (await freePort()), pgVersion);
-    record = await readRecord(dataDir);
-    created = true;
-  }
-  if (!record) throw new PgferryError(ErrorCode.ClusterFailed, `the cluster record in ${dataDir} is missing`);
-  await access(dataDir);
-  await ensureRunning(deps, dataDir, binDir);
-  const target = {
-    host: '127.0.0.1',
-    port: record.port,
-    user: 'postgres',
-    database: input.database,
-    sslmode: undefined,
-    passwordEnv: undefined,
-  };
-  const db = await provisionDatabase(deps, { target, marker: input.marker });
-  return { ...db, provider: 'local-cluster', created: created || db.created, dataDir };
+  // initdb and the server's start take seconds, more than the data queue's heartbeat timeout on a slow disk.
+  return withHeartbeat('provisioning a local cluster', async (hb) => {
+    const dataDir = path.resolve(deps.clustersDir, input.cluster);
+    let record = await readRecord(dataDir);
+    const pgVersion = record?.pgVersion ?? input.pgVersion ?? deps.defaultClusterVersion;
+    const binDir = deps.clusterBinDirs[pgVersion];
+    if (binDir === undefined) {
+      throw new PgferryError(
+        ErrorCode.Unsupported,
+        `pgVersion: the worker has no PostgreSQL ${pgVersion} server binaries`,
+        {
+          field: 'pgVersion',
+          fix: `use one of ${Object.keys(deps.clusterBinDirs).join(', ')}, or set PGFERRY_CLUSTER_BINDIRS on the worker`,
+        },
+      );
+    }
+    let created = false;
+    if (!record) {
+      hb.update({ detail: 'initdb' });
+      await mkdir(deps.clustersDir, { recursive: true, mode: 0o755 });
+      await initCluster(deps, dataDir, binDir, input.port ?? (await freePort()), pgVersion);
+      record = await readRecord(dataDir);
+      created = true;
+    }
+    if (!record)
+      throw new PgferryError(ErrorCode.ClusterFailed, `the cluster record in ${dataDir} is missing`);
+    await access(dataDir);
+    hb.update({ detail: 'starting the server' });
+    await ensureRunning(deps, dataDir, binDir);
+    const target = {
+      host: '127.0.0.1',
+      port: record.port,
+      user: 'postgres',
+      database: input.database,
+      sslmode: undefined,
+      passwordEnv: undefined,
+    };
+    const db = await provisionDatabase(deps, { target, marker: input.marker });
+    return { ...db, provider: 'local-cluster', created: created || db.created, dataDir };
+  });
 }
 
 /** Stops a local cluster (fast shutdown) and, when asked, removes its data directory. */

@@ -3,7 +3,7 @@ import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'n
 import * as path from 'node:path';
 import { BackupManifest } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import { killOrphan } from '../tools';
+import { killOrphan } from '../orphans';
 import { MANIFEST_FILE, type BackupStorage, type CatalogEntry } from './storage';
 
 const TMP_PREFIX = '.tmp-';
@@ -50,8 +50,10 @@ export class FilesystemStorage implements BackupStorage {
   async beginWrite(name: string): Promise<{ workDir: string; pidFile: string }> {
     const workDir = path.join(this.location, `${TMP_PREFIX}${name}`);
     const pidFile = path.join(this.location, `${TMP_PREFIX}${name}.pid`);
-    // A worker that died mid-dump may have left pg_dump running: stop it before reusing its folder.
-    await killOrphan(pidFile, () => readFile(pidFile, 'utf8').catch(() => undefined));
+    // A worker that died mid-dump may have left pg_dump running: stop it, and wait until it has
+    // exited, before reusing its folder. Only that pg_dump is killed: a worker on another host
+    // sharing this location, or a pid taken by another process since, finds no match in /proc.
+    await killOrphan(pidFile);
     await rm(workDir, { recursive: true, force: true });
     await mkdir(workDir, { recursive: true });
     return { workDir, pidFile };
