@@ -73,9 +73,15 @@ async function checkTables(client: Client, input: AsIsStorageInput, hb: Heartbea
 /** Sets the columns setAsIsStorage made EXTERNAL back to EXTENDED, as the schema has them. Idempotent. */
 export async function restoreStorage(deps: ActivityDeps, input: RestoreStorageInput): Promise<void> {
   if (input.tables.length === 0) return;
-  await withClient(input.target, deps.env, copyStep('target', 'restoring column storage'), (client) =>
-    withTransaction(client, async () => {
-      for (const t of input.tables) await restoreExtended(client, t, t.columns);
-    }),
+  // Each ALTER TABLE waits for every session that still uses its table.
+  await withHeartbeat('restoring column storage', (hb) =>
+    withClient(input.target, deps.env, copyStep('target', 'restoring column storage'), (client) =>
+      withTransaction(client, async () => {
+        for (const t of input.tables) {
+          hb.update({ detail: `restoring the storage of ${qualifiedTableName(t.schema, t.table)}` });
+          await restoreExtended(client, t, t.columns);
+        }
+      }),
+    ),
   );
 }

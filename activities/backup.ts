@@ -7,7 +7,7 @@ import type { BackupManifest, BackupResult, TableRows } from '../domain/contract
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { listFiles, directorySize, sha256File } from './checksum';
 import type { ActivityDeps } from './deps';
-import { startHeartbeat, type Heartbeat } from './heartbeat';
+import { startHeartbeat, withHeartbeat, type Heartbeat } from './heartbeat';
 import { countLargeObjects, countRows, listTables, serverVersion } from './pg/catalog';
 import { libpqEnv, withClient, withTransaction } from './pg/connect';
 import { EXPORT_SNAPSHOT, NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
@@ -20,22 +20,24 @@ export async function checkBackupInput(
   deps: ActivityDeps,
   input: CheckBackupInput,
 ): Promise<{ serverVersion: string }> {
-  const spec = input.source;
-  const { version, major } = await withClient(spec, deps.env, 'source', (c) => serverVersion(c));
-  const pgDump = findTool('pg_dump', deps.pgBinDir);
-  const toolMajor = await toolMajorVersion(pgDump);
-  if (toolMajor < major) {
-    throw new PgferryError(
-      ErrorCode.Unsupported,
-      `source: the server runs PostgreSQL ${version}, but the worker's pg_dump is version ${toolMajor}`,
-      {
-        field: 'source',
-        fix: `install pg_dump ${major} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
-      },
-    );
-  }
-  await deps.storageFor(input.to).checkWritable();
-  return { serverVersion: version };
+  return withHeartbeat('checking the backup input', async () => {
+    const spec = input.source;
+    const { version, major } = await withClient(spec, deps.env, 'source', (c) => serverVersion(c));
+    const pgDump = findTool('pg_dump', deps.pgBinDir);
+    const toolMajor = await toolMajorVersion(pgDump);
+    if (toolMajor < major) {
+      throw new PgferryError(
+        ErrorCode.Unsupported,
+        `source: the server runs PostgreSQL ${version}, but the worker's pg_dump is version ${toolMajor}`,
+        {
+          field: 'source',
+          fix: `install pg_dump ${major} or newer on the worker and point PGFERRY_PG_BINDIR at it`,
+        },
+      );
+    }
+    await deps.storageFor(input.to).checkWritable();
+    return { serverVersion: version };
+  });
 }
 
 /**

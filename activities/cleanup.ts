@@ -7,6 +7,7 @@ import { fenceSlotName, replicationObjectName } from '../domain/names';
 import type { TableColumns } from '../domain/tables';
 import { dropSlot, dropSubscriptionOn } from './cutover';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
 import { unfreezeSource } from './freeze';
 import { restoreExtended } from './pg/as-is';
 import {
@@ -74,43 +75,45 @@ async function onDatabase<T>(
  * and the publication, all by the migration's own names. Idempotent: a second run finds nothing.
  */
 export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): Promise<Leftover[]> {
-  const name = replicationObjectName(input.migration);
-  const fence = fenceSlotName(input.migration);
-  const frozen = await freezeFound(deps, input.source, fence);
-  const found = await onDatabase(input.source, deps, 'source', async (client) => ({
-    fenceSlot: await exists(client, SLOT_IN_DATABASE, [fence]),
-    slot: await exists(client, SLOT_IN_DATABASE, [name]),
-    publication: await exists(client, PUBLICATION_EXISTS, [name]),
-  }));
-  const lift = frozen && input.unfreeze && !input.dryRun;
-  // The source writable again first: an application waits for that, not for the slots.
-  if (lift) await unfreezeSource(deps, { source: input.source, fence });
-  if (found && !input.dryRun) {
-    await withClient(input.source, deps.env, replicationStep('source', 'cleaning up'), async (client) => {
-      await client.query(READ_WRITE_SESSION);
-      if (found.fenceSlot) await dropSlot(client, fence);
-      if (found.slot) await dropSlot(client, name);
-      if (found.publication) await client.query(dropPublicationSql(name));
-    });
-  }
-  const gone = !input.dryRun;
-  const missing = found === undefined ? 'the source database does not exist' : undefined;
-  // A replication object on the source: found, and removed unless this is a dry run.
-  const object = (what: Leftover['object'], objectName: string, present = false) =>
-    leftover(what, 'source', objectName, present, gone && present, missing);
-  return [
-    leftover(
-      'freeze',
-      'source',
-      input.source.database,
-      frozen,
-      lift,
-      frozen && !input.unfreeze ? KEPT_RETIRED : missing,
-    ),
-    object('fence slot', fence, found?.fenceSlot),
-    object('slot', name, found?.slot),
-    object('publication', name, found?.publication),
-  ];
+  return withHeartbeat('cleaning up the source', async () => {
+    const name = replicationObjectName(input.migration);
+    const fence = fenceSlotName(input.migration);
+    const frozen = await freezeFound(deps, input.source, fence);
+    const found = await onDatabase(input.source, deps, 'source', async (client) => ({
+      fenceSlot: await exists(client, SLOT_IN_DATABASE, [fence]),
+      slot: await exists(client, SLOT_IN_DATABASE, [name]),
+      publication: await exists(client, PUBLICATION_EXISTS, [name]),
+    }));
+    const lift = frozen && input.unfreeze && !input.dryRun;
+    // The source writable again first: an application waits for that, not for the slots.
+    if (lift) await unfreezeSource(deps, { source: input.source, fence });
+    if (found && !input.dryRun) {
+      await withClient(input.source, deps.env, replicationStep('source', 'cleaning up'), async (client) => {
+        await client.query(READ_WRITE_SESSION);
+        if (found.fenceSlot) await dropSlot(client, fence);
+        if (found.slot) await dropSlot(client, name);
+        if (found.publication) await client.query(dropPublicationSql(name));
+      });
+    }
+    const gone = !input.dryRun;
+    const missing = found === undefined ? 'the source database does not exist' : undefined;
+    // A replication object on the source: found, and removed unless this is a dry run.
+    const object = (what: Leftover['object'], objectName: string, present = false) =>
+      leftover(what, 'source', objectName, present, gone && present, missing);
+    return [
+      leftover(
+        'freeze',
+        'source',
+        input.source.database,
+        frozen,
+        lift,
+        frozen && !input.unfreeze ? KEPT_RETIRED : missing,
+      ),
+      object('fence slot', fence, found?.fenceSlot),
+      object('slot', name, found?.slot),
+      object('publication', name, found?.publication),
+    ];
+  });
 }
 
 /** Whether the source database carries this fence's freeze (what unfreezeSource would put back). */
@@ -141,41 +144,43 @@ async function exists(client: Client, sql: string, params: unknown[] = []): Prom
  * left in it). The target database itself is never dropped. Idempotent.
  */
 export async function cleanTarget(deps: ActivityDeps, input: CleanTargetInput): Promise<Leftover[]> {
-  const name = replicationObjectName(input.migration);
-  const rows = await onDatabase(input.target, deps, 'target', async (client) => {
-    const { rows: subscription } = await client.query(SUBSCRIPTION_STATE, [name]);
-    if (subscription.length > 0 && !input.dryRun) {
-      await dropSubscriptionOn(client, { subscription: name, slot: name, migration: input.migration });
-    }
-    const external = await externalColumns(client, input.storage);
-    if (!input.dryRun) for (const t of external) await restoreExtended(client, t, t.columns);
-    const columns = external.flatMap((t) => t.columns.map((c) => `${t.schema}.${t.table}.${c}`));
-    const ledger = await ledgerLeft(client, input.migration, name, input.dryRun);
+  return withHeartbeat('cleaning up the target', async () => {
+    const name = replicationObjectName(input.migration);
+    const rows = await onDatabase(input.target, deps, 'target', async (client) => {
+      const { rows: subscription } = await client.query(SUBSCRIPTION_STATE, [name]);
+      if (subscription.length > 0 && !input.dryRun) {
+        await dropSubscriptionOn(client, { subscription: name, slot: name, migration: input.migration });
+      }
+      const external = await externalColumns(client, input.storage);
+      if (!input.dryRun) for (const t of external) await restoreExtended(client, t, t.columns);
+      const columns = external.flatMap((t) => t.columns.map((c) => `${t.schema}.${t.table}.${c}`));
+      const ledger = await ledgerLeft(client, input.migration, name, input.dryRun);
+      return [
+        leftover(
+          'subscription',
+          'target',
+          name,
+          subscription.length > 0,
+          subscription.length > 0 && !input.dryRun,
+        ),
+        leftover(
+          'column storage',
+          'target',
+          columns.length > 0 ? columns.join(', ') : 'EXTERNAL columns',
+          columns.length > 0,
+          columns.length > 0 && !input.dryRun,
+        ),
+        leftover('ledger', 'target', LEDGER_SCHEMA, ledger.found, ledger.found && !input.dryRun, ledger.note),
+      ];
+    });
+    if (rows) return rows;
+    const note = 'the target database does not exist';
     return [
-      leftover(
-        'subscription',
-        'target',
-        name,
-        subscription.length > 0,
-        subscription.length > 0 && !input.dryRun,
-      ),
-      leftover(
-        'column storage',
-        'target',
-        columns.length > 0 ? columns.join(', ') : 'EXTERNAL columns',
-        columns.length > 0,
-        columns.length > 0 && !input.dryRun,
-      ),
-      leftover('ledger', 'target', LEDGER_SCHEMA, ledger.found, ledger.found && !input.dryRun, ledger.note),
+      leftover('subscription', 'target', name, false, false, note),
+      leftover('column storage', 'target', 'EXTERNAL columns', false, false, note),
+      leftover('ledger', 'target', LEDGER_SCHEMA, false, false, note),
     ];
   });
-  if (rows) return rows;
-  const note = 'the target database does not exist';
-  return [
-    leftover('subscription', 'target', name, false, false, note),
-    leftover('column storage', 'target', 'EXTERNAL columns', false, false, note),
-    leftover('ledger', 'target', LEDGER_SCHEMA, false, false, note),
-  ];
 }
 
 /** The columns, of those the copy set, that are still EXTERNAL. */

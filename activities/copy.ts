@@ -43,8 +43,11 @@ const PROGRESS_MS = 250;
 
 /** Lists the tables whose own rows the copy moves, with their columns and sizes, by schema and name. */
 export async function listCopyTables(deps: ActivityDeps, input: ListCopyTablesInput): Promise<TableInfo[]> {
-  return withClient(input.source, deps.env, copyStep('source', 'listing the tables'), (client) =>
-    readCopyTables(client, input.snapshot),
+  // Sizing a table opens it: a lock held on any of them holds the list up.
+  return withHeartbeat('listing the tables', () =>
+    withClient(input.source, deps.env, copyStep('source', 'listing the tables'), (client) =>
+      readCopyTables(client, input.snapshot),
+    ),
   );
 }
 
@@ -63,7 +66,7 @@ export async function copyChunk(
   const { source, target, chunk, migration } = input;
   const doing = `copying ${chunk.id}`;
   return withHeartbeat(doing, async (hb) => {
-    hb.update({ bytes: 0, detail: chunk.id });
+    hb.update({ rows: 0, bytes: 0, detail: chunk.id });
     const copyInto = (targetClient: Client) =>
       withTransaction(targetClient, async (): Promise<CopyChunkResult> => {
         const prepared = await prepareTarget(targetClient, migration, chunk);
@@ -253,23 +256,26 @@ export async function copyChunks(
   deps: ActivityDeps,
   input: CopyChunksInput,
 ): Promise<{ rows: number; bytes: number; copied: number; skipped: number }> {
-  const total = { rows: 0, bytes: 0, copied: 0, skipped: 0 };
-  const portable = input.chunks.length > 1 ? await batchPortability(deps, input) : undefined;
-  for (const chunk of input.chunks) {
-    const chunkInput = {
-      source: input.source,
-      target: input.target,
-      migration: input.migration,
-      chunk,
-      ...(input.snapshot === undefined ? {} : { snapshot: input.snapshot }),
-    };
-    const result = await copyChunk(deps, chunkInput, portable?.(chunk));
-    total.rows += result.rows;
-    total.bytes += result.bytes;
-    if (result.skipped) total.skipped += 1;
-    else total.copied += 1;
-  }
-  return total;
+  // One heartbeat for the batch, from its first query; each chunk's figures join it (startHeartbeat).
+  return withHeartbeat('copying a batch', async () => {
+    const total = { rows: 0, bytes: 0, copied: 0, skipped: 0 };
+    const portable = input.chunks.length > 1 ? await batchPortability(deps, input) : undefined;
+    for (const chunk of input.chunks) {
+      const chunkInput = {
+        source: input.source,
+        target: input.target,
+        migration: input.migration,
+        chunk,
+        ...(input.snapshot === undefined ? {} : { snapshot: input.snapshot }),
+      };
+      const result = await copyChunk(deps, chunkInput, portable?.(chunk));
+      total.rows += result.rows;
+      total.bytes += result.bytes;
+      if (result.skipped) total.skipped += 1;
+      else total.copied += 1;
+    }
+    return total;
+  });
 }
 
 /**

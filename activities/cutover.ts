@@ -39,21 +39,24 @@ const SLOT_RELEASE_TIMEOUT_MS = 15_000;
  * freeze, that is the source's final LSN: waitForReplay waits for the target to confirm it.
  */
 export async function currentLsn(deps: ActivityDeps, input: OnSource): Promise<{ lsn: string }> {
-  return withClient(input.source, deps.env, replicationStep('source', 'marking the final LSN'), (client) =>
-    withTransaction(
-      client,
-      async () => {
-        await client.query(CUTOVER_SYNC);
-        const { rows } = await client.query<{ lsn: string }>(EMIT_CUTOVER_MESSAGE);
-        const lsn = rows[0]?.lsn;
-        if (lsn === undefined) {
-          throw new PgferryError(ErrorCode.Internal, 'source: pg_logical_emit_message returned no LSN', {
-            field: 'source',
-          });
-        }
-        return { lsn };
-      },
-      CUTOVER_BEGIN,
+  // Its commit waits for the flush, and for a synchronous standby where the source has one.
+  return withHeartbeat('marking the final LSN', () =>
+    withClient(input.source, deps.env, replicationStep('source', 'marking the final LSN'), (client) =>
+      withTransaction(
+        client,
+        async () => {
+          await client.query(CUTOVER_SYNC);
+          const { rows } = await client.query<{ lsn: string }>(EMIT_CUTOVER_MESSAGE);
+          const lsn = rows[0]?.lsn;
+          if (lsn === undefined) {
+            throw new PgferryError(ErrorCode.Internal, 'source: pg_logical_emit_message returned no LSN', {
+              field: 'source',
+            });
+          }
+          return { lsn };
+        },
+        CUTOVER_BEGIN,
+      ),
     ),
   );
 }
@@ -119,8 +122,10 @@ export async function dropReplication(
   deps: ActivityDeps,
   input: DropReplicationInput,
 ): Promise<DropReplicationResult> {
-  const { subscription } = await dropSubscription(deps, input);
-  return { subscription, ...(await dropSourceReplication(deps, input)) };
+  return withHeartbeat('dropping the replication', async () => {
+    const { subscription } = await dropSubscription(deps, input);
+    return { subscription, ...(await dropSourceReplication(deps, input)) };
+  });
 }
 
 /**
@@ -132,13 +137,16 @@ export async function dropSubscription(
   deps: ActivityDeps,
   input: DropReplicationInput,
 ): Promise<{ subscription: boolean }> {
-  const subscription = await withClient(
-    input.target,
-    deps.env,
-    replicationStep('target', `dropping subscription ${input.subscription}`),
-    (client) => dropSubscriptionOn(client, input),
-  );
-  return { subscription };
+  // DROP SUBSCRIPTION waits for its apply worker to stop.
+  return withHeartbeat('dropping the subscription', async () => {
+    const subscription = await withClient(
+      input.target,
+      deps.env,
+      replicationStep('target', `dropping subscription ${input.subscription}`),
+      (client) => dropSubscriptionOn(client, input),
+    );
+    return { subscription };
+  });
 }
 
 /**
@@ -149,23 +157,26 @@ export async function dropSourceReplication(
   deps: ActivityDeps,
   input: Pick<DropReplicationInput, 'source' | 'slot' | 'publication'>,
 ): Promise<{ slot: boolean; publication: boolean }> {
-  return withClient(input.source, deps.env, replicationStep('source', 'opening the drop'), async (client) => {
-    // At cutover the source is frozen (read-only by default): DROP PUBLICATION would be refused.
-    await client.query(READ_WRITE_SESSION);
-    const slot = await inStep(client, replicationStep('source', `dropping slot ${input.slot}`), () =>
-      dropSlot(client, input.slot),
-    );
-    const publication = await inStep(
-      client,
-      replicationStep('source', `dropping publication ${input.publication}`),
-      async () => {
-        const { rows } = await client.query<{ present: boolean }>(PUBLICATION_EXISTS, [input.publication]);
-        await client.query(dropPublicationSql(input.publication));
-        return rows[0]?.present ?? false;
-      },
-    );
-    return { slot, publication };
-  });
+  // Ending a slot's walsender is waited for (dropSlot, up to 15 s).
+  return withHeartbeat('dropping the slot and the publication', () =>
+    withClient(input.source, deps.env, replicationStep('source', 'opening the drop'), async (client) => {
+      // At cutover the source is frozen (read-only by default): DROP PUBLICATION would be refused.
+      await client.query(READ_WRITE_SESSION);
+      const slot = await inStep(client, replicationStep('source', `dropping slot ${input.slot}`), () =>
+        dropSlot(client, input.slot),
+      );
+      const publication = await inStep(
+        client,
+        replicationStep('source', `dropping publication ${input.publication}`),
+        async () => {
+          const { rows } = await client.query<{ present: boolean }>(PUBLICATION_EXISTS, [input.publication]);
+          await client.query(dropPublicationSql(input.publication));
+          return rows[0]?.present ?? false;
+        },
+      );
+      return { slot, publication };
+    }),
+  );
 }
 
 /** Drops the subscription and the snapshot row on the target; false when there was no subscription. */

@@ -12,6 +12,7 @@ import { connectionLabel, withDatabase, type ConnSpec } from '../domain/connecti
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { CheckResult, PreflightReport } from '../domain/migration';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
 import { serverDisk } from './disk';
 import {
   connectFailure,
@@ -194,54 +195,57 @@ async function readTargetServer(
  * need it are left out of the report (skipped, not passed).
  */
 export async function runPreflight(deps: ActivityDeps, input: PreflightRunInput): Promise<PreflightReport> {
-  const { mode, source: sourceSpec, target: targetSpec } = input;
-  const found = new Map<CheckId, CheckOutcome>();
+  // Up to four connections, each allowed its 10 s to connect, and catalog reads on a loaded server.
+  return withHeartbeat('running the preflight checks', async () => {
+    const { mode, source: sourceSpec, target: targetSpec } = input;
+    const found = new Map<CheckId, CheckOutcome>();
 
-  const source = await reach(sourceSpec, deps.env, 'source', (client) => readSource(client, sourceSpec));
-  const s = source.ok ? source.value : undefined;
-  found.set(
-    'connect.source',
-    source.ok
-      ? {
-          ok: true,
-          message: `connected to ${connectionLabel(sourceSpec)} (PostgreSQL ${source.value.version})`,
-        }
-      : connectFailure(source.error),
-  );
+    const source = await reach(sourceSpec, deps.env, 'source', (client) => readSource(client, sourceSpec));
+    const s = source.ok ? source.value : undefined;
+    found.set(
+      'connect.source',
+      source.ok
+        ? {
+            ok: true,
+            message: `connected to ${connectionLabel(sourceSpec)} (PostgreSQL ${source.value.version})`,
+          }
+        : connectFailure(source.error),
+    );
 
-  const { t, db, connect } = await reachTarget(deps.env, targetSpec, s);
-  found.set('connect.target', connect);
+    const { t, db, connect } = await reachTarget(deps.env, targetSpec, s);
+    found.set('connect.target', connect);
 
-  const same = sameServerDatabase(sourceSpec, targetSpec, s, t);
-  if (same !== undefined) found.set('source.same-as-target', same);
-  if (s) for (const [id, outcome] of sourceChecks(mode, s, sourceSpec.user)) found.set(id, outcome);
-  if (t) {
-    const check = targetDatabaseCheck(targetSpec, t, db);
-    if (check) found.set('target.database', check);
-  }
-  if (s && t) for (const [id, outcome] of pairChecks(s, t, db)) found.set(id, outcome);
+    const same = sameServerDatabase(sourceSpec, targetSpec, s, t);
+    if (same !== undefined) found.set('source.same-as-target', same);
+    if (s) for (const [id, outcome] of sourceChecks(mode, s, sourceSpec.user)) found.set(id, outcome);
+    if (t) {
+      const check = targetDatabaseCheck(targetSpec, t, db);
+      if (check) found.set('target.database', check);
+    }
+    if (s && t) for (const [id, outcome] of pairChecks(s, t, db)) found.set(id, outcome);
 
-  const checks: CheckResult[] = CHECK_IDS.flatMap((id) => {
-    const outcome = found.get(id);
-    return outcome === undefined ? [] : [checkResult(id, mode, outcome)];
+    const checks: CheckResult[] = CHECK_IDS.flatMap((id) => {
+      const outcome = found.get(id);
+      return outcome === undefined ? [] : [checkResult(id, mode, outcome)];
+    });
+    const summary = summarize(checks);
+    deps.logger.info(
+      { mode, source: connectionLabel(sourceSpec), target: connectionLabel(targetSpec), ...summary },
+      'preflight done',
+    );
+    return {
+      ok: summary.ok,
+      mode,
+      source: source.ok
+        ? serverFacts(s, true)
+        : // A missing database is an answer from a server that was reached.
+          source.error.code === ErrorCode.DatabaseMissing
+          ? { reachable: true, databaseExists: false }
+          : { reachable: false },
+      target: t ? serverFacts(t, t.databaseExists) : { reachable: false },
+      checks,
+    };
   });
-  const summary = summarize(checks);
-  deps.logger.info(
-    { mode, source: connectionLabel(sourceSpec), target: connectionLabel(targetSpec), ...summary },
-    'preflight done',
-  );
-  return {
-    ok: summary.ok,
-    mode,
-    source: source.ok
-      ? serverFacts(s, true)
-      : // A missing database is an answer from a server that was reached.
-        source.error.code === ErrorCode.DatabaseMissing
-        ? { reachable: true, databaseExists: false }
-        : { reachable: false },
-    target: t ? serverFacts(t, t.databaseExists) : { reachable: false },
-    checks,
-  };
 }
 
 // Errors of the maintenance connection after which the target database itself is worth a try.

@@ -1,5 +1,6 @@
 import type { OnBoth } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
 import { readSequences } from './pg/catalog';
 import { tableSql, withClient, withTransaction } from './pg/connect';
 import { SET_SEQUENCE } from './pg/sequences-sql';
@@ -10,22 +11,27 @@ import { SET_SEQUENCE } from './pg/sequences-sql';
  * changes nothing.
  */
 export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<{ sequences: number }> {
-  const values = await withClient(
-    input.source,
-    deps.env,
-    { field: 'source', doing: 'reading the sequences' },
-    (c) => readSequences(c),
-  );
-  await withClient(input.target, deps.env, { field: 'target', doing: 'setting the sequences' }, (client) =>
-    withTransaction(client, async () => {
-      for (const seq of values) {
-        await client.query(SET_SEQUENCE, [
-          tableSql({ schema: seq.schema, table: seq.name }),
-          seq.lastValue,
-          seq.isCalled,
-        ]);
-      }
-    }),
-  );
-  return { sequences: values.length };
+  // It runs while the source is frozen, and a setval waits behind whatever holds its sequence.
+  return withHeartbeat('syncing the sequences', async (hb) => {
+    hb.update({ detail: 'reading the sequences' });
+    const values = await withClient(
+      input.source,
+      deps.env,
+      { field: 'source', doing: 'reading the sequences' },
+      (c) => readSequences(c),
+    );
+    await withClient(input.target, deps.env, { field: 'target', doing: 'setting the sequences' }, (client) =>
+      withTransaction(client, async () => {
+        for (const [done, seq] of values.entries()) {
+          hb.update({ detail: `setting sequence ${done + 1} of ${values.length}` });
+          await client.query(SET_SEQUENCE, [
+            tableSql({ schema: seq.schema, table: seq.name }),
+            seq.lastValue,
+            seq.isCalled,
+          ]);
+        }
+      }),
+    );
+    return { sequences: values.length };
+  });
 }

@@ -2,6 +2,7 @@ import type { Client } from 'pg';
 import type { CreateSubscriptionInput, ReplicationLagInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
 import { inStep, quoteIdent, resolvePassword, withClient } from './pg/connect';
 import { ignoreCode, noSlot, replicationStep } from './pg/replication-checks';
 import {
@@ -44,35 +45,38 @@ export async function createSubscription(
   deps: ActivityDeps,
   input: CreateSubscriptionInput,
 ): Promise<{ created: boolean }> {
-  const { source } = input;
-  const conninfo = sourceConninfo(source, resolvePassword(source, deps.env, 'source'));
-  return withClient(
-    input.target,
-    deps.env,
-    replicationStep('target', `creating subscription ${input.subscription}`),
-    async (client) => {
-      const { rows } = await client.query<{ enabled: boolean; slot: string | null }>(SUBSCRIPTION_STATE, [
-        input.subscription,
-      ]);
-      const existing = rows[0];
-      if (existing !== undefined) {
-        await resumeSubscription(client, input, existing);
-        return { created: false };
-      }
-      for (const setting of QUIET_STATEMENT_LOG) {
-        await client.query(setting).catch(ignoreCode(SqlState.InsufficientPrivilege));
-      }
-      const { subscription, publication, slot } = input;
-      return client.query(createSubscriptionSql({ subscription, conninfo, publication, slot })).then(
-        () => ({ created: true }),
-        (err: unknown) => {
-          // Another attempt created it between the check and here.
-          if ((err as { code?: unknown }).code === SqlState.DuplicateObject) return { created: false };
-          throw subscribeFailure(err);
-        },
-      );
-    },
-  );
+  // The target server connects to the source from inside the statement, and waits for it.
+  return withHeartbeat('creating the subscription', async () => {
+    const { source } = input;
+    const conninfo = sourceConninfo(source, resolvePassword(source, deps.env, 'source'));
+    return withClient(
+      input.target,
+      deps.env,
+      replicationStep('target', `creating subscription ${input.subscription}`),
+      async (client) => {
+        const { rows } = await client.query<{ enabled: boolean; slot: string | null }>(SUBSCRIPTION_STATE, [
+          input.subscription,
+        ]);
+        const existing = rows[0];
+        if (existing !== undefined) {
+          await resumeSubscription(client, input, existing);
+          return { created: false };
+        }
+        for (const setting of QUIET_STATEMENT_LOG) {
+          await client.query(setting).catch(ignoreCode(SqlState.InsufficientPrivilege));
+        }
+        const { subscription, publication, slot } = input;
+        return client.query(createSubscriptionSql({ subscription, conninfo, publication, slot })).then(
+          () => ({ created: true }),
+          (err: unknown) => {
+            // Another attempt created it between the check and here.
+            if ((err as { code?: unknown }).code === SqlState.DuplicateObject) return { created: false };
+            throw subscribeFailure(err);
+          },
+        );
+      },
+    );
+  });
 }
 
 /** A failed CREATE SUBSCRIPTION whose connection error is the target's, not the worker's, named as such. */
@@ -122,31 +126,33 @@ export async function replicationLag(
   deps: ActivityDeps,
   { source, target, slot, subscription }: ReplicationLagInput,
 ): Promise<ReplicationLag> {
-  const position = await withClient(
-    source,
-    deps.env,
-    replicationStep('source', `reading slot ${slot}`),
-    async (client) => (await client.query<SlotPosition>(SLOT_POSITION, [slot])).rows[0],
-  );
-  if (position === undefined || position.confirmed_lsn === null || position.lag_bytes === null) {
-    throw noSlot(slot);
-  }
-  const progress = await withClient(
-    target,
-    deps.env,
-    replicationStep('target', `reading subscription ${subscription}`),
-    async (client) =>
-      (await client.query<SubscriptionProgress>(SUBSCRIPTION_PROGRESS, [subscription])).rows[0],
-  );
-  const lagBytes = Number(position.lag_bytes);
-  const lagSeconds = lagSecondsOf(position, progress);
-  return {
-    lagBytes,
-    lagSeconds,
-    sourceLsn: position.source_lsn,
-    confirmedLsn: position.confirmed_lsn,
-    receiving: progress?.receiving ?? false,
-  };
+  return withHeartbeat('reading the replication lag', async () => {
+    const position = await withClient(
+      source,
+      deps.env,
+      replicationStep('source', `reading slot ${slot}`),
+      async (client) => (await client.query<SlotPosition>(SLOT_POSITION, [slot])).rows[0],
+    );
+    if (position === undefined || position.confirmed_lsn === null || position.lag_bytes === null) {
+      throw noSlot(slot);
+    }
+    const progress = await withClient(
+      target,
+      deps.env,
+      replicationStep('target', `reading subscription ${subscription}`),
+      async (client) =>
+        (await client.query<SubscriptionProgress>(SUBSCRIPTION_PROGRESS, [subscription])).rows[0],
+    );
+    const lagBytes = Number(position.lag_bytes);
+    const lagSeconds = lagSecondsOf(position, progress);
+    return {
+      lagBytes,
+      lagSeconds,
+      sourceLsn: position.source_lsn,
+      confirmedLsn: position.confirmed_lsn,
+      receiving: progress?.receiving ?? false,
+    };
+  });
 }
 
 /**

@@ -325,8 +325,10 @@ function problemOf(
 
 /** The source server's clock, in milliseconds since the epoch: the downtime's one clock. */
 export async function sourceClock(deps: ActivityDeps, { source }: OnSource): Promise<{ ms: number }> {
-  return withClient(source, deps.env, replicationStep('source', 'reading the clock'), async (client) => {
-    const { rows } = await client.query<{ ms: number }>(SERVER_CLOCK_MS);
-    return { ms: Number(rows[0]?.ms) };
-  });
+  return withHeartbeat("reading the source's clock", () =>
+    withClient(source, deps.env, replicationStep('source', 'reading the clock'), async (client) => {
+      const { rows } = await client.query<{ ms: number }>(SERVER_CLOCK_MS);
+      return { ms: Number(rows[0]?.ms) };
+    }),
+  );
 }

@@ -4,6 +4,7 @@ import { formatConnectionUrl, withDatabase, type ConnSpec } from '../../domain/c
 import type { ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { ActivityDeps } from '../deps';
+import { withHeartbeat } from '../heartbeat';
 import { databaseInfo, isDatabaseEmpty, serverVersion } from '../pg/catalog';
 import { withClient } from '../pg/connect';
 import { createDatabaseSql, dropDatabaseSql, markDatabaseSql } from '../pg/database-sql';
@@ -36,23 +37,26 @@ export async function provisionDatabase(
 ): Promise<ProvisionResult> {
   const spec = input.target;
   const admin = withDatabase(spec, MAINTENANCE_DB);
-  const { created, version } = await withClient(admin, deps.env, 'target', async (client) => {
-    const { version } = await serverVersion(client);
-    const info = await databaseInfo(client, spec.database);
-    if (!info.exists) {
-      return { created: await createDatabase(client, spec.database, input.marker), version };
-    }
-    return { created: false, version };
+  // CREATE DATABASE copies its template and checkpoints: seconds on a busy server.
+  return withHeartbeat('provisioning the target database', async () => {
+    const { created, version } = await withClient(admin, deps.env, 'target', async (client) => {
+      const { version } = await serverVersion(client);
+      const info = await databaseInfo(client, spec.database);
+      if (!info.exists) {
+        return { created: await createDatabase(client, spec.database, input.marker), version };
+      }
+      return { created: false, version };
+    });
+    if (!created) await claimExisting(deps, spec, input.marker);
+    deps.logger.info({ target: spec.database, created }, 'target database provisioned');
+    return {
+      provider: 'local',
+      target: formatConnectionUrl(spec),
+      created,
+      serverVersion: version,
+      marker: input.marker,
+    };
   });
-  if (!created) await claimExisting(deps, spec, input.marker);
-  deps.logger.info({ target: spec.database, created }, 'target database provisioned');
-  return {
-    provider: 'local',
-    target: formatConnectionUrl(spec),
-    created,
-    serverVersion: version,
-    marker: input.marker,
-  };
 }
 
 async function claimExisting(deps: ActivityDeps, spec: ConnSpec, marker: string): Promise<void> {
