@@ -36,7 +36,10 @@ export async function runPgRestore(
       '--verbose',
       '--no-password',
       ...(options.extraArgs ?? []),
-      `--dbname=${target.database}`,
+      // pg_restore writes a script unless --dbname is given. An empty URI leaves every setting to
+      // the environment (libpqEnv: PGDATABASE and the rest): a database name on the command line
+      // with `=` in it would be read by libpq as a connection string, and could go elsewhere.
+      '--dbname=postgresql://',
       dumpDir,
     ],
     {

@@ -53,7 +53,7 @@ type Reached<T> =
 
 /**
  * Connects, reads, and closes. A failure to connect comes back as a value (it becomes a failed
- * `connect.*` check); a failure after connecting is a real fault and is thrown.
+ * `connect.*` check); a failure after connecting, or a URL refused before connecting, is thrown.
  */
 async function reach<T>(
   spec: ConnSpec,
@@ -78,7 +78,8 @@ async function reach<T>(
   } catch (err) {
     if (connected) throw err;
     const error = classifyPgError(err, { field, connecting: spec });
-    if (error instanceof PgferryError) return { ok: false, error };
+    // A URL the worker refuses before connecting (password_env, sslrootcert) is bad input, not a failed check.
+    if (error instanceof PgferryError && error.code !== ErrorCode.InvalidInput) return { ok: false, error };
     throw error;
   }
 }

@@ -1,20 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Client, type ClientConfig } from 'pg';
+import type { Client, ClientConfig } from 'pg';
 import type { AwaitSnapshotInput, HoldSlotSnapshotInput } from '../domain/activity-inputs';
-import type { ConnSpec } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { closeOnAbort, pollUntil, throwIfCancelled } from './cancel';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
-import {
-  clientConfig,
-  inStep,
-  quoteIdent,
-  trackConnection,
-  withClient,
-  withTransaction,
-  type Env,
-} from './pg/connect';
+import { inStep, openClient, quoteIdent, withClient, withTransaction } from './pg/connect';
 import { classifyPgError } from './pg/errors';
 import { ADVISORY_XACT_LOCK, LEDGER_DDL_KEY } from './pg/ledger-sql';
 import { replicationStep } from './pg/replication-checks';
@@ -59,10 +50,8 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
   const { source, target, slot, migration } = input;
   return withHeartbeat(`holding slot ${slot}`, async (hb) => {
     hb.update({ detail: `creating slot ${slot}` });
-    const holder = new Client(replicationConfig(source, deps.env));
-    trackConnection(holder);
-    const ended = connectionEnd(holder);
-    const stopClosing = closeOnAbort(hb.signal, holder);
+    let holder: Client | undefined;
+    let stopClosing = (): void => undefined;
     let held: SnapshotInfo | undefined;
     try {
       const earlierPid = await withClient(
@@ -81,9 +70,9 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
         },
       );
       throwIfCancelled(hb.signal);
-      await holder.connect().catch((err: unknown) => {
-        throw classifyPgError(err, { field: 'source', connecting: source });
-      });
+      holder = await openClient(source, deps.env, 'source', REPLICATION_SETTINGS);
+      const ended = connectionEnd(holder);
+      stopClosing = closeOnAbort(hb.signal, holder);
       const created = await createSlot(holder, slot);
       const info: SnapshotInfo = { ...created, slot, token: input.token ?? randomUUID() };
       await withClient(target, deps.env, replicationStep('target', 'publishing the snapshot'), (client) =>
@@ -107,7 +96,7 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
         : snapshotLost(held, err);
     } finally {
       stopClosing();
-      await holder.end().catch(() => undefined);
+      await holder?.end().catch(() => undefined);
     }
   });
 }
@@ -212,20 +201,16 @@ export async function awaitSnapshot(deps: ActivityDeps, input: AwaitSnapshotInpu
   });
 }
 
-/** node-postgres settings of a logical replication connection that notices a vanished peer. */
-function replicationConfig(spec: ConnSpec, env: Env): ClientConfig {
+/** The settings that make a connection a logical replication connection that notices a vanished peer. */
+const REPLICATION_SETTINGS: Partial<ClientConfig> & { replication: string } = {
   // @types/pg does not declare `replication`; pg sends it as a startup parameter.
-  const config: ClientConfig & { replication: string } = {
-    ...clientConfig(spec, env, 'source'),
-    replication: 'database',
-    keepAlive: true,
-    keepAliveInitialDelayMillis: 60_000,
-    // The connection idles for the whole copy: keepalives on the server's side too, so that the
-    // backend of a worker that vanished ends (and its slot can be replaced) within minutes.
-    options: '-c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=6',
-  };
-  return config;
-}
+  replication: 'database',
+  keepAlive: true,
+  keepAliveInitialDelayMillis: 60_000,
+  // The connection idles for the whole copy: keepalives on the server's side too, so that the
+  // backend of a worker that vanished ends (and its slot can be replaced) within minutes.
+  options: '-c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=6',
+};
 
 /** A promise that rejects when the client's connection ends, for whatever reason; never unhandled. */
 function connectionEnd(client: Client): Promise<never> {

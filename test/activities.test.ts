@@ -31,8 +31,8 @@ import {
 } from './helpers/pg';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
-const PASSWORD_ENV = 'PGFERRY_ACTIVITY_TEST_PASSWORD';
-const WRONG_PASSWORD_ENV = 'PGFERRY_ACTIVITY_TEST_WRONG_PASSWORD';
+const PASSWORD_ENV = 'PGFERRY_PASSWORD_ACTIVITY_TEST';
+const WRONG_PASSWORD_ENV = 'PGFERRY_PASSWORD_ACTIVITY_TEST_WRONG';
 const SCRAM_PASSWORD = 'activity-Scrâm-password';
 
 async function sha256Of(file: string): Promise<string> {
@@ -286,7 +286,10 @@ describe('activities against a real PostgreSQL', () => {
 
     it('reports a password_env naming an unset variable as InvalidInput', async () => {
       const failure = await failureOf(
-        run(activities.checkBackupInput, { source: scramUrl('PGFERRY_ACTIVITY_TEST_UNSET'), to: storageDir }),
+        run(activities.checkBackupInput, {
+          source: scramUrl('PGFERRY_PASSWORD_ACTIVITY_TEST_UNSET'),
+          to: storageDir,
+        }),
       );
       expectFailure(failure, ErrorCode.InvalidInput, true, 'source');
     });

@@ -22,7 +22,7 @@ import { expectFailure, failureOf } from './helpers/failure';
 import { query, runCommand, startThrowawayCluster, withClient, type ThrowawayCluster } from './helpers/pg';
 
 const DB = 'shop';
-const PASSWORD_ENV = 'PGFERRY_REPLICATION_TEST_PASSWORD';
+const PASSWORD_ENV = 'PGFERRY_PASSWORD_REPLICATION_TEST';
 // The target server logs in to the source with it through the subscription's conninfo, so the
 // quote and the backslash exercise both the conninfo's and the SQL literal's escaping.
 const SECRET = 's3cr3t-ferry';

@@ -23,7 +23,7 @@ import { connectClient, plainTemporal, startTestWorker, stopWorker, testEnv } fr
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
 const SECRET = `Sekr3t-${uniqueName('pw')}`;
-const SECRET_ENV = 'PGFERRY_TEST_SOURCE_PASSWORD';
+const SECRET_ENV = 'PGFERRY_PASSWORD_TEST_SOURCE';
 
 describe('provision, backup and restore workflows on a real Temporal server', () => {
   const template = uniqueName('wf_tpl');

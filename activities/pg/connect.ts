@@ -1,25 +1,49 @@
 import { Client, type ClientConfig } from 'pg';
 import pgpass from 'pgpass';
-import type { ConnSpec } from '../../domain/connection';
+import {
+  PASSWORD_ENV_PREFIX,
+  passwordEnvAllowed,
+  passwordEnvFix,
+  type ConnSpec,
+} from '../../domain/connection';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { TableRef } from '../../domain/tables';
 import { classifyPgError, type PgStep } from './errors';
+import { SqlState } from './sqlstate';
+import { isTlsHandshakeError, tlsPlan, type TlsAttempt } from './tls';
 
 /** Where passwords come from on the worker: its environment (and, through libpq and pg, ~/.pgpass). */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** The password for a spec, from the env var it names; undefined lets the password file answer. */
-export function resolvePassword(spec: ConnSpec, env: Env, field: string): string | undefined {
-  if (spec.passwordEnv === undefined) return undefined;
-  const value = env[spec.passwordEnv];
-  if (value === undefined) {
+/**
+ * Refuses a password_env that the worker does not hand out as a password: one without the
+ * PGFERRY_PASSWORD_ prefix that its PGFERRY_PASSWORD_ENVS does not list, or one that is not set.
+ * The URL is workflow input and names the server the password goes to, so this is what keeps
+ * the worker's other secrets (a bot token, a cloud key) from going to whoever asks.
+ */
+export function checkPasswordEnv(spec: ConnSpec, env: Env, field: string): void {
+  const name = spec.passwordEnv;
+  if (name === undefined) return;
+  if (!passwordEnvAllowed(name, env.PGFERRY_PASSWORD_ENVS)) {
     throw new PgferryError(
       ErrorCode.InvalidInput,
-      `${field}: the URL names password_env=${spec.passwordEnv}, but the worker has no such environment variable`,
-      { field, fix: `set ${spec.passwordEnv} in the worker's environment and restart the worker` },
+      `${field}: password_env=${name} is not a password variable: the worker sends only variables named ${PASSWORD_ENV_PREFIX}… or listed in its PGFERRY_PASSWORD_ENVS`,
+      { field, fix: passwordEnvFix(name) },
     );
   }
-  return value;
+  if (env[name] === undefined) {
+    throw new PgferryError(
+      ErrorCode.InvalidInput,
+      `${field}: the URL names password_env=${name}, but the worker has no such environment variable`,
+      { field, fix: `set ${name} in the worker's environment and restart the worker` },
+    );
+  }
+}
+
+/** The password for a spec, from the env var it names (see checkPasswordEnv); undefined lets the password file answer. */
+export function resolvePassword(spec: ConnSpec, env: Env, field: string): string | undefined {
+  checkPasswordEnv(spec, env, field);
+  return spec.passwordEnv === undefined ? undefined : env[spec.passwordEnv];
 }
 
 /**
@@ -37,7 +61,7 @@ function passwordFileLookup(spec: ConnSpec, field: string): () => Promise<string
             `${field}: the server asks for a password for user "${spec.user}", and the worker has none`,
             {
               field,
-              fix: "put it in the worker's ~/.pgpass (or the file PGPASSFILE names), or in an env var on the worker named by ?password_env=NAME",
+              fix: `put it in the worker's ~/.pgpass (or the file PGPASSFILE names), or in an env var on the worker named ${PASSWORD_ENV_PREFIX}… and add ?password_env=NAME to the URL`,
             },
           ),
         );
@@ -45,42 +69,48 @@ function passwordFileLookup(spec: ConnSpec, field: string): () => Promise<string
     });
 }
 
-/** node-postgres settings for a spec. A password never comes from workflow input. */
-export function clientConfig(spec: ConnSpec, env: Env, field: string): ClientConfig {
+/**
+ * node-postgres settings for a spec, for one TLS attempt (by default the first that its sslmode
+ * makes; openClient makes the others). A password never comes from workflow input.
+ */
+export function clientConfig(
+  spec: ConnSpec,
+  env: Env,
+  field: string,
+  ssl: TlsAttempt = tlsPlan(spec, env, field).attempts[0],
+): ClientConfig {
   const password = resolvePassword(spec, env, field) ?? passwordFileLookup(spec, field);
-  const ssl =
-    spec.sslmode === undefined ||
-    spec.sslmode === 'disable' ||
-    spec.sslmode === 'prefer' ||
-    spec.sslmode === 'allow'
-      ? undefined
-      : { rejectUnauthorized: spec.sslmode === 'verify-full' || spec.sslmode === 'verify-ca' };
   return {
     host: spec.host,
     port: spec.port,
     user: spec.user,
     database: spec.database,
     password,
-    ...(ssl === undefined ? {} : { ssl }),
+    // Always set: node-postgres would otherwise read PGSSLMODE of the worker instead of the URL.
+    ssl,
     application_name: 'pgferry',
     connectionTimeoutMillis: 10_000,
   };
 }
 
-/** Environment for a libpq tool (pg_dump, pg_restore, psql) reaching this spec. */
+/**
+ * Environment for a libpq tool (pg_dump, pg_restore, psql) reaching this spec. The tool inherits
+ * the worker's environment, so what the URL does not say is set here too: PGSSLMODE (the URL's,
+ * `prefer` when unset) and PGPASSWORD (empty, so a PGPASSWORD of the worker never goes to the
+ * URL's server; libpq then reads the password file). The database goes only here, never on the
+ * command line, where libpq would read a name with `=` in it as a connection string.
+ */
 export function libpqEnv(spec: ConnSpec, env: Env, field: string): Record<string, string> {
-  const out: Record<string, string> = {
+  return {
     PGHOST: spec.host,
     PGPORT: String(spec.port),
     PGUSER: spec.user,
     PGDATABASE: spec.database,
     PGAPPNAME: 'pgferry',
     PGCONNECT_TIMEOUT: '10',
+    ...tlsPlan(spec, env, field).libpqEnv,
+    PGPASSWORD: resolvePassword(spec, env, field) ?? '',
   };
-  if (spec.sslmode) out.PGSSLMODE = spec.sslmode;
-  const password = resolvePassword(spec, env, field);
-  if (password !== undefined) out.PGPASSWORD = password;
-  return out;
 }
 
 // Whether each client's connection has closed, as its own events tell (see trackConnection).
@@ -103,6 +133,64 @@ export function connectionGone(client: Client): boolean {
 }
 
 /**
+ * Whether libpq's allow and prefer answer a failed attempt with the other kind of connection: the
+ * server refused TLS, refused this kind of connection in pg_hba.conf (28000), or the TLS
+ * handshake failed.
+ */
+function otherKindMayWork(err: unknown, refusedTls: boolean): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') return code === SqlState.InvalidAuthorization || isTlsHandshakeError(code);
+  return refusedTls;
+}
+
+// The server's answer to a TLS request: one byte, S or N (node-postgres reports an N only in words).
+const REFUSES_TLS = 'N'.charCodeAt(0);
+
+/**
+ * Opens a connected client for a spec (with `extra` settings), trying TLS as its sslmode says
+ * (tlsPlan); the client is tracked (trackConnection). A failure to connect comes back named by
+ * classifyPgError; a server that refuses TLS where the sslmode requires it, as ConnectionFailed.
+ */
+export async function openClient(
+  spec: ConnSpec,
+  env: Env,
+  field: string,
+  extra: Partial<ClientConfig> = {},
+): Promise<Client> {
+  const { attempts } = tlsPlan(spec, env, field);
+  for (const [index, ssl] of attempts.entries()) {
+    const client = new Client({ ...clientConfig(spec, env, field, ssl), ...extra });
+    trackConnection(client);
+    let answer: number | undefined;
+    if (ssl !== false) client.connection.stream.once('data', (chunk: Buffer) => (answer = chunk[0]));
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      const refusedTls = answer === REFUSES_TLS;
+      if (index < attempts.length - 1 && otherKindMayWork(err, refusedTls)) continue;
+      if (refusedTls) throw tlsRefused(spec, field, err);
+      throw classifyPgError(err, { field, connecting: spec });
+    }
+  }
+  throw new Error('unreachable: the last attempt returns or throws');
+}
+
+/** A server that answered the TLS request with no: the sslmode requires TLS, so no connection. */
+function tlsRefused(spec: ConnSpec, field: string, cause: unknown): PgferryError {
+  return new PgferryError(
+    ErrorCode.ConnectionFailed,
+    `${field}: ${spec.host}:${spec.port} does not accept TLS connections, and sslmode=${spec.sslmode ?? 'prefer'} requires TLS`,
+    {
+      field,
+      fix: "turn on ssl in the server's postgresql.conf (ssl = on, with a certificate), or use sslmode=prefer in the URL",
+      cause,
+    },
+  );
+}
+
+/**
  * Opens a client, runs `fn`, and always closes the client. Whatever fails comes back named by the
  * one classifier (classifyPgError): connection errors as bad input or a lost connection, query
  * errors by their SQLSTATE. `step` is the field of the server ('source', 'target'), or a PgStep that
@@ -115,14 +203,7 @@ export async function withClient<T>(
   fn: (client: Client) => Promise<T>,
 ): Promise<T> {
   const named: PgStep = typeof step === 'string' ? { field: step } : step;
-  const client = new Client(clientConfig(spec, env, named.field));
-  trackConnection(client);
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw classifyPgError(err, { field: named.field, connecting: spec });
-  }
+  const client = await openClient(spec, env, named.field);
   try {
     return await fn(client);
   } catch (err) {

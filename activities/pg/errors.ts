@@ -1,6 +1,7 @@
 import { TemporalFailure } from '@temporalio/common';
 import { connectionLabel, type ConnSpec } from '../../domain/connection';
 import { ErrorCode, PgferryError } from '../../domain/errors';
+import { isCertificateError, isTlsHandshakeError } from './tls';
 import { LOST_ERRNOS, LOST_SQLSTATES, SqlState, UNREACHABLE_ERRNOS, UNSUPPORTED_SQLSTATES } from './sqlstate';
 
 /** One step of an activity against one server: the words its errors are named with. */
@@ -121,6 +122,22 @@ function connectFailure(
       ErrorCode.ConnectionFailed,
       `${field}: cannot reach ${spec.host}:${spec.port} (${code})`,
       'check the host and port, and that the server is running and accepts TCP connections from the worker',
+    );
+  }
+  if (code !== undefined && isCertificateError(code)) {
+    return named(
+      ErrorCode.ConnectionFailed,
+      `${field}: the certificate of ${spec.host}:${spec.port} is not accepted (sslmode=${spec.sslmode ?? 'prefer'}, ${code}): ${message}`,
+      code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+        ? 'use the host name the certificate was made for (its subjectAltName) in the URL, or sslmode=verify-ca to verify the chain only'
+        : "name the CA that signed the server's certificate with ?sslrootcert=FILE (in the worker's PGFERRY_SSL_DIR, default ~/.postgresql), or use sslmode=require to encrypt without verifying",
+    );
+  }
+  if (code !== undefined && isTlsHandshakeError(code)) {
+    return named(
+      ErrorCode.ConnectionFailed,
+      `${field}: the TLS handshake with ${spec.host}:${spec.port} failed (${code}): ${message}`,
+      "check the server's ssl settings (ssl_min_protocol_version, its certificate and key), or use sslmode=disable",
     );
   }
   // node-postgres's own connection timeout is a plain Error: no code to tell it by, only its text.

@@ -107,7 +107,12 @@ export function conninfoValue(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-/** The conninfo by which the target server reaches the source; the password only when the worker resolved one. */
+/**
+ * The conninfo by which the target server reaches the source; the password only when the worker
+ * resolved one. The URL's sslmode goes as it is (unset is libpq's `prefer` there as on the
+ * worker); its sslrootcert does not, being a file on the worker: the target server's libpq
+ * verifies with its own CA file (~/.postgresql/root.crt of the server's OS user).
+ */
 export function sourceConninfo(spec: ConnSpec, password: string | undefined): string {
   const parts: [string, string][] = [
     ['host', spec.host],

@@ -167,6 +167,12 @@ export interface ThrowawayClusterOptions {
   /** Superuser password; used (and required by initdb) only with auth 'scram'. */
   password?: string;
   binDir?: string;
+  /** More postgresql.conf lines, after pgferry's own (later lines win), e.g. `ssl = on`. */
+  settings?: readonly string[];
+  /** Files written into the data directory before the server starts (owned by the server's user, mode 0600), e.g. a certificate and its key. */
+  files?: Readonly<Record<string, string>>;
+  /** The whole pg_hba.conf, instead of the one initdb writes. */
+  hba?: string;
 }
 
 /** A running private cluster; call stop() in afterAll. */
@@ -226,6 +232,15 @@ export async function startThrowawayCluster(
       await runPg('initdb', initArgs);
     }
 
+    for (const [name, text] of Object.entries({
+      ...options.files,
+      ...(options.hba === undefined ? {} : { 'pg_hba.conf': options.hba }),
+    })) {
+      const file = join(dataDir, name);
+      await writeFile(file, text, { mode: 0o600 });
+      if (ids) await chown(file, ids.uid, ids.gid);
+    }
+
     // Another process can grab a port between freePort() and the server binding it, so retry a few.
     const attempts = options.port === undefined ? 3 : 1;
     let port = 0;
@@ -247,6 +262,7 @@ export async function startThrowawayCluster(
           'max_replication_slots = 10',
           'max_connections = 50',
           "shared_buffers = '32MB'",
+          ...(options.settings ?? []),
           '',
         ].join('\n'),
       );
