@@ -13,7 +13,7 @@ export interface PidRecord {
   readonly pid: number;
   /** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks after boot. */
   readonly startTime: string;
-  /** /proc/<pid>/cmdline, split at its NULs. */
+  /** The program and arguments it was started with. */
   readonly cmdline: readonly string[];
 }
 
@@ -77,13 +77,33 @@ function running(stat: ProcStat | undefined): stat is ProcStat {
 }
 
 /**
- * Writes the record of a just-started tool to `pidFile` (whole or not at all: written aside, then
- * renamed). Returns it, or undefined when the tool has already exited and there is nothing to record.
+ * Whether a process's command line is the recorded tool's: its arguments, after a program of the
+ * same name. Not the same path: a wrapper (Debian's pg_wrapper behind /usr/bin/pg_restore, a perl
+ * script) re-executes the real binary under the same pid and start time, with the same arguments.
  */
-export async function writePidRecord(pidFile: string, pid: number): Promise<PidRecord | undefined> {
+function sameCommand(current: readonly string[], recorded: readonly string[]): boolean {
+  const [program, ...args] = recorded;
+  const at = current.length - args.length;
+  if (program === undefined || at < 1) return false;
+  return (
+    path.basename(current[at - 1] ?? '') === path.basename(program) &&
+    args.every((arg, i) => current[at + i] === arg)
+  );
+}
+
+/**
+ * Writes the record of a tool just started as `cmdline` to `pidFile` (whole or not at all: written
+ * aside, then renamed). Returns it, or undefined when the tool has already exited and there is
+ * nothing to record.
+ */
+export async function writePidRecord(
+  pidFile: string,
+  pid: number,
+  cmdline: readonly string[],
+): Promise<PidRecord | undefined> {
   const stat = await procStat(pid);
   if (!running(stat)) return undefined;
-  const record: PidRecord = { pid, startTime: stat.startTime, cmdline: await procCmdline(pid) };
+  const record: PidRecord = { pid, startTime: stat.startTime, cmdline };
   const aside = `${pidFile}.${process.pid}.tmp`;
   await writeFile(aside, JSON.stringify(record));
   await rename(aside, pidFile);
@@ -129,8 +149,8 @@ async function groupRuns(pgid: number): Promise<boolean> {
  * Stops a tool that an earlier attempt of the step left running (its worker died, or Temporal gave
  * up on it), named by the step's pid file, and returns once every process of its group has exited;
  * then removes the file. Only a process that is provably that tool is killed: /proc must show the
- * recorded start time and command line, as the leader of its own process group (runTool starts
- * each tool in one). A pid reused by another process, a record that does not parse, or a system
+ * recorded start time and command line (sameCommand), as the leader of its own process group
+ * (runTool starts each tool in one). A pid reused by another process, a record that does not parse, or a system
  * without /proc leaves everything running. Returns the record of the tool it stopped, if any.
  */
 export async function killOrphan(pidFile: string): Promise<PidRecord | undefined> {
@@ -141,7 +161,7 @@ export async function killOrphan(pidFile: string): Promise<PidRecord | undefined
     running(stat) &&
     stat.startTime === record.startTime &&
     stat.pgrp === record.pid &&
-    (await procCmdline(record.pid)).join('\0') === record.cmdline.join('\0');
+    sameCommand(await procCmdline(record.pid), record.cmdline);
   if (ours) {
     try {
       // The whole group: pg_dump's and pg_restore's parallel workers, runuser's child.

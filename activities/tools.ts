@@ -101,8 +101,9 @@ export async function runTool(
   ended.catch(() => undefined);
   let record: PidRecord | undefined;
   try {
-    // spawn returns once the tool has been exec'd: /proc shows its own command line already.
-    if (options.pidFile && child.pid !== undefined) record = await writePidRecord(options.pidFile, child.pid);
+    if (options.pidFile && child.pid !== undefined) {
+      record = await writePidRecord(options.pidFile, child.pid, [command, ...argv]);
+    }
     return await ended;
   } catch (err) {
     kill();
