@@ -24,7 +24,7 @@ import { createSubscription, replicationLag } from './subscription';
 import { buildTableIndexes, copySchemaSection } from './schema';
 import { syncSequences } from './sequences';
 import { switchEndpoint } from './switch-hook';
-import { validateTables } from './validate';
+import { countSourceRows, validateTables } from './validate';
 import { validateLive } from './validate-live';
 import { sourceClock, watchReplication } from './watch';
 import type { ActivityDeps } from './deps';
@@ -64,6 +64,7 @@ export function createActivities(deps: ActivityDeps) {
     syncSequences: activity(In.OnBoth, (i) => syncSequences(deps, i)),
     copyLargeObjects: activity(In.OnBoth, (i) => copyLargeObjects(deps, i)),
     validateTables: activity(In.ValidateTablesInput, (i) => validateTables(deps, i)),
+    countSourceRows: activity(In.OnSource, (i) => countSourceRows(deps, i)),
     validateLive: activity(In.ValidateLiveInput, (i) => validateLive(deps, i)),
     holdSlotSnapshot: activity(In.HoldSlotSnapshotInput, (i) => holdSlotSnapshot(deps, i)),
     awaitSnapshot: activity(In.AwaitSnapshotInput, (i) => awaitSnapshot(deps, i)),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
 import { qualifiedTableName } from '../domain/chunks';
-import type { ValidateTablesInput } from '../domain/activity-inputs';
+import type { OnSource, TableRows, ValidateTablesInput } from '../domain/activity-inputs';
 import type { TableValidation, ValidationReport } from '../domain/migration';
 import type { TableRef } from '../domain/tables';
 import type { ActivityDeps } from './deps';
@@ -117,6 +117,30 @@ async function readLargeObjects(
   return { count, checksum: all.digest('hex') };
 }
 
+/**
+ * Counts every table's own rows on the source in one snapshot: on a frozen source, what the
+ * cutover's validation compares the target with (validateTables' sourceRows). Reads only.
+ */
+export async function countSourceRows(deps: ActivityDeps, input: OnSource): Promise<{ tables: TableRows[] }> {
+  const hb = startHeartbeat();
+  try {
+    return await withClient(input.source, deps.env, 'source', (src) =>
+      inSnapshot(src, async () => {
+        const tables: TableRows[] = [];
+        for (const t of await listTables(src)) {
+          hb.signal.throwIfAborted();
+          hb.update({ detail: `${t.schema}.${t.table}` });
+          const side = await readTable(src, t, false);
+          if (side !== undefined) tables.push({ schema: t.schema, table: t.table, rows: side.rows });
+        }
+        return { tables };
+      }),
+    );
+  } finally {
+    hb.stop();
+  }
+}
+
 /** Compares tables one after another, both sides of each at once (each reads on its own connection). */
 async function compareTables(
   src: Client,
@@ -124,13 +148,19 @@ async function compareTables(
   tables: readonly TableRef[],
   checksums: boolean,
   hb: ReturnType<typeof startHeartbeat>,
+  sourceRows?: ReadonlyMap<string, number>,
 ): Promise<TableValidation[]> {
   hb.update({ tables: tables.length, tablesDone: 0 });
   const results: TableValidation[] = [];
   for (const t of tables) {
     hb.signal.throwIfAborted();
     hb.update({ detail: `${t.schema}.${t.table}` });
-    const [a, b] = await Promise.all([readTable(src, t, checksums), readTable(dst, t, checksums)]);
+    // A count read already (on the frozen source) stands for the source's side; counts need no columns.
+    const known = checksums ? undefined : sourceRows?.get(qualifiedTableName(t.schema, t.table));
+    const [a, b] = await Promise.all([
+      known === undefined ? readTable(src, t, checksums) : { rows: known, columns: [] },
+      readTable(dst, t, checksums),
+    ]);
     results.push(compareTable(t, a, b, checksums));
     hb.update({ tablesDone: results.length });
   }
@@ -224,7 +254,10 @@ export async function validateTables(
             const tables = (input.tables ?? (await listTables(src))).filter(
               (t) => !skip.has(qualifiedTableName(t.schema, t.table)),
             );
-            const results = await compareTables(src, dst, tables, checksums, hb);
+            const known = new Map(
+              (input.sourceRows ?? []).map((r) => [qualifiedTableName(r.schema, r.table), r.rows]),
+            );
+            const results = await compareTables(src, dst, tables, checksums, hb, known);
 
             hb.update({ detail: 'sequences' });
             const [seqA, seqB] = await Promise.all([sequencePositions(src), sequencePositions(dst)]);

@@ -230,6 +230,11 @@ export const AsIsStorageInput = OnBoth.extend({
 /** Input of setAsIsStorage. */
 export type AsIsStorageInput = z.output<typeof AsIsStorageInput>;
 
+/** One table's rows on one side, as countSourceRows read them. */
+export const TableRows = z.object({ schema: z.string(), table: z.string(), rows: z.number().int() });
+/** One table's rows on one side. */
+export type TableRows = z.output<typeof TableRows>;
+
 /** Input of validateTables. */
 export const ValidateTablesInput = OnBoth.extend({
   level: ValidationLevel,
@@ -237,6 +242,12 @@ export const ValidateTablesInput = OnBoth.extend({
   tables: z.array(TableRef).readonly().optional(),
   /** Tables validated already (on the lanes, by buildTableIndexes), by qualifiedTableName: left out here. */
   skip: Skip.optional(),
+  /**
+   * With level counts, on a frozen source only: the source's row counts read already
+   * (countSourceRows, while the target replayed its last changes). Only the target's side of
+   * these tables is read here.
+   */
+  sourceRows: z.array(TableRows).readonly().optional(),
 });
 /** Input of validateTables. */
 export type ValidateTablesInput = z.output<typeof ValidateTablesInput>;

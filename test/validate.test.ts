@@ -127,6 +127,27 @@ describe('validateTables against a real PostgreSQL', () => {
     });
   });
 
+  it('compares the target with source counts read before (countSourceRows), reading only the target’s side', async () => {
+    const target = await clone('counted');
+    const counted = await activityEnv().run<
+      [{ source: string }],
+      { tables: { schema: string; table: string; rows: number }[] },
+      Activities['countSourceRows']
+    >(activities.countSourceRows, { source });
+    expect(counted.tables.find((t) => t.schema === 'public' && t.table === 'raw_log')?.rows).toBe(152);
+    // Equal as counted.
+    const same = await validate({ source, target, level: 'counts', sourceRows: counted.tables });
+    expect(failedTables(same.report)).toEqual([]);
+    expect(same.report.tables.length).toBe(counted.tables.length);
+    // A count given for the source is the one compared: the source is not read again for that table.
+    const given = counted.tables.map((t) =>
+      t.schema === 'inventory' && t.table === 'trucks' ? { ...t, rows: t.rows + 1 } : t,
+    );
+    const differs = await validate({ source, target, level: 'counts', sourceRows: given });
+    expect(failedTables(differs.report)).toEqual(['inventory.trucks']);
+    expect(tableOf(differs.report, 'inventory', 'trucks')).toMatchObject({ sourceRows: 11, targetRows: 10 });
+  });
+
   it('reports a changed sequence and a changed large object', async () => {
     const target = await clone('seq_lo');
     await query(target, `SELECT setval('inventory.ticket_seq', 49, true)`);

@@ -1,7 +1,8 @@
 import type { FenceSetup } from '../activities/fence';
+import type { TableRows } from '../domain/activity-inputs';
 import type { WriteFenceReport } from '../domain/migration';
 import { fenceSlotName } from '../domain/names';
-import { control } from './activities';
+import { control, data } from './activities';
 import type { Copied } from './copy';
 import type { MigrationRun } from './migration-run';
 import { drainToFrozenSource } from './online';
@@ -69,12 +70,27 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
   if (!run.readiness.ready) {
     return { notDone: `cutover not started, the source was not frozen: ${run.readiness.why}` };
   }
+  // The frozen source's rows are counted while the target replays its last changes: the cutover's
+  // validation then reads only the target's side, and the outage holds one count, not two.
+  const counting: { rows?: Promise<TableRows[]> } = {};
   const drained = await drainToFrozenSource(
     run,
-    () => freezeOnSourceClock(run),
+    async () => {
+      const at = await freezeOnSourceClock(run);
+      if (run.input.validate !== 'none') counting.rows = countFrozenSource(run);
+      return at;
+    },
     () => unfreeze(run),
-  );
-  if (drained.replayed) return { cut: { frozenAt: drained.frozenAt, settled: await settle(run, copied) } };
+  ).catch(async (err: unknown) => {
+    // Nothing runs beside the rollback: the count ends first.
+    await counting.rows?.catch(() => undefined);
+    throw err;
+  });
+  if (drained.replayed) {
+    const sourceRows = await counting.rows;
+    return { cut: { frozenAt: drained.frozenAt, settled: await settle(run, copied, sourceRows) } };
+  }
+  await counting.rows?.catch(() => undefined);
   const reason = `cutover: the target did not replay the frozen source's last changes within ${run.input.cutoverTimeoutSeconds} s (it confirmed ${drained.confirmedLsn ?? 'no position'} of ${drained.lsn ?? 'the final LSN'}); the source was unfrozen at once, and an approval is taken again once the target has caught up`;
   cutoverTimedOut(run, drained.lsn, reason);
   return { notDone: reason };
@@ -87,6 +103,11 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
  */
 export async function freezeOnSourceClock(run: MigrationRun): Promise<number> {
   return (await freeze(run)).sourceClockMs;
+}
+
+/** The frozen source's row counts (an activity on the data queue; only reads). */
+async function countFrozenSource(run: MigrationRun): Promise<TableRows[]> {
+  return (await data.countSourceRows({ source: run.input.source })).tables;
 }
 
 /**

@@ -219,11 +219,8 @@ async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number):
   const { input, progress } = run;
   progress.enter('finalize');
   const writeFence = await verifyFence(run);
-  // Independent steps, side by side: both end before the next line, even when one fails.
-  await allEnded([
-    input.mode === 'online' ? control.dropReplication(run.replication) : Promise.resolve(undefined),
-    control.finalizeTarget({ target: input.target }),
-  ]);
+  if (input.mode === 'online') await control.dropReplication(run.replication);
+  await control.finalizeTarget({ target: input.target });
   run.rollback.seal();
   const downtimeMs = await downtimeSince(run, frozenAt);
   await switchEndpoint(run);

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { qualifiedTableName } from '../domain/chunks';
 import { ErrorCode } from '../domain/errors';
+import type { TableRows } from '../domain/activity-inputs';
 import type { TableValidation, ValidationReport } from '../domain/migration';
 import { data, control } from './activities';
 import { allEnded } from './compensations';
@@ -26,7 +27,11 @@ export interface Settled {
  * once, then the validation (it reads what the first two set). A target that differs fails the
  * migration with ValidationFailed and the report.
  */
-export async function settle(run: MigrationRun, early: DoneEarly): Promise<Settled> {
+export async function settle(
+  run: MigrationRun,
+  early: DoneEarly,
+  sourceRows?: readonly TableRows[],
+): Promise<Settled> {
   const { input } = run;
   // The lanes analyzed what they copied: the rest (partitioned tables, matviews) is analyzed here.
   const analyzing = data.analyzeTarget({ target: input.target, skip: [...early.analyzed] });
@@ -37,13 +42,17 @@ export async function settle(run: MigrationRun, early: DoneEarly): Promise<Settl
     await analyzing.catch(() => undefined);
     throw err;
   });
-  const validation = input.validate === 'none' ? undefined : await validate(run, early.validated);
+  const validation = input.validate === 'none' ? undefined : await validate(run, early.validated, sourceRows);
   await analyzing;
   return { sequences, largeObjects, validation };
 }
 
 /** Validates the tables the lanes did not, and merges the lanes' reports in. */
-async function validate(run: MigrationRun, early: readonly TableValidation[]): Promise<ValidationReport> {
+async function validate(
+  run: MigrationRun,
+  early: readonly TableValidation[],
+  sourceRows: readonly TableRows[] | undefined,
+): Promise<ValidationReport> {
   const { input, progress } = run;
   // Online, the tables' checksums were compared while replicating: on the frozen source, counts.
   const level = input.validate === 'none' || input.mode === 'online' ? 'counts' : input.validate;
@@ -52,6 +61,8 @@ async function validate(run: MigrationRun, early: readonly TableValidation[]): P
     target: input.target,
     level,
     ...(early.length > 0 ? { skip: early.map((t) => qualifiedTableName(t.schema, t.table)) } : {}),
+    // Counted on the frozen source during the replay: only the target's side is read now.
+    ...(sourceRows && level === 'counts' ? { sourceRows } : {}),
   });
   const validation = mergeValidation(early, rest);
   progress.detail('validation', validation);

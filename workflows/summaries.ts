@@ -112,6 +112,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   copyLargeObjects: (i) => `copy large objects ${db(i.source)} → ${db(i.target)}`,
   validateTables: (i) =>
     `validate ${i.level}: ${db(i.source)} → ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} validated during the copy` : ''}`,
+  countSourceRows: (i) => `count the rows of the frozen ${db(i.source)}`,
   validateLive: (i) =>
     `validate ${i.level} while replicating: ${db(i.source)} → ${db(i.target)}, range by range`,
   holdSlotSnapshot: (i) => `hold slot ${i.slot} and its snapshot on ${db(i.source)}`,
