@@ -20,7 +20,7 @@ import {
   WorkflowType,
   type SearchAttributeName,
 } from '../domain/constants';
-import { connectionLabel, parseConnectionUrl, sameDatabase } from '../domain/connection';
+import { connectionLabel, parseConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import {
   BackupInput,
@@ -56,9 +56,9 @@ import {
   stamp,
 } from './ids';
 import {
+  DecisionInput,
   MigrationInput,
   PreflightInput,
-  type DecisionInput,
   type Decision,
   type MigrationOptions,
   type MigrationResult,
@@ -200,7 +200,7 @@ export class PgferryClient {
 
   /** Runs the preflight checks on both servers (through a worker) and returns the report; nothing is changed. */
   async preflight(options: PreflightOptions): Promise<PreflightReport> {
-    const input = parseInput(PreflightInput, options, 'preflight');
+    const input = checkPreflightOptions(options);
     const label = connectionLabel(parseConnectionUrl(input.source, 'source'));
     const run = await this.start<PreflightReport>(
       WorkflowType.preflight,
@@ -455,11 +455,12 @@ export class PgferryClient {
     update: 'approve' | 'reject',
     decision: DecisionInput,
   ): Promise<Decision> {
+    const input = checkDecision(update, decision);
     const id = migrationWorkflowId(name);
     try {
       return await this.client.workflow
         .getHandle(id)
-        .executeUpdate<Decision, [DecisionInput]>(update, { args: [decision] });
+        .executeUpdate<Decision, [DecisionInput]>(update, { args: [input] });
     } catch (err) {
       throw toPgferryError(err, { id, address: this.address });
     }
@@ -569,13 +570,27 @@ export function checkRestoreOptions(options: RestoreOptions): RestoreInput {
   );
 }
 
-/** Parses migration options as `migrate()` will, without Temporal. */
+/** Parses migration options as `migrate()` will, without Temporal (the workflow parses them again). */
 export function checkMigrationOptions(options: MigrationOptions): MigrationInput {
-  const input = parseInput(MigrationInput, options, 'migration');
-  if (sameDatabase(parseConnectionUrl(input.source, 'source'), parseConnectionUrl(input.target, 'target'))) {
-    throw new PgferryError(ErrorCode.InvalidInput, 'target: the target is the source database', {
-      field: 'target',
-      fix: 'name another database or server as the target',
+  return parseInput(MigrationInput, options, 'migration');
+}
+
+/** Parses preflight options as `preflight()` will, without Temporal. */
+export function checkPreflightOptions(options: PreflightOptions): PreflightInput {
+  return parseInput(PreflightInput, options, 'preflight');
+}
+
+/**
+ * Parses a decision as `approve()` / `reject()` will, before it reaches the gate: a malformed one
+ * is InvalidInput naming its field here; whether the gate takes it (approvers, readiness) is the
+ * workflow's to say (ApprovalRefused).
+ */
+export function checkDecision(update: 'approve' | 'reject', decision: DecisionInput): DecisionInput {
+  const input = parseInput(DecisionInput, decision, 'decision');
+  if (update === 'reject' && !input.reason?.trim()) {
+    throw new PgferryError(ErrorCode.InvalidInput, 'reason: a rejection needs a reason', {
+      field: 'reason',
+      fix: 'say why it is rejected (--reason "…"); it is kept in the migration\'s history',
     });
   }
   return input;

@@ -30,6 +30,44 @@ export const ConnectionSpec = z.string().transform((value, ctx): ConnSpec => {
 /** Parallel jobs for pg_dump / pg_restore / copy. */
 export const Jobs = z.number().int().min(1).max(64).describe('parallel jobs (pg_dump / pg_restore -j)');
 
+/**
+ * A directory on the worker: absolute, without `.` or `..` segments, so that it means the same on
+ * every worker whatever its working directory, and names no place other than the one it spells.
+ * The client resolves a relative path before it starts a workflow; a bare workflow start cannot.
+ */
+export function workerDirectory(example: string) {
+  return (
+    z
+      .string()
+      // First and aborting, so that its fix is the one reported; the checks after it are for the JSON Schema.
+      .refine((dir) => dir.startsWith('/') && !/(^|\/)\.\.?(\/|$)/.test(dir) && !/\p{Cc}/u.test(dir), {
+        message: 'expected an absolute path without "." or ".." segments or control characters',
+        params: { fix: `give the directory's absolute path on the worker, such as ${example}` },
+        abort: true,
+      })
+      .regex(/^\//)
+  );
+}
+
+// NAMEDATALEN - 1: PostgreSQL silently truncates a longer name, and pgferry would look for the wrong one.
+const MAX_IDENTIFIER_BYTES = 63;
+
+/** A database name pgferry creates: 1 to 63 bytes, no control characters. */
+export const DatabaseName = z
+  .string()
+  .refine((name) => name !== '' && new TextEncoder().encode(name).length <= MAX_IDENTIFIER_BYTES, {
+    message: 'the name is empty or longer than 63 bytes (PostgreSQL would cut it short)',
+    params: { fix: 'use a database name of 1 to 63 bytes' },
+    abort: true,
+  })
+  .refine((name) => !/\p{Cc}/u.test(name), {
+    message: 'the name holds a control character',
+    params: { fix: 'use printable characters only' },
+    abort: true,
+  })
+  .min(1)
+  .max(MAX_IDENTIFIER_BYTES);
+
 /** A name usable in workflow ids, cluster names and file names. */
 export const SafeName = z
   .string()
@@ -53,7 +91,7 @@ export const LocalClusterProvisionInput = z.strictObject({
   /** Name of the cluster; its data lives in the worker's clusters directory under this name. */
   cluster: SafeName,
   /** The database to create in the cluster. */
-  database: z.string().min(1).max(63),
+  database: DatabaseName,
   /** Port to listen on; a free one is chosen when absent. */
   port: z.number().int().min(1024).max(65535).optional(),
   /** The PostgreSQL major version of the new cluster; the worker's default when absent. */
@@ -91,10 +129,9 @@ export const BackupInput = z.strictObject({
   /** The database to back up. */
   source: ConnectionUrl,
   /** The storage location on the worker: a directory that holds backups. */
-  to: z
-    .string()
-    .min(1)
-    .describe('the storage location on the worker: an absolute directory path that holds backups'),
+  to: workerDirectory('/var/backups/pgferry').describe(
+    'the storage location on the worker: an absolute directory path that holds backups',
+  ),
   /** The backup's name inside the location; derived from the workflow id when absent. */
   name: SafeName.optional(),
   jobs: Jobs.default(2),
@@ -151,10 +188,9 @@ export type BackupResult = z.infer<typeof BackupResult>;
 /** Input of the `restore` workflow. */
 export const RestoreInput = z.strictObject({
   /** A backup directory, as `backup` returned it. */
-  from: z
-    .string()
-    .min(1)
-    .describe('the backup directory on the worker, as the backup workflow returned it in "backup"'),
+  from: workerDirectory('/var/backups/pgferry/app-20250101T000000Z').describe(
+    'the backup directory on the worker, as the backup workflow returned it in "backup"',
+  ),
   /** The database to restore into: absent or empty (it is created when absent). */
   target: ConnectionUrl,
   jobs: Jobs.default(2),
@@ -343,7 +379,8 @@ export function parseInput<S extends z.ZodType>(
   // Unknown keys are reported at the object's path, with their names in `keys`.
   const keys = first && first.code === 'unrecognized_keys' ? first.keys : [];
   const fieldPath = first ? [...first.path.map(String), ...keys.slice(0, 1)] : [];
-  const field = fieldPath.length > 0 ? fieldPath.join('.') : undefined;
+  // A problem with the input as a whole (not an object, absent) is the input's own.
+  const field = fieldPath.length > 0 ? fieldPath.join('.') : 'input';
   const params = first && 'params' in first ? (first.params as { fix?: unknown } | undefined) : undefined;
   const ownFix = typeof params?.fix === 'string' ? params.fix : undefined;
   throw new PgferryError(ErrorCode.InvalidInput, problems.join('; '), {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from './byte-size';
+import { sameDatabase, tryParseConnectionUrl } from './connection';
 import { ConnectionUrl, Jobs, SafeName } from './contracts';
 import { MAX_NOTIFY_TARGETS, NotifyTarget } from './notify';
 import { TableRef } from './tables';
@@ -90,6 +91,21 @@ export const ValidationReport = z.object({
 /** The validation report of a migration. */
 export type ValidationReport = z.infer<typeof ValidationReport>;
 
+/**
+ * A person's name as approvers list it and decisions carry it (`--as`): compared exactly, so
+ * surrounding spaces or control characters would only make a name that nobody can match.
+ */
+export const PersonName = z
+  .string()
+  .refine((name) => /^[^\s\p{Cc}](?:[^\p{Cc}]{0,198}[^\s\p{Cc}])?$/u.test(name), {
+    message: 'expected a name of 1 to 200 characters, without surrounding spaces or control characters',
+    params: { fix: 'write the name exactly as that person gives it to --as' },
+    abort: true,
+  })
+  .min(1)
+  .max(200)
+  .describe('a person, as they give --as when they approve');
+
 /** A size in bytes, given as a number or as text such as '10GB' (binary units); parsed into bytes. */
 export const ByteSize = z
   .union([z.number().int().min(1), z.string()])
@@ -123,7 +139,7 @@ export const MigrationInput = z
       .default(256 * 1024 * 1024),
     validate: ValidateLevel.default('checksums'),
     /** Who may approve; anyone when empty. */
-    approvers: z.array(z.string().min(1)).default([]),
+    approvers: z.array(PersonName).default([]),
     autoApprove: z.boolean().default(false),
     /** Seconds to wait for a decision; reminders go out at half and nine tenths of it. No deadline when absent. */
     approvalTimeoutSeconds: z.number().int().min(1).optional(),
@@ -159,6 +175,16 @@ export const MigrationInput = z
     maxRetainedWal: ByteSize.optional(),
   })
   .superRefine((input, ctx) => {
+    const source = tryParseConnectionUrl(input.source);
+    const target = tryParseConnectionUrl(input.target);
+    if ('spec' in source && 'spec' in target && sameDatabase(source.spec, target.spec)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['target'],
+        message: 'the target is the source database',
+        params: { fix: 'name another database or server as the target' },
+      });
+    }
     if (input.requireSecondPerson && input.startedBy === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -183,7 +209,7 @@ export type MigrationOptions = z.input<typeof MigrationInput>;
 
 /** A person's decision at the approval gate: who, and why (a reason is required to reject). */
 export const DecisionInput = z.strictObject({
-  by: z.string().min(1),
+  by: PersonName,
   reason: z.string().optional(),
   /** The chat identity when the decision came from chat (team, user id, user name, channel). */
   via: z.record(z.string(), z.string()).optional(),
@@ -263,5 +289,7 @@ export const PreflightInput = z.strictObject({
   target: ConnectionUrl,
   mode: MigrationMode.default('offline'),
 });
+/** Input of the `preflight` workflow, as parsed. */
+export type PreflightInput = z.output<typeof PreflightInput>;
 /** Input of the `preflight` workflow, as a caller writes it. */
 export type PreflightOptions = z.input<typeof PreflightInput>;

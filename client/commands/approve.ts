@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { Decision } from '../../domain/migration';
-import type { PgferryClient } from '../pgferry-client';
+import { checkDecision, type PgferryClient } from '../pgferry-client';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
-import { required } from './flags';
+import { required, strictFlags } from './flags';
 
 interface DecideFlags extends CommonOptions {
   as?: string;
@@ -26,8 +26,7 @@ interface DecisionCommand<I> {
 
 function registerDecision<I>(program: Command, command: DecisionCommand<I>): void {
   withJson(
-    program
-      .command(command.name)
+    strictFlags(program.command(command.name))
       .description(command.description)
       .argument('<name>', 'the migration name (or its workflow id)')
       .option('--as <who>', command.asHelp)
@@ -49,10 +48,11 @@ export function registerApproval(program: Command): void {
     description: 'approve a migration waiting at its approval gate (a Temporal Update, kept in its history)',
     asHelp: 'who approves (checked against --approvers)',
     reasonHelp: 'why',
-    read: (flags) => ({
-      by: required(flags.as, 'as', '--as YOUR-NAME'),
-      ...(flags.reason ? { reason: flags.reason } : {}),
-    }),
+    read: (flags) =>
+      checkDecision('approve', {
+        by: required(flags.as, 'as', '--as YOUR-NAME'),
+        ...(flags.reason ? { reason: flags.reason } : {}),
+      }),
     decide: (client, name, input) => client.approve(name, input),
   });
   registerDecision(program, {
@@ -60,10 +60,11 @@ export function registerApproval(program: Command): void {
     description: 'reject a migration waiting at its approval gate; it rolls back',
     asHelp: 'who rejects',
     reasonHelp: 'why (required)',
-    read: (flags) => ({
-      by: required(flags.as, 'as', '--as YOUR-NAME'),
-      reason: required(flags.reason, 'reason', '--reason "why"'),
-    }),
+    read: (flags) =>
+      checkDecision('reject', {
+        by: required(flags.as, 'as', '--as YOUR-NAME'),
+        reason: required(flags.reason, 'reason', '--reason "why"'),
+      }),
     decide: (client, name, input) => client.reject(name, input),
   });
 }

@@ -5,7 +5,7 @@ import { formatBytes, formatCount } from '../format';
 import { checkBackupOptions, listBackups } from '../pgferry-client';
 import { follow } from './follow';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
-import { intOption, required, requiredUrl } from './flags';
+import { intOption, required, requiredUrl, strictFlags } from './flags';
 
 interface BackupFlags extends CommonOptions {
   source?: string;
@@ -18,8 +18,7 @@ interface BackupFlags extends CommonOptions {
 /** `pgferry backup` and `pgferry backup list`. */
 export function registerBackup(program: Command): void {
   const backup = withJson(
-    program
-      .command('backup')
+    strictFlags(program.command('backup'))
       .description(
         'back a database up (pg_dump directory format, parallel) with a manifest of sizes, sha256 and row counts',
       )

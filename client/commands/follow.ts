@@ -9,6 +9,26 @@ const ACCEPT_TIMEOUT_MS = 30_000;
 /** A pause before waiting on a running workflow's result again after its long poll failed. */
 const RESULT_RETRY_MS = 1_000;
 
+/** The stage a migration enters when it fails, is rejected or cancelled: never a sign of acceptance. */
+const ROLLBACK_STAGE = 'rollback';
+
+/**
+ * A workflow has taken its input once it is past its first stage (the checks) and not rolling
+ * back: a migration refused by its preflight (a bad input only the worker can see, such as a
+ * password_env it does not hand out) enters `rollback`, and must fail here with the refusal's code.
+ */
+function accepted(status: WorkflowStatus): boolean {
+  return status.stages.length > 0 && status.stage !== status.stages[0] && status.stage !== ROLLBACK_STAGE;
+}
+
+/** Still rolling back when the command stops following: it failed, and `status` will say why. */
+function rollingBack(status: WorkflowStatus): PgferryError {
+  return new PgferryError(ErrorCode.Internal, `${status.id} failed and is rolling back`, {
+    field: 'id',
+    fix: `follow it with \`pgferry status ${status.id} --watch\`; its error is shown once the rollback ends`,
+  });
+}
+
 function failureOf(status: WorkflowStatus): PgferryError {
   const e = status.error;
   if (status.state === 'cancelled')
@@ -60,14 +80,9 @@ export async function follow<T>(
     out.result({ ok: true, workflowId: id, ...(value as object) }, () => human(value));
     return;
   }
-  const status = await watch(
-    client,
-    id,
-    out,
-    (s) => isClosed(s) || (s.stages.length > 0 && s.stage !== s.stages[0]),
-    ACCEPT_TIMEOUT_MS,
-  );
+  const status = await watch(client, id, out, (s) => isClosed(s) || accepted(s), ACCEPT_TIMEOUT_MS);
   if (isClosed(status) && status.state !== 'completed') throw failureOf(status);
+  if (status.stage === ROLLBACK_STAGE) throw rollingBack(status);
   out.result({ ok: true, workflowId: id, state: status.state, stage: status.stage }, () =>
     status.state === 'completed'
       ? `${id} completed; see it with: pgferry status ${id}`

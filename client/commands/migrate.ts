@@ -2,13 +2,14 @@ import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../domain/byte-size';
 import { DEFAULTS } from '../../domain/constants';
+import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { MigrationResult } from '../../domain/migration';
 import { describeChatIdentity } from '../../domain/notify';
 import { formatBytes, formatCount } from '../format';
 import { checkMigrationOptions } from '../pgferry-client';
 import { follow } from './follow';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
-import { intOption, required, requiredUrl } from './flags';
+import { choice, flag, intOption, required, requiredUrl, strictFlags } from './flags';
 
 interface MigrateFlags extends CommonOptions {
   name?: string;
@@ -59,16 +60,33 @@ export function size(name: string): (value: string) => number {
   };
 }
 
-/** Parses a size: `268435456`, `256MB`, `1GB` (binary units). */
-export const parseSize = size('split-larger-than');
+/** The duration flag `name` for the CLI: a refused value is InvalidInput naming the flag. */
+function durationFlag(name: string): (value: string) => number {
+  return flag(name, `give --${name} a duration such as 90s, 30m or 2h`, duration(name));
+}
 
-function choice<T extends string>(name: string, allowed: readonly T[]): (value: string) => T {
-  return (value) => {
-    if (!(allowed as readonly string[]).includes(value)) {
-      throw new InvalidArgumentError(`${name}: expected one of ${allowed.join(', ')}, got "${value}"`);
-    }
-    return value as T;
-  };
+/** The size flag `name` for the CLI: a refused value is InvalidInput naming the flag. */
+function sizeFlag(name: string): (value: string) => number {
+  return flag(name, `give --${name} ${BYTE_SIZE_EXAMPLES}`, size(name));
+}
+
+/**
+ * The names `--approvers` lists. Given, it must name someone: a list of only commas or spaces would
+ * otherwise mean no list at all, and anyone could approve.
+ */
+function approverNames(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const names = value
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  if (names.length === 0) {
+    throw new PgferryError(ErrorCode.InvalidInput, `approvers: "${value}" names nobody`, {
+      field: 'approvers',
+      fix: 'give --approvers comma-separated names (--approvers alice,bob), or leave it out to let anyone approve',
+    });
+  }
+  return names;
 }
 
 /** Collects a repeatable option's values in order. */
@@ -102,8 +120,7 @@ function render(r: MigrationResult): string {
 /** `pgferry migrate`. */
 export function registerMigrate(program: Command): void {
   withJson(
-    program
-      .command('migrate')
+    strictFlags(program.command('migrate'))
       .description(
         'move a database to another server: preflight, schema, parallel copy, validation, approval, completion',
       )
@@ -115,7 +132,7 @@ export function registerMigrate(program: Command): void {
       .option(
         '--split-larger-than <size>',
         'split tables larger than this into ctid ranges',
-        parseSize,
+        sizeFlag('split-larger-than'),
         256 * 1024 ** 2,
       )
       .option(
@@ -134,7 +151,7 @@ export function registerMigrate(program: Command): void {
       .option(
         '--approval-timeout <duration>',
         'how long to wait for a decision (90s, 30m, 2h); reminders at 1/2 and 9/10 of it',
-        duration('approval-timeout'),
+        durationFlag('approval-timeout'),
       )
       .option(
         '--on-approval-timeout <policy>',
@@ -155,7 +172,7 @@ export function registerMigrate(program: Command): void {
       .option(
         '--switch-hook-timeout <duration>',
         'how long one call of the switch hook may take (default 5m); it is retried until it succeeds',
-        duration('switch-hook-timeout'),
+        durationFlag('switch-hook-timeout'),
       )
       .option(
         '--notify <target>',
@@ -170,12 +187,12 @@ export function registerMigrate(program: Command): void {
       .option(
         '--cutover-timeout <duration>',
         'online: how long the frozen source waits for the target to replay its last changes (default 60s); past it the source is unfrozen and the migration waits at its gate again',
-        duration('cutover-timeout'),
+        durationFlag('cutover-timeout'),
       )
       .option(
         '--max-retained-wal <size>',
         "online: warn when the slot holds back more WAL than this on the source (default: half of the source's max_slot_wal_keep_size, else 10GB)",
-        size('max-retained-wal'),
+        sizeFlag('max-retained-wal'),
       )
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
@@ -188,12 +205,7 @@ export function registerMigrate(program: Command): void {
       jobs: flags.jobs,
       splitLargerThan: flags.splitLargerThan,
       validate: flags.validate,
-      approvers: flags.approvers
-        ? flags.approvers
-            .split(',')
-            .map((a) => a.trim())
-            .filter(Boolean)
-        : [],
+      approvers: approverNames(flags.approvers),
       autoApprove: Boolean(flags.autoApprove),
       freezeSource: flags.freeze,
       onRollback: flags.onRollback,

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { PreflightReport } from '../../domain/migration';
+import { checkPreflightOptions } from '../pgferry-client';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
-import { requiredUrl } from './flags';
+import { choice, requiredUrl, strictFlags } from './flags';
 
 function render(report: PreflightReport): string {
   const lines = report.checks.map((c) => {
@@ -16,21 +17,31 @@ function render(report: PreflightReport): string {
 /** `pgferry preflight --source URL --target URL [--mode]`. */
 export function registerPreflight(program: Command): void {
   withJson(
-    program
-      .command('preflight')
+    strictFlags(program.command('preflight'))
       .description('run the migration checks on both servers and report; nothing is changed')
       .option('--source <url>', 'the database to move')
       .option('--target <url>', 'where it would go')
-      .option('--mode <mode>', 'offline or online', 'offline'),
-  ).action(async (flags: CommonOptions & { source?: string; target?: string; mode: string }) => {
-    const out = outputFor(flags);
-    const source = requiredUrl(flags.source, 'source');
-    const target = requiredUrl(flags.target, 'target');
-    await withPgferry(async (client) => {
-      const report = await client.preflight({ source, target, mode: flags.mode as 'offline' | 'online' });
-      out.result(report, () => render(report));
-      // A report with errors is the answer, but the operation it guards would fail: exit 1.
-      if (!report.ok) process.exitCode = 1;
-    });
-  });
+      .option(
+        '--mode <mode>',
+        'offline or online',
+        choice('mode', ['offline', 'online'] as const),
+        'offline',
+      ),
+  ).action(
+    async (flags: CommonOptions & { source?: string; target?: string; mode: 'offline' | 'online' }) => {
+      const out = outputFor(flags);
+      // Checked before connecting: bad input is named even when Temporal is not there.
+      const input = checkPreflightOptions({
+        source: requiredUrl(flags.source, 'source'),
+        target: requiredUrl(flags.target, 'target'),
+        mode: flags.mode,
+      });
+      await withPgferry(async (client) => {
+        const report = await client.preflight(input);
+        out.result(report, () => render(report));
+        // A report with errors is the answer, but the operation it guards would fail: exit 1.
+        if (!report.ok) process.exitCode = 1;
+      });
+    },
+  );
 }

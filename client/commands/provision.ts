@@ -4,7 +4,7 @@ import { ErrorCode, PgferryError } from '../../domain/errors';
 import { checkProvisionOptions } from '../pgferry-client';
 import { follow } from './follow';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
-import { intOption } from './flags';
+import { intOption, strictFlags } from './flags';
 
 interface ProvisionFlags extends CommonOptions {
   target?: string;
@@ -16,7 +16,13 @@ interface ProvisionFlags extends CommonOptions {
 }
 
 function optionsOf(flags: ProvisionFlags): ProvisionOptions {
-  if (flags.cluster) {
+  if (flags.cluster !== undefined && flags.target !== undefined) {
+    throw new PgferryError(ErrorCode.InvalidInput, 'target: --target and --cluster both given', {
+      field: 'target',
+      fix: 'give --target URL (a database on a running server), or --cluster NAME --database DB (a new cluster), not both',
+    });
+  }
+  if (flags.cluster !== undefined) {
     if (!flags.database) {
       throw new PgferryError(ErrorCode.InvalidInput, 'database: --cluster needs --database', {
         field: 'database',
@@ -47,8 +53,7 @@ function optionsOf(flags: ProvisionFlags): ProvisionOptions {
 /** `pgferry provision`. */
 export function registerProvision(program: Command): void {
   withJson(
-    program
-      .command('provision')
+    strictFlags(program.command('provision'))
       .description(
         'make a target database exist (local), or a fresh local cluster with a database (local-cluster)',
       )

@@ -5,11 +5,11 @@ import { formatCount } from '../format';
 import { checkRestoreOptions } from '../pgferry-client';
 import { follow } from './follow';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
-import { intOption } from './flags';
+import { intOption, required, requiredUrl, strictFlags } from './flags';
 
 interface RestoreFlags extends CommonOptions {
-  from: string;
-  target: string;
+  from?: string;
+  target?: string;
   jobs: number;
   wait?: boolean;
 }
@@ -17,18 +17,22 @@ interface RestoreFlags extends CommonOptions {
 /** `pgferry restore`. */
 export function registerRestore(program: Command): void {
   withJson(
-    program
-      .command('restore')
+    strictFlags(program.command('restore'))
       .description(
         'restore a backup: verify its checksums, provision the target, pg_restore, check row counts',
       )
-      .requiredOption('--from <backup>', 'the backup directory, as `pgferry backup` printed it')
-      .requiredOption('--target <url>', 'the database to restore into (created when absent; must be empty)')
+      .option('--from <backup>', 'the backup directory, as `pgferry backup` printed it')
+      .option('--target <url>', 'the database to restore into (created when absent; must be empty)')
       .option('--jobs <n>', 'parallel pg_restore jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)
       .option('--wait', 'wait for the end and print the report'),
   ).action(async (flags: RestoreFlags) => {
     const out = outputFor(flags);
-    const options = checkRestoreOptions({ from: flags.from, target: flags.target, jobs: flags.jobs });
+    // Not commander's requiredOption: its refusal names no field and no fix.
+    const options = checkRestoreOptions({
+      from: required(flags.from, 'from', '--from BACKUP-DIR (as `pgferry backup` printed it)'),
+      target: requiredUrl(flags.target, 'target'),
+      jobs: flags.jobs,
+    });
     await withPgferry(async (client) => {
       const run = await client.restore(options);
       await follow<RestoreResult>(client, out, run, Boolean(flags.wait), (r) =>
