@@ -242,6 +242,28 @@ describe('libpq tools: the password they send', () => {
   });
 });
 
+describe('prefer against a server that refuses TLS', () => {
+  let standIn: StandIn;
+  beforeAll(async () => {
+    standIn = await startStandIn();
+  });
+  afterAll(async () => {
+    await standIn.close();
+  });
+
+  it('asks for TLS, goes on in plain text, and for a while goes plain at once (one connection, as libpq).', async () => {
+    const activities = createActivities(testActivityDeps({ env: { [STANDIN_ENV]: STANDIN_PASSWORD } }));
+    const source = standIn.url(`?password_env=${STANDIN_ENV}`);
+    const attempt = () => failureOf(runActivity(activities.checkBackupInput, { source, to: tmpdir() }));
+    expectFailure(await attempt(), ErrorCode.AuthFailed, true, 'source');
+    // The TLS request, refused, and the plain connection.
+    expect(standIn.connections).toBe(2);
+    expectFailure(await attempt(), ErrorCode.AuthFailed, true, 'source');
+    expect(standIn.connections).toBe(3);
+    expect(standIn.passwords).toEqual([STANDIN_PASSWORD, STANDIN_PASSWORD]);
+  });
+});
+
 /** A CA, and a server certificate it signed for 127.0.0.1 (and no host name), made with openssl. */
 async function makeCertificates(dir: string): Promise<void> {
   const openssl = (...args: string[]) => runCommand('openssl', args, { cwd: dir });

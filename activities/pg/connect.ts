@@ -10,7 +10,7 @@ import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { TableRef } from '../../domain/tables';
 import { classifyPgError, type PgStep } from './errors';
 import { SqlState } from './sqlstate';
-import { isTlsHandshakeError, tlsPlan, type TlsAttempt } from './tls';
+import { isTlsHandshakeError, tlsPlan, type TlsAttempt, type TlsPlan } from './tls';
 
 /** Where passwords come from on the worker: its environment (and, through libpq and pg, ~/.pgpass). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -146,6 +146,27 @@ function otherKindMayWork(err: unknown, refusedTls: boolean): boolean {
 // The server's answer to a TLS request: one byte, S or N (node-postgres reports an N only in words).
 const REFUSES_TLS = 'N'.charCodeAt(0);
 
+// When each server (host:port) last refused TLS. libpq's prefer goes on in plain text on the same
+// socket after the server's N; node-postgres needs a second connection (a second backend on the
+// server), so for a while prefer goes plain at once to a server that just refused TLS. An attacker
+// who can answer N could downgrade prefer anyway: remembering it weakens nothing.
+const refusedTlsAt = new Map<string, number>();
+const TLS_REFUSAL_MEMORY_MS = 60_000;
+
+function serverKey(spec: ConnSpec): string {
+  return `${spec.host}:${spec.port}`;
+}
+
+/** prefer's attempts, plain first while its server is remembered to refuse TLS. */
+function rememberedAttempts(spec: ConnSpec, attempts: TlsPlan['attempts']): TlsPlan['attempts'] {
+  if ((spec.sslmode ?? 'prefer') !== 'prefer') return attempts;
+  const refused = refusedTlsAt.get(serverKey(spec));
+  // Plain first, and TLS still when the server now refuses plain connections (as allow does).
+  return refused !== undefined && Date.now() - refused < TLS_REFUSAL_MEMORY_MS
+    ? [false, attempts[0]]
+    : attempts;
+}
+
 /**
  * Opens a connected client for a spec (with `extra` settings), trying TLS as its sslmode says
  * (tlsPlan); the client is tracked (trackConnection). A failure to connect comes back named by
@@ -157,7 +178,7 @@ export async function openClient(
   field: string,
   extra: Partial<ClientConfig> = {},
 ): Promise<Client> {
-  const { attempts } = tlsPlan(spec, env, field);
+  const attempts = rememberedAttempts(spec, tlsPlan(spec, env, field).attempts);
   for (const [index, ssl] of attempts.entries()) {
     const client = new Client({ ...clientConfig(spec, env, field, ssl), ...extra });
     trackConnection(client);
@@ -165,10 +186,12 @@ export async function openClient(
     if (ssl !== false) client.connection.stream.once('data', (chunk: Buffer) => (answer = chunk[0]));
     try {
       await client.connect();
+      if (answer !== undefined) refusedTlsAt.delete(serverKey(spec));
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);
       const refusedTls = answer === REFUSES_TLS;
+      if (refusedTls) refusedTlsAt.set(serverKey(spec), Date.now());
       if (index < attempts.length - 1 && otherKindMayWork(err, refusedTls)) continue;
       if (refusedTls) throw tlsRefused(spec, field, err);
       throw classifyPgError(err, { field, connecting: spec });
