@@ -3,7 +3,7 @@ import { tryParseConnectionUrl, type ConnSpec } from './connection';
 import { ErrorCode, PgferryError } from './errors';
 import { TableColumns, TableRef } from './tables';
 
-/** A connection URL without password: `postgres://USER@HOST:PORT/DATABASE[?sslmode=…&password_env=…]`. */
+/** A connection URL without password: `postgres://USER@HOST:PORT/DATABASE[?sslmode=…&sslrootcert=…&password_env=…]`. */
 export const ConnectionUrl = z
   .string()
   .superRefine((value, ctx) => {
@@ -13,7 +13,7 @@ export const ConnectionUrl = z
     }
   })
   .describe(
-    'postgres://USER@HOST:PORT/DATABASE[?sslmode=MODE&password_env=NAME] without a password: the worker reads it from ~/.pgpass, PGPASSFILE or the env var password_env names',
+    "postgres://USER@HOST:PORT/DATABASE[?sslmode=MODE&sslrootcert=FILE&password_env=NAME] without a password: the worker reads it from ~/.pgpass, PGPASSFILE or the env var password_env names (PGFERRY_PASSWORD_…, or one the worker's PGFERRY_PASSWORD_ENVS lists); sslmode as libpq's (unset: prefer), sslrootcert a CA file in the worker's PGFERRY_SSL_DIR",
   );
 
 /**
