@@ -45,7 +45,7 @@ export function passwordEnvFix(name: string): string {
 
 /** How to pass a password without it reaching Temporal: said wherever a URL carries one. */
 export const PASSWORD_FIX =
-  "remove the password from the URL; put it in the worker's ~/.pgpass (or the file PGPASSFILE names), or set it in an environment variable on the worker and add ?password_env=NAME to the URL";
+  "remove the password from the URL; put it in the worker's ~/.pgpass (or the file PGPASSFILE names), or set it in an environment variable on the worker named PGFERRY_PASSWORD_… and add ?password_env=NAME to the URL";
 
 /** A URL's problem, said without the field name: what is wrong and how to fix it. */
 export interface UrlProblem {
