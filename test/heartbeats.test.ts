@@ -12,11 +12,15 @@ import { plainTemporal } from './helpers/temporal';
 import { waitFor } from './helpers/wait';
 
 // Far below the control queue's 30 s: an activity that does not heartbeat while it waits is timed
-// out after 2 s and attempted again.
-const HEARTBEAT_TIMEOUT_MS = 2_000;
-const OPTIONS: OneActivityOptions = { heartbeatTimeout: '2 seconds', maximumAttempts: 3 };
+// out after 3 s and attempted again at once.
+const HEARTBEAT_TIMEOUT_MS = 3_000;
+const OPTIONS: OneActivityOptions = { heartbeatTimeout: HEARTBEAT_TIMEOUT_MS, maximumAttempts: 3 };
 // The lock is held until the server has seen the first attempt heartbeat this long after it started.
-const HELD_MS = 3 * HEARTBEAT_TIMEOUT_MS;
+const HELD_MS = 2 * HEARTBEAT_TIMEOUT_MS;
+// The worker passes heartbeats on at most every 0.8 × the timeout by default, which leaves a slow
+// test machine (a disk busy with another suite's initdb) 0.6 s: too little. Every beat goes out
+// instead, the second the activity sends it, so the margin is the timeout less a second.
+const HEARTBEAT_THROTTLE = '500 ms';
 
 const SCHEMA = 'CREATE TABLE public.t (id serial PRIMARY KEY, v text NOT NULL)';
 
@@ -67,6 +71,7 @@ describe('activities that wait on a lock heartbeat, so Temporal never starts a s
       taskQueue,
       workflowBundle: { code },
       activities: createActivities(testActivityDeps()),
+      maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
     });
     running = worker.run();
   });
