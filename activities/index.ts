@@ -29,6 +29,7 @@ import { validateLive } from './validate-live';
 import { sourceClock, watchReplication } from './watch';
 import type { ActivityDeps } from './deps';
 import { withFailureCodes } from './failure';
+import { withHeartbeat } from './heartbeat';
 import { provisionDatabase } from './provision/local';
 import { provisionLocalCluster } from './provision/local-cluster';
 import { checkRestoredRows, checkRestoreTarget, restoreDatabase, verifyBackup } from './restore';
@@ -51,9 +52,14 @@ export function createActivities(deps: ActivityDeps) {
     copySchemaSection: activity(In.SchemaSectionInput, (i) => copySchemaSection(deps, i)),
     buildTableIndexes: activity(In.TableIndexesInput, (i) => buildTableIndexes(deps, i)),
     freezeSource: activity(In.FreezeSourceInput, (i) => freezeSource(deps, i)),
-    unfreezeSource: activity(In.FreezeSourceInput, (i) => unfreezeSource(deps, i)),
+    // Both wait on locks (a setting's row, a database in use): they heartbeat meanwhile.
+    unfreezeSource: activity(In.FreezeSourceInput, (i) =>
+      withHeartbeat('lifting the write fence', () => unfreezeSource(deps, i)),
+    ),
     verifyFence: activity(In.VerifyFenceInput, (i) => verifyFence(deps, i)),
-    dropOwnTarget: activity(In.DropOwnTargetInput, (i) => dropOwnTarget(deps, i)),
+    dropOwnTarget: activity(In.DropOwnTargetInput, (i) =>
+      withHeartbeat('dropping the target database', () => dropOwnTarget(deps, i)),
+    ),
     listCopyTables: activity(In.ListCopyTablesInput, (i) => listCopyTables(deps, i)),
     ensureLedger: activity(In.OnTarget, (i) => ensureLedger(deps, i)),
     copyChunk: activity(In.CopyChunkInput, (i) => copyChunk(deps, i)),

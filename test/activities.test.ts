@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePidRecord } from '../activities/orphans';
 import { createActivities, type Activities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import type { BackupManifest, BackupResult } from '../domain/contracts';
@@ -398,7 +399,8 @@ describe('activities against a real PostgreSQL', () => {
         const orphanExit = new Promise<NodeJS.Signals | null>((resolve) =>
           orphan.once('exit', (_code, signal) => resolve(signal)),
         );
-        await writeFile(path.join(dir, '.tmp-retried.pid'), String(orphan.pid));
+        // Recorded as runTool records a tool it starts: pid, start time and command line.
+        await writePidRecord(path.join(dir, '.tmp-retried.pid'), orphan.pid!, ['sleep', '60']);
 
         const result = await run(activities.dumpDatabase, { source, to: dir, name: 'retried', jobs: 2 });
 
