@@ -119,7 +119,16 @@ describe('replication from a slot whose snapshot the copy reads', () => {
   beforeAll(async () => {
     [sourceCluster, targetCluster] = await Promise.all([
       startThrowawayCluster({ walLevel: 'logical', auth: 'scram', password: PASSWORD }),
-      startThrowawayCluster({ walLevel: 'logical' }),
+      // A target that logs every statement by its duration and keeps utility statements in
+      // pg_stat_statements: the statement that creates the subscription must show in neither.
+      startThrowawayCluster({
+        walLevel: 'logical',
+        settings: [
+          "shared_preload_libraries = 'pg_stat_statements'",
+          'pg_stat_statements.track_utility = on',
+          'log_min_duration_statement = 0',
+        ],
+      }),
     ]);
     await query(sourceCluster.url(), `CREATE DATABASE ${DB}`);
     await query(targetCluster.url(), `CREATE DATABASE ${DB}`);
@@ -128,6 +137,7 @@ describe('replication from a slot whose snapshot the copy reads', () => {
     source = `postgres://postgres@127.0.0.1:${sourceCluster.port}/${DB}?password_env=${PASSWORD_ENV}`;
     target = `postgres://postgres@127.0.0.1:${targetCluster.port}/${DB}`;
     await query(sourceAdmin, SCHEMA);
+    await query(targetAdmin, 'CREATE EXTENSION pg_stat_statements');
     // A server that logs DDL: the statement that creates the subscription must still not show.
     await query(targetCluster.url(), "ALTER SYSTEM SET log_statement = 'ddl'");
     // An apply worker that stopped (a disabled subscription) restarts within 200 ms, not 5 s.
@@ -346,6 +356,10 @@ describe('replication from a slot whose snapshot the copy reads', () => {
     const serverLog = await readFile(path.join(targetCluster.dataDir, '..', 'server.log'), 'utf8');
     expect(serverLog).toContain('DROP SUBSCRIPTION');
     expect(serverLog).not.toContain(SECRET);
+    // pg_stat_statements kept the target's statements, the subscription's not among them.
+    const kept = await query<{ query: string }>(targetAdmin, 'SELECT query FROM pg_stat_statements');
+    expect(kept.some((r) => /ALTER SUBSCRIPTION|DROP SUBSCRIPTION/.test(r.query))).toBe(true);
+    expect(kept.map((r) => r.query).join('\n')).not.toContain(SECRET);
   });
 
   it('ends an earlier holder of the same migration, so nothing reads under a replaced slot’s snapshot', async () => {

@@ -152,13 +152,20 @@ export function createSubscriptionSql(options: {
 }
 
 /**
- * Keeps the statement that carries the source's password out of the target's server log, where
- * log_statement = ddl or a failing statement (log_min_error_statement) would write it. Both are
- * superuser settings; a role that cannot set them gets the server's own configuration.
+ * Keeps the statement that carries the source's password out of the target's server log and
+ * statistics, where log_statement = ddl, a failing statement (log_min_error_statement), a slow or
+ * sampled one (log_min_duration_statement, log_min_duration_sample, log_transaction_sample_rate)
+ * or pg_stat_statements (track_utility; auto_explain logs no utility statement) would keep it.
+ * Superuser settings mostly: a role that cannot set one gets the server's own configuration.
  */
 export const QUIET_STATEMENT_LOG: readonly string[] = [
   'SET log_statement = none',
   'SET log_min_error_statement = panic',
+  'SET log_min_duration_statement = -1',
+  'SET log_min_duration_sample = -1',
+  'SET log_transaction_sample_rate = 0',
+  // A placeholder when the module is not loaded: setting it then changes nothing, and fails for no one.
+  'SET pg_stat_statements.track_utility = off',
 ];
 
 /** Points a subscription that a half-done rollback detached (slot_name = NONE) back at its slot. */
