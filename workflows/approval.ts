@@ -30,8 +30,15 @@ export interface GateRules {
   readonly readiness?: Readiness;
 }
 
+/** Why a decision is refused: what is wrong, the field it is about, and what to do instead. */
+interface Refusal {
+  readonly message: string;
+  readonly field: string;
+  readonly fix: string;
+}
+
 /** Why a decision is refused now, or undefined when it may be taken. */
-type Check = (outcome: Decision['outcome'], input: unknown) => string | undefined;
+type Check = (outcome: Decision['outcome'], input: unknown) => Refusal | undefined;
 
 /**
  * The approval gate: a person's decision, taken as an Update (validated before it is accepted, so a
@@ -55,7 +62,7 @@ export class ApprovalGate {
       validator: (input) => refuse(check('rejected', input)),
     });
     const signalled = (outcome: Decision['outcome']) => (input: DecisionInput) => {
-      const problem = check(outcome, input);
+      const problem = check(outcome, input)?.message;
       if (problem) {
         this.refused.push({ outcome, by: typeof input?.by === 'string' ? input.by : '?', problem });
         this.onChange();
@@ -121,24 +128,50 @@ export class ApprovalGate {
     return undefined;
   }
 
-  private problem(outcome: Decision['outcome'], input: unknown): string | undefined {
+  private problem(outcome: Decision['outcome'], input: unknown): Refusal | undefined {
+    const refusal = (message: string, field: string, fix: string): Refusal => ({ message, field, fix });
     const parsed = DecisionInput.safeParse(input);
-    if (!parsed.success) return 'the decision needs { "by": "NAME", "reason": "…" }';
-    if (this.decision) return `the migration was already ${this.decision.outcome} by ${this.decision.by}`;
+    if (!parsed.success)
+      return refusal('the decision needs { "by": "NAME", "reason": "…" }', 'by', 'say who decides, and why');
+    if (this.decision) {
+      const { outcome: was, by } = this.decision;
+      return refusal(
+        `the migration was already ${was} by ${by}`,
+        'decision',
+        'nothing to do: see pgferry status',
+      );
+    }
     if (!this.isReady())
-      return 'the migration is not ready for a decision yet (copy and validation must be done)';
+      return refusal(
+        'the migration is not ready for a decision yet (copy and validation must be done)',
+        'stage',
+        'wait until pgferry status shows it waiting at its approval gate',
+      );
     const readiness = this.rules.readiness;
     if (outcome === 'approved' && readiness && !readiness.ready) {
-      return `the migration is not ready for approval: ${readiness.why}`;
+      return refusal(
+        `the migration is not ready for approval: ${readiness.why}`,
+        'readiness',
+        'approve once pgferry status shows it ready, or reject it',
+      );
     }
     if (outcome === 'approved' && this.approvers.length > 0 && !this.approvers.includes(parsed.data.by)) {
-      return `${parsed.data.by} is not one of the approvers (${this.approvers.join(', ')})`;
+      return refusal(
+        `${parsed.data.by} is not one of the approvers (${this.approvers.join(', ')})`,
+        'by',
+        `ask one of ${this.approvers.join(', ')} to approve`,
+      );
     }
     // Four eyes: the starter may still reject (stopping is always safe), never approve alone.
     if (outcome === 'approved' && this.rules.requireSecondPerson && parsed.data.by === this.rules.startedBy) {
-      return `${parsed.data.by} started this migration; --require-second-person needs someone else to approve`;
+      return refusal(
+        `${parsed.data.by} started this migration; --require-second-person needs someone else to approve`,
+        'by',
+        'ask someone other than the starter to approve',
+      );
     }
-    if (outcome === 'rejected' && !parsed.data.reason) return 'a rejection needs a reason';
+    if (outcome === 'rejected' && !parsed.data.reason)
+      return refusal('a rejection needs a reason', 'reason', 'say why, e.g. --reason "not tonight"');
     return undefined;
   }
 
@@ -155,12 +188,13 @@ export class ApprovalGate {
   }
 }
 
-function refuse(problem: string | undefined): void {
-  if (problem)
+function refuse(refusal: Refusal | undefined): void {
+  if (refusal)
     throw ApplicationFailure.create({
       type: ErrorCode.ApprovalRefused,
-      message: problem,
+      message: refusal.message,
       nonRetryable: true,
+      details: [{ field: refusal.field, fix: refusal.fix }],
     });
 }
 
