@@ -24,6 +24,8 @@ export interface DevServerOptions {
 export interface DevServer {
   readonly address: string;
   readonly uiUrl: string | undefined;
+  /** The server's process id (undefined when the SDK runs it), for a supervisor or a fault injector. */
+  readonly pid: number | undefined;
   /** Settles when the server process has exited, for whatever reason. */
   readonly exited: Promise<void>;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
@@ -152,7 +154,7 @@ async function startDevServerOnce(options: DevServerOptions): Promise<DevServer>
     await stop();
     throw err;
   }
-  return { address, uiUrl: uiUrl(ip, options), exited, stop };
+  return { address, uiUrl: uiUrl(ip, options), pid: child.pid, exited, stop };
 }
 
 function uiUrl(ip: string, options: Pick<DevServerOptions, 'headless' | 'uiPort'>): string | undefined {
@@ -187,6 +189,7 @@ export async function startSdkDevServer(options: Omit<DevServerOptions, 'cliPath
   return {
     address: `${ip}:${options.port}`,
     uiUrl: uiUrl(ip, options),
+    pid: undefined,
     exited,
     stop: async () => {
       await env.teardown();
