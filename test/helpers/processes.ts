@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI } from './temporal';
+import { CLI } from './cli-path';
 import { waitFor } from './wait';
 
 /** A pgferry process under test, with what it printed so far. */
@@ -13,9 +13,14 @@ export interface PgferryProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node bin/pgferry.js ARGS` (the compiled CLI) in the background. */
-export function spawnPgferry(args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): PgferryProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `node bin/pgferry.js ARGS` (the compiled CLI, or another build's entry point `cli`) in the background. */
+export function spawnPgferry(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd?: string,
+  cli: string = CLI,
+): PgferryProcess {
+  const child = spawn(process.execPath, [cli, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const proc: PgferryProcess = {
     child,
     stdout: '',

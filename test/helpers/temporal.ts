@@ -56,7 +56,7 @@ export function connectClient(env: NodeJS.ProcessEnv = testEnv()): Promise<Pgfer
 }
 
 /** The CLI entry point, as `npx pgferry` runs it (the compiled dist/). */
-export const CLI = path.resolve(__dirname, '../../bin/pgferry.js');
+export { CLI } from './cli-path';
 
 /**
  * A plain Temporal client on the shared server, in this file's namespace, without pgferry's codec:
