@@ -6,6 +6,7 @@ import type { TableRef } from '../domain/tables';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { whileNotCancelled } from './cancel';
 import type { ActivityDeps } from './deps';
+import type { ActivityMetrics } from './metrics';
 import { withHeartbeat, type Heartbeat } from './heartbeat';
 import { restoreExtended, storeAsIs } from './pg/as-is';
 import { serverVersion } from './pg/catalog';
@@ -79,6 +80,7 @@ export async function copyChunk(
               snapshot: input.snapshot,
               hb,
               portable,
+              metrics: deps.metrics,
             }),
           ),
         );
@@ -93,9 +95,12 @@ export async function copyChunk(
           ...(copied.storedAsIs.length > 0 ? { storedAsIs: copied.storedAsIs } : {}),
         };
       });
-    return withClient(target, deps.env, copyStep('target', doing), (targetClient) =>
+    const result = await withClient(target, deps.env, copyStep('target', doing), (targetClient) =>
       whileNotCancelled(hb.signal, targetClient, () => copyInto(targetClient)),
     );
+    // Counted once committed: a chunk the ledger already had was counted by the attempt that copied it.
+    if (!result.skipped) deps.metrics?.chunkCopied(result.rows, result.bytes);
+    return result;
   });
 }
 
@@ -162,6 +167,7 @@ interface StreamOptions {
   readonly hb: Heartbeat;
   /** Whether both sides can send and receive every column in binary, when the batch asked already. */
   readonly portable: boolean | undefined;
+  readonly metrics: ActivityMetrics | undefined;
 }
 
 /**
@@ -192,8 +198,16 @@ async function streamChunk(
   let failedSide: 'source' | 'target' | undefined;
   copyOut.once('error', () => (failedSide ??= 'source'));
   copyIn.once('error', () => (failedSide ??= 'target'));
-  // The bytes so far go into the heartbeat on a timer, not per chunk of data: no stage in the stream.
-  const progress = setInterval(() => hb.update({ bytes: relay.payloadBytes() }), PROGRESS_MS);
+  // The bytes so far go into the heartbeat (and the throughput) on a timer, not per chunk of data:
+  // no stage in the stream.
+  let reported = 0;
+  const report = () => {
+    const bytes = relay.payloadBytes();
+    hb.update({ bytes });
+    options.metrics?.bytesStreamed(bytes - reported);
+    reported = bytes;
+  };
+  const progress = setInterval(report, PROGRESS_MS);
   try {
     await pipeline(copyOut, copyIn, { signal: hb.signal });
   } catch (err) {
@@ -203,7 +217,7 @@ async function streamChunk(
   } finally {
     clearInterval(progress);
   }
-  hb.update({ bytes: relay.payloadBytes() });
+  report();
   // COMMIT queues behind the COPY TO, so once it answers the source's row count is known.
   await sourceClient.query('COMMIT');
   if (asIs.length > 0) {

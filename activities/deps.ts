@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ActivityMetrics } from './metrics';
 import type { Env } from './pg/connect';
 import type { BackupStorage } from './storage/storage';
 
@@ -35,4 +36,6 @@ export interface ActivityDeps {
   readonly notify?: NotifySettings | undefined;
   /** The storage that serves a location. */
   readonly storageFor: (location: string) => BackupStorage;
+  /** Where copy and replication figures go (the worker's /metrics); none kept when absent. */
+  readonly metrics?: ActivityMetrics | undefined;
 }

@@ -145,6 +145,7 @@ export async function replicationLag(
     );
     const lagBytes = Number(position.lag_bytes);
     const lagSeconds = lagSecondsOf(position, progress);
+    deps.metrics?.replication({ lagBytes, lagSeconds });
     return {
       lagBytes,
       lagSeconds,

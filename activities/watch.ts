@@ -130,6 +130,7 @@ export async function watchReplication(
                 for (;;) {
                   throwIfCancelled(hb.signal, 'watching the replication');
                   const found = judge(input, await read(source, target, input), carried, disk);
+                  deps.metrics?.replication(found);
                   hb.update({
                     detail: found.problem ?? `ready: ${formatByteSize(found.lagBytes ?? 0)} behind`,
                   });
