@@ -13,6 +13,7 @@ import { registerList } from './commands/list';
 import { registerMigrate } from './commands/migrate';
 import { registerPreflight } from './commands/preflight';
 import { registerProvision } from './commands/provision';
+import { registerReport } from './commands/report';
 import { registerRestore } from './commands/restore';
 import { registerSetupTemporal } from './commands/setup-temporal';
 import { registerStatus } from './commands/status';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerApproval(program);
   registerStatus(program);
   registerHistory(program);
+  registerReport(program);
   registerList(program);
   registerCancel(program);
   registerCleanup(program);
