@@ -1,18 +1,16 @@
-import { stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { CheckBackupInput, DumpInput } from '../domain/activity-inputs';
 import { connectionLabel, formatConnectionUrl } from '../domain/connection';
 import type { Client } from 'pg';
 import type { BackupManifest, BackupResult, TableRows } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
-import { listFiles, directorySize, sha256File } from './checksum';
+import { directorySize } from './checksum';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat, withHeartbeat, type Heartbeat } from './heartbeat';
 import { countLargeObjects, countRows, listTables, serverVersion } from './pg/catalog';
 import { libpqEnv, withClient, withTransaction } from './pg/connect';
 import { EXPORT_SNAPSHOT, NO_ROW_SECURITY, READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
-import { readManifest } from './storage/filesystem';
-import { DUMP_DIR, MANIFEST_FILE } from './storage/storage';
+import { DUMP_DIR } from './storage/storage';
 import { findTool, runTool, toolFailure, toolMajorVersion } from './tools';
 
 /** Checks before a backup that the source answers, pg_dump can dump it and the storage is writable. */
@@ -41,14 +39,16 @@ export async function checkBackupInput(
 }
 
 /**
- * Dumps the source with `pg_dump -Fd -j N` under one exported snapshot, counts every table's rows
- * under the same snapshot, writes the manifest (sizes, sha256, counts), then commits the backup by
- * rename. A retry starts from a clean folder; a backup already committed is returned as it is.
+ * Dumps the source with `pg_dump -Fd -j N` under one exported snapshot into the storage's local
+ * work directory, counts every table's rows under the same snapshot, stores the files (an object
+ * store uploads them, hashing on the way), then commits the backup by writing the manifest (sizes,
+ * sha256, counts) last. A retry starts from a clean folder; a backup already committed is returned
+ * as it is.
  */
 export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promise<BackupResult> {
   const storage = deps.storageFor(input.to);
   const existing = await storage.find(input.name);
-  if (existing) return resultOf(existing, await readManifest(existing));
+  if (existing) return resultOf(existing, await storage.readManifest(input.name));
 
   const spec = input.source;
   const pgDump = findTool('pg_dump', deps.pgBinDir);
@@ -76,7 +76,11 @@ export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promis
       ),
     );
 
-    const files = await checksumFiles(workDir, hb);
+    hb.update({ detail: 'storing', bytes: 0, files: 0 });
+    const files = await storage.storeFiles(input.name, workDir, {
+      progress: (done) => hb.update(done),
+      signal: hb.signal,
+    });
     const manifest: BackupManifest = {
       format: 'pgferry-backup/1',
       name: input.name,
@@ -93,8 +97,7 @@ export async function dumpDatabase(deps: ActivityDeps, input: DumpInput): Promis
       totalBytes: files.reduce((sum, f) => sum + f.size, 0),
       totalRows: snapshotResult.counts.reduce((sum, t) => sum + t.rows, 0),
     };
-    await writeFile(path.join(workDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
-    const backup = await storage.commit(input.name, workDir);
+    const backup = await storage.commit(input.name, workDir, manifest);
     deps.logger.info(
       { backup, source: connectionLabel(spec), bytes: manifest.totalBytes },
       'backup committed',
@@ -175,16 +178,4 @@ async function dumpUnderSnapshot(
     clearInterval(sizer);
     await dump.catch(() => undefined);
   }
-}
-
-/** Every file of the backup with its size and sha256, for the manifest. */
-async function checksumFiles(workDir: string, hb: Heartbeat): Promise<BackupManifest['files']> {
-  hb.update({ detail: 'checksumming' });
-  const files: BackupManifest['files'] = [];
-  for (const rel of await listFiles(workDir)) {
-    const full = path.join(workDir, rel);
-    files.push({ path: rel, size: (await stat(full)).size, sha256: await sha256File(full) });
-    hb.update({ files: files.length });
-  }
-  return files;
 }

@@ -2,12 +2,31 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
 
 /** The sha256 of a file, streamed: a backup file is never held in memory whole. */
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** A pass-through stream that counts the bytes and hashes them (sha256) on their way. */
+export class HashMeter extends Transform {
+  private readonly hash = createHash('sha256');
+  /** Bytes that passed so far. */
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+
+  /** The hex sha256 of every byte that passed; call once, after the end. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
 }
 
 /** Every file below `root`, as paths relative to it, sorted. */

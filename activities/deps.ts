@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ActivityMetrics } from './metrics';
 import type { Env } from './pg/connect';
+import type { StorageField } from './storage/azblob-client';
 import type { BackupStorage } from './storage/storage';
 
 /** Where notifications go out: the worker's Slack bot and webhook signing settings. */
@@ -34,8 +35,8 @@ export interface ActivityDeps {
   readonly switchHookCommand?: string | undefined;
   /** Slack and webhook settings for notifications; none configured when absent. */
   readonly notify?: NotifySettings | undefined;
-  /** The storage that serves a location. */
-  readonly storageFor: (location: string) => BackupStorage;
+  /** The storage that serves a location; `field` is the input field its errors name (`to` by default). */
+  readonly storageFor: (location: string, field?: StorageField) => BackupStorage;
   /** Where copy and replication figures go (the worker's /metrics); none kept when absent. */
   readonly metrics?: ActivityMetrics | undefined;
 }

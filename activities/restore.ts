@@ -1,5 +1,3 @@
-import { stat } from 'node:fs/promises';
-import * as path from 'node:path';
 import type {
   CheckRestoreTargetInput,
   RestoreDatabaseInput,
@@ -9,7 +7,6 @@ import type {
 import { connectionLabel, withDatabase } from '../domain/connection';
 import type { RestoreReport, TableCheck } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
-import { sha256File } from './checksum';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat, withHeartbeat } from './heartbeat';
 import { stopEarlierAttempt } from './orphan-sessions';
@@ -18,8 +15,8 @@ import { withClient } from './pg/connect';
 import { NO_ROW_SECURITY_SESSION } from './pg/session-sql';
 import { SqlState } from './pg/sqlstate';
 import { MAINTENANCE_DB, recreateOwnDatabase } from './provision/local';
-import { readManifest } from './storage/filesystem';
-import { DUMP_DIR } from './storage/storage';
+import { backupAt } from './storage/locate';
+import type { LocalDump } from './storage/storage';
 import { runPgRestore } from './pg-restore';
 import { findTool, runTool, toolMajorVersion } from './tools';
 
@@ -33,37 +30,24 @@ export interface VerifiedBackup {
   readonly serverVersion: string;
 }
 
+/** The storage and name of the backup a restore reads: errors name the `from` field. */
+function backupOf(deps: ActivityDeps, from: string) {
+  return backupAt((location) => deps.storageFor(location, 'from'), from);
+}
+
 /** Checks every file of a backup against its manifest (size and sha256); BackupCorrupt names the first bad one. */
-export async function verifyBackup(_deps: ActivityDeps, input: VerifyBackupInput): Promise<VerifiedBackup> {
-  const backup = path.resolve(input.from);
-  const manifest = await readManifest(backup);
+export async function verifyBackup(deps: ActivityDeps, input: VerifyBackupInput): Promise<VerifiedBackup> {
+  const { storage, name } = backupOf(deps, input.from);
+  const manifest = await storage.readManifest(name);
   const hb = startHeartbeat();
   try {
     hb.update({ files: 0, detail: 'verifying checksums' });
-    let done = 0;
-    for (const file of manifest.files) {
-      const full = path.join(backup, file.path);
-      const size = await stat(full).then(
-        (s) => s.size,
-        () => -1,
-      );
-      if (size !== file.size || (await sha256File(full)) !== file.sha256) {
-        throw new PgferryError(
-          ErrorCode.BackupCorrupt,
-          size < 0
-            ? `from: ${file.path} is missing from the backup ${backup}`
-            : `from: ${file.path} in ${backup} does not match its checksum in the manifest`,
-          { field: 'from', fix: 'the backup is damaged; restore another one or take a new backup' },
-        );
-      }
-      done += 1;
-      hb.update({ files: done, bytes: file.size });
-    }
+    await storage.verify(name, manifest, { progress: (done) => hb.update(done), signal: hb.signal });
   } finally {
     hb.stop();
   }
   return {
-    backup,
+    backup: storage.address(name),
     files: manifest.files.length,
     bytes: manifest.totalBytes,
     tables: manifest.tables.length,
@@ -79,7 +63,8 @@ export async function checkRestoreTarget(
 ): Promise<{ serverVersion: string }> {
   return withHeartbeat('checking the restore target', async () => {
     const spec = input.target;
-    const manifest = await readManifest(path.resolve(input.from));
+    const { storage, name } = backupOf(deps, input.from);
+    const manifest = await storage.readManifest(name);
     const pgRestore = findTool('pg_restore', deps.pgBinDir);
     const dumpMajor = Number(/(\d+)/.exec(manifest.pgDumpVersion)?.[1] ?? 0);
     const restoreMajor = await toolMajorVersion(pgRestore);
@@ -119,16 +104,19 @@ export async function checkRestoreTarget(
 /**
  * Runs `pg_restore -j N` into the provisioned target. Whatever an earlier attempt left is cleared
  * first (its pg_restore and that one's sessions stopped, the database re-created: it carries this
- * run's marker), so a retry never doubles rows and never runs beside the earlier one.
+ * run's marker), so a retry never doubles rows and never runs beside the earlier one. A backup in
+ * an object store is fetched to a local directory first, every file checked against the manifest
+ * on its way (so pg_restore reads what verifyBackup checked), and removed afterwards.
  */
 export async function restoreDatabase(
   deps: ActivityDeps,
   input: RestoreDatabaseInput,
 ): Promise<{ items: number }> {
   const spec = input.target;
-  const dumpDir = path.join(path.resolve(input.from), DUMP_DIR);
+  const { storage, name } = backupOf(deps, input.from);
   const pgRestore = findTool('pg_restore', deps.pgBinDir);
   const hb = startHeartbeat();
+  let local: LocalDump | undefined;
   try {
     hb.update({ detail: 'stopping what an earlier attempt left running' });
     const key = `restore ${spec.host}:${spec.port}/${spec.database}`;
@@ -138,6 +126,13 @@ export async function restoreDatabase(
       hb.update({ detail: 'clearing what an earlier attempt left' });
       await recreateOwnDatabase(deps, spec, input.marker);
     }
+    hb.update({ detail: 'fetching the backup' });
+    const manifest = await storage.readManifest(name);
+    local = await storage.fetchDump(name, manifest, input.marker, {
+      progress: (done) => hb.update(done),
+      signal: hb.signal,
+    });
+    const dumpDir = local.dir;
     const list = await runTool(pgRestore, ['--list', dumpDir]);
     const items = list.stdout.split('\n').filter((l) => /^\d+;/.test(l)).length;
     hb.update({ detail: 'restoring', files: items, tablesDone: 0 });
@@ -150,6 +145,7 @@ export async function restoreDatabase(
     deps.logger.info({ target: connectionLabel(spec), items }, 'restore finished');
     return { items };
   } finally {
+    await local?.release();
     hb.stop();
   }
 }
@@ -157,7 +153,8 @@ export async function restoreDatabase(
 /** Counts every table's rows and the large objects on the target, against the manifest. */
 export async function checkRestoredRows(deps: ActivityDeps, input: RestoredInput): Promise<RestoreReport> {
   const spec = input.target;
-  const manifest = await readManifest(path.resolve(input.from));
+  const { storage, name } = backupOf(deps, input.from);
+  const manifest = await storage.readManifest(name);
   const hb = startHeartbeat();
   try {
     hb.update({ tables: manifest.tables.length, tablesDone: 0, detail: 'counting rows' });

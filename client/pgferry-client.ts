@@ -12,7 +12,7 @@ import {
   WorkflowIdReusePolicy,
   type Payload,
 } from '@temporalio/common';
-import { storageFor } from '../activities/storage/filesystem';
+import { storageFor } from '../activities/storage/locate';
 import {
   WorkflowIdPrefix,
   CONTROL_TASK_QUEUE,
@@ -22,6 +22,7 @@ import {
 } from '../domain/constants';
 import { connectionLabel, parseConnectionUrl } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
+import { hasScheme } from '../domain/storage-location';
 import {
   BackupInput,
   parseInput,
@@ -556,7 +557,7 @@ export class PgferryClient {
 export function checkBackupOptions(options: BackupOptions): BackupInput {
   return parseInput(
     BackupInput,
-    { ...options, to: options.to ? path.resolve(options.to) : options.to },
+    { ...options, to: localPathResolved(options.to) },
     'backup',
   );
 }
@@ -565,7 +566,7 @@ export function checkBackupOptions(options: BackupOptions): BackupInput {
 export function checkRestoreOptions(options: RestoreOptions): RestoreInput {
   return parseInput(
     RestoreInput,
-    { ...options, from: options.from ? path.resolve(options.from) : options.from },
+    { ...options, from: localPathResolved(options.from) },
     'restore',
   );
 }
@@ -576,6 +577,11 @@ export function checkMigrationOptions(options: MigrationOptions): MigrationInput
 }
 
 /** Parses preflight options as `preflight()` will, without Temporal. */
+/** A relative directory resolved against the working directory; a URL (azblob://…, or any other scheme, refused later) as it is. */
+function localPathResolved(location: string | undefined): string | undefined {
+  return location && !hasScheme(location) ? path.resolve(location) : location;
+}
+
 export function checkPreflightOptions(options: PreflightOptions): PreflightInput {
   return parseInput(PreflightInput, options, 'preflight');
 }
@@ -648,7 +654,7 @@ export async function pgferryDataConverter(
 
 /** The backups in a storage location, newest first; reads the storage directly, no Temporal needed. */
 export async function listBackups(location: string): Promise<BackupCatalogEntry[]> {
-  const entries = await storageFor(location).list();
+  const entries = await storageFor(location, process.env, 'dir').list();
   return entries.map(({ backup, manifest }) => catalogEntry(backup, manifest));
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { tryParseConnectionUrl, type ConnSpec } from './connection';
 import { ErrorCode, PgferryError } from './errors';
+import { tryParseStorageLocation } from './storage-location';
 import { TableColumns, TableRef } from './tables';
 
 /** A connection URL without password: `postgres://USER@HOST:PORT/DATABASE[?sslmode=…&sslrootcert=…&password_env=…]`. */
@@ -31,22 +32,37 @@ export const ConnectionSpec = z.string().transform((value, ctx): ConnSpec => {
 export const Jobs = z.number().int().min(1).max(64).describe('parallel jobs (pg_dump / pg_restore -j)');
 
 /**
- * A directory on the worker: absolute, without `.` or `..` segments, so that it means the same on
- * every worker whatever its working directory, and names no place other than the one it spells.
- * The client resolves a relative path before it starts a workflow; a bare workflow start cannot.
+ * A storage location (`to`) or a backup's address in one (`from`): an absolute directory on the
+ * worker, so that it means the same on every worker whatever its working directory, or
+ * `azblob://CONTAINER/PREFIX` (credentials only from the worker's environment). Any other scheme is
+ * refused. The client resolves a relative path before it starts a workflow; a bare workflow start
+ * cannot. A backup's address needs a name after the container.
  */
-export function workerDirectory(example: string) {
-  return (
-    z
-      .string()
-      // First and aborting, so that its fix is the one reported; the checks after it are for the JSON Schema.
-      .refine((dir) => dir.startsWith('/') && !/(^|\/)\.\.?(\/|$)/.test(dir) && !/\p{Cc}/u.test(dir), {
-        message: 'expected an absolute path without "." or ".." segments or control characters',
-        params: { fix: `give the directory's absolute path on the worker, such as ${example}` },
-        abort: true,
-      })
-      .regex(/^\//)
-  );
+export function storageLocation(role: 'location' | 'backup') {
+  return z
+    .string()
+    .superRefine((value, ctx) => {
+      const parsed = tryParseStorageLocation(value);
+      const problem =
+        'problem' in parsed
+          ? parsed.problem
+          : role === 'backup' && parsed.location.kind === 'azblob' && parsed.location.prefix === ''
+            ? {
+                message: 'names a container but no backup in it',
+                fix: "give the backup's address as `pgferry backup` printed it: azblob://CONTAINER/PREFIX/NAME",
+              }
+            : undefined;
+      // First and aborting, so that its fix is the one reported; the regex after it is for the JSON Schema.
+      if (problem) {
+        ctx.addIssue({
+          code: 'custom',
+          message: problem.message,
+          params: { fix: problem.fix },
+          continue: false,
+        });
+      }
+    })
+    .regex(/^(\/|azblob:\/\/)/i);
 }
 
 // NAMEDATALEN - 1: PostgreSQL silently truncates a longer name, and pgferry would look for the wrong one.
@@ -128,9 +144,9 @@ export type ProvisionResult = z.infer<typeof ProvisionResult>;
 export const BackupInput = z.strictObject({
   /** The database to back up. */
   source: ConnectionUrl,
-  /** The storage location on the worker: a directory that holds backups. */
-  to: workerDirectory('/var/backups/pgferry').describe(
-    'the storage location on the worker: an absolute directory path that holds backups',
+  /** The storage location: a directory on the worker, or `azblob://CONTAINER/PREFIX`. */
+  to: storageLocation('location').describe(
+    "the storage location: an absolute directory path on the worker, or azblob://CONTAINER/PREFIX (Azure Blob Storage; credentials from the worker's AZURE_STORAGE_* environment)",
   ),
   /** The backup's name inside the location; derived from the workflow id when absent. */
   name: SafeName.optional(),
@@ -187,9 +203,9 @@ export type BackupResult = z.infer<typeof BackupResult>;
 
 /** Input of the `restore` workflow. */
 export const RestoreInput = z.strictObject({
-  /** A backup directory, as `backup` returned it. */
-  from: workerDirectory('/var/backups/pgferry/app-20250101T000000Z').describe(
-    'the backup directory on the worker, as the backup workflow returned it in "backup"',
+  /** A backup, as `backup` returned it: a directory on the worker or `azblob://CONTAINER/PREFIX/NAME`. */
+  from: storageLocation('backup').describe(
+    'the backup, as the backup workflow returned it in "backup": a directory on the worker or azblob://CONTAINER/PREFIX/NAME',
   ),
   /** The database to restore into: absent or empty (it is created when absent). */
   target: ConnectionUrl,

@@ -9,6 +9,8 @@ export const ErrorCode = {
   PermissionDenied: 'PermissionDenied',
   TargetNotEmpty: 'TargetNotEmpty',
   StorageUnwritable: 'StorageUnwritable',
+  /** An object store cannot be used: no credentials in the worker's environment, or they were refused. */
+  StorageUnavailable: 'StorageUnavailable',
   BackupNotFound: 'BackupNotFound',
   BackupCorrupt: 'BackupCorrupt',
   RowCountMismatch: 'RowCountMismatch',
@@ -39,6 +41,7 @@ export const BAD_INPUT_CODES: readonly ErrorCode[] = [
   ErrorCode.PermissionDenied,
   ErrorCode.TargetNotEmpty,
   ErrorCode.StorageUnwritable,
+  ErrorCode.StorageUnavailable,
   ErrorCode.BackupNotFound,
   ErrorCode.BackupCorrupt,
   ErrorCode.WorkflowNotFound,

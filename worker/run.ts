@@ -4,7 +4,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
-import { storageFor } from '../activities/storage/filesystem';
+import { storageFor } from '../activities/storage/locate';
 import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../domain/constants';
 import { EncryptionCodec } from './codec';
 import { loadCodecKey, type Config } from './config';
@@ -63,7 +63,8 @@ export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.en
       slackChannel: config.slackChannel,
       webhookSecret: config.webhookSecret,
     },
-    storageFor,
+    // Azure credentials come from the worker's environment, as passwords do.
+    storageFor: (location, field) => storageFor(location, env, field),
   };
 }
 

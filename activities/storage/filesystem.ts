@@ -3,10 +3,21 @@ import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'n
 import * as path from 'node:path';
 import { BackupManifest } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
+import { listFiles, sha256File } from '../checksum';
 import { killOrphan } from '../orphans';
-import { MANIFEST_FILE, type BackupStorage, type CatalogEntry } from './storage';
-
-const TMP_PREFIX = '.tmp-';
+import {
+  backupNotFound,
+  corruptFile,
+  corruptManifest,
+  DUMP_DIR,
+  MANIFEST_FILE,
+  TMP_PREFIX,
+  type BackupStorage,
+  type CatalogEntry,
+  type LocalDump,
+  type StorageIo,
+  type StoredFile,
+} from './storage';
 
 /** Backups as directories under one filesystem path; a backup becomes visible only by rename. */
 export class FilesystemStorage implements BackupStorage {
@@ -14,6 +25,10 @@ export class FilesystemStorage implements BackupStorage {
 
   constructor(location: string) {
     this.location = path.resolve(location);
+  }
+
+  address(name: string): string {
+    return path.join(this.location, name);
   }
 
   async checkWritable(): Promise<void> {
@@ -38,7 +53,7 @@ export class FilesystemStorage implements BackupStorage {
   }
 
   async find(name: string): Promise<string | undefined> {
-    const dir = path.join(this.location, name);
+    const dir = this.address(name);
     try {
       await access(path.join(dir, MANIFEST_FILE));
       return dir;
@@ -59,8 +74,23 @@ export class FilesystemStorage implements BackupStorage {
     return { workDir, pidFile };
   }
 
-  async commit(name: string, workDir: string): Promise<string> {
-    const final = path.join(this.location, name);
+  /** The files stay where pg_dump wrote them: they are read once, for their checksums. */
+  async storeFiles(_name: string, workDir: string, io: StorageIo): Promise<StoredFile[]> {
+    const files: StoredFile[] = [];
+    let bytes = 0;
+    for (const rel of await listFiles(workDir)) {
+      const full = path.join(workDir, rel);
+      const size = (await stat(full)).size;
+      files.push({ path: rel, size, sha256: await sha256File(full) });
+      bytes += size;
+      io.progress({ bytes, files: files.length });
+    }
+    return files;
+  }
+
+  async commit(name: string, workDir: string, manifest: BackupManifest): Promise<string> {
+    await writeFile(path.join(workDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
+    const final = this.address(name);
     await rename(workDir, final);
     return final;
   }
@@ -75,14 +105,50 @@ export class FilesystemStorage implements BackupStorage {
     const entries: CatalogEntry[] = [];
     for (const name of names) {
       if (name.startsWith(TMP_PREFIX)) continue;
-      const backup = path.join(this.location, name);
       try {
-        entries.push({ backup, manifest: await readManifest(backup) });
+        entries.push({ backup: this.address(name), manifest: await this.readManifest(name) });
       } catch {
         // not a backup: other files may share the folder
       }
     }
     return entries.sort((a, b) => b.manifest.startedAt.localeCompare(a.manifest.startedAt));
+  }
+
+  readManifest(name: string): Promise<BackupManifest> {
+    return readManifest(this.address(name));
+  }
+
+  async verify(name: string, manifest: BackupManifest, io: StorageIo): Promise<void> {
+    const backup = this.address(name);
+    let bytes = 0;
+    let done = 0;
+    for (const file of manifest.files) {
+      const full = path.join(backup, file.path);
+      const size = await stat(full).then(
+        (s) => s.size,
+        () => -1,
+      );
+      if (size !== file.size || (await sha256File(full)) !== file.sha256) {
+        throw corruptFile(backup, file.path, size < 0);
+      }
+      bytes += file.size;
+      done += 1;
+      io.progress({ bytes, files: done });
+    }
+  }
+
+  /** The archive is read where it lies: verifyBackup checked it just before. */
+  fetchDump(name: string): Promise<LocalDump> {
+    return Promise.resolve({
+      dir: path.join(this.address(name), DUMP_DIR),
+      release: () => Promise.resolve(),
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    const dir = this.address(name);
+    await rm(path.join(dir, MANIFEST_FILE), { force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -125,39 +191,23 @@ export async function readManifest(backup: string): Promise<BackupManifest> {
       (s) => s.isDirectory(),
       () => false,
     );
-    throw new PgferryError(
-      ErrorCode.BackupNotFound,
+    throw backupNotFound(
       isDir
-        ? `from: ${backup} holds no ${MANIFEST_FILE}, so it is not a complete pgferry backup`
-        : `from: no backup at ${backup}`,
-      {
-        field: 'from',
-        fix: 'pass the "backup" path that `pgferry backup` printed (see `pgferry backup list --dir DIR`)',
-        cause: err,
-      },
+        ? `${backup} holds no ${MANIFEST_FILE}, so it is not a complete pgferry backup`
+        : `no backup at ${backup}`,
+      err,
     );
   }
-  const parsed = BackupManifest.safeParse(JSON.parse(text));
-  if (!parsed.success) {
-    throw new PgferryError(ErrorCode.BackupCorrupt, `from: the manifest of ${backup} does not parse`, {
-      field: 'from',
-      fix: 'the backup is damaged; take a new one',
-    });
-  }
+  const parsed = BackupManifest.safeParse(parseJson(text));
+  if (!parsed.success) throw corruptManifest(backup);
   return parsed.data;
 }
 
-/** The storage that serves a location: a filesystem path now; object stores can follow. */
-export function storageFor(location: string): BackupStorage {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    throw new PgferryError(
-      ErrorCode.Unsupported,
-      `to: storage "${location.split(':')[0]}" is not supported yet`,
-      {
-        field: 'to',
-        fix: 'use a filesystem path on the worker',
-      },
-    );
+/** JSON.parse that yields undefined for text that is not JSON (a damaged manifest, not a crash). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
-  return new FilesystemStorage(location);
 }

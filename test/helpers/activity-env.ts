@@ -2,7 +2,7 @@ import type { Logger as TemporalLogger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import type { ActivityDeps } from '../../activities/deps';
-import { storageFor } from '../../activities/storage/filesystem';
+import { storageFor } from '../../activities/storage/locate';
 import { DEFAULT_PG_BIN_DIR } from './pg';
 
 /** A Temporal logger that drops everything, so activity runs keep the test output quiet. */
@@ -48,7 +48,7 @@ export function testActivityDeps(overrides: Partial<ActivityDeps> = {}): Activit
     defaultClusterVersion: 15,
     clustersDir: '/nonexistent',
     clusterUser: 'postgres',
-    storageFor,
+    storageFor: (location, field) => storageFor(location, process.env, field),
     ...overrides,
   };
 }
