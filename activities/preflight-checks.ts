@@ -11,6 +11,7 @@ import type { PgferryError } from '../domain/errors';
 import type { MigrationMode, ServerFacts } from '../domain/migration';
 import { formatByteSize } from '../domain/byte-size';
 import type { DiskSpace } from './disk';
+import type { PasswordKeeper } from './preflight-password-logs';
 
 /** A collation the source names, as the target is asked about it. */
 export interface UsedCollation {
@@ -64,6 +65,8 @@ export interface TargetServerFacts {
   readonly missingExtensions: string[] | undefined;
   /** Of the source's collations, those the maintenance database lacks (a new database is made like it). */
   readonly missingCollations: string[] | undefined;
+  /** The settings that could keep the subscription's password on the target, as the target user sees them. */
+  readonly passwordKeepers: readonly PasswordKeeper[];
 }
 
 /** What preflight learns inside the target database, when it exists. */

@@ -26,6 +26,7 @@ import {
   type TargetServerFacts,
   type UsedCollation,
 } from './preflight-checks';
+import { passwordLogsCheck } from './preflight-password-logs';
 import { isDatabaseEmpty, serverVersion } from './pg/catalog';
 import { withClient, withTransaction, type Env } from './pg/connect';
 import { classifyPgError } from './pg/errors';
@@ -42,7 +43,9 @@ import {
   TARGET_COLLATIONS_FOUND,
   TARGET_EXTENSIONS_AVAILABLE,
   TARGET_ROLES_FOUND,
+  PASSWORD_KEEPER_NAMES,
   TARGET_SERVER_FACTS,
+  targetPasswordKeepersSql,
   UNLOGGED_TABLES,
 } from './pg/preflight-sql';
 import { MAINTENANCE_DB } from './provision/local';
@@ -187,6 +190,12 @@ async function readTargetServer(
     missingRoles: source && (await missing(TARGET_ROLES_FOUND, source.roles)),
     missingExtensions: source && (await missing(TARGET_EXTENSIONS_AVAILABLE, source.extensions)),
     missingCollations: source && (await missingCollations(client, source.collations)),
+    passwordKeepers: (
+      await client.query<{ name: string; setting: string; vartype: string; may_set: boolean }>(
+        targetPasswordKeepersSql(major),
+        [PASSWORD_KEEPER_NAMES],
+      )
+    ).rows.map((r) => ({ name: r.name, setting: r.setting, vartype: r.vartype, maySet: r.may_set })),
   };
 }
 
@@ -224,6 +233,8 @@ export async function runPreflight(deps: ActivityDeps, input: PreflightRunInput)
       if (check) found.set('target.database', check);
     }
     if (s && t) for (const [id, outcome] of pairChecks(s, t, db)) found.set(id, outcome);
+    if (t && mode === 'online')
+      found.set('target.password-logs', passwordLogsCheck(t.passwordKeepers, targetSpec.user));
 
     const checks: CheckResult[] = CHECK_IDS.flatMap((id) => {
       const outcome = found.get(id);

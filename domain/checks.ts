@@ -128,6 +128,12 @@ export const CHECKS = {
     severity: onlineOnly('warning'),
     fix: 'changes to the named tables after the copy are not replicated: make them logged (ALTER TABLE … SET LOGGED) if their changes matter, or accept their snapshot',
   },
+  'target.password-logs': {
+    title:
+      "The subscription's password stays out of the target's logs and statistics: the target user may turn off, for its session, whatever would keep the CREATE SUBSCRIPTION statement (pg_stat_statements.track_utility, log_statement, log_min_duration_statement and the sampled and error statement logs).",
+    severity: onlineOnly('warning'),
+    fix: 'connect to the target as a superuser, or (PostgreSQL 15+) GRANT SET ON PARAMETER on the named settings to the target user; or let the target server reach the source without a password (a pg_hba.conf cert rule, or a password file of its OS user) so the statement carries none. Otherwise, after the migration, remove the statement from pg_stat_statements (SELECT pg_stat_statements_reset()) and the server log, and change the source password. (auto_explain logs plans of planned statements only, never this one.)',
+  },
   'roles.present': {
     title:
       'Every role that owns objects or appears in grants or policies of the source database exists on the target server.',

@@ -39,6 +39,7 @@ const TARGET_CHECKS: readonly CheckId[] = [
   'target.database',
   'encoding.match',
   'collations.available',
+  'target.password-logs',
   'roles.present',
 ];
 
@@ -401,5 +402,84 @@ describe('runPreflight against real PostgreSQL servers', () => {
       targetCluster: await clusterState(bare.url()),
     };
     expect(after).toEqual(before);
+  });
+});
+
+describe("preflight's warning when the subscription's password would stay in the target's logs or statistics", () => {
+  /** A target with pg_stat_statements preloaded and every statement's duration logged. */
+  let logged: ThrowawayCluster;
+  const plainUser = 'app_target';
+  const grantedUser = 'granted_target';
+
+  beforeAll(async () => {
+    logged = await startThrowawayCluster({
+      settings: ["shared_preload_libraries = 'pg_stat_statements'", 'log_min_duration_statement = 0'],
+    });
+    await query(logged.url(), `CREATE ROLE ${plainUser} LOGIN`);
+    await query(logged.url(), `CREATE ROLE ${grantedUser} LOGIN`);
+    // What the subscribing session sets, granted to one non-superuser (PostgreSQL 15+).
+    await query(
+      logged.url(),
+      `GRANT SET ON PARAMETER log_statement, log_min_error_statement, log_min_duration_statement,
+         log_min_duration_sample, log_transaction_sample_rate, pg_stat_statements.track_utility TO ${grantedUser}`,
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await logged?.stop();
+  });
+
+  const asUser = (cluster: ThrowawayCluster, user: string, db: string) =>
+    cluster.url(db).replace('postgres@', `${user}@`);
+
+  it('names pg_stat_statements and the log settings a non-superuser target cannot turn off, and not for a superuser', async () => {
+    const source = logged.url();
+    const plain = await preflight({ source, target: asUser(logged, plainUser, 'pw_tgt'), mode: 'online' });
+    const warning = check(plain, 'target.password-logs');
+    expect(warning).toMatchObject({ ok: false, severity: 'warning' });
+    expect(warning.items).toEqual([
+      'pg_stat_statements',
+      'log_min_duration_statement',
+      'log_min_error_statement',
+    ]);
+    expect(warning.message).toContain(`"${plainUser}"`);
+    expect(warning.message).toContain('pg_stat_statements (loaded, track_utility = on)');
+    expect(warning.message).toContain('log_min_duration_statement = 0');
+    for (const word of ['superuser', 'GRANT SET ON PARAMETER', 'pg_stat_statements_reset', 'auto_explain'])
+      expect(warning.fix).toContain(word);
+
+    // A superuser, and a user granted SET on those parameters, turn them off for the session.
+    const superuser = await preflight({ source, target: logged.url('pw_tgt'), mode: 'online' });
+    expect(check(superuser, 'target.password-logs')).toMatchObject({ ok: true, severity: 'warning' });
+    expect(failed(superuser, 'warning')).not.toContain('target.password-logs');
+    const granted = await preflight({
+      source,
+      target: asUser(logged, grantedUser, 'pw_tgt'),
+      mode: 'online',
+    });
+    expect(check(granted, 'target.password-logs').ok).toBe(true);
+
+    // An offline migration makes no subscription: no such check.
+    const offline = await preflight({ source, target: asUser(logged, plainUser, 'pw_tgt'), mode: 'offline' });
+    expect(offline.checks.map((c) => c.id)).not.toContain('target.password-logs');
+  });
+
+  it('leaves pg_stat_statements out where it is not loaded, and still names the error statement log', async () => {
+    const plain = await startThrowawayCluster();
+    try {
+      await query(plain.url(), `CREATE ROLE ${plainUser} LOGIN`);
+      const report = await preflight({
+        source: plain.url(),
+        target: asUser(plain, plainUser, 'pw_tgt'),
+        mode: 'online',
+      });
+      // Only a failing CREATE SUBSCRIPTION would be logged, with its text, under the defaults.
+      expect(check(report, 'target.password-logs')).toMatchObject({
+        ok: false,
+        items: ['log_min_error_statement'],
+      });
+    } finally {
+      await plain.stop();
+    }
   });
 });

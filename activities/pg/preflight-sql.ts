@@ -4,6 +4,7 @@
  * that the target runs must work on every major from the source's up (the target may be newer), so
  * they only use catalog columns that every supported major has.
  */
+import { QUIET_SETTINGS } from './replication-sql';
 import { notExtensionMember, userSchema } from './user-objects-sql';
 
 /** Every preflight read runs in a transaction that cannot change the server, even by mistake. */
@@ -259,3 +260,29 @@ export const TARGET_ROLES_FOUND = `SELECT rolname AS name FROM pg_roles WHERE ro
 /** Of the given extension names, those the target server could CREATE (its control files exist). */
 export const TARGET_EXTENSIONS_AVAILABLE = `
   SELECT name FROM pg_available_extensions WHERE name = ANY($1::text[])`;
+
+/**
+ * The settings that could keep the subscription's CREATE statement (it carries the source's
+ * password) on the target, as the target user's session sees them, and whether that user may SET
+ * each for its session (what createSubscription does). pg_stat_statements' settings are real
+ * (vartype bool/enum) only where the module is preloaded, placeholders (string) otherwise; that is
+ * how a user who may not read shared_preload_libraries learns that it is loaded.
+ * has_parameter_privilege (PostgreSQL 15+) knows GRANT SET ON PARAMETER; older majors let only
+ * superusers set these.
+ */
+export function targetPasswordKeepersSql(major: number): string {
+  const maySet =
+    major >= 15
+      ? `has_parameter_privilege(s.name, 'SET')`
+      : '(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)';
+  return `
+  SELECT s.name, s.setting, s.vartype, (s.context = 'user' OR ${maySet}) AS may_set
+    FROM pg_settings s
+   WHERE s.name = ANY($1::text[])`;
+}
+
+/** The settings targetPasswordKeepersSql asks about: what the subscribing session turns off, and pg_stat_statements.track. */
+export const PASSWORD_KEEPER_NAMES: readonly string[] = [
+  ...QUIET_SETTINGS.map(([name]) => name),
+  'pg_stat_statements.track',
+];

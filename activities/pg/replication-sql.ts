@@ -156,17 +156,23 @@ export function createSubscriptionSql(options: {
  * statistics, where log_statement = ddl, a failing statement (log_min_error_statement), a slow or
  * sampled one (log_min_duration_statement, log_min_duration_sample, log_transaction_sample_rate)
  * or pg_stat_statements (track_utility; auto_explain logs no utility statement) would keep it.
- * Superuser settings mostly: a role that cannot set one gets the server's own configuration.
+ * Superuser settings mostly: a role that cannot set one gets the server's own configuration
+ * (preflight warns about that: `target.password-logs`).
  */
-export const QUIET_STATEMENT_LOG: readonly string[] = [
-  'SET log_statement = none',
-  'SET log_min_error_statement = panic',
-  'SET log_min_duration_statement = -1',
-  'SET log_min_duration_sample = -1',
-  'SET log_transaction_sample_rate = 0',
+export const QUIET_SETTINGS: readonly (readonly [name: string, value: string])[] = [
+  ['log_statement', 'none'],
+  ['log_min_error_statement', 'panic'],
+  ['log_min_duration_statement', '-1'],
+  ['log_min_duration_sample', '-1'],
+  ['log_transaction_sample_rate', '0'],
   // A placeholder when the module is not loaded: setting it then changes nothing, and fails for no one.
-  'SET pg_stat_statements.track_utility = off',
+  ['pg_stat_statements.track_utility', 'off'],
 ];
+
+/** The SET statements of QUIET_SETTINGS, run by the session that creates the subscription. */
+export const QUIET_STATEMENT_LOG: readonly string[] = QUIET_SETTINGS.map(
+  ([name, value]) => `SET ${name} = ${value}`,
+);
 
 /** Points a subscription that a half-done rollback detached (slot_name = NONE) back at its slot. */
 export function setSubscriptionSlotSql(subscription: string, slot: string): string {
