@@ -89,6 +89,7 @@ export default tseslint.config(
     files: [
       'test/**/*.ts',
       'bench/**/*.ts',
+      'chaos/**/*.ts',
       'examples/**/*.ts',
       'vitest.config.mts',
       'vitest.record.config.mts',
