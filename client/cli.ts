@@ -28,7 +28,24 @@ export function buildProgram(): Command {
     .description('Durable PostgreSQL migrations, backups and restores on Temporal')
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
+    .option(
+      '--profile <name>',
+      'the profile of temporal.toml to reach Temporal with (TEMPORAL_CONFIG_FILE, ~/.config/temporalio/temporal.toml), as TEMPORAL_PROFILE',
+    )
     .exitOverride();
+  // Before any command runs: the flag is TEMPORAL_PROFILE for this process and what it starts,
+  // so the CLI, its library calls, `pgferry worker` and `chatops serve` read the same profile.
+  program.hook('preAction', (root) => {
+    const { profile } = root.opts<{ profile?: string }>();
+    if (profile === undefined) return;
+    if (profile.trim() === '') {
+      throw new PgferryError(ErrorCode.InvalidInput, 'profile: empty', {
+        field: 'profile',
+        fix: 'give --profile the name of a [profile.NAME] table of temporal.toml',
+      });
+    }
+    process.env.TEMPORAL_PROFILE = profile;
+  });
   registerDev(program);
   registerDemo(program);
   registerWorker(program);

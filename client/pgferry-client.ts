@@ -44,7 +44,12 @@ import {
 } from '../domain/contracts';
 import { EncryptionCodec, type CodecKey } from '../worker/codec';
 import { loadCodecKey, loadConfig } from '../worker/config';
-import { temporalUnavailable, toPgferryError } from './errors';
+import {
+  temporalConnectOptions,
+  temporalUnavailable,
+  type TemporalConnection,
+} from '../worker/temporal-connection';
+import { toPgferryError } from './errors';
 import { buildTimeline, type Timeline } from './history';
 import { cleanupInputFromHistory } from './cleanup';
 import {
@@ -67,10 +72,19 @@ import {
   type PreflightReport,
 } from '../domain/migration';
 
-/** How to reach Temporal; each field defaults as the CLI's does (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, the codec key). */
+/**
+ * How to reach Temporal; each field defaults as the CLI's does: TEMPORAL_* variables over a profile
+ * of temporal.toml (read by @temporalio/envconfig, as the Temporal CLI and SDKs read it: address,
+ * namespace, API key, TLS and mTLS files), and the codec key.
+ */
 export interface ConnectOptions {
+  /** Overrides the address of the profile and TEMPORAL_ADDRESS; TLS and API key still apply. */
   readonly address?: string;
   readonly namespace?: string;
+  /** The profile of temporal.toml; TEMPORAL_PROFILE, else `default` when the file has it. */
+  readonly profile?: string;
+  /** A connection already loaded (loadTemporalConnection); the environment's is not read then. */
+  readonly temporal?: TemporalConnection;
   /** The codec key; from PGFERRY_CODEC_KEY or the key file when absent. */
   readonly codecKey?: CodecKey;
   /** The environment to read defaults from. */
@@ -131,18 +145,28 @@ export class PgferryClient {
 
   /** Connects to Temporal with pgferry's encryption codec. */
   static async connect(options: ConnectOptions = {}): Promise<PgferryClient> {
-    const config = loadConfig(options.env ?? process.env);
-    const address = options.address ?? config.temporalAddress;
+    const config = loadConfig(options.env ?? process.env, { profile: options.profile });
+    const temporal = {
+      ...(options.temporal ?? config.temporal),
+      ...(options.address !== undefined ? { address: options.address } : {}),
+    };
+    const address = temporal.address;
     const codec = new EncryptionCodec(options.codecKey ?? (await loadCodecKey(config)));
-    let connection: Connection;
+    // Lazy, then connected: a connection that fails is closed here, or its channel would keep
+    // retrying in the background (Connection.connect leaves it open when it throws).
+    const connection = Connection.lazy({ ...temporalConnectOptions(temporal), connectTimeout: 5000 });
     try {
-      connection = await Connection.connect({ address, connectTimeout: 5000 });
+      await connection.ensureConnected();
     } catch (err) {
-      throw temporalUnavailable(err, address);
+      await connection.close().catch(() => undefined);
+      // The server answered but refused the caller (credentials, authorizer): say that instead.
+      const cause = (err as { cause?: { code?: number } }).cause;
+      if (cause?.code === 16 || cause?.code === 7) throw toPgferryError(cause);
+      throw temporalUnavailable(err, temporal);
     }
     const client = new Client({
       connection,
-      namespace: options.namespace ?? config.namespace,
+      namespace: options.namespace ?? temporal.namespace,
       dataConverter: { payloadCodecs: [codec] },
     });
     return new PgferryClient(connection, client, codec, address);

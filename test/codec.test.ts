@@ -171,8 +171,13 @@ describe('loadConfig', () => {
   it('falls back to the shared defaults when the environment says nothing.', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
-      temporalAddress: DEFAULTS.temporalAddress,
-      namespace: DEFAULTS.temporalNamespace,
+      temporal: {
+        address: DEFAULTS.temporalAddress,
+        namespace: DEFAULTS.temporalNamespace,
+        tls: undefined,
+        apiKey: undefined,
+        profile: undefined,
+      },
       dataConcurrency: DEFAULTS.dataConcurrency,
       codecKey: undefined,
       codecKeyId: 'k1',
@@ -207,8 +212,15 @@ describe('loadConfig', () => {
       PGFERRY_WEBHOOK_SECRET: 'shh',
     });
     expect(config).toEqual({
-      temporalAddress: 'temporal:7233',
-      namespace: 'pgferry',
+      temporal: {
+        address: 'temporal:7233',
+        namespace: 'pgferry',
+        tls: undefined,
+        apiKey: undefined,
+        metadata: undefined,
+        profile: undefined,
+        configFile: undefined,
+      },
       stateDir: '/var/lib/pgferry',
       codecKeyFile: '/etc/pgferry/key.json',
       codecKey: undefined,
@@ -247,7 +259,7 @@ describe('loadConfig', () => {
   it('takes an empty variable as unset, as compose makes of an unset one.', () => {
     expect(loadConfig({ PGFERRY_DATA_CONCURRENCY: '', TEMPORAL_ADDRESS: '' })).toMatchObject({
       dataConcurrency: 4,
-      temporalAddress: 'localhost:7233',
+      temporal: expect.objectContaining({ address: 'localhost:7233' }),
     });
     expect(loadConfig({ PGFERRY_CODEC_KEY: '' }).codecKey).toBeUndefined();
   });

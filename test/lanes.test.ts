@@ -8,6 +8,7 @@ import { EncryptionCodec } from '../worker/codec';
 import { loadCodecKey, loadConfig } from '../worker/config';
 import { installRuntime } from '../worker/runtime';
 import { ensureSearchAttributes } from '../worker/search-attributes';
+import { temporalConnectOptions } from '../worker/temporal-connection';
 import { testActivityDeps } from './helpers/activity-env';
 import { adminUrl, createEmptyDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 import { useTemporalSuite } from './helpers/suite';
@@ -95,11 +96,11 @@ describe('the copy lanes of a migration end together', () => {
   beforeAll(async () => {
     installRuntime('ERROR');
     const config = loadConfig(suite.env);
-    const connection = await NativeConnection.connect({ address: config.temporalAddress });
-    await ensureSearchAttributes(connection, config.namespace);
+    const connection = await NativeConnection.connect(temporalConnectOptions(config.temporal));
+    await ensureSearchAttributes(connection, config.temporal.namespace);
     const common = {
       connection,
-      namespace: config.namespace,
+      namespace: config.temporal.namespace,
       dataConverter: { payloadCodecs: [new EncryptionCodec(await loadCodecKey(config))] },
       activities: scriptedActivities(timeline),
     };

@@ -6,10 +6,9 @@ import { z } from 'zod';
 import { DEFAULTS } from '../domain/constants';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import type { CodecKey } from './codec';
+import { loadTemporalConnection, type TemporalConnection } from './temporal-connection';
 
 const EnvSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().min(1).default(DEFAULTS.temporalAddress),
-  TEMPORAL_NAMESPACE: z.string().min(1).default(DEFAULTS.temporalNamespace),
   PGFERRY_STATE_DIR: z.string().min(1).default(DEFAULTS.stateDir),
   PGFERRY_CODEC_KEY: z.string().optional(),
   PGFERRY_CODEC_KEY_ID: z
@@ -40,8 +39,8 @@ const EnvSchema = z.object({
 
 /** The worker's and the client's settings, parsed from the environment. */
 export interface Config {
-  readonly temporalAddress: string;
-  readonly namespace: string;
+  /** Where Temporal is and how to reach it (TEMPORAL_* variables and temporal.toml profiles). */
+  readonly temporal: TemporalConnection;
   readonly stateDir: string;
   readonly codecKeyFile: string;
   readonly codecKey: string | undefined;
@@ -76,8 +75,14 @@ function discoverServerBinDirs(): Record<number, string> {
   return out;
 }
 
-/** Parses settings from the environment; every problem is named by its variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * Parses settings from the environment, and the Temporal connection from it and the profile of
+ * temporal.toml (`profile`, else TEMPORAL_PROFILE); every problem is named by its variable or key.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { profile?: string | undefined } = {},
+): Config {
   // An empty variable (what compose makes of an unset one) means unset.
   const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) {
@@ -100,8 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     : discoverServerBinDirs();
   const majors = Object.keys(clusterBinDirs).map(Number);
   return {
-    temporalAddress: e.TEMPORAL_ADDRESS,
-    namespace: e.TEMPORAL_NAMESPACE,
+    temporal: loadTemporalConnection(env, options),
     stateDir,
     codecKeyFile: path.resolve(e.PGFERRY_CODEC_KEY_FILE ?? path.join(stateDir, 'codec-key.json')),
     codecKey: e.PGFERRY_CODEC_KEY,

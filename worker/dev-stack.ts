@@ -7,6 +7,7 @@ import { startDevServer, startSdkDevServer, type DevServer, type DevServerOption
 import { startWorker, type RunningWorker } from './run';
 import { installRuntime } from './runtime';
 import { setupTemporalCli } from './temporal-cli';
+import { plainTemporalConnection } from './temporal-connection';
 
 /** A dev server and, when asked, a worker on it: what `pgferry dev` and `pgferry demo` run. */
 export interface DevStack {
@@ -96,13 +97,12 @@ export async function startDevStack(
     try {
       installRuntime();
       await new Promise<void>((resolve, reject) => {
-        startWorker({ ...options.config, temporalAddress: server.address }, { onReady: resolve }).then(
-          (w) => {
-            worker = w;
-            w.done.catch(reject);
-          },
-          reject,
-        );
+        // The dev server is plaintext on loopback: a profile's TLS, key or headers are not for it.
+        const temporal = plainTemporalConnection(server.address, options.config.temporal.namespace);
+        startWorker({ ...options.config, temporal }, { onReady: resolve }).then((w) => {
+          worker = w;
+          w.done.catch(reject);
+        }, reject);
       });
     } catch (err) {
       await stop();

@@ -10,6 +10,7 @@ import { EncryptionCodec } from './codec';
 import { loadCodecKey, type Config } from './config';
 import { createLogger } from './logger';
 import { ensureSearchAttributes } from './search-attributes';
+import { temporalConnectOptions, temporalUnavailable } from './temporal-connection';
 
 /** The module the worker bundles: every workflow type pgferry registers. */
 export const WORKFLOWS_PATH =
@@ -84,10 +85,22 @@ export interface RunningWorker {
   shutdown(): void;
 }
 
+/** Connects to the configured Temporal (TLS, mTLS, API key as the profile says); TemporalUnavailable when it cannot. */
+async function connectWorker(config: Config): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(temporalConnectOptions(config.temporal));
+  } catch (err) {
+    throw temporalUnavailable(err, config.temporal);
+  }
+}
+
 /** Starts the control and data workers against the configured Temporal server. */
 export async function startWorker(config: Config, options: RunWorkerOptions = {}): Promise<RunningWorker> {
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  await ensureSearchAttributes(connection, config.namespace);
+  const connection = await connectWorker(config);
+  await ensureSearchAttributes(connection, config.temporal.namespace).catch(async (err: unknown) => {
+    await connection.close().catch(() => undefined);
+    throw err;
+  });
   const codec = new EncryptionCodec(await loadCodecKey(config));
   const activities = createActivities(activityDeps(config, options.env ?? process.env));
   const common: Pick<
@@ -99,7 +112,7 @@ export async function startWorker(config: Config, options: RunWorkerOptions = {}
     | 'defaultHeartbeatThrottleInterval'
   > = {
     connection,
-    namespace: config.namespace,
+    namespace: config.temporal.namespace,
     dataConverter: { payloadCodecs: [codec] },
     // Progress figures ride on heartbeats: send them every second, not every 80% of the timeout.
     maxHeartbeatThrottleInterval: '1 second',

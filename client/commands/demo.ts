@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { stopLocalCluster } from '../../activities/provision/local-cluster';
 import { loadConfig, type Config } from '../../worker/config';
+import { plainTemporalConnection } from '../../worker/temporal-connection';
 import { formatBytes, formatCount } from '../format';
 import { PgferryClient } from '../pgferry-client';
 import { outputFor, withJson, type CommonOptions } from './context';
@@ -75,8 +76,10 @@ export function registerDemo(program: Command): void {
       }
     };
     try {
-      const env = { ...process.env, TEMPORAL_ADDRESS: server.address };
-      client = await PgferryClient.connect({ env, address: server.address });
+      // The demo's own dev server: plaintext, whatever profile the environment names.
+      client = await PgferryClient.connect({
+        temporal: plainTemporalConnection(server.address, config.temporal.namespace),
+      });
 
       say('1/4 provisioning a throw-away source cluster with the sample database…');
       const source = await (

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../../domain/constants';
 import { loadConfig } from '../../worker/config';
+import { describeTemporalSecurity } from '../../worker/temporal-connection';
 import { outputFor, withJson, type CommonOptions } from './context';
 
 /** Stops `stop` on the first SIGINT or SIGTERM; resolves when it has. */
@@ -16,7 +17,7 @@ export function onStopSignal(stop: () => Promise<void>): Promise<void> {
   });
 }
 
-/** `pgferry worker`: a worker alone, against TEMPORAL_ADDRESS. */
+/** `pgferry worker`: a worker alone, against the configured Temporal (TEMPORAL_*, temporal.toml profile). */
 export function registerWorker(program: Command): void {
   withJson(
     program
@@ -34,9 +35,15 @@ export function registerWorker(program: Command): void {
     const worker = await startWorker(config, {
       onReady: () =>
         out.result(
-          { ok: true, ready: true, address: config.temporalAddress, namespace: config.namespace },
+          {
+            ok: true,
+            ready: true,
+            address: config.temporal.address,
+            namespace: config.temporal.namespace,
+            connection: describeTemporalSecurity(config.temporal),
+          },
           () =>
-            `pgferry worker ready: polling ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} at ${config.temporalAddress} (namespace ${config.namespace})`,
+            `pgferry worker ready: polling ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} at ${config.temporal.address} (namespace ${config.temporal.namespace}; ${describeTemporalSecurity(config.temporal)})`,
         ),
     });
     const stopped = onStopSignal(async () => {
