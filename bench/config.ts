@@ -29,7 +29,29 @@ export interface BenchConfig {
   readonly keep: boolean;
   /** Also write the results as JSON to this file. */
   readonly out: string | undefined;
+  /** The shapes to measure instead of the default run (offline, online, memory); empty: the default run. */
+  readonly shapes: ShapeName[];
+  /** How large each shape's source is: `small` for a quick check, `default` for a realistic size. */
+  readonly size: ShapeSize;
 }
+
+/** The shapes `--shape` knows, in the order `--shape all` runs them (the mix of the others last). */
+export const SHAPE_NAMES = [
+  'index-heavy',
+  'wide-inline',
+  'toast',
+  'many-tables',
+  'regression',
+  'partitioned',
+  'narrow',
+  'mixed',
+] as const;
+
+/** One shape of source database. */
+export type ShapeName = (typeof SHAPE_NAMES)[number];
+
+/** The sizes of `--size`. */
+export type ShapeSize = 'small' | 'default';
 
 /** The flags, the variables that stand for them, and their help. */
 const OPTIONS = {
@@ -61,6 +83,11 @@ const OPTIONS = {
   },
   keep: { env: 'BENCH_KEEP', help: 'keep the bench_* databases (BENCH_KEEP=1)' },
   out: { env: 'BENCH_OUT', help: 'also write the results as JSON to this file' },
+  shape: {
+    env: 'BENCH_SHAPE',
+    help: `measure these shapes instead of the default run, comma-separated, or all: ${SHAPE_NAMES.join(', ')}`,
+  },
+  size: { env: 'BENCH_SIZE', help: 'size of the --shape sources: small (a quick check) or default' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -106,6 +133,18 @@ const Schema = z.object({
     .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes')
     .default(false),
   out: z.string().min(1).optional(),
+  shape: z
+    .string()
+    .transform((v) => v.split(',').map((name) => name.trim()))
+    .refine(
+      (names) => names.every((n) => n === 'all' || (SHAPE_NAMES as readonly string[]).includes(n)),
+      `expected all or shape names from ${SHAPE_NAMES.join(', ')}`,
+    )
+    .transform((names) =>
+      names.includes('all') ? [...SHAPE_NAMES] : SHAPE_NAMES.filter((n) => names.includes(n)),
+    )
+    .default([]),
+  size: z.enum(['small', 'default']).default('default'),
 });
 
 /** The help text of `npm run bench -- --help`. */
@@ -140,6 +179,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
       server: text,
       keep: { type: 'boolean' },
       out: text,
+      shape: text,
+      size: text,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -182,5 +223,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
     server: v.server.replace(/\/$/, ''),
     keep: v.keep,
     out: v.out,
+    shapes: v.shape,
+    size: v.size,
   };
 }

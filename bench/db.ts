@@ -80,7 +80,10 @@ export async function databaseSize(server: string, name: string): Promise<number
   });
 }
 
-/** count(*) of each of `tables` (by default the main ones); -1 for a table that is missing. */
+/**
+ * count(*) of each of `tables` (by default the main ones), each named as `regclass` prints it
+ * (`pgbench_accounts`, `narrow.rows`, `"Odd"."name"`); -1 for a table that is missing.
+ */
 export async function tableCounts(
   server: string,
   database: string,
@@ -89,18 +92,49 @@ export async function tableCounts(
   return withClient(dbUrl(server, database), async (c) => {
     const counts: Record<string, number> = {};
     for (const table of tables) {
-      const { rows: found } = await c.query<{ present: boolean }>(
-        'SELECT to_regclass($1) IS NOT NULL AS present',
-        [`public.${quoteIdent(table)}`],
-      );
-      if (!found[0]?.present) {
+      // The server's own spelling of the name, quoted as it must be: never the name as given.
+      const { rows: found } = await c.query<{ rel: string | null }>('SELECT to_regclass($1)::text AS rel', [
+        table,
+      ]);
+      const rel = found[0]?.rel;
+      if (!rel) {
         counts[table] = -1;
         continue;
       }
-      const { rows } = await c.query<{ n: string }>(`SELECT count(*) AS n FROM public.${quoteIdent(table)}`);
+      // ONLY: an inheritance parent's own rows, so that a child's lost rows show on the child.
+      const { rows } = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${rel}`);
       counts[table] = Number(rows[0]?.n ?? -1);
     }
     return counts;
+  });
+}
+
+/**
+ * Every table that holds rows (plain tables and partitions, not partitioned parents, views or
+ * foreign tables) outside the system schemas, as `regclass` prints it: what a shape's copies must
+ * carry over.
+ */
+export async function userTables(server: string, database: string): Promise<string[]> {
+  return withClient(dbUrl(server, database), async (c) => {
+    const { rows } = await c.query<{ rel: string }>(
+      `SELECT c.oid::regclass::text AS rel
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+        ORDER BY 1`,
+    );
+    return rows.map((r) => r.rel);
+  });
+}
+
+/** Relations of a database outside the system schemas (tables, indexes, views, sequences…), TOAST aside. */
+export async function relationCount(server: string, database: string): Promise<number> {
+  return withClient(dbUrl(server, database), async (c) => {
+    const { rows } = await c.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
+    );
+    return Number(rows[0]?.n ?? 0);
   });
 }
 

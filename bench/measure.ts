@@ -9,9 +9,12 @@ import type { PgferryRun, ToolRow } from './report';
 import { sampleRss } from './rss';
 import type { Source } from './source';
 
+/** What a timed run needs of a source: its database, its size, and the row counts a copy must match. */
+export type CountedSource = Pick<Source, 'database' | 'bytes' | 'counts'>;
+
 /** Drops a target after its counts were read, so the next tool starts from the same server state. */
-async function verifyAndDrop(config: BenchConfig, source: Source, target: string): Promise<string[]> {
-  const counts = await tableCounts(config.server, target);
+async function verifyAndDrop(config: BenchConfig, source: CountedSource, target: string): Promise<string[]> {
+  const counts = await tableCounts(config.server, target, Object.keys(source.counts));
   if (!config.keep) await dropDatabase(config.server, target);
   return countDifferences(source.counts, counts);
 }
@@ -19,7 +22,7 @@ async function verifyAndDrop(config: BenchConfig, source: Source, target: string
 /** Times one run of another tool, checks the copy's row counts, and drops the copy. */
 export async function timeTool(
   config: BenchConfig,
-  source: Source,
+  source: CountedSource,
   tool: string,
   target: string,
   fn: (job: CopyJob) => Promise<ToolRun>,
@@ -76,22 +79,28 @@ function failedRow(tool: string, error: string, commands: string[]): ToolRow {
   };
 }
 
-const PGFERRY_TOOL = 'pgferry migrate --mode offline';
+/** The tool's name in the report: the validation says which of pgferry's runs it is. */
+export function pgferryTool(validate: 'counts' | undefined): string {
+  return `pgferry migrate --mode offline${validate ? ` --validate ${validate}` : ' (default validation: checksums)'}`;
+}
 
 /**
  * One pgferry migration: wall time of the CLI, the worker's RSS every 200 ms, the CPU of the worker
  * (and of the schema tools it runs), of the Temporal dev server and of the CLI, and the stages read
- * back from the history.
+ * back from the history. `validate` undefined: pgferry's default validation (checksums); the
+ * default run's offline rounds use `counts`, as its goal says.
  */
 export async function timePgferry(
   config: BenchConfig,
   stack: DevStack,
-  source: Source,
+  source: CountedSource,
   target: string,
   label: string,
-  round = 1,
-): Promise<PgferryRun & { tool: ToolRow }> {
+  round: number,
+  validate: 'counts' | undefined,
+): Promise<PgferryRun & { tool: ToolRow; workflowId: string | undefined }> {
   const name = `bench-${label}-${round}-${Date.now()}`;
+  const tool = pgferryTool(validate);
   const migration: MigrateRun = {
     name,
     source: dbUrl(config.server, source.database),
@@ -99,6 +108,7 @@ export async function timePgferry(
     mode: 'offline',
     jobs: config.jobs,
     split: config.split,
+    ...(validate ? { validate } : {}),
   };
   const command = `pgferry ${migrateArgs(migration).join(' ')}`;
   await checkpoint(config.server);
@@ -133,7 +143,8 @@ export async function timePgferry(
       breakdown: undefined,
       differences: [],
       error,
-      tool: failedRow(PGFERRY_TOOL, error, [command]),
+      tool: failedRow(tool, error, [command]),
+      workflowId: undefined,
     };
   }
   const differences = await verifyAndDrop(config, source, target);
@@ -150,7 +161,8 @@ export async function timePgferry(
     breakdown: stages,
     differences,
     error: undefined,
-    tool: { ...okRow(PGFERRY_TOOL, wallSeconds, differences, [command]), cpu },
+    tool: { ...okRow(tool, wallSeconds, differences, [command]), cpu },
+    workflowId: outcome.workflowId,
   };
 }
 

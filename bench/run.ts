@@ -17,6 +17,8 @@ import { combineRounds, timePgferry, timeTool } from './measure';
 import { startDevStack, type DevStack } from './pgferry';
 import { freePort, run } from './proc';
 import { renderReport, type BenchResults, type Machine, type PgferryRun, type ToolRow } from './report';
+import { renderShapeReport, type ShapeResults } from './shape-report';
+import { measureShape, SHAPE_DB } from './shape-run';
 import { generateSource } from './source';
 
 /** The online run's source database, on the throw-away logical cluster (gone with it). */
@@ -190,7 +192,7 @@ async function bench(config: BenchConfig, argv: readonly string[]): Promise<Benc
   const dumpRounds: ToolRow[] = [];
   for (let round = 1; round <= config.runs; round += 1) {
     if (config.runs > 1) say(`round ${round} of ${config.runs}`);
-    ferryRounds.push(await timePgferry(config, stack, source, DB.pgferry, 'base', round));
+    ferryRounds.push(await timePgferry(config, stack, source, DB.pgferry, 'base', round, 'counts'));
     copydbRounds.push(await timeTool(config, source, `pgcopydb clone`, DB.pgcopydb, runPgcopydb));
     dumpRounds.push(
       await timeTool(
@@ -225,7 +227,7 @@ async function bench(config: BenchConfig, argv: readonly string[]): Promise<Benc
       `${DB.sourceBig}: ${(big.bytes / 2 ** 20).toFixed(0)} MB in ${big.seconds.toFixed(0)} s; a fresh worker for it…`,
     );
     const bigStack = await startStack(config);
-    runs.push(await timePgferry(config, bigStack.stack, big, DB.pgferryBig, `x${f}`));
+    runs.push(await timePgferry(config, bigStack.stack, big, DB.pgferryBig, `x${f}`, 1, 'counts'));
     await bigStack.stop();
     // pgcopydb on the same larger source: tells time that grows faster than the data in pgferry
     // from time the server itself needs (WAL, index sorts that spill to disk).
@@ -261,6 +263,48 @@ async function bench(config: BenchConfig, argv: readonly string[]): Promise<Benc
   };
 }
 
+/**
+ * `--shape`: each shape's source made in turn, every tool timed on it in interleaved rounds (pgferry
+ * with --validate counts and with its default validation, pgcopydb, pg_dump + pg_restore), on one
+ * dev stack. The default run's offline, online and memory runs are not part of it.
+ */
+async function shapesBench(config: BenchConfig, argv: readonly string[]): Promise<ShapeResults> {
+  const machine = await machineFacts(config.server);
+  say(`${machine.cpus} CPUs, ${machine.postgres}, ${machine.pgcopydb}, Node ${machine.node}`);
+  for (const name of Object.values(SHAPE_DB)) await dropDatabase(config.server, name);
+  if (!config.keep) {
+    cleanups.add(async () => {
+      for (const name of Object.values(SHAPE_DB)) await dropDatabase(config.server, name);
+    });
+  }
+  say('starting pgferry dev (Temporal dev server + worker)…');
+  const { stack, stop } = await startStack(config);
+  const shapes = [];
+  for (const shape of config.shapes) {
+    shapes.push(await measureShape(config, stack, shape, machine.postgresMajor));
+  }
+  await stop();
+  return { machine, config, command: commandLine(argv), shapes, loadAverageAtEnd: os.loadavg() };
+}
+
+/** A shape run is broken when a copy lost rows or pgferry failed; another tool's failure is only reported. */
+function shapesBroken(results: ShapeResults): boolean {
+  return results.shapes.some((s) =>
+    Object.entries(s.tools).some(
+      ([key, t]) =>
+        t !== undefined &&
+        (t.differences.length > 0 || ((key === 'counts' || key === 'checksums') && t.error !== undefined)),
+    ),
+  );
+}
+
+async function runShapes(settings: BenchConfig, argv: readonly string[]): Promise<number> {
+  const results = await shapesBench(settings, argv);
+  process.stdout.write(`\n${renderShapeReport(results)}\n\ncommand: ${results.command}\n`);
+  if (settings.out) await writeFile(settings.out, `${JSON.stringify(results, null, 2)}\n`);
+  return shapesBroken(results) ? 1 : 0;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let config: BenchConfig | 'help';
   try {
@@ -281,6 +325,7 @@ async function main(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (settings.shapes.length > 0) return await runShapes(settings, argv);
     const results = await bench(settings, argv);
     process.stdout.write(`\n${renderReport(results)}\n\ncommand: ${results.command}\n`);
     if (settings.out) await writeFile(settings.out, `${JSON.stringify(results, null, 2)}\n`);
