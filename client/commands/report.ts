@@ -1,13 +1,8 @@
 import { statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import type { PgferryClient } from '../pgferry-client';
-import { renderReportHtml } from '../report/html';
-import { renderReportMarkdown } from '../report/markdown';
-import { reportFromTimeline, type MigrationReport } from '../report/model';
-import { packageVersion } from '../version';
+import { writeReport } from '../report/write';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
 import { strictFlags } from './flags';
 
@@ -39,20 +34,6 @@ function outputFile(value: string | undefined, field: 'html' | 'md'): string | u
       `give --${field} a file name, e.g. ${path.join(file, `report.${field}`)}`,
     );
   return file;
-}
-
-/** Builds a workflow's report from its history and writes the files asked for; returns the report and the files. */
-export async function writeReport(
-  client: PgferryClient,
-  id: string,
-  files: { html?: string; md?: string },
-): Promise<{ report: MigrationReport; markdown: string; files: { html?: string; md?: string } }> {
-  const report = reportFromTimeline(await client.history(id));
-  const ctx = { generatedAt: new Date().toISOString(), version: packageVersion() };
-  const markdown = renderReportMarkdown(report, ctx);
-  if (files.html) await writeFile(files.html, renderReportHtml(report, ctx));
-  if (files.md) await writeFile(files.md, markdown);
-  return { report, markdown, files };
 }
 
 /** `pgferry report NAME [--html FILE] [--md FILE]`: the migration's report, from its Temporal history. */
