@@ -13,14 +13,18 @@ export interface PgferryProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node bin/pgferry.js ARGS` (the compiled CLI, or another build's entry point `cli`) in the background. */
+/**
+ * Starts `node bin/pgferry.js ARGS` (the compiled CLI, or another build's entry point `cli`) in the
+ * background, on this Node.js or on the `node` binary given (another Node.js version).
+ */
 export function spawnPgferry(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   cwd?: string,
   cli: string = CLI,
+  node: string = process.execPath,
 ): PgferryProcess {
-  const child = spawn(process.execPath, [cli, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node, [cli, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const proc: PgferryProcess = {
     child,
     stdout: '',
