@@ -39,77 +39,100 @@ const SLOT_RELEASE_TIMEOUT_MS = 15_000;
  * freeze, that is the source's final LSN: waitForReplay waits for the target to confirm it.
  */
 export async function currentLsn(deps: ActivityDeps, input: OnSource): Promise<{ lsn: string }> {
-  // Its commit waits for the flush, and for a synchronous standby where the source has one.
   return withHeartbeat('marking the final LSN', () =>
     withClient(input.source, deps.env, replicationStep('source', 'marking the final LSN'), (client) =>
-      withTransaction(
-        client,
-        async () => {
-          await client.query(CUTOVER_SYNC);
-          const { rows } = await client.query<{ lsn: string }>(EMIT_CUTOVER_MESSAGE);
-          const lsn = rows[0]?.lsn;
-          if (lsn === undefined) {
-            throw new PgferryError(ErrorCode.Internal, 'source: pg_logical_emit_message returned no LSN', {
-              field: 'source',
-            });
-          }
-          return { lsn };
-        },
-        CUTOVER_BEGIN,
-      ),
+      markFinalLsn(client),
     ),
+  );
+}
+
+/** currentLsn's work on an open connection to the source. */
+async function markFinalLsn(client: Client): Promise<{ lsn: string }> {
+  // Its commit waits for the flush, and for a synchronous standby where the source has one.
+  return withTransaction(
+    client,
+    async () => {
+      await client.query(CUTOVER_SYNC);
+      const { rows } = await client.query<{ lsn: string }>(EMIT_CUTOVER_MESSAGE);
+      const lsn = rows[0]?.lsn;
+      if (lsn === undefined) {
+        throw new PgferryError(ErrorCode.Internal, 'source: pg_logical_emit_message returned no LSN', {
+          field: 'source',
+        });
+      }
+      return { lsn };
+    },
+    CUTOVER_BEGIN,
   );
 }
 
 /**
  * Waits until the slot's consumer (the target's subscription) has confirmed everything up to
- * `lsn` on the source, i.e. the target has applied every change before it. With `timeoutMs`, gives
- * up when that has passed and returns `reached: false` with how far the target got: the cutover's
- * deadline, after which the source is unfrozen.
+ * `lsn` on the source, i.e. the target has applied every change before it. Without `lsn`, marks
+ * the source's final LSN first (currentLsn, on the same connection: one step less in the outage).
+ * With `timeoutMs`, gives up when that has passed and returns `reached: false` with how far the
+ * target got: the cutover's deadline, after which the source is unfrozen.
  */
 export async function waitForReplay(
   deps: ActivityDeps,
   input: WaitForReplayInput,
-): Promise<{ waitedMs: number; confirmedLsn: string; reached: boolean }> {
-  const { source, target } = input;
+): Promise<{ lsn: string; waitedMs: number; confirmedLsn: string; reached: boolean }> {
   const started = Date.now();
-  return withHeartbeat('waiting for the replay', async (hb) => {
-    hb.update({ detail: `waiting for lsn ${input.lsn}` });
-    // A missing or disabled subscription would never confirm anything: say so instead of waiting.
-    const subscription = await withClient(
-      target,
+  return withHeartbeat('waiting for the replay', (hb) =>
+    withClient(
+      input.source,
       deps.env,
-      replicationStep('target', `reading subscription ${input.subscription}`),
+      replicationStep('source', `reading slot ${input.slot}`),
       async (client) => {
-        const { rows } = await client.query<{ enabled: boolean }>(SUBSCRIPTION_STATE, [input.subscription]);
-        return rows[0];
-      },
-    );
-    if (!subscription?.enabled) {
-      throw new PgferryError(
-        ErrorCode.InvalidInput,
-        `subscription: ${quoteIdent(input.subscription)} ${subscription ? 'is disabled' : 'does not exist'} on the target`,
-        { field: 'subscription', fix: 'create the subscription (createSubscription) before the cutover' },
-      );
-    }
-    return withClient(source, deps.env, replicationStep('source', `reading slot ${input.slot}`), (client) =>
-      pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the replay' }, async () => {
-        const { rows } = await client.query<{ confirmed_lsn: string | null; reached: boolean | null }>(
-          SLOT_REACHED,
-          [input.slot, input.lsn],
+        // The subscription is checked on the target while the source marks its final LSN.
+        const [{ lsn }] = await Promise.all([
+          input.lsn === undefined ? markFinalLsn(client) : { lsn: input.lsn },
+          assertSubscriptionEnabled(deps, input.target, input.subscription),
+        ]);
+        hb.update({ detail: `waiting for lsn ${lsn}` });
+        const replay = await pollUntil(
+          { intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the replay' },
+          async () => {
+            const { rows } = await client.query<{ confirmed_lsn: string | null; reached: boolean | null }>(
+              SLOT_REACHED,
+              [input.slot, lsn],
+            );
+            const row = rows[0];
+            if (row?.confirmed_lsn == null) throw noSlot(input.slot);
+            hb.update({ detail: `lsn ${row.confirmed_lsn} of ${lsn}` });
+            const waitedMs = Date.now() - started;
+            if (row.reached) return { waitedMs, confirmedLsn: row.confirmed_lsn, reached: true };
+            if (input.timeoutMs !== undefined && waitedMs >= input.timeoutMs) {
+              return { waitedMs, confirmedLsn: row.confirmed_lsn, reached: false };
+            }
+            return undefined;
+          },
         );
-        const row = rows[0];
-        if (row?.confirmed_lsn == null) throw noSlot(input.slot);
-        hb.update({ detail: `lsn ${row.confirmed_lsn} of ${input.lsn}` });
-        const waitedMs = Date.now() - started;
-        if (row.reached) return { waitedMs, confirmedLsn: row.confirmed_lsn, reached: true };
-        if (input.timeoutMs !== undefined && waitedMs >= input.timeoutMs) {
-          return { waitedMs, confirmedLsn: row.confirmed_lsn, reached: false };
-        }
-        return undefined;
-      }),
+        return { lsn, ...replay };
+      },
+    ),
+  );
+}
+
+/** A missing or disabled subscription would never confirm anything: say so instead of waiting. */
+async function assertSubscriptionEnabled(
+  deps: ActivityDeps,
+  target: WaitForReplayInput['target'],
+  subscription: string,
+): Promise<void> {
+  const state = await withClient(
+    target,
+    deps.env,
+    replicationStep('target', `reading subscription ${subscription}`),
+    async (client) => (await client.query<{ enabled: boolean }>(SUBSCRIPTION_STATE, [subscription])).rows[0],
+  );
+  if (!state?.enabled) {
+    throw new PgferryError(
+      ErrorCode.InvalidInput,
+      `subscription: ${quoteIdent(subscription)} ${state ? 'is disabled' : 'does not exist'} on the target`,
+      { field: 'subscription', fix: 'create the subscription (createSubscription) before the cutover' },
     );
-  });
+  }
 }
 
 /**

@@ -24,7 +24,7 @@ import { createSubscription, replicationLag } from './subscription';
 import { buildTableIndexes, copySchemaSection } from './schema';
 import { syncSequences } from './sequences';
 import { switchEndpoint } from './switch-hook';
-import { countSourceRows, validateTables } from './validate';
+import { countSourceRows, countTargetRows, validateTables } from './validate';
 import { validateLive } from './validate-live';
 import { sourceClock, watchReplication } from './watch';
 import type { ActivityDeps } from './deps';
@@ -71,6 +71,7 @@ export function createActivities(deps: ActivityDeps) {
     copyLargeObjects: activity(In.OnBoth, (i) => copyLargeObjects(deps, i)),
     validateTables: activity(In.ValidateTablesInput, (i) => validateTables(deps, i)),
     countSourceRows: activity(In.OnSource, (i) => countSourceRows(deps, i)),
+    countTargetRows: activity(In.OnTarget, (i) => countTargetRows(deps, i)),
     validateLive: activity(In.ValidateLiveInput, (i) => validateLive(deps, i)),
     holdSlotSnapshot: activity(In.HoldSlotSnapshotInput, (i) => holdSlotSnapshot(deps, i)),
     awaitSnapshot: activity(In.AwaitSnapshotInput, (i) => awaitSnapshot(deps, i)),

@@ -1,6 +1,7 @@
 import type { OnBoth } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
+import { countLargeObjects } from './pg/catalog';
 import { withClient, withTransaction } from './pg/connect';
 import {
   CLOSE_LARGE_OBJECT,
@@ -24,7 +25,7 @@ const PIECE = 1024 * 1024;
 export async function copyLargeObjects(
   deps: ActivityDeps,
   { source, target }: OnBoth,
-): Promise<{ largeObjects: number; bytes: number }> {
+): Promise<{ largeObjects: number; bytes: number; targetLargeObjects: number }> {
   const hb = startHeartbeat();
   try {
     return await withClient(source, deps.env, 'source', (src) =>
@@ -52,7 +53,8 @@ export async function copyLargeObjects(
           });
           hb.update({ tablesDone: i + 1 });
         }
-        return { largeObjects: rows.length, bytes };
+        // Counted after the copy: the online cutover's validation compares it with the source's.
+        return { largeObjects: rows.length, bytes, targetLargeObjects: await countLargeObjects(dst) };
       }),
     );
   } finally {

@@ -1,16 +1,22 @@
 import type { OnBoth } from '../domain/activity-inputs';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
-import { readSequences } from './pg/catalog';
+import { compareSequences, readSequences } from './pg/catalog';
 import { tableSql, withClient, withTransaction } from './pg/connect';
 import { SET_SEQUENCE } from './pg/sequences-sql';
+
+/** What syncSequences set: how many, and each one's position on both sides as read after setting it. */
+export interface SequencesSynced {
+  readonly sequences: number;
+  readonly compared: { name: string; source: string; target: string; ok: boolean }[];
+}
 
 /**
  * Sets every one of the user's sequences on the target (USER_SEQUENCES: identity, serial and
  * shared sequences alike) to the source's position. Idempotent: setval to the same value twice
  * changes nothing.
  */
-export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<{ sequences: number }> {
+export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<SequencesSynced> {
   // It runs while the source is frozen, and a setval waits behind whatever holds its sequence.
   return withHeartbeat('syncing the sequences', async (hb) => {
     hb.update({ detail: 'reading the sequences' });
@@ -20,18 +26,24 @@ export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<
       { field: 'source', doing: 'reading the sequences' },
       (c) => readSequences(c),
     );
-    await withClient(input.target, deps.env, { field: 'target', doing: 'setting the sequences' }, (client) =>
-      withTransaction(client, async () => {
-        for (const [done, seq] of values.entries()) {
-          hb.update({ detail: `setting sequence ${done + 1} of ${values.length}` });
-          await client.query(SET_SEQUENCE, [
-            tableSql({ schema: seq.schema, table: seq.name }),
-            seq.lastValue,
-            seq.isCalled,
-          ]);
-        }
-      }),
+    const set = await withClient(
+      input.target,
+      deps.env,
+      { field: 'target', doing: 'setting the sequences' },
+      (client) =>
+        withTransaction(client, async () => {
+          for (const [done, seq] of values.entries()) {
+            hb.update({ detail: `setting sequence ${done + 1} of ${values.length}` });
+            await client.query(SET_SEQUENCE, [
+              tableSql({ schema: seq.schema, table: seq.name }),
+              seq.lastValue,
+              seq.isCalled,
+            ]);
+          }
+          // Read back in the same transaction: what the cutover's validation reports for the sequences.
+          return readSequences(client);
+        }),
     );
-    return { sequences: values.length };
+    return { sequences: values.length, compared: compareSequences(values, set) };
   });
 }

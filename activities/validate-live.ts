@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
 import type { ValidateLiveInput } from '../domain/activity-inputs';
-import type { TableValidation, ValidationReport } from '../domain/migration';
+import { MISSING_TABLE_ROWS, type TableValidation, type ValidationReport } from '../domain/migration';
 import type { TableRef } from '../domain/tables';
 import { pause, pollUntil } from './cancel';
 import type { ActivityDeps } from './deps';
@@ -25,7 +25,6 @@ import {
   tableChecksumSql,
   VALIDATION_SETTINGS,
 } from './pg/validate-sql';
-import { MISSING_TABLE_ROWS } from './validate';
 
 /** Rows per key range: each range holds its table's writers for about two scans of this many rows. */
 const RANGE_ROWS = 50_000;

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
 import { qualifiedTableName } from '../domain/chunks';
-import type { OnSource, TableRows, ValidateTablesInput } from '../domain/activity-inputs';
-import type { TableValidation, ValidationReport } from '../domain/migration';
+import type { OnSource, OnTarget, TableRows, ValidateTablesInput } from '../domain/activity-inputs';
+import { MISSING_TABLE_ROWS, type TableValidation, type ValidationReport } from '../domain/migration';
 import type { TableRef } from '../domain/tables';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
-import { countLargeObjects, listTables, readSequences } from './pg/catalog';
+import { compareSequences, countLargeObjects, listTables, readSequences } from './pg/catalog';
 import { withClient, withTransaction } from './pg/connect';
 import { LARGE_OBJECT_HEADS, READ_LARGE_OBJECT } from './pg/large-objects-sql';
 import { READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
@@ -19,9 +19,6 @@ import {
   tableChecksumSql,
   VALIDATION_SETTINGS,
 } from './pg/validate-sql';
-
-/** The row count reported for a table that does not exist on that side. */
-export const MISSING_TABLE_ROWS = -1;
 
 /** Bytes of each large object read in the batched first pass; a larger one is read on in LO_CHUNK pieces. */
 const LO_HEAD = 64 * 1024;
@@ -65,12 +62,6 @@ async function readTable(client: Client, t: TableRef, checksums: boolean): Promi
     .update(`${n}:${r?.hi ?? '0'}:${r?.lo ?? '0'}`)
     .digest('hex');
   return { rows: Number(n), checksum, columns: sorted };
-}
-
-/** Every one of the user's sequences by qualified name: `last_value` and whether nextval() was called since. */
-async function sequencePositions(client: Client): Promise<Map<string, string>> {
-  const values = await readSequences(client);
-  return new Map(values.map((v) => [v.qualified, `${v.lastValue} (is_called ${v.isCalled})`]));
 }
 
 /**
@@ -121,17 +112,34 @@ async function readLargeObjects(
  * Counts every table's own rows on the source in one snapshot: on a frozen source, what the
  * cutover's validation compares the target with (validateTables' sourceRows). Reads only.
  */
-export async function countSourceRows(deps: ActivityDeps, input: OnSource): Promise<{ tables: TableRows[] }> {
+export function countSourceRows(deps: ActivityDeps, input: OnSource): Promise<{ tables: TableRows[] }> {
+  return countTables(deps, input.source, 'source');
+}
+
+/**
+ * Counts every table's own rows on the target in one snapshot: the online cutover's side of the
+ * comparison with countSourceRows, once the target has replayed the frozen source. Reads only.
+ */
+export function countTargetRows(deps: ActivityDeps, input: OnTarget): Promise<{ tables: TableRows[] }> {
+  return countTables(deps, input.target, 'target');
+}
+
+/** Every table's own rows on one side, in one snapshot (pgferry's own schema is not the user's). */
+async function countTables(
+  deps: ActivityDeps,
+  spec: OnSource['source'],
+  side: 'source' | 'target',
+): Promise<{ tables: TableRows[] }> {
   const hb = startHeartbeat();
   try {
-    return await withClient(input.source, deps.env, 'source', (src) =>
-      inSnapshot(src, async () => {
+    return await withClient(spec, deps.env, side, (client) =>
+      inSnapshot(client, async () => {
         const tables: TableRows[] = [];
-        for (const t of await listTables(src)) {
+        for (const t of await listTables(client)) {
           hb.signal.throwIfAborted();
           hb.update({ detail: `${t.schema}.${t.table}` });
-          const side = await readTable(src, t, false);
-          if (side !== undefined) tables.push({ schema: t.schema, table: t.table, rows: side.rows });
+          const found = await readTable(client, t, false);
+          if (found !== undefined) tables.push({ schema: t.schema, table: t.table, rows: found.rows });
         }
         return { tables };
       }),
@@ -260,12 +268,9 @@ export async function validateTables(
             const results = await compareTables(src, dst, tables, checksums, hb, known);
 
             hb.update({ detail: 'sequences' });
-            const [seqA, seqB] = await Promise.all([sequencePositions(src), sequencePositions(dst)]);
-            const sequences = [...new Set([...seqA.keys(), ...seqB.keys()])].sort().map((name) => {
-              const source = seqA.get(name) ?? 'missing';
-              const target = seqB.get(name) ?? 'missing';
-              return { name, source, target, ok: seqA.has(name) && source === target };
-            });
+            const sequences = compareSequences(
+              ...(await Promise.all([readSequences(src), readSequences(dst)])),
+            );
 
             hb.update({ detail: 'large objects' });
             const [loA, loB] = await Promise.all([

@@ -339,8 +339,8 @@ export type CreateSubscriptionInput = z.output<typeof CreateSubscriptionInput>;
 
 /** Input of waitForReplay. */
 export const WaitForReplayInput = ReplicationLagInput.extend({
-  /** The source's final LSN (from currentLsn, after the freeze). */
-  lsn: Lsn,
+  /** The source's final LSN (from currentLsn, after the freeze); marked by waitForReplay itself when absent. */
+  lsn: Lsn.optional(),
   /** How long to wait: past it the activity returns `reached: false` (the cutover's deadline). No limit when absent. */
   timeoutMs: z.number().int().min(1).optional(),
 });

@@ -78,6 +78,9 @@ export const TableValidation = TableRef.extend({
 /** One table's validation. */
 export type TableValidation = z.infer<typeof TableValidation>;
 
+/** The row count a validation report gives for a table that does not exist on that side. */
+export const MISSING_TABLE_ROWS = -1;
+
 /** The validation report of a migration. */
 export const ValidationReport = z.object({
   level: ValidateLevel,

@@ -1,4 +1,6 @@
 import { batchChunks } from '../domain/chunks';
+import { countsReport } from '../domain/counts-report';
+import { MISSING_TABLE_ROWS } from '../domain/migration';
 import { describe, expect, it } from 'vitest';
 import { formatBytes, formatCount, formatDuration, formatFigures, formatStages } from '../client/format';
 import { backupWorkflowId, provisionWorkflowId, restoreWorkflowId, slug, stamp } from '../client/ids';
@@ -574,5 +576,58 @@ describe('batching chunks', () => {
   it('puts at most maxChunks chunks in a batch.', () => {
     const chunks = Array.from({ length: 7 }, (_, i) => chunk(`t${i}`, 1));
     expect(batchChunks(chunks, { maxBytes: 1000, maxChunks: 3 }).map((b) => b.length)).toEqual([3, 3, 1]);
+  });
+});
+
+describe('countsReport (the online cutover’s validation)', () => {
+  const seq = {
+    name: 'public.orders_id_seq',
+    source: '42 (is_called true)',
+    target: '42 (is_called true)',
+    ok: true,
+  };
+  const rows = (orders: number, items: number) => [
+    { schema: 'public', table: 'orders', rows: orders },
+    { schema: 'public', table: 'items', rows: items },
+  ];
+
+  it('is ok when every count, sequence and the large objects match', () => {
+    const report = countsReport({
+      sourceRows: rows(10, 20),
+      targetRows: [...rows(10, 20), { schema: 'pgferry', table: 'chunks', rows: 3 }],
+      sequences: [seq],
+      largeObjects: { source: 2, target: 2 },
+    });
+    expect(report).toMatchObject({ level: 'counts', ok: true, largeObjects: { ok: true } });
+    // A table only the target has is not the source's: it is left out.
+    expect(report.tables.map((t) => t.table)).toEqual(['orders', 'items']);
+  });
+
+  it('names the table whose count differs, and a table missing on the target', () => {
+    const report = countsReport({
+      sourceRows: rows(10, 20),
+      targetRows: [{ schema: 'public', table: 'orders', rows: 9 }],
+      sequences: [seq],
+      largeObjects: { source: 0, target: 0 },
+    });
+    expect(report.ok).toBe(false);
+    expect(report.tables).toEqual([
+      { schema: 'public', table: 'orders', sourceRows: 10, targetRows: 9, ok: false },
+      { schema: 'public', table: 'items', sourceRows: 20, targetRows: MISSING_TABLE_ROWS, ok: false },
+    ]);
+  });
+
+  it('fails on a sequence or on the large objects alone', () => {
+    const base = { sourceRows: rows(1, 1), targetRows: rows(1, 1) };
+    expect(
+      countsReport({
+        ...base,
+        sequences: [{ ...seq, target: '41 (is_called true)', ok: false }],
+        largeObjects: { source: 1, target: 1 },
+      }).ok,
+    ).toBe(false);
+    const lo = countsReport({ ...base, sequences: [seq], largeObjects: { source: 2, target: 1 } });
+    expect(lo.ok).toBe(false);
+    expect(lo.largeObjects).toEqual({ source: 2, target: 1, ok: false });
   });
 });

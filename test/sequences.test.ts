@@ -45,6 +45,21 @@ describe('syncSequences and the validation share one definition of the user’s 
       );
       const result = await runActivity(activities.syncSequences, urls);
       expect(result.sequences).toBe(2);
+      // Read back on the target after setting: what the online cutover's validation reports.
+      expect(result.compared).toEqual([
+        {
+          name: 'public.invoice_no',
+          source: '1000 (is_called true)',
+          target: '1000 (is_called true)',
+          ok: true,
+        },
+        {
+          name: 'public.orders_id_seq',
+          source: '42 (is_called true)',
+          target: '42 (is_called true)',
+          ok: true,
+        },
+      ]);
       const report = await runActivity(activities.validateTables, { ...urls, level: 'counts' as const });
       expect(report.sequences.map((s) => s.name)).toEqual(['public.invoice_no', 'public.orders_id_seq']);
       expect(report.sequences.every((s) => s.ok)).toBe(true);

@@ -50,6 +50,7 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   copyLargeObjects: { source: SRC, target: DST },
   validateTables: { source: SRC, target: DST, level: 'checksums' },
   countSourceRows: { source: SRC },
+  countTargetRows: { target: DST },
   validateLive: { source: SRC, target: DST, level: 'checksums', slot: 'pgferry_shop_0123456789abcdef' },
   holdSlotSnapshot: { source: SRC, target: DST, migration: 'shop', slot: 'pgferry_shop', token: 't' },
   awaitSnapshot: { target: DST, migration: 'shop', token: 't' },

@@ -1,9 +1,8 @@
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type Activities } from '../activities';
-import { MISSING_TABLE_ROWS } from '../activities/validate';
+import { MISSING_TABLE_ROWS, type ValidationReport } from '../domain/migration';
 import type { ProgressFigures } from '../domain/contracts';
-import type { ValidationReport } from '../domain/migration';
 import { activityEnv, runActivity, testActivityDeps } from './helpers/activity-env';
 import {
   cloneDatabase,
@@ -169,6 +168,29 @@ describe('validateTables against a real PostgreSQL', () => {
     const { report } = await validate({ source, target, level: 'counts' });
     expect(report.ok).toBe(false);
     expect(report.largeObjects).toEqual({ source: 3, target: 2, ok: false });
+  });
+
+  it('copies a missing large object back and counts the target’s after the copy (the online cutover’s check)', async () => {
+    const target = await clone('lo_copy');
+    await query(target, 'SELECT lo_unlink(90003)');
+    await query(target, "SELECT lo_from_bytea(90099, 'only on the target')");
+    const copied = await runActivity(activities.copyLargeObjects, { source, target });
+    // The source's three are there again; the target's own one stays, and the count shows it.
+    expect(copied).toMatchObject({ largeObjects: 3, targetLargeObjects: 4 });
+  });
+
+  it('counts both sides in one snapshot each (countSourceRows, countTargetRows)', async () => {
+    const target = await clone('counts');
+    await query(target, 'DELETE FROM public.documents WHERE id IN (SELECT id FROM public.documents LIMIT 2)');
+    const [a, b] = await Promise.all([
+      runActivity(activities.countSourceRows, { source }),
+      runActivity(activities.countTargetRows, { target }),
+    ]);
+    const documents = (t: { tables: { schema: string; table: string; rows: number }[] }) =>
+      t.tables.find((r) => r.schema === 'public' && r.table === 'documents')?.rows;
+    expect(documents(a)).toBe(5);
+    expect(documents(b)).toBe(3);
+    expect(b.tables.length).toBe(a.tables.length);
   });
 
   it('reports a table missing on the target as a mismatch instead of failing', async () => {

@@ -6,7 +6,7 @@ import { control, data } from './activities';
 import type { Copied } from './copy';
 import type { MigrationRun } from './migration-run';
 import { drainToFrozenSource } from './online';
-import { settle, type Settled } from './settle';
+import { settleFrozen, type Settled } from './settle';
 import { cutoverTimedOut, lookBeforeFreeze } from './watch';
 
 /** How each run's freeze left its write fence, for verifyFence (a run is frozen once at most). */
@@ -70,8 +70,8 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
   if (!run.readiness.ready) {
     return { notDone: `cutover not started, the source was not frozen: ${run.readiness.why}` };
   }
-  // The frozen source's rows are counted while the target replays its last changes: the cutover's
-  // validation then reads only the target's side, and the outage holds one count, not two.
+  // The frozen source's rows are counted while the target replays its last changes, and the
+  // target's once it has: the two counts overlap, and the outage holds about one, not two.
   const counting: { rows?: Promise<TableRows[]> } = {};
   const drained = await drainToFrozenSource(
     run,
@@ -87,8 +87,8 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
     throw err;
   });
   if (drained.replayed) {
-    const sourceRows = await counting.rows;
-    return { cut: { frozenAt: drained.frozenAt, settled: await settle(run, copied, sourceRows) } };
+    // The target's side is counted now, beside the source's count if that still runs.
+    return { cut: { frozenAt: drained.frozenAt, settled: await settleFrozen(run, copied, counting.rows) } };
   }
   await counting.rows?.catch(() => undefined);
   const reason = `cutover: the target did not replay the frozen source's last changes within ${run.input.cutoverTimeoutSeconds} s (it confirmed ${drained.confirmedLsn ?? 'no position'} of ${drained.lsn ?? 'the final LSN'}); the source was unfrozen at once, and an approval is taken again once the target has caught up`;

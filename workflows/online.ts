@@ -107,10 +107,10 @@ export async function drainToFrozenSource(
 ): Promise<Drained> {
   const frozenAt = await freeze();
   const timeoutMs = run.input.cutoverTimeoutSeconds * 1000;
-  const replay = await withinDeadline(timeoutMs + REPLAY_GRACE_MS, async () => {
-    const { lsn } = await control.currentLsn({ source: run.input.source });
-    return { lsn, ...(await watching.waitForReplay({ ...run.replication, lsn, timeoutMs })) };
-  });
+  // The replay's step marks the source's final LSN itself: one step less in the outage.
+  const replay = await withinDeadline(timeoutMs + REPLAY_GRACE_MS, () =>
+    watching.waitForReplay({ ...run.replication, timeoutMs }),
+  );
   if (replay?.reached) return { replayed: true, frozenAt };
   await unfreeze();
   return {

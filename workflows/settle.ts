@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import { qualifiedTableName } from '../domain/chunks';
 import { ErrorCode } from '../domain/errors';
 import type { TableRows } from '../domain/activity-inputs';
+import { countsReport } from '../domain/counts-report';
 import type { TableValidation, ValidationReport } from '../domain/migration';
 import { data, control } from './activities';
 import { allEnded } from './compensations';
@@ -47,13 +48,48 @@ export async function settle(
   return { sequences, largeObjects, validation };
 }
 
+/**
+ * The online cutover's final steps, once the target has replayed the frozen source: sequences,
+ * large objects, statistics and the target's row counts at once (the rows changed only through
+ * replication, which has stopped with the source), compared with the frozen source's counts
+ * (`sourceRows`, counted beside the replay). The checksums were compared while replicating; what
+ * can have changed since is checked here on both sides, each read once. A target that differs
+ * fails the migration with ValidationFailed and the report.
+ */
+export async function settleFrozen(
+  run: MigrationRun,
+  early: DoneEarly,
+  sourceRows: Promise<readonly TableRows[]> | undefined,
+): Promise<Settled> {
+  const { input } = run;
+  const both = { source: input.source, target: input.target };
+  const counting = sourceRows === undefined ? undefined : data.countTargetRows({ target: input.target });
+  const [seq, lo, targetRows, frozenRows] = await allEnded([
+    control.syncSequences(both),
+    data.copyLargeObjects(both),
+    counting ?? Promise.resolve(undefined),
+    sourceRows ?? Promise.resolve(undefined),
+    data.analyzeTarget({ target: input.target, skip: [...early.analyzed] }),
+  ]);
+  if (frozenRows === undefined || targetRows === undefined) {
+    return { sequences: seq.sequences, largeObjects: lo.largeObjects };
+  }
+  const validation = countsReport({
+    sourceRows: frozenRows,
+    targetRows: targetRows.tables,
+    sequences: seq.compared,
+    largeObjects: { source: lo.largeObjects, target: lo.targetLargeObjects },
+  });
+  return { sequences: seq.sequences, largeObjects: lo.largeObjects, validation: reported(run, validation) };
+}
+
 /** Validates the tables the lanes did not, and merges the lanes' reports in. */
 async function validate(
   run: MigrationRun,
   early: readonly TableValidation[],
   sourceRows: readonly TableRows[] | undefined,
 ): Promise<ValidationReport> {
-  const { input, progress } = run;
+  const { input } = run;
   // Online, the tables' checksums were compared while replicating: on the frozen source, counts.
   const level = input.validate === 'none' || input.mode === 'online' ? 'counts' : input.validate;
   const rest = await data.validateTables({
@@ -64,8 +100,12 @@ async function validate(
     // Counted on the frozen source during the replay: only the target's side is read now.
     ...(sourceRows && level === 'counts' ? { sourceRows } : {}),
   });
-  const validation = mergeValidation(early, rest);
-  progress.detail('validation', validation);
+  return reported(run, mergeValidation(early, rest));
+}
+
+/** Shows the report in the progress; a target that differs fails the migration with it. */
+function reported(run: MigrationRun, validation: ValidationReport): ValidationReport {
+  run.progress.detail('validation', validation);
   if (!validation.ok) {
     const bad = validation.tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.table}`);
     throw ApplicationFailure.create({

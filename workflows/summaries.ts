@@ -113,6 +113,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   validateTables: (i) =>
     `validate ${i.level}: ${db(i.source)} → ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} validated during the copy` : ''}`,
   countSourceRows: (i) => `count the rows of the frozen ${db(i.source)}`,
+  countTargetRows: (i) => `count the rows of ${db(i.target)}`,
   validateLive: (i) =>
     `validate ${i.level} while replicating: ${db(i.source)} → ${db(i.target)}, range by range`,
   holdSlotSnapshot: (i) => `hold slot ${i.slot} and its snapshot on ${db(i.source)}`,
@@ -126,7 +127,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
       ? `check replication ${i.slot} before the freeze`
       : `watch replication ${i.slot}: ${db(i.source)} → ${db(i.target)}`,
   sourceClock: (i) => `read the clock of ${db(i.source)}`,
-  waitForReplay: (i) => `wait until ${db(i.target)} has replayed ${i.lsn}`,
+  waitForReplay: (i) => `wait until ${db(i.target)} has replayed ${i.lsn ?? 'the frozen source'}`,
   dropReplication: (i) => `drop subscription, slot and publication ${i.slot}`,
   dropSubscription: (i) => `drop subscription ${i.subscription} on ${db(i.target)}`,
   dropSourceReplication: (i) => `drop slot and publication ${i.slot} on ${db(i.source)}`,

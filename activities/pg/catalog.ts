@@ -76,6 +76,25 @@ export interface SequenceValue {
   readonly isCalled: boolean;
 }
 
+/** A sequence's position as validation reports compare it: `last_value` and whether nextval() was called since. */
+export function sequencePosition(v: SequenceValue): string {
+  return `${v.lastValue} (is_called ${v.isCalled})`;
+}
+
+/** Two sides' sequences compared by qualified name, in name order; one missing on a side differs. */
+export function compareSequences(
+  source: readonly SequenceValue[],
+  target: readonly SequenceValue[],
+): { name: string; source: string; target: string; ok: boolean }[] {
+  const a = new Map(source.map((v) => [v.qualified, sequencePosition(v)]));
+  const b = new Map(target.map((v) => [v.qualified, sequencePosition(v)]));
+  return [...new Set([...a.keys(), ...b.keys()])].sort().map((name) => {
+    const s = a.get(name) ?? 'missing';
+    const t = b.get(name) ?? 'missing';
+    return { name, source: s, target: t, ok: a.has(name) && b.has(name) && s === t };
+  });
+}
+
 /** The position of every one of the user's sequences (USER_SEQUENCES), by schema and name. */
 export async function readSequences(client: Client): Promise<SequenceValue[]> {
   const { rows } = await client.query<{ schema: string; name: string; qualified: string }>(USER_SEQUENCES);
