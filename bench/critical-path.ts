@@ -122,11 +122,21 @@ export function criticalPath(
 
 const s1 = (n: number) => `${n.toFixed(1)} s`;
 
-/** A step as the report names it: the activity and, shortened, what it worked on. */
+/** A database as the summaries name it (`host:port/db`), with what joins two of them. */
+const DATABASES = /(?::\s*)?\S+:\d+\/[^\s,)]+(?:\s*→\s*\S+:\d+\/[^\s,)]+)?/g;
+
+/**
+ * A step as the report names it: the activity and what it worked on, its summary without the
+ * databases (the same source and target throughout a run) and shortened.
+ */
 export function stepLabel(step: { readonly step: string; readonly summary: string | undefined }): string {
-  if (!step.summary) return step.step;
-  const summary = step.summary.length > 70 ? `${step.summary.slice(0, 69)}…` : step.summary;
-  return `${step.step} (${summary})`;
+  const summary = (step.summary ?? '')
+    .replace(DATABASES, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/\s+(on|of|of the frozen)$/, '');
+  if (!summary) return step.step;
+  return `${step.step} (${summary.length > 90 ? `${summary.slice(0, 89)}…` : summary})`;
 }
 
 /** The critical path in three lines for the report. */

@@ -107,7 +107,10 @@ function shapeSection(s: ShapeResult, c: BenchConfig): string[] {
     const name = v === 'counts' ? 'pgferry --validate counts' : 'pgferry (checksums)';
     if (!p?.path) {
       const why = s.paths[v].find((r) => r.error)?.error;
-      lines.push(`  critical path, ${name}: not read${why ? ` (${why.split('\n')[0]})` : ''}`);
+      const failed = s.tools[v]?.error !== undefined;
+      lines.push(
+        `  critical path, ${name}: not read${failed ? ' (the run failed)' : why ? ` (${why.split('\n')[0]})` : ''}`,
+      );
       continue;
     }
     const [first, second] = describeCriticalPath(p.path, c.jobs);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BenchConfigError, loadConfig, SHAPE_NAMES } from '../bench/config';
-import { criticalPath, type Span } from '../bench/critical-path';
+import { criticalPath, stepLabel, type Span } from '../bench/critical-path';
 import { geometricMean } from '../bench/shape-report';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -51,6 +51,19 @@ describe('the bench by shape', () => {
     const p = criticalPath([span('a', 0, 5), span('b', 1, 5)], { start: T0, close: T0 + 5000 }, 2, 5);
     expect(p.last?.aloneSeconds).toBe(0);
     expect(p.tailSeconds).toBe(0);
+  });
+
+  it('names a step by its summary without the databases it ran between', () => {
+    const label = (summary: string) => stepLabel({ step: 's', summary });
+    expect(label('post-data schema: 127.0.0.1:5432/bench_src → 127.0.0.1:5432/bench_dst')).toBe(
+      's (post-data schema)',
+    );
+    expect(label('verify that no write passed the fence on 127.0.0.1:5432/bench_src')).toBe(
+      's (verify that no write passed the fence)',
+    );
+    expect(label('copy 2 chunks: narrow.ticks, toast.blobs')).toBe(
+      's (copy 2 chunks: narrow.ticks, toast.blobs)',
+    );
   });
 
   it('means ratios geometrically over the shapes that were measured', () => {
