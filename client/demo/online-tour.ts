@@ -151,12 +151,14 @@ export async function onlineTour(tour: Tour, options: OnlineTourOptions): Promis
       showGate(tour, name, run.workflowId, gate);
       if (options.yes) await approveAfterCountdown(tour, name, run.workflowId, options.countdownSeconds);
       else say(tour, '4/5 waiting for a decision (approve or reject as above; Ctrl-C stops the demo)…');
-      await watch(client, run.workflowId, out, (s) => s.state !== 'waiting');
+      const decided = await watch(client, run.workflowId, out, (s) => s.state !== 'waiting');
+      say(
+        tour,
+        decided.stage === 'rollback' || decided.state === 'rolled_back'
+          ? '5/5 rejected: rolling back (slot, publication and subscription dropped, the source as it was)…'
+          : '5/5 cutting over: lag checked, source frozen, last changes drained, sequences synced, counts checked…',
+      );
     }
-    say(
-      tour,
-      '5/5 cutting over: lag checked, source frozen, last changes drained, sequences synced, counts checked…',
-    );
     await watch(client, run.workflowId, out, isClosed, Number.POSITIVE_INFINITY, run.result());
     const result = await run.result();
     const writes = await load.stop();

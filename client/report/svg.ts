@@ -79,11 +79,15 @@ function xAxis(lo: number, hi: number, sx: (x: number) => number, height: number
 /** Vertical dashed lines across a plot `height` high, with their labels. */
 function markerLines(markers: readonly ChartMarker[], sx: (x: number) => number, height: number): string {
   return markers
-    .map(
-      (m, i) =>
-        `<g class="marker"><line x1="${fmt(sx(m.x))}" x2="${fmt(sx(m.x))}" y1="${PAD.top}" y2="${PAD.top + height}"/>` +
-        `<text x="${fmt(sx(m.x) + 3)}" y="${PAD.top + 11 + (i % 3) * 12}">${esc(m.label)}</text><title>${esc(m.label)}</title></g>`,
-    )
+    .map((m, i) => {
+      const x = sx(m.x);
+      // Near the right edge the label goes to the left of its line, so that it stays in the picture.
+      const left = x > PAD.left + plotW * 0.65;
+      return (
+        `<g class="marker"><line x1="${fmt(x)}" x2="${fmt(x)}" y1="${PAD.top}" y2="${PAD.top + height}"/>` +
+        `<text x="${fmt(left ? x - 3 : x + 3)}" y="${PAD.top + 11 + (i % 3) * 12}" text-anchor="${left ? 'end' : 'start'}">${esc(m.label)}</text><title>${esc(m.label)}</title></g>`
+      );
+    })
     .join('');
 }
 
