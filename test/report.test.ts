@@ -139,7 +139,7 @@ describe('pgferry report on a real online migration', () => {
           validate: 'checksums',
           splitLargerThan: 4 * 1024 * 1024,
         });
-        await waitForStatus(suite.client, run.workflowId, 'the gate', (s) => s.state === 'waiting', 60_000);
+        await waitForStatus(suite.client, run.workflowId, 'the gate', (s) => s.state === 'waiting', 120_000);
         await suite.client.approve(name, { by: 'alice', reason: 'lag is low, validation equal' });
         expect((await run.result()).outcome).toBe('completed');
       } finally {
