@@ -33,6 +33,7 @@ import { withHeartbeat } from './heartbeat';
 import { provisionDatabase } from './provision/local';
 import { provisionLocalCluster } from './provision/local-cluster';
 import { checkRestoredRows, checkRestoreTarget, restoreDatabase, verifyBackup } from './restore';
+import { pruneBackups } from './retention';
 
 /**
  * Builds every activity around its dependencies. Each is idempotent and safe to retry, and parses
@@ -48,6 +49,7 @@ export function createActivities(deps: ActivityDeps) {
     checkRestoreTarget: activity(In.CheckRestoreTargetInput, (i) => checkRestoreTarget(deps, i)),
     restoreDatabase: activity(In.RestoreDatabaseInput, (i) => restoreDatabase(deps, i)),
     checkRestoredRows: activity(In.RestoredInput, (i) => checkRestoredRows(deps, i)),
+    pruneBackups: activity(In.PruneBackupsInput, (i) => pruneBackups(deps, i)),
     runPreflight: activity(In.PreflightRunInput, (i) => runPreflight(deps, i)),
     copySchemaSection: activity(In.SchemaSectionInput, (i) => copySchemaSection(deps, i)),
     buildTableIndexes: activity(In.TableIndexesInput, (i) => buildTableIndexes(deps, i)),

@@ -15,6 +15,7 @@ import { registerPreflight } from './commands/preflight';
 import { registerProvision } from './commands/provision';
 import { registerReport } from './commands/report';
 import { registerRestore } from './commands/restore';
+import { registerSchedule } from './commands/schedule';
 import { registerSetupTemporal } from './commands/setup-temporal';
 import { registerStatus } from './commands/status';
 import { registerWorker } from './commands/worker';
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerProvision(program);
   registerBackup(program);
   registerRestore(program);
+  registerSchedule(program);
   registerPreflight(program);
   registerMigrate(program);
   registerApproval(program);

@@ -39,6 +39,15 @@ export {
 } from '../domain/migration';
 export type { MigrationOptions, PreflightOptions } from '../domain/migration';
 export type { Timeline } from './history';
+export { BackupSchedules, backupScheduleId, checkBackupScheduleOptions } from './schedules';
+export type { BackupScheduleInfo, ScheduledRun } from './schedules';
+export {
+  BackupScheduleInput,
+  DrillReport,
+  ScheduledBackupInput,
+  ScheduledBackupResult,
+} from '../domain/schedule';
+export type { BackupScheduleOptions, ScheduledBackupOptions } from '../domain/schedule';
 /** What `status()` answers for a migration (the same shape as for every pgferry workflow). */
 export { WorkflowStatus as MigrationStatus } from '../domain/contracts';
 /** The names of the query, updates and signals a migration answers. */

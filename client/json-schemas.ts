@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { BackupInput, ProvisionInput, RestoreInput } from '../domain/contracts';
 import { DecisionInput, MigrationInput, PreflightInput } from '../domain/migration';
+import { BackupScheduleInput, ScheduledBackupInput } from '../domain/schedule';
 
 /** The workflow inputs callers in other languages write, by the file name of their JSON Schema. */
 const INPUTS: Record<string, z.ZodType> = {
@@ -12,6 +13,8 @@ const INPUTS: Record<string, z.ZodType> = {
   'migration-input': MigrationInput,
   'preflight-input': PreflightInput,
   'decision-input': DecisionInput,
+  'scheduled-backup-input': ScheduledBackupInput,
+  'backup-schedule-input': BackupScheduleInput,
 };
 
 /** Each workflow input as a JSON Schema (draft 2020-12), keyed by file name without extension. */

@@ -50,6 +50,7 @@ import {
   type TemporalConnection,
 } from '../worker/temporal-connection';
 import { toPgferryError } from './errors';
+import { BackupSchedules } from './schedules';
 import { buildTimeline, type Timeline } from './history';
 import { cleanupInputFromHistory } from './cleanup';
 import {
@@ -463,6 +464,11 @@ export class PgferryClient {
     } catch (err) {
       throw toPgferryError(err, { id: workflowId, address: this.address });
     }
+  }
+
+  /** Backup schedules (`pgferry schedule …`): Temporal Schedules that back up, drill and prune. */
+  get schedules(): BackupSchedules {
+    return new BackupSchedules(this.client, this.address);
   }
 
   /** The backups in a storage location, newest first, read from their manifests. */

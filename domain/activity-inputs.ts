@@ -140,6 +140,18 @@ export const RestoreDatabaseInput = CheckRestoreTargetInput.extend({ jobs: Jobs 
 /** Input of restoreDatabase. */
 export type RestoreDatabaseInput = z.output<typeof RestoreDatabaseInput>;
 
+/** Input of pruneBackups: a schedule's retention in one storage location. */
+export const PruneBackupsInput = CheckBackupInput.pick({ to: true }).extend({
+  /** The schedule whose backups (`NAME-TIMESTAMP`) are counted; no other backup is touched. */
+  schedule: z.string().min(1),
+  /** How many of the newest to keep. */
+  keep: z.number().int().min(1),
+  /** The backup this run made: kept whatever the clocks say. */
+  protect: z.string().min(1),
+});
+/** Input of pruneBackups. */
+export type PruneBackupsInput = z.output<typeof PruneBackupsInput>;
+
 /** Input of runPreflight. */
 export const PreflightRunInput = OnBoth.extend({ mode: z.enum(['offline', 'online']) });
 /** Input of runPreflight. */

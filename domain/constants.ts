@@ -17,6 +17,8 @@ export const WorkflowType = {
   restore: 'restore',
   preflight: 'preflight',
   cleanup: 'cleanup',
+  /** One run of a backup schedule: backup, restore drill, retention. */
+  scheduledBackup: 'scheduledBackup',
 } as const;
 /** One of the workflow type names. */
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];

@@ -62,7 +62,7 @@ export function storageLocation(role: 'location' | 'backup') {
         });
       }
     })
-    .regex(/^(\/|azblob:\/\/)/i);
+    .regex(/^(\/|azblob:\/\/)/);
 }
 
 // NAMEDATALEN - 1: PostgreSQL silently truncates a longer name, and pgferry would look for the wrong one.

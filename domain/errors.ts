@@ -26,6 +26,8 @@ export const ErrorCode = {
   FenceBreached: 'FenceBreached',
   ApprovalRefused: 'ApprovalRefused',
   ApprovalExpired: 'ApprovalExpired',
+  /** A scheduled backup's restore drill did not restore it as made (checksums, row counts, restore errors). */
+  DrillFailed: 'DrillFailed',
   Cancelled: 'Cancelled',
   Internal: 'Internal',
 } as const;
@@ -57,6 +59,7 @@ export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
   // A write that passed the fence stays passed: the migration rolls back instead of retrying.
   ErrorCode.FenceBreached,
   ErrorCode.ApprovalExpired,
+  ErrorCode.DrillFailed,
   // The transaction that exported it is gone: the workflow restarts the copy from a new slot instead.
   ErrorCode.SnapshotLost,
   ErrorCode.ToolMissing,

@@ -45,7 +45,15 @@ export function tryParseStorageLocation(
 ): { location: StorageLocation } | { problem: LocationProblem } {
   const scheme = SCHEME.exec(value)?.[1];
   if (scheme === undefined) return parseDirectory(value);
-  if (scheme.toLowerCase() !== AZBLOB_SCHEME) {
+  if (scheme.toLowerCase() === AZBLOB_SCHEME && scheme !== AZBLOB_SCHEME) {
+    return {
+      problem: {
+        message: `"${scheme}:" is spelled in capitals`,
+        fix: `write the scheme as ${AZBLOB_SCHEME}://`,
+      },
+    };
+  }
+  if (scheme !== AZBLOB_SCHEME) {
     return {
       problem: {
         message: `storage "${scheme}:" is not supported; pgferry keeps backups in a directory or in Azure Blob Storage`,

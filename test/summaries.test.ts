@@ -28,6 +28,7 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   checkRestoreTarget: { from: '/var/backups/pg/shop-1', target: DST, marker: 'm' },
   restoreDatabase: { from: '/var/backups/pg/shop-1', target: DST, jobs: 1, marker: 'm' },
   checkRestoredRows: { from: '/var/backups/pg/shop-1', target: DST },
+  pruneBackups: { to: 'azblob://backups/pg/prod', schedule: 'nightly', keep: 7, protect: 'nightly-1' },
   runPreflight: { source: SRC, target: DST, mode: 'online' },
   copySchemaSection: { source: SRC, target: DST, section: 'pre-data', jobs: 2, marker: 'm' },
   buildTableIndexes: {
@@ -134,6 +135,7 @@ describe('activity summaries shown in the Temporal UI', () => {
     expect(summary('dumpDatabase')).toBe(
       'pg_dump 127.0.0.1:5432/shop → https://acct.blob.example/c (2 jobs)',
     );
+    expect(summary('pruneBackups')).toBe('keep the newest 7 backups of schedule nightly in azblob://backups/pg/prod');
   });
 
   it('list the first chunks of a batch, the piece of a split table, and count the rest', () => {

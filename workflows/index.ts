@@ -5,3 +5,4 @@ export { migration } from './migration';
 export { preflight } from './preflight';
 export { provision } from './provision';
 export { restore } from './restore';
+export { scheduledBackup } from './scheduled-backup';

@@ -23,7 +23,10 @@ export function registerBackup(program: Command): void {
         'back a database up (pg_dump directory format, parallel) with a manifest of sizes, sha256 and row counts',
       )
       .option('--source <url>', 'the database: postgres://USER@HOST:PORT/DB (no password in the URL)')
-      .option('--to <dir>', 'the storage location on the worker: a directory that holds backups')
+      .option(
+        '--to <location>',
+        "where backups go: a directory on the worker, or azblob://CONTAINER/PREFIX (Azure Blob Storage; credentials from the worker's AZURE_STORAGE_* variables)",
+      )
       .option('--jobs <n>', 'parallel pg_dump jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)
       .option('--name <name>', 'the backup name (default: DB-TIMESTAMP)')
       .option('--wait', 'wait for the end and print the result'),
@@ -32,7 +35,7 @@ export function registerBackup(program: Command): void {
     // Not commander's requiredOption: that would also demand them of `backup list`.
     const options = checkBackupOptions({
       source: requiredUrl(flags.source, 'source'),
-      to: required(flags.to, 'to', '--to DIR'),
+      to: required(flags.to, 'to', '--to DIR or --to azblob://CONTAINER/PREFIX'),
       jobs: flags.jobs,
       ...(flags.name ? { name: flags.name } : {}),
     });
@@ -52,7 +55,10 @@ export function registerBackup(program: Command): void {
     backup
       .command('list')
       .description('list the backups in a storage location (the catalog)')
-      .requiredOption('--dir <dir>', 'the storage location'),
+      .requiredOption(
+        '--dir <location>',
+        "the storage location: a directory, or azblob://CONTAINER/PREFIX (read with this process's AZURE_STORAGE_* variables)",
+      ),
   ).action(async (flags: CommonOptions & { dir: string }) => {
     // `--json` after `list` may land on `backup`, which has the option too.
     const out = outputFor({ json: flags.json ?? backup.opts<CommonOptions>().json === true });

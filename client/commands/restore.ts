@@ -21,7 +21,10 @@ export function registerRestore(program: Command): void {
       .description(
         'restore a backup: verify its checksums, provision the target, pg_restore, check row counts',
       )
-      .option('--from <backup>', 'the backup directory, as `pgferry backup` printed it')
+      .option(
+        '--from <backup>',
+        'the backup, as `pgferry backup` printed it: a directory on the worker or azblob://CONTAINER/PREFIX/NAME',
+      )
       .option('--target <url>', 'the database to restore into (created when absent; must be empty)')
       .option('--jobs <n>', 'parallel pg_restore jobs', intOption('jobs', 1, 64), DEFAULTS.jobs)
       .option('--wait', 'wait for the end and print the report'),
@@ -29,7 +32,7 @@ export function registerRestore(program: Command): void {
     const out = outputFor(flags);
     // Not commander's requiredOption: its refusal names no field and no fix.
     const options = checkRestoreOptions({
-      from: required(flags.from, 'from', '--from BACKUP-DIR (as `pgferry backup` printed it)'),
+      from: required(flags.from, 'from', '--from BACKUP (as `pgferry backup` printed it)'),
       target: requiredUrl(flags.target, 'target'),
       jobs: flags.jobs,
     });
