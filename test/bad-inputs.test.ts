@@ -48,7 +48,8 @@ const SCHEMA = `CREATE TABLE public.items (id bigserial PRIMARY KEY, name text N
   INSERT INTO public.items (name) SELECT 'item ' || g FROM generate_series(1, 500) g;`;
 
 type Door = 'cli' | 'library' | 'workflow';
-type Command = 'migrate' | 'backup' | 'restore' | 'preflight' | 'provision' | 'approve' | 'reject';
+type Command =
+  'migrate' | 'backup' | 'restore' | 'preflight' | 'provision' | 'approve' | 'reject' | 'schedule';
 
 /** What the rows are written against, once the clusters and the two standing migrations exist. */
 interface Ctx {
@@ -135,6 +136,18 @@ const cluster = (over: Record<string, unknown> = {}) => ({
   database: 'app',
   ...over,
 });
+const scheduleOf = (c: Ctx, over: Record<string, unknown> = {}) => ({
+  name: c.name(),
+  source: c.source(),
+  to: c.backups,
+  cron: '0 3 * * *',
+  keep: 2,
+  ...over,
+});
+const schedule = (c: Ctx, ...extra: string[]) => [
+  ...['schedule', 'backup', '--name', c.name(), '--source', c.source(), '--to', c.backups],
+  ...['--cron', '0 3 * * *', '--keep', '2', ...extra],
+];
 const ALL: readonly Door[] = ['cli', 'library', 'workflow'];
 const NOT_CLI: readonly Door[] = ['library', 'workflow'];
 const CLIENT_DOORS: readonly Door[] = ['cli', 'library'];
@@ -495,6 +508,33 @@ const CATALOG: readonly BadInput[] = [
   },
   {
     command: 'backup',
+    what: 'a destination in a storage pgferry does not know (s3://bucket/prefix)',
+    doors: ALL,
+    field: 'to',
+    mentions: /"s3:" is not supported/,
+    cli: (c) => backup(c, '--to', 's3://bucket/prefix'),
+    input: (c) => backupOf(c, { to: 's3://bucket/prefix' }),
+  },
+  {
+    command: 'backup',
+    what: 'an Azure Blob destination whose container name has capitals (azblob://Backups/prod)',
+    doors: ALL,
+    field: 'to',
+    mentions: /container name/,
+    cli: (c) => backup(c, '--to', 'azblob://Backups/prod'),
+    input: (c) => backupOf(c, { to: 'azblob://Backups/prod' }),
+  },
+  {
+    command: 'backup',
+    what: 'an Azure Blob destination carrying a SAS token (azblob://backups/prod?sv=…&sig=…)',
+    doors: ALL,
+    field: 'to',
+    mentions: /credentials/,
+    cli: (c) => backup(c, '--to', `azblob://backups/prod?sv=2024-11-04&sig=${SECRET}`),
+    input: (c) => backupOf(c, { to: `azblob://backups/prod?sv=2024-11-04&sig=${SECRET}` }),
+  },
+  {
+    command: 'backup',
     what: 'jobs 65',
     doors: ALL,
     field: 'jobs',
@@ -549,6 +589,67 @@ const CATALOG: readonly BadInput[] = [
     field: 'from',
     cli: (c) => ['restore', '--target', c.target('restored')],
     input: (c) => restoreOf(c, { from: undefined }),
+  },
+  {
+    command: 'restore',
+    what: 'a backup in a storage pgferry does not know (gs://bucket/shop-1)',
+    doors: ALL,
+    field: 'from',
+    mentions: /"gs:" is not supported/,
+    cli: (c) => restore(c, '--from', 'gs://bucket/shop-1'),
+    input: (c) => restoreOf(c, { from: 'gs://bucket/shop-1' }),
+  },
+  {
+    command: 'restore',
+    what: 'an Azure Blob container without the backup in it (azblob://backups)',
+    doors: ALL,
+    field: 'from',
+    mentions: /no backup in it/,
+    cli: (c) => restore(c, '--from', 'azblob://backups'),
+    input: (c) => restoreOf(c, { from: 'azblob://backups' }),
+  },
+  // schedule
+  {
+    command: 'schedule',
+    what: 'a cron expression with minute 61',
+    doors: CLIENT_DOORS,
+    field: 'cron',
+    mentions: /minute "61" is out of range/,
+    cli: (c) => schedule(c, '--cron', '61 * * * *'),
+    input: (c) => scheduleOf(c, { cron: '61 * * * *' }),
+  },
+  {
+    command: 'schedule',
+    what: 'a cron expression of four fields',
+    doors: CLIENT_DOORS,
+    field: 'cron',
+    cli: (c) => schedule(c, '--cron', '0 3 * *'),
+    input: (c) => scheduleOf(c, { cron: '0 3 * *' }),
+  },
+  {
+    command: 'schedule',
+    what: 'keep 0',
+    doors: ALL,
+    field: 'keep',
+    cli: (c) => schedule(c, '--keep', '0'),
+    input: (c) => scheduleOf(c, { keep: 0 }),
+  },
+  {
+    command: 'schedule',
+    what: 'a destination in a storage pgferry does not know (s3://bucket/prefix)',
+    doors: ALL,
+    field: 'to',
+    cli: (c) => schedule(c, '--to', 's3://bucket/prefix'),
+    input: (c) => scheduleOf(c, { to: 's3://bucket/prefix' }),
+  },
+  {
+    command: 'schedule',
+    what: 'a schedule that does not exist (pause)',
+    doors: CLIENT_DOORS,
+    code: ErrorCode.WorkflowNotFound,
+    field: 'name',
+    cli: (c) => ['schedule', 'pause', c.name()],
+    library: (c, client) => client.schedules.pause(c.name()),
   },
   // preflight
   {
@@ -728,6 +829,7 @@ const WORKFLOW_OF: Partial<Record<Command, WorkflowType>> = {
   restore: WorkflowType.restore,
   preflight: WorkflowType.preflight,
   provision: WorkflowType.provision,
+  schedule: WorkflowType.scheduledBackup,
 };
 
 /** What a door answered: the fields of the error it printed or threw. */
@@ -793,6 +895,8 @@ function throughLibrary(row: BadInput, c: Ctx, client: PgferryClient): Promise<u
       return ended(client.provision(input));
     case 'preflight':
       return client.preflight(input);
+    case 'schedule':
+      return client.schedules.create(input);
     default:
       throw new Error(`${row.command} needs its own library call`);
   }
