@@ -72,8 +72,9 @@ export async function runOne(plan: RunPlan, settings: RunSettings): Promise<RunR
   const began = Date.now();
   const events: string[] = [];
   const log = (line: string) => {
-    events.push(`+${((Date.now() - began) / 1000).toFixed(1)} s ${line}`);
-    settings.log(`[run ${plan.seed}] ${line}`);
+    const at = `+${((Date.now() - began) / 1000).toFixed(1)} s`;
+    events.push(`${at} ${line}`);
+    settings.log(`[run ${plan.seed} ${at}] ${line}`);
   };
   const dir = await mkdtemp(path.join(tmpdir(), 'pgferry-chaos-'));
   const problems: string[] = [];

@@ -88,7 +88,7 @@ export class WorkerPool {
 
   private async startNow(build: number): Promise<string> {
     const began = Date.now();
-    const proc = spawnPgferry(['worker'], this.env, undefined, await this.builds.cli(build));
+    const proc = spawnPgferry(['worker'], this.env, undefined, await this.builds.worker(build));
     const managed: Managed = { proc, build, expected: false };
     this.all.push(managed);
     void proc.exited.then(({ code, signal }) => this.exitedBy(managed, code, signal));
