@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { bundleWorkflowsOffHeap } from '../worker/run';
@@ -63,6 +64,8 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 export async function snapshotBuilds(dir: string): Promise<Builds> {
   if (!path.resolve(dir).startsWith(ROOT + path.sep))
     throw new Error(`builds must live below ${ROOT} to find its node_modules`);
+  if (!existsSync(path.join(ROOT, 'dist', 'worker', 'run.js')))
+    throw new Error('chaos runs the compiled pgferry: run `npm run build` first');
   const made = new Map<number, Promise<Built>>();
   const copy = async (n: number): Promise<Built> => {
     const home = path.join(dir, `build-${n}`);
