@@ -27,6 +27,11 @@ export interface CriticalPath {
   /** The steps that ran in the tail, longest there first. */
   readonly tail: TailStep[];
   /**
+   * Each step's seconds while it ran with a lane idle (fewer steps than lanes), most first: what
+   * ran alone, which the scheduling should overlap with other work or split.
+   */
+  readonly idleLanes: TailStep[];
+  /**
    * The chain of steps that ends the run, each the one that ended last before the next began,
    * in order: what the wall time waited on. Its steps' time plus the gaps between them (the
    * workflow's own steps between stages) make the workflow's time.
@@ -91,6 +96,11 @@ export function criticalPath(
     const seconds = (Math.min(s.end, workflow.close) - Math.max(s.start, tailFrom)) / 1000;
     if (seconds > 0) inTail.set(s, seconds);
   }
+  const idle = new Map<Span, number>();
+  for (const [a, b, n] of segs) {
+    if (n === 0 || n >= lanes) continue;
+    for (const s of spans) if (s.start <= a && s.end >= b) idle.set(s, (idle.get(s) ?? 0) + (b - a) / 1000);
+  }
   const byEnd = [...spans].sort((a, b) => b.end - a.end);
   const lastSpan = byEnd[0];
   const others = byEnd.slice(1);
@@ -107,6 +117,9 @@ export function criticalPath(
     },
     tailSeconds: (workflow.close - tailFrom) / 1000,
     tail: [...inTail.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([s, seconds]) => ({ step: s.step, summary: s.summary, seconds })),
+    idleLanes: [...idle.entries()]
       .sort((a, b) => b[1] - a[1])
       .map(([s, seconds]) => ({ step: s.step, summary: s.summary, seconds })),
     chain: chain.map((c) => ({ step: c.step, summary: c.summary, seconds: (c.end - c.start) / 1000 })),
@@ -141,10 +154,11 @@ export function stepLabel(step: { readonly step: string; readonly summary: strin
 
 /** The critical path in three lines for the report. */
 export function describeCriticalPath(p: CriticalPath, lanes: number): string[] {
-  const tail = p.tail
-    .slice(0, 3)
-    .map((t) => `${stepLabel(t)} ${s1(t.seconds)}`)
-    .join(', ');
+  const list = (steps: readonly TailStep[]) =>
+    steps
+      .slice(0, 3)
+      .map((t) => `${stepLabel(t)} ${s1(t.seconds)}`)
+      .join(', ');
   // The chain's longest steps, in the order they ran.
   const longest = new Set([...p.chain].sort((a, b) => b.seconds - a.seconds).slice(0, 4));
   const chain = p.chain
@@ -152,8 +166,8 @@ export function describeCriticalPath(p: CriticalPath, lanes: number): string[] {
     .map((c) => `${stepLabel(c)} ${s1(c.seconds)}`)
     .join(' → ');
   return [
-    `tail after the last moment all ${lanes} lanes were busy: ${s1(p.tailSeconds)}${tail ? `: ${tail}` : ''}`,
+    `with a lane idle: ${list(p.idleLanes) || 'nothing'}`,
     `chain of ${p.chain.length} steps (${s1(p.workflowSeconds - p.chainGapSeconds)} in steps, ${s1(p.chainGapSeconds)} between them), longest: ${chain || '—'}`,
-    `lanes: all busy ${s1(p.allLanesSeconds)}, some idle ${s1(p.someLanesSeconds)}, none busy ${s1(p.noStepSeconds)} of the workflow's ${s1(p.workflowSeconds)}; ${s1(p.outsideWorkflowSeconds)} of CLI outside it; last step ${p.last ? `${p.last.step}, ${s1(p.afterLastStepSeconds)} before the close` : '—'}`,
+    `lanes (${lanes}): all busy ${s1(p.allLanesSeconds)}, some idle ${s1(p.someLanesSeconds)}, none busy ${s1(p.noStepSeconds)} of the workflow's ${s1(p.workflowSeconds)}; ${s1(p.outsideWorkflowSeconds)} of CLI outside it; after the last all-busy moment ${s1(p.tailSeconds)}${p.tail.length > 0 ? ` (${list(p.tail)})` : ''}`,
   ];
 }

@@ -141,8 +141,8 @@ function summaryTable(shapes: readonly ShapeResult[]): string {
     ...METRICS.map((m) => times(ratio(s.tools[m.of], s.tools[m.vs]))),
     (() => {
       const p = medianPath(s.paths.counts, s.tools.counts?.seconds)?.path;
-      const top = p?.tail[0];
-      return p && top ? `${p.tailSeconds.toFixed(1)} s: ${top.step} ${top.seconds.toFixed(1)} s` : '—';
+      const top = p?.idleLanes[0];
+      return top ? `${top.step} ${top.seconds.toFixed(1)} s` : '—';
     })(),
   ]);
   rows.push([
@@ -167,7 +167,7 @@ function summaryTable(shapes: readonly ShapeResult[]): string {
       'pgcopydb s',
       'pg_dump+restore s',
       ...METRICS.map((m) => m.label),
-      'tail, longest step in it (counts)',
+      'longest with a lane idle (counts)',
     ],
     rows,
     [false, true, true, true, true, true, true, true, true, true, false],
@@ -225,7 +225,7 @@ export function renderShapeReport(r: ShapeResults): string {
     }; wall time from an absent target to a usable, indexed one`,
     '',
     ...r.shapes.flatMap((s) => [...shapeSection(s, c), '']),
-    'all shapes (median wall seconds; ratios of medians; the last column: pgferry --validate counts after the last moment all lanes were busy, and the longest step then):',
+    'all shapes (median wall seconds; ratios of medians; the last column: the step of pgferry --validate counts that ran longest with a lane idle):',
     summaryTable(r.shapes),
     '',
     ...goalLines(r.shapes),
