@@ -271,7 +271,8 @@ async function onClose(pass: Pass, event: HistoryEvent, ms: number): Promise<voi
   // The online cutover validates in steps of its own (counts on both sides, sequences, large
   // objects): its report is the result's.
   const result = timeline.result as { validation?: unknown } | undefined;
-  if (timeline.validation === undefined && result?.validation !== undefined) timeline.validation = result.validation;
+  if (timeline.validation === undefined && result?.validation !== undefined)
+    timeline.validation = result.validation;
 }
 
 /** Rebuilds the timeline of a workflow from its history events; payloads are decrypted with the codec. */

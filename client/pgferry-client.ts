@@ -583,22 +583,19 @@ export class PgferryClient {
   }
 }
 
+/** A relative directory resolved against the working directory; a URL (azblob://…, or any other scheme, refused later) as it is. */
+function localPathResolved(location: string | undefined): string | undefined {
+  return location && !hasScheme(location) ? path.resolve(location) : location;
+}
+
 /** Parses backup options as `backup()` will, without Temporal: bad input fails before anything starts. */
 export function checkBackupOptions(options: BackupOptions): BackupInput {
-  return parseInput(
-    BackupInput,
-    { ...options, to: localPathResolved(options.to) },
-    'backup',
-  );
+  return parseInput(BackupInput, { ...options, to: localPathResolved(options.to) }, 'backup');
 }
 
 /** Parses restore options as `restore()` will, without Temporal. */
 export function checkRestoreOptions(options: RestoreOptions): RestoreInput {
-  return parseInput(
-    RestoreInput,
-    { ...options, from: localPathResolved(options.from) },
-    'restore',
-  );
+  return parseInput(RestoreInput, { ...options, from: localPathResolved(options.from) }, 'restore');
 }
 
 /** Parses migration options as `migrate()` will, without Temporal (the workflow parses them again). */
@@ -607,11 +604,6 @@ export function checkMigrationOptions(options: MigrationOptions): MigrationInput
 }
 
 /** Parses preflight options as `preflight()` will, without Temporal. */
-/** A relative directory resolved against the working directory; a URL (azblob://…, or any other scheme, refused later) as it is. */
-function localPathResolved(location: string | undefined): string | undefined {
-  return location && !hasScheme(location) ? path.resolve(location) : location;
-}
-
 export function checkPreflightOptions(options: PreflightOptions): PreflightInput {
   return parseInput(PreflightInput, options, 'preflight');
 }

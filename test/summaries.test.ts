@@ -135,7 +135,9 @@ describe('activity summaries shown in the Temporal UI', () => {
     expect(summary('dumpDatabase')).toBe(
       'pg_dump 127.0.0.1:5432/shop → https://acct.blob.example/c (2 jobs)',
     );
-    expect(summary('pruneBackups')).toBe('keep the newest 7 backups of schedule nightly in azblob://backups/pg/prod');
+    expect(summary('pruneBackups')).toBe(
+      'keep the newest 7 backups of schedule nightly in azblob://backups/pg/prod',
+    );
   });
 
   it('list the first chunks of a batch, the piece of a split table, and count the rest', () => {

@@ -91,7 +91,8 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   checkRestoreTarget: (i) => `check restore target ${db(i.target)}`,
   restoreDatabase: (i) => `pg_restore ${place(i.from)} → ${db(i.target)} (${plural(i.jobs, 'job')})`,
   checkRestoredRows: (i) => `compare rows on ${db(i.target)} with the backup manifest`,
-  pruneBackups: (i) => `keep the newest ${plural(i.keep, 'backup')} of schedule ${i.schedule} in ${place(i.to)}`,
+  pruneBackups: (i) =>
+    `keep the newest ${plural(i.keep, 'backup')} of schedule ${i.schedule} in ${place(i.to)}`,
   runPreflight: (i) => `preflight checks (${i.mode}): ${db(i.source)} → ${db(i.target)}`,
   copySchemaSection: (i) => `${i.section} schema: ${db(i.source)} → ${db(i.target)}`,
   buildTableIndexes: (i) =>
