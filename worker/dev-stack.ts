@@ -5,7 +5,9 @@ import { startCodecServer, type CodecServer } from './codec-server';
 import { loadCodecKey, type Config } from './config';
 import { startDevServer, startSdkDevServer, type DevServer, type DevServerOptions } from './dev-server';
 import { startWorker, type RunningWorker } from './run';
-import { installRuntime } from './runtime';
+import { createLogger } from './logger';
+import { installWorkerRuntime } from './observability';
+import { loadObservabilityConfig, type ObservabilityConfig } from './observability-config';
 import { setupTemporalCli } from './temporal-cli';
 import { plainTemporalConnection } from './temporal-connection';
 
@@ -42,6 +44,8 @@ export async function startDevStack(
     worker: boolean;
     /** Port of the codec server the UI calls; none when undefined. */
     codecPort?: number | undefined;
+    /** The worker's metrics, tracing and log settings; from the environment when absent. */
+    observability?: ObservabilityConfig | undefined;
     say: (line: string) => void;
   },
 ): Promise<DevStack> {
@@ -95,14 +99,19 @@ export async function startDevStack(
   };
   if (options.worker) {
     try {
-      installRuntime();
+      const observability = options.observability ?? loadObservabilityConfig();
+      const logger = createLogger(options.config.logLevel, { format: observability.logFormat });
+      await installWorkerRuntime(observability, logger);
       await new Promise<void>((resolve, reject) => {
         // The dev server is plaintext on loopback: a profile's TLS, key or headers are not for it.
         const temporal = plainTemporalConnection(server.address, options.config.temporal.namespace);
-        startWorker({ ...options.config, temporal }, { onReady: resolve }).then((w) => {
-          worker = w;
-          w.done.catch(reject);
-        }, reject);
+        startWorker({ ...options.config, temporal }, { onReady: resolve, observability, logger }).then(
+          (w) => {
+            worker = w;
+            w.done.catch(reject);
+          },
+          reject,
+        );
       });
     } catch (err) {
       await stop();

@@ -74,7 +74,7 @@ export class MigrationCensus {
     });
     new Gauge({
       name: 'pgferry_migrations',
-      help: 'Running migrations by stage and state (running, waiting, needs_attention); closed ones by final state with stage="".',
+      help: 'Running migrations by stage and state (running, waiting, needs_attention).',
       labelNames: ['stage', 'state'],
       registers,
       async collect() {
@@ -88,7 +88,17 @@ export class MigrationCensus {
           counts.set(key, entry);
         }
         for (const { stage, state, n } of counts.values()) this.set({ stage, state }, n);
-        for (const [state, n] of Object.entries(found.closed)) this.set({ stage: '', state }, n);
+      },
+    });
+    new Gauge({
+      name: 'pgferry_migrations_closed',
+      help: "Ended migrations by final state, over the namespace's retention.",
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const found = await census();
+        this.reset();
+        for (const [state, n] of Object.entries(found.closed)) this.set({ state }, n);
       },
     });
     new Gauge({

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, type Registry } from 'prom-client';
 import { ErrorCode, PgferryError } from '../domain/errors';
+import { metricsEndpoint } from './observability-config';
 
 /** The /metrics endpoint of a worker. */
 export interface MetricsServer {
@@ -76,9 +77,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     server.listen(options.port, options.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
-    url: `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}/metrics`,
+    url: metricsEndpoint(options.host, port),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

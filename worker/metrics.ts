@@ -65,7 +65,8 @@ export class PgferryMetrics implements ActivityMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'pgferry_process_' });
+    // The process's own (process_*, nodejs_*): the names every Node.js dashboard knows.
+    collectDefaultMetrics({ register: this.registry });
     const byWorkflow = ['workflow_id'] as const;
     this.copyBytes = new Counter({
       name: 'pgferry_copy_bytes_total',

@@ -77,3 +77,9 @@ export function loadObservabilityConfig(
     tracing: url === undefined ? undefined : { tracesUrl: url, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
+
+/** The URL a scraper on this host reaches /metrics at (loopback for a worker listening on every interface). */
+export function metricsEndpoint(host: string, port: number): string {
+  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}/metrics`;
+}

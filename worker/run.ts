@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import { storageFor } from '../activities/storage/locate';
@@ -9,6 +10,8 @@ import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../domain/constants';
 import { EncryptionCodec } from './codec';
 import { loadCodecKey, type Config } from './config';
 import { createLogger } from './logger';
+import { loadObservabilityConfig, type ObservabilityConfig } from './observability-config';
+import { startObservability, type Observability } from './observability';
 import { ensureSearchAttributes } from './search-attributes';
 import { temporalConnectOptions, temporalUnavailable } from './temporal-connection';
 
@@ -24,7 +27,8 @@ const BUNDLE_THREAD = `
   const { bundleWorkflowCode } = require(workerData.sdk);
   const quiet = () => undefined;
   const logger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: console.warn, error: console.error };
-  bundleWorkflowCode({ workflowsPath: workerData.workflowsPath, logger }).then((bundle) => parentPort.postMessage(bundle.code));
+  const { workflowsPath, workflowInterceptorModules } = workerData;
+  bundleWorkflowCode({ workflowsPath, workflowInterceptorModules, logger }).then((bundle) => parentPort.postMessage(bundle.code));
 `;
 
 /**
@@ -33,11 +37,14 @@ const BUNDLE_THREAD = `
  * 40 MB that every full garbage collection marks again, and the copy relay's buffers bring on a
  * dozen such collections per migration. A thread's heap goes with the thread.
  */
-export function bundleWorkflowsOffHeap(workflowsPath: string = WORKFLOWS_PATH): Promise<string> {
+export function bundleWorkflowsOffHeap(
+  workflowsPath: string = WORKFLOWS_PATH,
+  workflowInterceptorModules: readonly string[] = [],
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const thread = new Thread(BUNDLE_THREAD, {
       eval: true,
-      workerData: { sdk: require.resolve('@temporalio/worker'), workflowsPath },
+      workerData: { sdk: require.resolve('@temporalio/worker'), workflowsPath, workflowInterceptorModules },
     });
     thread.once('message', (code: string) => resolve(code));
     thread.once('error', reject);
@@ -48,10 +55,14 @@ export function bundleWorkflowsOffHeap(workflowsPath: string = WORKFLOWS_PATH): 
 }
 
 /** Builds the activities' dependencies from the worker's config. */
-export function activityDeps(config: Config, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
+export function activityDeps(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+  logger: Logger = createLogger(config.logLevel),
+): ActivityDeps {
   return {
     env,
-    logger: createLogger(config.logLevel),
+    logger,
     pgBinDir: config.pgBinDir,
     clusterBinDirs: config.clusterBinDirs,
     defaultClusterVersion: config.defaultClusterVersion,
@@ -77,6 +88,10 @@ export interface RunWorkerOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Called once both workers poll. */
   readonly onReady?: () => void;
+  /** Metrics, tracing and log settings; from `env` (else the process environment) when absent. */
+  readonly observability?: ObservabilityConfig;
+  /** The worker's logger (shared with the Temporal runtime's); made from the config when absent. */
+  readonly logger?: Logger;
 }
 
 /** A running pair of workers; `shutdown()` lets running activities finish their current step. */
@@ -94,6 +109,21 @@ async function connectWorker(config: Config): Promise<NativeConnection> {
   }
 }
 
+/** The workflow code: the prebuilt bundle, else bundled now with the interceptor modules tracing needs. */
+async function workflowBundle(
+  options: RunWorkerOptions,
+  observability: Observability,
+  logger: Logger,
+): Promise<WorkerOptions['workflowBundle']> {
+  if (options.workflowBundlePath === undefined) {
+    return { code: await bundleWorkflowsOffHeap(WORKFLOWS_PATH, observability.workflowInterceptorModules) };
+  }
+  if (observability.workflowInterceptorModules.length > 0) {
+    logger.warn('a prebuilt workflow bundle has no tracing interceptors: traces hold activity spans only');
+  }
+  return { codePath: options.workflowBundlePath };
+}
+
 /** Starts the control and data workers against the configured Temporal server. */
 export async function startWorker(config: Config, options: RunWorkerOptions = {}): Promise<RunningWorker> {
   const connection = await connectWorker(config);
@@ -102,7 +132,14 @@ export async function startWorker(config: Config, options: RunWorkerOptions = {}
     throw err;
   });
   const codec = new EncryptionCodec(await loadCodecKey(config));
-  const activities = createActivities(activityDeps(config, options.env ?? process.env));
+  const env = options.env ?? process.env;
+  const settings = options.observability ?? loadObservabilityConfig(env);
+  const logger = options.logger ?? createLogger(config.logLevel, { format: settings.logFormat });
+  const observability = await startObservability(settings, connection, config.temporal.namespace, logger);
+  const activities = createActivities({
+    ...activityDeps(config, env, logger),
+    metrics: observability.metrics,
+  });
   const common: Pick<
     WorkerOptions,
     | 'connection'
@@ -110,6 +147,7 @@ export async function startWorker(config: Config, options: RunWorkerOptions = {}
     | 'dataConverter'
     | 'maxHeartbeatThrottleInterval'
     | 'defaultHeartbeatThrottleInterval'
+    | 'interceptors'
   > = {
     connection,
     namespace: config.temporal.namespace,
@@ -117,13 +155,13 @@ export async function startWorker(config: Config, options: RunWorkerOptions = {}
     // Progress figures ride on heartbeats: send them every second, not every 80% of the timeout.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
+    interceptors: { activity: observability.activityInterceptors },
   };
   const control = await Worker.create({
     ...common,
     taskQueue: CONTROL_TASK_QUEUE,
-    workflowBundle: options.workflowBundlePath
-      ? { codePath: options.workflowBundlePath }
-      : { code: await bundleWorkflowsOffHeap() },
+    workflowBundle: await workflowBundle(options, observability, logger),
+    sinks: observability.sinks,
     activities,
   });
   const data = await Worker.create({
@@ -132,13 +170,15 @@ export async function startWorker(config: Config, options: RunWorkerOptions = {}
     activities,
     maxConcurrentActivityTaskExecutions: config.dataConcurrency,
   });
-  const done = Promise.all([control.run(), data.run()]).then(
-    () => connection.close(),
-    async (err: unknown) => {
-      await connection.close().catch(() => undefined);
-      throw err;
-    },
-  );
+  const done = Promise.all([control.run(), data.run()])
+    .finally(() => observability.close().catch(() => undefined))
+    .then(
+      () => connection.close(),
+      async (err: unknown) => {
+        await connection.close().catch(() => undefined);
+        throw err;
+      },
+    );
   // Worker.run() starts polling synchronously; both are polling once their state says so.
   const poll = setInterval(() => {
     if (control.getState() === 'RUNNING' && data.getState() === 'RUNNING') {

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { CONTROL_TASK_QUEUE, DATA_TASK_QUEUE } from '../../domain/constants';
-import { loadConfig } from '../../worker/config';
-import { describeTemporalSecurity } from '../../worker/temporal-connection';
 import { outputFor, withJson, type CommonOptions } from './context';
+import { withObservabilityOptions, type ObservabilityOptionFlags } from './observability-options';
 
 /** Stops `stop` on the first SIGINT or SIGTERM; resolves when it has. */
 export function onStopSignal(stop: () => Promise<void>): Promise<void> {
@@ -20,19 +19,36 @@ export function onStopSignal(stop: () => Promise<void>): Promise<void> {
 /** `pgferry worker`: a worker alone, against the configured Temporal (TEMPORAL_*, temporal.toml profile). */
 export function registerWorker(program: Command): void {
   withJson(
-    program
-      .command('worker')
-      .description(`run a worker on the ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} task queues`),
-  ).action(async (flags: CommonOptions) => {
+    withObservabilityOptions(
+      program
+        .command('worker')
+        .description(`run a worker on the ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} task queues`),
+    ),
+  ).action(async (flags: CommonOptions & ObservabilityOptionFlags) => {
     const out = outputFor(flags);
-    const config = loadConfig();
     // Loaded here, not at the top: every other command starts faster without the worker's modules.
-    const [{ startWorker }, { installRuntime }] = await Promise.all([
+    const [{ loadConfig }, { loadObservabilityConfig, metricsEndpoint }, { describeTemporalSecurity }] =
+      await Promise.all([
+        import('../../worker/config.js'),
+        import('../../worker/observability-config.js'),
+        import('../../worker/temporal-connection.js'),
+      ]);
+    const config = loadConfig();
+    const observability = loadObservabilityConfig(process.env, flags);
+    const metrics =
+      observability.metricsPort === undefined
+        ? undefined
+        : metricsEndpoint(observability.metricsHost, observability.metricsPort);
+    const [{ startWorker }, { installWorkerRuntime }, { createLogger }] = await Promise.all([
       import('../../worker/run.js'),
-      import('../../worker/runtime.js'),
+      import('../../worker/observability.js'),
+      import('../../worker/logger.js'),
     ]);
-    installRuntime();
+    const logger = createLogger(config.logLevel, { format: observability.logFormat });
+    await installWorkerRuntime(observability, logger);
     const worker = await startWorker(config, {
+      observability,
+      logger,
       onReady: () =>
         out.result(
           {
@@ -41,9 +57,11 @@ export function registerWorker(program: Command): void {
             address: config.temporal.address,
             namespace: config.temporal.namespace,
             connection: describeTemporalSecurity(config.temporal),
+            metrics,
+            traces: observability.tracing !== undefined,
           },
           () =>
-            `pgferry worker ready: polling ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} at ${config.temporal.address} (namespace ${config.temporal.namespace}; ${describeTemporalSecurity(config.temporal)})`,
+            `pgferry worker ready: polling ${CONTROL_TASK_QUEUE} and ${DATA_TASK_QUEUE} at ${config.temporal.address} (namespace ${config.temporal.namespace}; ${describeTemporalSecurity(config.temporal)})${metrics ? `, metrics at ${metrics}` : ''}${observability.tracing ? ', exporting traces' : ''}`,
         ),
     });
     const stopped = onStopSignal(async () => {
