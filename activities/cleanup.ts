@@ -6,6 +6,8 @@ import { ErrorCode, PgferryError } from '../domain/errors';
 import { fenceSlotName, replicationObjectName } from '../domain/names';
 import type { TableColumns } from '../domain/tables';
 import { dropSlot, dropSubscriptionOn } from './cutover';
+import { ddlCaptureFound, removeDdlCapture } from './ddl';
+import { ddlObjects } from './pg/ddl-sql';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { unfreezeSource } from './freeze';
@@ -83,6 +85,7 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
       fenceSlot: await exists(client, SLOT_IN_DATABASE, [fence]),
       slot: await exists(client, SLOT_IN_DATABASE, [name]),
       publication: await exists(client, PUBLICATION_EXISTS, [name]),
+      ddlCapture: await ddlCaptureFound(client, name),
     }));
     const lift = frozen && input.unfreeze && !input.dryRun;
     // The source writable again first: an application waits for that, not for the slots.
@@ -93,6 +96,7 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
         if (found.fenceSlot) await dropSlot(client, fence);
         if (found.slot) await dropSlot(client, name);
         if (found.publication) await client.query(dropPublicationSql(name));
+        if (found.ddlCapture) await removeDdlCapture(client, name);
       });
     }
     const gone = !input.dryRun;
@@ -112,6 +116,7 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
       object('fence slot', fence, found?.fenceSlot),
       object('slot', name, found?.slot),
       object('publication', name, found?.publication),
+      object('ddl capture', ddlObjects(name).table, found?.ddlCapture),
     ];
   });
 }

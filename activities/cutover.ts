@@ -2,6 +2,7 @@ import type { Client } from 'pg';
 import type { DropReplicationInput, OnSource, WaitForReplayInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { pollUntil } from './cancel';
+import { removeDdlCapture } from './ddl';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { inStep, quoteIdent, withClient, withTransaction } from './pg/connect';
@@ -28,6 +29,8 @@ export interface DropReplicationResult {
   readonly subscription: boolean;
   readonly slot: boolean;
   readonly publication: boolean;
+  /** The capture of schema changes (--ddl) was there and is removed. */
+  readonly ddlCapture: boolean;
 }
 
 const POLL_MS = 50;
@@ -179,7 +182,7 @@ export async function dropSubscription(
 export async function dropSourceReplication(
   deps: ActivityDeps,
   input: Pick<DropReplicationInput, 'source' | 'slot' | 'publication'>,
-): Promise<{ slot: boolean; publication: boolean }> {
+): Promise<{ slot: boolean; publication: boolean; ddlCapture: boolean }> {
   // Ending a slot's walsender is waited for (dropSlot, up to 15 s).
   return withHeartbeat('dropping the slot and the publication', () =>
     withClient(input.source, deps.env, replicationStep('source', 'opening the drop'), async (client) => {
@@ -197,7 +200,13 @@ export async function dropSourceReplication(
           return rows[0]?.present ?? false;
         },
       );
-      return { slot, publication };
+      // The capture of schema changes goes with the publication its table is in.
+      const ddlCapture = await inStep(
+        client,
+        replicationStep('source', 'removing the capture of schema changes'),
+        () => removeDdlCapture(client, input.publication),
+      );
+      return { slot, publication, ddlCapture };
     }),
   );
 }

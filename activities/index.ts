@@ -11,6 +11,7 @@ import {
   dropSubscription,
   waitForReplay,
 } from './cutover';
+import { captureDdl, joinNewTables, listDdlChanges } from './ddl';
 import { verifyFence } from './fence';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
@@ -79,6 +80,9 @@ export function createActivities(deps: ActivityDeps) {
     awaitSnapshot: activity(In.AwaitSnapshotInput, (i) => awaitSnapshot(deps, i)),
     createPublication: activity(In.CreatePublicationInput, (i) => createPublication(deps, i)),
     createSubscription: activity(In.CreateSubscriptionInput, (i) => createSubscription(deps, i)),
+    captureDdl: activity(In.CaptureDdlInput, (i) => captureDdl(deps, i)),
+    listDdlChanges: activity(In.ListDdlInput, (i) => listDdlChanges(deps, i)),
+    joinNewTables: activity(In.JoinTablesInput, (i) => joinNewTables(deps, i)),
     replicationLag: activity(In.ReplicationLagInput, (i) => replicationLag(deps, i)),
     currentLsn: activity(In.OnSource, (i) => currentLsn(deps, i)),
     watchReplication: activity(In.WatchReplicationInput, (i) => watchReplication(deps, i)),

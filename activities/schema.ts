@@ -15,7 +15,7 @@ import { analyzeTablesSql } from './pg/analyze-sql';
 import { libpqEnv, withClient } from './pg/connect';
 import { INDEX_MEMORY, RAISE_MAINTENANCE_MEMORY, TABLE_INDEX_ITEMS } from './pg/index-sql';
 import { EMPTY_SEARCH_PATH } from './pg/session-sql';
-import { filterToc, tocKey } from './pg/toc';
+import { filterToc, isDdlCaptureEntry, tocKey } from './pg/toc';
 import { validateOnClients } from './validate';
 import { recreateOwnDatabase } from './provision/local';
 import { runPgRestore } from './pg-restore';
@@ -49,9 +49,16 @@ export async function copySchemaSection(
     const dumpDir = await dumpSection(deps, source, input.section, scratch, hb, trace);
     hb.update({ detail: `restoring ${input.section}` });
     const skip = new Set(input.skip ?? []);
+    // Post-data of an online source holds pgferry's capture of schema changes: never restored.
     const useList =
-      skip.size > 0
-        ? await writeUseList(pgRestore, dumpDir, scratch, (line) => !skip.has(tocKey(line) ?? ''), hb.signal)
+      skip.size > 0 || input.section === 'post-data'
+        ? await writeUseList(
+            pgRestore,
+            dumpDir,
+            scratch,
+            (line) => !skip.has(tocKey(line) ?? '') && !isDdlCaptureEntry(line),
+            hb.signal,
+          )
         : undefined;
     // Everything post-data holds may have been built during the copy: nothing is left to restore.
     if (useList && useList.keys.length === 0) return { items: 0 };

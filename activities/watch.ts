@@ -16,6 +16,7 @@ import {
 } from './pg/replication-sql';
 import { APPLY_ERRORS, SERVER_CLOCK_MS } from './pg/watch-sql';
 import { lagSecondsOf } from './subscription';
+import { ddlProblem, readDdlFigures, readTableJoins, type DdlFigures, type TableJoins } from './ddl';
 
 /** Why a replication is not ready, as a kind: the watch returns when the kind changes, not the figures. */
 export type ProblemKind =
@@ -23,6 +24,8 @@ export type ProblemKind =
   | 'unreadable'
   | 'subscription'
   | 'unreserved'
+  | 'ddl-failed'
+  | 'tables-joining'
   | 'apply-errors'
   | 'not-applying'
   | 'stalled'
@@ -59,6 +62,11 @@ export interface ReplicationHealth {
   /** With awaitLsn: whether the target has confirmed it. */
   readonly reachedLsn?: boolean;
   readonly sourceDisk?: DiskSpace;
+  /** The schema changes captured and replayed (--ddl apply). */
+  readonly ddl?: DdlFigures;
+  /** Tables created on the source that the subscription can take now (REFRESH PUBLICATION), and those whose rows it still copies. */
+  readonly joinable?: string[];
+  readonly syncing?: string[];
 }
 
 /** Apply errors keep the migration not ready until none was new for this long. */
@@ -75,6 +83,8 @@ interface Reading {
   readonly position: SlotPosition | undefined;
   readonly progress: SubscriptionProgress | undefined;
   readonly errors: number | undefined;
+  readonly ddl?: DdlFigures | undefined;
+  readonly joins?: TableJoins | undefined;
 }
 
 /** What carries from one look to the next (and, through the input, from one watch to the next). */
@@ -158,7 +168,15 @@ async function read(source: Client, target: Client, input: WatchReplicationInput
   const progress = (await target.query<SubscriptionProgress>(SUBSCRIPTION_PROGRESS, [input.subscription]))
     .rows[0];
   const counted = (await target.query<{ errors: string | null }>(APPLY_ERRORS, [input.subscription])).rows[0];
-  return { position, progress, errors: counted?.errors == null ? undefined : Number(counted.errors) };
+  const errors = counted?.errors == null ? undefined : Number(counted.errors);
+  if (!input.ddl) return { position, progress, errors };
+  return {
+    position,
+    progress,
+    errors,
+    ddl: await readDdlFigures(source, target, input.slot),
+    joins: await readTableJoins(source, target, input.slot, input.subscription),
+  };
 }
 
 /** Whether the watch ends with this look: a confirmed change of readiness, a warning flipped, the LSN reached, time up. */
@@ -172,10 +190,24 @@ function returnNow(
   if (found.lost) return true;
   if (found.retainedWarning !== input.retainedWarning) return true;
   if (found.reachedLsn === true && found.ready) return true;
+  if ((found.joinable?.length ?? 0) > 0 || ddlMoved(input, found)) return true;
   const believed = input.ready ? undefined : (input.problemKind ?? 'lagging');
   const seen = candidate.kind === found.kind ? candidate.looks + 1 : 1;
   if (found.kind !== believed && seen >= LOOKS_TO_CONFIRM) return true;
   return Date.now() - started >= input.maxWaitSeconds * 1000;
+}
+
+/** Whether the schema changes' figures differ from what the workflow last saw. */
+function ddlMoved(input: WatchReplicationInput, found: ReplicationHealth): boolean {
+  const seen = input.ddlSeen;
+  const now = found.ddl;
+  if (now === undefined) return false;
+  return (
+    seen === undefined ||
+    seen.captured !== now.captured ||
+    seen.replayed !== now.replayed ||
+    seen.failed !== now.failed
+  );
 }
 
 function nextCandidate(
@@ -255,6 +287,8 @@ function judge(
     retainedWarning: retained !== null && retained > maxRetained,
     ...(input.awaitLsn && confirmed ? { reachedLsn: lsnAtLeast(confirmed, input.awaitLsn) } : {}),
     ...(disk ? { sourceDisk: disk } : {}),
+    ...(reading.ddl ? { ddl: reading.ddl } : {}),
+    ...(reading.joins ? { joinable: reading.joins.joinable, syncing: reading.joins.syncing } : {}),
   };
   const found = problemOf(input, reading, figures, keep);
   return found === undefined
@@ -296,6 +330,8 @@ function problemOf(
       problem: `replication: slot ${slot} is about to be lost (wal_status unreserved): it holds ${formatByteSize(f.retainedWalBytes ?? 0)} of WAL, past max_slot_wal_keep_size; the next checkpoint removes it unless the target catches up`,
     };
   }
+  const ddl = ddlProblem(input.slot, f);
+  if (ddl !== undefined) return ddl;
   if (f.applyErrorAgeMs !== undefined && f.applyErrorAgeMs < APPLY_ERROR_QUIET_MS) {
     return {
       kind: 'apply-errors',

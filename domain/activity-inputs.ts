@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { Chunk } from './chunks';
 import { ConnectionSpec, Jobs, LocalClusterProvisionInput } from './contracts';
+import { DdlPolicy } from './migration';
 import type { Notification } from './notify';
 import { TableColumns, TableRef } from './tables';
 
@@ -308,6 +309,30 @@ export const CreatePublicationInput = OnSource.extend({ publication: ObjectName 
 /** Input of createPublication. */
 export type CreatePublicationInput = z.output<typeof CreatePublicationInput>;
 
+/** Input of captureDdl: the migration's schema-change capture on the source (and its replay on the target). */
+export const CaptureDdlInput = OnBoth.extend({
+  /** The replication objects' name: the capture's objects are named after it (domain/names.ts ddlCaptureName). */
+  publication: ObjectName,
+  /** The migration's name, as the refusal names it. */
+  migration: z.string().min(1),
+  policy: DdlPolicy,
+});
+/** Input of captureDdl. */
+export type CaptureDdlInput = z.output<typeof CaptureDdlInput>;
+
+/** Input of listDdlChanges: the schema changes captured on the source and replayed on the target. */
+export const ListDdlInput = OnBoth.extend({ publication: ObjectName });
+/** Input of listDdlChanges. */
+export type ListDdlInput = z.output<typeof ListDdlInput>;
+
+/** Input of joinNewTables: tables created on the source, now on the target, to join the subscription. */
+export const JoinTablesInput = OnTarget.extend({
+  subscription: ObjectName,
+  tables: z.array(z.string().min(1)).min(1),
+});
+/** Input of joinNewTables. */
+export type JoinTablesInput = z.output<typeof JoinTablesInput>;
+
 /** Input of replicationLag: the slot on the source and the subscription on the target that reads it. */
 export const ReplicationLagInput = OnBoth.extend({ slot: SlotName, subscription: ObjectName });
 /** Input of replicationLag. */
@@ -318,6 +343,12 @@ export type ReplicationLagInput = z.output<typeof ReplicationLagInput>;
  * activity returns only when something changes, or after `maxWaitSeconds` with fresh figures).
  */
 export const WatchReplicationInput = ReplicationLagInput.extend({
+  /** Schema changes are captured and replayed (--ddl apply): their figures are read, and tables created on the source looked for. */
+  ddl: z.boolean().optional(),
+  /** The figures of the schema changes at the last look: the activity returns when they change. */
+  ddlSeen: z
+    .object({ captured: z.number().int(), replayed: z.number().int(), failed: z.number().int() })
+    .optional(),
   /** Whether the workflow holds the replication ready, and why not (the activity returns when this changes). */
   ready: z.boolean(),
   /** The kind of the problem the workflow holds (ProblemKind of activities/watch.ts), when not ready. */

@@ -271,7 +271,16 @@ export type CleanupInput = z.output<typeof CleanupInput>;
 
 /** One thing a migration may leave behind, where it lives, and what cleanup found and did. */
 export const Leftover = z.object({
-  object: z.enum(['subscription', 'slot', 'fence slot', 'publication', 'freeze', 'column storage', 'ledger']),
+  object: z.enum([
+    'subscription',
+    'slot',
+    'fence slot',
+    'publication',
+    'ddl capture',
+    'freeze',
+    'column storage',
+    'ledger',
+  ]),
   where: z.enum(['source', 'target']),
   name: z.string(),
   found: z.boolean(),

@@ -15,6 +15,15 @@ export const ValidateLevel = z.enum(['none', 'counts', 'checksums']);
 /** How the target is proven equal to the source. */
 export type ValidateLevel = z.infer<typeof ValidateLevel>;
 
+/**
+ * Online: what happens to a schema change (DDL) made on the source while the migration replicates.
+ * `apply`: captured in order with the data and replayed on the target at the same point of the
+ * change stream; `refuse`: the source rejects it, naming pgferry and the migration.
+ */
+export const DdlPolicy = z.enum(['apply', 'refuse']);
+/** What happens to a schema change on the source during an online migration. */
+export type DdlPolicy = z.infer<typeof DdlPolicy>;
+
 /** The stages of a migration, in order (rollback replaces the rest on failure, rejection or cancel). */
 export const MIGRATION_STAGES = [
   'preflight',
@@ -176,6 +185,8 @@ export const MigrationInput = z
      * that is set, else 10 GB.
      */
     maxRetainedWal: ByteSize.optional(),
+    /** Online: schema changes on the source while replicating are applied on the target in order (apply), or refused (refuse). */
+    ddl: DdlPolicy.default('apply'),
   })
   .superRefine((input, ctx) => {
     const source = tryParseConnectionUrl(input.source);

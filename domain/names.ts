@@ -38,3 +38,14 @@ export function replicationObjectName(workflowId: string): string {
 export function fenceSlotName(workflowId: string): string {
   return `pgferry_fence_${shortHash(workflowId)}`;
 }
+
+/**
+ * The base name of the objects that capture a migration's schema changes (online, domain
+ * DdlPolicy): on the source, the table pgferry.NAME, its functions NAME_capture, NAME_drop,
+ * NAME_refuse and the event triggers NAME_end and NAME_drop; on the target, the same table and
+ * its trigger NAME_replay. From the replication objects' name (every step that drops them knows
+ * it), hashed: that name has no room left for a suffix within 63 bytes.
+ */
+export function ddlCaptureName(replicationName: string): string {
+  return `pgferry_ddl_${shortHash(replicationName)}`;
+}

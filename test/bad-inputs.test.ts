@@ -305,6 +305,15 @@ const CATALOG: readonly BadInput[] = [
   },
   {
     command: 'migrate',
+    what: 'an unknown policy for schema changes (--ddl)',
+    doors: ALL,
+    field: 'ddl',
+    mentions: /apply.*refuse/,
+    cli: (c) => migrate(c, '--ddl', 'ignore'),
+    input: (c) => migration(c, { ddl: 'ignore' }),
+  },
+  {
+    command: 'migrate',
     what: 'approvers that name nobody (" , " / an empty name)',
     doors: ALL,
     field: 'approvers.0',

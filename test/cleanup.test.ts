@@ -118,6 +118,7 @@ describe('pgferry cleanup removes what a migration left', () => {
       subscription: [true, false],
       slot: [true, false],
       publication: [true, false],
+      'ddl capture': [true, false],
       ledger: [true, false],
       freeze: [false, false],
       'fence slot': [false, false],
@@ -135,6 +136,7 @@ describe('pgferry cleanup removes what a migration left', () => {
       subscription: [true, true],
       slot: [true, true],
       publication: [true, true],
+      'ddl capture': [true, true],
       ledger: [true, true],
     });
     expect(await left(name, id)).toEqual({

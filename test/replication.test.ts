@@ -327,11 +327,13 @@ describe('replication from a slot whose snapshot the copy reads', () => {
         subscription: true,
         slot: true,
         publication: true,
+        ddlCapture: false,
       });
       expect(await run(acts.dropReplication, input)).toEqual({
         subscription: false,
         slot: false,
         publication: false,
+        ddlCapture: false,
       });
     } finally {
       await run(acts.unfreezeSource, { source });
@@ -436,7 +438,7 @@ describe('replication from a slot whose snapshot the copy reads', () => {
     expect(await second.failure).toBeInstanceOf(CancelledFailure);
     expect(
       await run(acts.dropReplication, { source, target, subscription: 'none', publication: 'none', slot }),
-    ).toEqual({ subscription: false, slot: true, publication: false });
+    ).toEqual({ subscription: false, slot: true, publication: false, ddlCapture: false });
     expect(await slots()).toEqual([]);
   });
 

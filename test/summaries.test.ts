@@ -63,6 +63,9 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
     publication: 'pgferry_shop',
     slot: 'pgferry_shop',
   },
+  captureDdl: { source: SRC, target: DST, publication: 'pgferry_shop', migration: 'shop', policy: 'apply' },
+  listDdlChanges: { source: SRC, target: DST, publication: 'pgferry_shop' },
+  joinNewTables: { target: DST, subscription: 'pgferry_shop', tables: ['public.orders_2027'] },
   replicationLag: { source: SRC, target: DST, slot: 'pgferry_shop', subscription: 'pgferry_shop' },
   currentLsn: { source: SRC },
   watchReplication: {

@@ -27,10 +27,19 @@ export async function copyUnderSlotSnapshot<T>(
     await control.dropSubscription(replication);
   });
   await control.createPublication({ source: input.source, publication: replication.publication });
+  // Schema changes from here on are captured (before the slot: every one after its snapshot is in the stream).
+  await control.captureDdl({
+    source: input.source,
+    target: input.target,
+    publication: replication.publication,
+    migration: input.name,
+    policy: input.ddl,
+  });
   let previousToken: string | undefined;
   for (let attempt = 1; ; attempt++) {
     const scope = new CancellationScope();
     let holderFailed = false;
+    let holderError: unknown;
     // A token per holder: the copy waits for this holder's snapshot, never a row a dead one left.
     const token = uuid4();
     const holder = scope
@@ -44,15 +53,27 @@ export async function copyUnderSlotSnapshot<T>(
         }),
       )
       .catch((err: unknown) => {
-        if (!isCancellation(err)) holderFailed = true;
+        if (isCancellation(err)) return;
+        holderFailed = true;
+        holderError = err;
       });
     // Slot creation waits for every open transaction on the source: this can take long (data queue).
-    const snap = await data.awaitSnapshot({
-      target: input.target,
-      migration: run.id,
-      token,
-      ...(previousToken ? { notBefore: previousToken } : {}),
-    });
+    // A holder that dies first ends the wait: nobody would publish the snapshot it waits for.
+    const snap = await unlessFailed(
+      () => holderFailed,
+      () =>
+        data.awaitSnapshot({
+          target: input.target,
+          migration: run.id,
+          token,
+          ...(previousToken ? { notBefore: previousToken } : {}),
+        }),
+    );
+    if (snap === undefined) {
+      // Nothing was copied under its snapshot: a new holder makes a new slot.
+      if (attempt >= COPY_ATTEMPTS) throw holderError;
+      continue;
+    }
     try {
       const copied = await copy(snap.snapshot);
       scope.cancel();
@@ -126,6 +147,27 @@ export async function drainToFrozenSource(
  * waits is not waited for (the wait is abandoned, it only reads).
  */
 const REPLAY_GRACE_MS = 5000;
+
+/** Runs `fn`, or gives up on it once `failed()` holds (cancelled, waited for; undefined). */
+async function unlessFailed<T>(failed: () => boolean, fn: () => Promise<T>): Promise<T | undefined> {
+  const work = new CancellationScope();
+  const done = work.run(fn);
+  let settled = false;
+  const outcome = done.then(
+    (value) => ({ value }),
+    (err: unknown) => ({ err }),
+  );
+  void outcome.then(() => (settled = true));
+  await condition(() => settled || failed());
+  if (settled) {
+    const ended = await outcome;
+    if ('err' in ended) throw ended.err;
+    return failed() ? undefined : ended.value;
+  }
+  work.cancel();
+  await outcome;
+  return undefined;
+}
 
 /** Runs `fn`, or gives up on it after `ms` (cancelled; undefined). */
 async function withinDeadline<T>(ms: number, fn: () => Promise<T>): Promise<T | undefined> {

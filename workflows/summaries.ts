@@ -122,6 +122,13 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   awaitSnapshot: (i) => `wait for the slot snapshot (recorded on ${db(i.target)})`,
   createPublication: (i) => `create publication ${i.publication} on ${db(i.source)}`,
   createSubscription: (i) => `create subscription ${i.subscription} on ${db(i.target)}`,
+  captureDdl: (i) =>
+    i.policy === 'apply'
+      ? `capture schema changes on ${db(i.source)} to replay on ${db(i.target)}`
+      : `refuse schema changes on ${db(i.source)} during the migration`,
+  listDdlChanges: (i) => `list schema changes: ${db(i.source)} → ${db(i.target)}`,
+  joinNewTables: (i) =>
+    `join ${i.tables.length === 1 ? `table ${i.tables[0]}` : `${i.tables.length} new tables`} to subscription ${i.subscription}`,
   replicationLag: (i) => `measure replication lag ${db(i.source)} → ${db(i.target)}`,
   currentLsn: (i) => `read the current LSN of ${db(i.source)}`,
   watchReplication: (i) =>

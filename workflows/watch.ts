@@ -3,6 +3,7 @@ import type { ReplicationHealth } from '../activities/watch';
 import { formatByteSize } from '../domain/byte-size';
 import { failureInfo } from '../domain/failure-info';
 import { watching } from './activities';
+import { ddlWatchInput, followDdl } from './ddl';
 import type { MigrationRun } from './migration-run';
 import { SearchKeys } from './progress';
 
@@ -132,10 +133,13 @@ async function watchOnce(
     ...(last?.applyErrorAgeMs === undefined ? {} : { applyErrorAgeMs: last.applyErrorAgeMs }),
     ...(last?.confirmedLsn ? { confirmedLsn: last.confirmedLsn } : {}),
     ...(last?.stalledMs === undefined ? {} : { stalledMs: last.stalledMs }),
+    ...ddlWatchInput(run, last),
     maxWaitSeconds,
     pollMs,
   });
   state.last = health;
+  // The changes listed first: when the readiness names a failed one, status lists it too.
+  await followDdl(run, health, last);
   await apply(run, state, health, last);
   return health;
 }

@@ -21,3 +21,11 @@ export function filterToc(
   const kept = listing.split('\n').filter((line) => tocKey(line) !== undefined && keep(line));
   return { list: kept.join('\n') + '\n', keys: kept.map((line) => tocKey(line) as string) };
 }
+
+/**
+ * An entry of pgferry's own capture of schema changes on an online source (activities/pg/ddl-sql.ts):
+ * its event triggers and its table's constraint, which post-data would otherwise carry to the target.
+ */
+export function isDdlCaptureEntry(line: string): boolean {
+  return /\spgferry_ddl_[0-9a-f]{16}/.test(line);
+}

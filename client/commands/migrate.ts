@@ -33,6 +33,7 @@ interface MigrateFlags extends CommonOptions {
   requireSecondPerson?: boolean;
   cutoverTimeout?: number;
   maxRetainedWal?: number;
+  ddl: 'apply' | 'refuse';
   wait?: boolean;
 }
 
@@ -194,6 +195,12 @@ export function registerMigrate(program: Command): void {
         "online: warn when the slot holds back more WAL than this on the source (default: half of the source's max_slot_wal_keep_size, else 10GB)",
         sizeFlag('max-retained-wal'),
       )
+      .option(
+        '--ddl <policy>',
+        'online: schema changes on the source while replicating are applied on the target in order with the data (apply), or refused by the source (refuse)',
+        choice('ddl', ['apply', 'refuse'] as const),
+        'apply',
+      )
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
     const out = outputFor(flags);
@@ -217,6 +224,7 @@ export function registerMigrate(program: Command): void {
       requireSecondPerson: Boolean(flags.requireSecondPerson),
       ...(flags.cutoverTimeout ? { cutoverTimeoutSeconds: flags.cutoverTimeout } : {}),
       ...(flags.maxRetainedWal ? { maxRetainedWal: flags.maxRetainedWal } : {}),
+      ddl: flags.ddl,
       startedBy: userInfo().username,
     });
     await withPgferry(async (client) => {

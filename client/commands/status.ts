@@ -28,6 +28,7 @@ function render(s: WorkflowStatus): string {
     readiness?: Record<string, string>;
     replication?: ReplicationFigures;
     cutoverAttempts?: { approvedBy: string; reason: string }[];
+    ddl?: DdlChangeLine[];
   };
   if (details.preflight) {
     const failed = details.preflight.checks.filter((c) => !c.ok).map((c) => `${c.id} (${c.severity})`);
@@ -46,6 +47,7 @@ function render(s: WorkflowStatus): string {
     lines.push(`  decision  waiting: pgferry approve ${s.id.replace(/^migration-/, '')} --as NAME`);
   for (const r of details.approval?.refused ?? []) lines.push(`  refused   ${r.by}: ${r.problem}`);
   lines.push(...readinessLines(s, details.readiness, details.replication));
+  lines.push(...ddlLines(details.ddl ?? []));
   for (const a of details.cutoverAttempts ?? [])
     lines.push(`  cutover   back at the gate (approved by ${a.approvedBy}): ${a.reason}`);
   if (details.downtimeMs !== undefined) lines.push(`  downtime  ${details.downtimeMs} ms`);
@@ -63,6 +65,32 @@ function render(s: WorkflowStatus): string {
   if (cleanup) lines.push(`  cleanup   ${cleanup}   (removes what the migration left; --dry-run lists it)`);
   return lines.join('\n');
 }
+
+/** One schema change an online migration carried (details.ddl, from listDdlChanges). */
+interface DdlChangeLine {
+  id: number;
+  tag: string;
+  statement: string;
+  status: string;
+  error?: string;
+}
+
+/** The schema changes captured on the source, newest last, each with what became of it on the target. */
+function ddlLines(changes: readonly DdlChangeLine[]): string[] {
+  const shown = changes.slice(-DDL_SHOWN);
+  const head =
+    changes.length > shown.length ? [`${changes.length} changes captured, the last ${DDL_SHOWN}:`] : [];
+  const items = shown.map((c) => {
+    const statement = c.statement.replace(/\s+/g, ' ');
+    const cut = statement.length > 100 ? `${statement.slice(0, 100)}…` : statement;
+    const status = c.status === 'failed' ? 'FAILED' : c.status;
+    return `#${c.id} ${status}: ${cut}${c.error ? ` (${c.error})` : ''}`;
+  });
+  return [...head, ...items].map((text, i) => `  ${i === 0 ? 'schema   ' : '         '} ${text}`);
+}
+
+/** Schema changes status prints (the JSON has them all). */
+const DDL_SHOWN = 20;
 
 /** What the watch of an online migration's replication last found (details.replication). */
 interface ReplicationFigures {

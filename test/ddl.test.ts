@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkflowStatus } from '../domain/contracts';
+import { ErrorCode, type PgferryError } from '../domain/errors';
+import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
+import { useTemporalSuite } from './helpers/suite';
+import { waitForStatus } from './helpers/wait';
+import { startWriter } from './helpers/writer';
+
+/** The readiness problems of a migration at its gate, by concern (empty when an approval is taken). */
+const problems = (s: WorkflowStatus) => (s.details?.readiness ?? {}) as Record<string, string>;
+/** The schema changes status lists. */
+const changes = (s: WorkflowStatus) =>
+  (s.details?.ddl ?? []) as { id: number; tag: string; statement: string; status: string; error?: string }[];
+
+/** The application's writes before the schema change: the columns it had. */
+const OLD_WRITES = [
+  "INSERT INTO public.live (v) VALUES ('old ' || clock_timestamp())",
+  "UPDATE public.live SET v = v || '+' WHERE id = (SELECT max(id) - 3 FROM public.live)",
+];
+/** After it: the new column and the new table in use. */
+const NEW_WRITES = [
+  "INSERT INTO public.live (v, note) VALUES ('new ' || clock_timestamp(), 'noted ' || clock_timestamp())",
+  "UPDATE public.live SET note = note || '!' WHERE id = (SELECT max(id) - 2 FROM public.live)",
+  "INSERT INTO public.archive (v) VALUES ('archived ' || clock_timestamp())",
+];
+
+/** The source's schema changes, one statement each, as an application's deploy would run them. */
+const DDL = [
+  "ALTER TABLE public.live ADD COLUMN note text DEFAULT 'none'",
+  'CREATE INDEX live_note_idx ON public.live (note)',
+  'CREATE TABLE public.archive (id bigserial PRIMARY KEY, v text NOT NULL)',
+  "INSERT INTO public.archive (v) SELECT 'seed ' || g FROM generate_series(1, 500) g",
+  'ALTER TABLE public.live ALTER COLUMN note TYPE varchar(300)',
+  'ALTER TABLE public.items RENAME COLUMN name TO title',
+  "ALTER TABLE public.items ALTER COLUMN title SET DEFAULT 'untitled'",
+  'ALTER TABLE public.items ALTER COLUMN title SET NOT NULL',
+  'ALTER TABLE public.items ADD COLUMN dropped int',
+  'ALTER TABLE public.items DROP COLUMN dropped',
+  'CREATE INDEX items_title_idx ON public.items (title)',
+  'DROP INDEX public.items_title_idx',
+  "COMMENT ON TABLE public.archive IS 'rows moved out of live'",
+];
+/** The DDL statements of the list above (the INSERT is data). */
+const DDL_STATEMENTS = DDL.filter((s) => !s.startsWith('INSERT'));
+
+/** What pgferry may leave on a source: event triggers, its schema, functions or tables by its name. */
+const PGFERRY_ON_SOURCE = `
+  SELECT 'event trigger ' || evtname AS object FROM pg_event_trigger
+  UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname LIKE 'pgferry%'
+  UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE 'pgferry%'
+  UNION ALL SELECT 'relation ' || relname FROM pg_class WHERE relname LIKE 'pgferry%'
+  UNION ALL SELECT 'publication ' || pubname FROM pg_publication
+  UNION ALL SELECT 'slot ' || slot_name FROM pg_replication_slots`;
+
+describe('schema changes on the source during an online migration', () => {
+  let source: ThrowawayCluster;
+  let target: ThrowawayCluster;
+
+  const freshSource = async (name: string) => {
+    await query(source.url(), `CREATE DATABASE ${name}`);
+    await query(
+      source.url(name),
+      `CREATE TABLE public.live (id bigserial PRIMARY KEY, v text NOT NULL);
+       INSERT INTO public.live (v) SELECT 'seed ' || g FROM generate_series(1, 2000) g;
+       CREATE TABLE public.items (id int PRIMARY KEY, name text);
+       INSERT INTO public.items SELECT g, 'item ' || g FROM generate_series(1, 200) g;`,
+    );
+  };
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([
+      startThrowawayCluster({ walLevel: 'logical' }),
+      startThrowawayCluster({ walLevel: 'logical' }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await source?.stop();
+    await target?.stop();
+  });
+
+  const suite = useTemporalSuite();
+
+  const startAtGate = async (name: string, ddl: 'apply' | 'refuse') => {
+    const run = await suite.client.migrate({
+      name,
+      source: source.url(name),
+      target: target.url(name),
+      mode: 'online',
+      validate: 'counts',
+      ddl,
+    });
+    await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'the approval gate',
+      (s) => s.state === 'waiting',
+      180_000,
+    );
+    return run;
+  };
+
+  it('applies ADD COLUMN, CREATE INDEX, CREATE TABLE with rows, ALTER TYPE and more in order with the writes, and leaves nothing of pgferry on the source', async () => {
+    const name = 'ddl_apply';
+    await freshSource(name);
+    const before = await query(source.url(name), PGFERRY_ON_SOURCE);
+    expect(before).toEqual([]);
+    const oldWriter = startWriter(source.url(name), OLD_WRITES);
+    const run = await startAtGate(name, 'apply');
+    // While capturing: its event triggers and table are on the source.
+    expect((await query(source.url(name), PGFERRY_ON_SOURCE)).length).toBeGreaterThan(0);
+
+    for (const sql of DDL) await query(source.url(name), sql);
+    const newWriter = startWriter(source.url(name), NEW_WRITES);
+    let last: WorkflowStatus | undefined;
+    const applied = await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'every schema change applied and the gate ready',
+      (s) => {
+        last = s;
+        return (
+          changes(s).length === DDL_STATEMENTS.length &&
+          changes(s).every((c) => c.status === 'applied') &&
+          Object.keys(problems(s)).length === 0
+        );
+      },
+      180_000,
+    ).catch((err: unknown) => {
+      // What the gate said last: which change, which problem.
+      throw new Error(
+        `${String(err)}: ${JSON.stringify({ ddl: last && changes(last), readiness: last && problems(last) })}`,
+      );
+    });
+    expect(changes(applied).map((c) => c.statement)).toEqual(DDL_STATEMENTS);
+    expect(changes(applied).map((c) => c.tag)).toContain('CREATE TABLE');
+    // The new table's rows, copied by the table sync and followed since.
+    const archived = await query<{ n: string }>(
+      target.url(name),
+      'SELECT count(*)::text AS n FROM public.archive',
+    );
+    expect(Number(archived[0]?.n)).toBeGreaterThanOrEqual(500);
+
+    await suite.client.approve(name, { by: 'alice', reason: 'schema carried' });
+    const result = await run.result();
+    const written = await Promise.all([oldWriter.stop(), newWriter.stop()]);
+    expect(result.outcome).toBe('completed');
+    expect(written[1].written).toBeGreaterThan(5);
+    const noted = await query<{ n: string }>(
+      target.url(name),
+      "SELECT count(*)::text AS n FROM public.live WHERE note LIKE 'noted %'",
+    );
+    expect(Number(noted[0]?.n)).toBeGreaterThan(0);
+
+    const diff = diffFingerprints(
+      await databaseFingerprint(source.url(name)),
+      await databaseFingerprint(target.url(name)),
+    );
+    expect(diff).toEqual([]);
+    expect(await query(source.url(name), PGFERRY_ON_SOURCE)).toEqual([]);
+  }, 600_000);
+
+  it('with --ddl refuse, the source rejects a schema change naming pgferry and the migration', async () => {
+    const name = 'ddl_refuse';
+    await freshSource(name);
+    const before = await databaseFingerprint(source.url(name));
+    const run = await startAtGate(name, 'refuse');
+    const refused = (await query(source.url(name), 'ALTER TABLE public.live ADD COLUMN note text').catch(
+      (e: unknown) => e,
+    )) as Error & { code?: string };
+    expect(refused.code).toBe('55000');
+    expect(refused.message).toMatch(/^pgferry: ALTER TABLE refused: migration ddl_refuse /);
+    // Temporary tables are an application's own business: allowed.
+    await query(source.url(name), 'CREATE TEMP TABLE scratch (x int); DROP TABLE scratch');
+
+    await suite.client.reject(name, { by: 'bob', reason: 'done looking' });
+    expect((await run.result()).outcome).toBe('rejected');
+    expect(diffFingerprints(before, await databaseFingerprint(source.url(name)))).toEqual([]);
+    expect(await query(source.url(name), PGFERRY_ON_SOURCE)).toEqual([]);
+    await query(source.url(name), 'ALTER TABLE public.live ADD COLUMN note text');
+  }, 300_000);
+
+  it('names a statement that fails on the target in status and refuses the approval until a person resolves it', async () => {
+    const name = 'ddl_fails';
+    await freshSource(name);
+    const before = await databaseFingerprint(source.url(name));
+    const run = await startAtGate(name, 'apply');
+    // The target differs where the statement needs it not to: a duplicate name the constraint refuses.
+    await query(target.url(name), "UPDATE public.items SET name = 'item 1' WHERE id = 2");
+    const statement = 'ALTER TABLE public.items ADD CONSTRAINT items_name_key UNIQUE (name)';
+    await query(source.url(name), statement);
+    const failed = await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'the failed schema change named at the gate',
+      (s) => /schema change #\d+ \(ALTER TABLE\) failed on the target/.test(problems(s).replication ?? ''),
+      120_000,
+    );
+    expect(problems(failed).replication).toContain(statement);
+    expect(problems(failed).replication).toContain('23505');
+    expect(changes(failed)).toMatchObject([{ tag: 'ALTER TABLE', statement, status: 'failed' }]);
+    const refused = (await suite.client
+      .approve(name, { by: 'alice' })
+      .catch((e: unknown) => e)) as PgferryError;
+    expect(refused.code).toBe(ErrorCode.ApprovalRefused);
+    expect(refused.message).toContain(statement);
+
+    // The fix the message gives: the target mended and the statement run there, then marked resolved.
+    const table = /UPDATE (\S+) SET status = 'resolved' WHERE id = (\d+)/.exec(
+      problems(failed).replication ?? '',
+    );
+    expect(table).not.toBeNull();
+    await query(target.url(name), "UPDATE public.items SET name = 'item 2' WHERE id = 2");
+    await query(target.url(name), statement);
+    await query(target.url(name), `UPDATE ${table?.[1]} SET status = 'resolved' WHERE id = ${table?.[2]}`);
+    await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'the gate ready once resolved',
+      (s) => Object.keys(problems(s)).length === 0,
+      120_000,
+    );
+    await suite.client.reject(name, { by: 'bob', reason: 'rolled back to check the source' });
+    expect((await run.result()).outcome).toBe('rejected');
+    // Rolled back: the source as it was, but for the schema change its own user made.
+    const after = await databaseFingerprint(source.url(name));
+    expect(diffFingerprints(before, after).every((d) => d.includes('items_name_key'))).toBe(true);
+    expect(await query(source.url(name), PGFERRY_ON_SOURCE)).toEqual([]);
+  }, 300_000);
+});

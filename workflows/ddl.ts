@@ -1,0 +1,41 @@
+import type { ReplicationHealth } from '../activities/watch';
+import { control, watching } from './activities';
+import type { MigrationRun } from './migration-run';
+
+/**
+ * Follows the schema changes an online migration carries (--ddl apply), after each watch: tables
+ * created on the source that are on the target by now join the subscription (REFRESH PUBLICATION,
+ * their rows copied by a table sync); and when the figures moved, every change and what became
+ * of it is listed again, for status (the `ddl` detail) and the history.
+ */
+export async function followDdl(
+  run: MigrationRun,
+  health: ReplicationHealth,
+  before: ReplicationHealth | undefined,
+): Promise<void> {
+  const { source, target, subscription, publication } = run.replication;
+  const joinable = health.joinable ?? [];
+  if (joinable.length > 0) await control.joinNewTables({ target, subscription, tables: joinable });
+  const now = health.ddl;
+  if (now === undefined) return;
+  const then = before?.ddl;
+  const moved =
+    then === undefined
+      ? now.captured > 0
+      : then.captured !== now.captured || then.replayed !== now.replayed || then.failed !== now.failed;
+  if (!moved) return;
+  run.progress.detail('ddl', await watching.listDdlChanges({ source, target, publication }));
+}
+
+/** What the watch is told of the schema changes the workflow last saw, so that it returns when they move. */
+export function ddlWatchInput(
+  run: MigrationRun,
+  last: ReplicationHealth | undefined,
+): { ddl?: true; ddlSeen?: { captured: number; replayed: number; failed: number } } {
+  if (run.input.ddl !== 'apply') return {};
+  const seen = last?.ddl;
+  return {
+    ddl: true,
+    ...(seen ? { ddlSeen: { captured: seen.captured, replayed: seen.replayed, failed: seen.failed } } : {}),
+  };
+}
