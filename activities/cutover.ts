@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import type { DropReplicationInput, OnSource, WaitForReplayInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { pollUntil } from './cancel';
-import { removeDdlCapture } from './ddl';
+import { failedDdlProblem, removeDdlCapture } from './ddl';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { inStep, quoteIdent, withClient, withTransaction } from './pg/connect';
@@ -79,7 +79,7 @@ async function markFinalLsn(client: Client): Promise<{ lsn: string }> {
 export async function waitForReplay(
   deps: ActivityDeps,
   input: WaitForReplayInput,
-): Promise<{ lsn: string; waitedMs: number; confirmedLsn: string; reached: boolean }> {
+): Promise<{ lsn: string; waitedMs: number; confirmedLsn: string; reached: boolean; ddlFailed?: string }> {
   const started = Date.now();
   return withHeartbeat('waiting for the replay', (hb) =>
     withClient(
@@ -111,7 +111,9 @@ export async function waitForReplay(
             return undefined;
           },
         );
-        return { lsn, ...replay };
+        // A schema change that failed on the target in the last moments before the freeze.
+        const ddlFailed = replay.reached ? await failedDdlOnTarget(deps, input) : undefined;
+        return { lsn, ...replay, ...(ddlFailed === undefined ? {} : { ddlFailed }) };
       },
     ),
   );
@@ -243,4 +245,14 @@ export function dropSlot(client: Client, slot: string): Promise<boolean> {
       throw err;
     }
   });
+}
+
+/** The failed schema change on the target, as the gate names it (replication objects share one name). */
+async function failedDdlOnTarget(deps: ActivityDeps, input: WaitForReplayInput): Promise<string | undefined> {
+  return withClient(
+    input.target,
+    deps.env,
+    replicationStep('target', 'reading the schema changes'),
+    (client) => failedDdlProblem(client, input.subscription),
+  );
 }

@@ -208,6 +208,28 @@ export async function readDdlFigures(
   };
 }
 
+/**
+ * The problem a change that failed on the target makes, read on the target alone (the cutover's
+ * drain: the source is frozen, nothing new is captured); undefined when none failed.
+ */
+export async function failedDdlProblem(target: Client, replicationName: string): Promise<string | undefined> {
+  const o = ddlObjects(replicationName);
+  const present = (await target.query<{ present: boolean }>(TABLE_EXISTS, [o.table])).rows[0]?.present;
+  if (!present) return undefined;
+  const { rows } = await target.query<{ first_failed: Record<string, string> | null }>(replaySummarySql(o));
+  const first = rows[0]?.first_failed;
+  if (!first) return undefined;
+  const failed = {
+    id: Number(first.id),
+    tag: first.tag ?? '',
+    statement: first.statement ?? '',
+    error: first.error ?? '',
+  };
+  return ddlProblem(replicationName, {
+    ddl: { captured: failed.id, replayed: failed.id, failed: 1, firstFailed: failed },
+  })?.problem;
+}
+
 /** Compares the source's published tables with the subscription's on the target. */
 export async function readTableJoins(
   source: Client,

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowStatus } from '../domain/contracts';
 import { ErrorCode, type PgferryError } from '../domain/errors';
+import { createActivities } from '../activities';
+import { replicationObjectName } from '../domain/names';
+import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { useTemporalSuite } from './helpers/suite';
@@ -205,6 +208,17 @@ describe('schema changes on the source during an online migration', () => {
       .catch((e: unknown) => e)) as PgferryError;
     expect(refused.code).toBe(ErrorCode.ApprovalRefused);
     expect(refused.message).toContain(statement);
+    // The cutover's drain sees it too (a change that failed after the last look before the freeze).
+    const slot = replicationObjectName(run.workflowId);
+    const drained = await runActivity(createActivities(testActivityDeps()).waitForReplay, {
+      source: source.url(name),
+      target: target.url(name),
+      slot,
+      subscription: slot,
+      timeoutMs: 60_000,
+    });
+    expect(drained.reached).toBe(true);
+    expect(drained.ddlFailed).toContain(statement);
 
     // The fix the message gives: the target mended and the statement run there, then marked resolved.
     const table = /UPDATE (\S+) SET status = 'resolved' WHERE id = (\d+)/.exec(

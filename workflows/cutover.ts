@@ -91,6 +91,11 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
     return { cut: { frozenAt: drained.frozenAt, settled: await settleFrozen(run, copied, counting.rows) } };
   }
   await counting.rows?.catch(() => undefined);
+  if (drained.ddlFailed !== undefined) {
+    // The gate's watch says the same at its next look; until then the readiness holds it.
+    run.readiness.set('replication', drained.ddlFailed);
+    return { notDone: `cutover: the source was unfrozen: ${drained.ddlFailed}` };
+  }
   const reason = `cutover: the target did not replay the frozen source's last changes within ${run.input.cutoverTimeoutSeconds} s (it confirmed ${drained.confirmedLsn ?? 'no position'} of ${drained.lsn ?? 'the final LSN'}); the source was unfrozen at once, and an approval is taken again once the target has caught up`;
   cutoverTimedOut(run, drained.lsn, reason);
   return { notDone: reason };

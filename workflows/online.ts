@@ -113,6 +113,8 @@ export type Drained =
       readonly lsn: string | undefined;
       readonly confirmedLsn: string | undefined;
       readonly waitedMs: number;
+      /** Replayed, but a schema change failed on the target (the problem, naming it). */
+      readonly ddlFailed?: string;
     };
 
 /**
@@ -132,13 +134,14 @@ export async function drainToFrozenSource(
   const replay = await withinDeadline(timeoutMs + REPLAY_GRACE_MS, () =>
     watching.waitForReplay({ ...run.replication, timeoutMs }),
   );
-  if (replay?.reached) return { replayed: true, frozenAt };
+  if (replay?.reached && replay.ddlFailed === undefined) return { replayed: true, frozenAt };
   await unfreeze();
   return {
     replayed: false,
     lsn: replay?.lsn,
     confirmedLsn: replay?.confirmedLsn,
     waitedMs: replay?.waitedMs ?? timeoutMs + REPLAY_GRACE_MS,
+    ...(replay?.ddlFailed === undefined ? {} : { ddlFailed: replay.ddlFailed }),
   };
 }
 
