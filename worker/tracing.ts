@@ -1,3 +1,4 @@
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
 import {
@@ -65,6 +66,9 @@ export function startTracing(settings: TracingSettings): Tracing {
     new BatchSpanProcessor(new OTLPTraceExporter({ url: settings.tracesUrl })),
   );
   const provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
+  // Process-wide: the W3C propagator reads the trace the workflow put in an activity's headers, and
+  // the context manager keeps it across the activity's awaits, so its span joins the workflow's trace.
+  provider.register({ contextManager: new AsyncLocalStorageContextManager().enable() });
   const tracer = provider.getTracer('pgferry-worker');
   return {
     activityInterceptors: (ctx) => ({

@@ -11,6 +11,7 @@ import { STATUS_QUERY } from '../domain/constants';
 import type { Attention, ProgressFigures, ProgressState } from '../domain/contracts';
 import { failureInfo } from '../domain/failure-info';
 import { toWorkflowFailure } from './failures';
+import { StageSpans } from './stage-spans';
 
 /** The query every pgferry workflow answers with its progress state. */
 export const statusQuery = defineQuery<ProgressState>(STATUS_QUERY);
@@ -42,9 +43,12 @@ export class Progress {
   private readonly state: ProgressState;
   /** A line under the figures in the UI's current details (the replication's readiness at the gate). */
   private note: string | undefined;
+  /** A tracing span per stage (no-ops unless the worker traces). */
+  private readonly spans = new StageSpans();
 
   constructor(stages: readonly string[], endpoints: Endpoints = {}) {
     this.state = { stage: stages[0] ?? 'start', stages: [...stages], state: 'running', progress: {} };
+    this.spans.enter(this.state.stage);
     setHandler(statusQuery, () => this.state);
     const attrs = [];
     if (endpoints.mode) attrs.push({ key: SearchKeys.mode, value: endpoints.mode });
@@ -66,6 +70,7 @@ export class Progress {
   /** Moves to a stage. */
   enter(stage: string): void {
     this.state.stage = stage;
+    this.spans.enter(stage);
     upsertSearchAttributes([{ key: SearchKeys.stage, value: stage }]);
     this.publish();
   }
@@ -159,6 +164,7 @@ export class Progress {
   private finish(state: ProgressState['state'], stage: string): void {
     this.state.state = state;
     this.state.stage = stage;
+    this.spans.end(state, this.state.error?.message);
     upsertSearchAttributes([
       { key: SearchKeys.stage, value: stage },
       { key: SearchKeys.state, value: state },
