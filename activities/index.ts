@@ -13,6 +13,7 @@ import {
 } from './cutover';
 import { captureDdl, joinNewTables, listDdlChanges } from './ddl';
 import { verifyFence } from './fence';
+import { listDatabases } from './fleet';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
 import { notifyTargets, sendNotification } from './notify';
@@ -98,6 +99,7 @@ export function createActivities(deps: ActivityDeps) {
     switchEndpoint: activity(In.SwitchHookInput, (i) => switchEndpoint(deps, i)),
     notifyTargets: activity(In.NotifyTargetsInput, (i) => notifyTargets(deps, i)),
     notify: activity(In.NotifyInput, (i) => sendNotification(deps, i)),
+    listDatabases: activity(In.OnSource, (i) => listDatabases(deps, i)),
     /** A reminder that a migration waits for a decision, in the worker's log (chat and webhooks get it from `notify`). */
     remindApproval: activity(In.RemindApprovalInput, (input) => {
       deps.logger.warn(

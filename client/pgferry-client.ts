@@ -50,6 +50,8 @@ import {
   type TemporalConnection,
 } from '../worker/temporal-connection';
 import { toPgferryError } from './errors';
+import { decideFleet, decideWave, fleetStatus, startFleet, type FleetDeps, type FleetStatus } from './fleet';
+import type { FleetOptions, FleetResult, FleetState, WaveDecisionInput } from '../domain/fleet';
 import { BackupSchedules } from './schedules';
 import { buildTimeline, type Timeline } from './history';
 import { cleanupInputFromHistory } from './cleanup';
@@ -313,6 +315,49 @@ export class PgferryClient {
             : `wait until it ends, or \`pgferry cancel ${name}\` (it rolls back), then run cleanup if anything is left`,
       },
     );
+  }
+
+  /**
+   * Starts a fleet, workflow id `fleet-NAME`: many databases, each a child migration, in waves.
+   * Resolves once its plan is made (a database the source server lacks is InvalidInput, before any
+   * member starts); running it again with the same name attaches.
+   */
+  async fleet(options: FleetOptions): Promise<WorkflowRun<FleetResult>> {
+    return this.attach<FleetResult>(await startFleet(this.fleetDeps(), options));
+  }
+
+  /** Where a fleet and each member stand: wave, stage, state, rows, lag, downtime. */
+  async fleetStatus(name: string): Promise<FleetStatus> {
+    return fleetStatus(this.fleetDeps(), name);
+  }
+
+  /** Approves a fleet's wave waiting with all its members at their gate; each member cuts over. */
+  async fleetApprove(name: string, decision: WaveDecisionInput): Promise<Decision> {
+    return decideWave(this.fleetDeps(), name, 'approve', decision);
+  }
+
+  /** Rejects a fleet's wave: its members roll back and the fleet ends. A reason is required. */
+  async fleetReject(name: string, decision: WaveDecisionInput): Promise<Decision> {
+    return decideWave(this.fleetDeps(), name, 'reject', decision);
+  }
+
+  /** Runs a failed member of a fleet again (the fleet's halt lifts once its wave is within budget). */
+  async fleetRetry(name: string, member: string, by: string): Promise<FleetState> {
+    return decideFleet(this.fleetDeps(), name, { action: 'retry', member, by });
+  }
+
+  /** Answers a halted fleet: `skip` its failed members and go on, or `abort` the fleet. */
+  async fleetDecide(
+    name: string,
+    action: 'skip' | 'abort',
+    by: string,
+    reason?: string,
+  ): Promise<FleetState> {
+    return decideFleet(this.fleetDeps(), name, { action, by, ...(reason ? { reason } : {}) });
+  }
+
+  private fleetDeps(): FleetDeps {
+    return { client: this.client, address: this.address, status: (id) => this.status(id) };
   }
 
   /** A handle on a workflow started earlier. */

@@ -19,6 +19,8 @@ export const WorkflowType = {
   cleanup: 'cleanup',
   /** One run of a backup schedule: backup, restore drill, retention. */
   scheduledBackup: 'scheduledBackup',
+  /** Many databases as child migrations, in waves. */
+  fleet: 'fleet',
 } as const;
 /** One of the workflow type names. */
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
@@ -33,6 +35,8 @@ export const SEARCH_ATTRIBUTES = [
   'PgferryApprovedBy',
   // Online, at the gate: ready, not_ready or slot_lost.
   'PgferryReady',
+  // The fleet a migration belongs to (set on the fleet and on every member).
+  'PgferryFleet',
 ] as const;
 /** The name of one custom search attribute. */
 export type SearchAttributeName = (typeof SEARCH_ATTRIBUTES)[number];
@@ -60,4 +64,5 @@ export const WorkflowIdPrefix = {
   backup: 'backup-',
   restore: 'restore-',
   preflight: 'preflight-',
+  fleet: 'fleet-',
 } as const;

@@ -105,6 +105,7 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   },
   remindApproval: { name: 'shop', secondsLeft: 30, approvers: ['alice'] },
   finalizeTarget: { target: DST },
+  listDatabases: { source: SRC },
   notifyTargets: { targets: ['slack:C0123', 'webhook:https://hooks.example/secret?token=x'] },
   notify: {
     target: 'webhook:https://hooks.example/T0/B0/secret?token=x',

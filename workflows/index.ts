@@ -6,3 +6,4 @@ export { preflight } from './preflight';
 export { provision } from './provision';
 export { restore } from './restore';
 export { scheduledBackup } from './scheduled-backup';
+export { fleet } from './fleet';

@@ -11,6 +11,7 @@ import {
   type SizeFacts,
 } from '../domain/notify';
 import { notifying } from './activities';
+import { tellFleetAtGate } from './fleet-member';
 import type { Progress } from './progress';
 
 /** One send, as `pgferry status` shows it under `details.notifications`. */
@@ -67,8 +68,10 @@ export class Notifier {
     this.targets = (await notifying.notifyTargets(request)).targets;
   }
 
-  /** Tells the targets the migration waits at its gate (Slack: a message with Approve and Reject buttons). */
+  /** Tells the targets (and its fleet) the migration waits at its gate (Slack: a message with Approve and Reject buttons). */
   async approval(facts: ApprovalFacts): Promise<void> {
+    // A fleet's member tells its fleet too (nothing otherwise).
+    await tellFleetAtGate();
     if (this.targets.length === 0) return;
     const timeout = this.input.approvalTimeoutSeconds;
     const validation = facts.validation;

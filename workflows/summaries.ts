@@ -155,6 +155,7 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   finalizeTarget: (i) => `finalize target ${db(i.target)}`,
   notifyTargets: (i) =>
     `resolve notification targets (${i.targets.length === 0 ? 'none given' : `${i.targets.length} given`})`,
+  listDatabases: (i) => `list the databases of the server of ${db(i.source)}`,
   notify: (i) =>
     `notify ${i.notification.event} → ${i.target.startsWith('webhook:') ? `webhook ${origin(i.target.slice('webhook:'.length))}` : i.target}`,
 };

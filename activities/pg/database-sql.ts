@@ -26,3 +26,10 @@ export function markDatabaseSql(name: string, marker: string): string {
 export function dropDatabaseSql(name: string): string {
   return `DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`;
 }
+
+/**
+ * The databases a fleet may move from a server: not templates, and accepting connections (a
+ * database with datallowconn off could be neither dumped nor copied).
+ */
+export const FLEET_DATABASES = `
+  SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname`;

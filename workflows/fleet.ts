@@ -1,0 +1,93 @@
+import { allHandlersFinished, condition, continueAsNew, upsertSearchAttributes } from '@temporalio/workflow';
+import { ErrorCode, PgferryError } from '../domain/errors';
+import {
+  chooseDatabases,
+  FleetInput,
+  planMembers,
+  waveCount,
+  type FleetCarry,
+  type FleetOptions,
+  type FleetResult,
+  type MemberRecord,
+} from '../domain/fleet';
+import { MigrationInput } from '../domain/migration';
+import { parseInput } from '../domain/contracts';
+import { control } from './activities';
+import { toWorkflowFailure } from './failures';
+import { FleetRun } from './fleet-run';
+import { fleetKey, memberInput, runWave, type WaveEnd } from './fleet-wave';
+import { parseWorkflowInput } from './input';
+import { Progress } from './progress';
+
+/** The stages of a fleet: its plan (databases listed and checked), its waves, done. */
+export const FLEET_STAGES = ['plan', 'waves', 'done'] as const;
+
+/**
+ * Migrates many databases as child `migration` workflows, in waves: plan (the source server's
+ * databases listed and every member's input checked, before any member starts), then one wave per
+ * run: its members with at most `concurrency` copying at once, a failure budget, and the wave's
+ * approval; then continue-as-new with the records so far, so the history stays bounded.
+ */
+export async function fleet(raw: FleetOptions): Promise<FleetResult> {
+  const input = parseWorkflowInput(FleetInput, raw, 'fleet');
+  const progress = new Progress([...FLEET_STAGES], { mode: input.mode });
+  upsertSearchAttributes([{ key: fleetKey, value: input.name }]);
+  const ended = await progress.run(async (): Promise<{ next?: FleetCarry; result?: FleetResult }> => {
+    const carry = input.carried ?? (await plan(input));
+    progress.enter('waves');
+    const run = new FleetRun(input, carry.members, carry.wave, carry.records, progress);
+    run.changed();
+    const end = await runWave(run);
+    // Updates that were accepted finish before the run ends.
+    await condition(allHandlersFinished);
+    const last = carry.wave >= waveCount(carry.members);
+    return end === 'done' && !last
+      ? { next: run.carry(carry.wave + 1) }
+      : { result: run.result(outcome(run, end)) };
+  });
+  if (ended.next === undefined) return ended.result as FleetResult;
+  return continueAsNew<typeof fleet>({ ...input, carried: ended.next });
+}
+
+/** How the fleet ended. */
+function outcome(run: FleetRun, end: WaveEnd): FleetResult['outcome'] {
+  if (end !== 'done') return end;
+  const ok: MemberRecord['state'][] = ['completed'];
+  return run.members.every((m) => ok.includes(run.record(m).state)) ? 'completed' : 'completed_with_failures';
+}
+
+/**
+ * Plan: the databases chosen (listed on the source server for --databases and --all; an unknown
+ * one is bad input), the members in waves, and every member's migration input checked, so that a
+ * bad one fails the fleet here, before any member starts.
+ */
+async function plan(input: FleetInput): Promise<FleetCarry> {
+  const listed =
+    input.plan || input.sourceServer === undefined
+      ? []
+      : (await control.listDatabases({ source: input.sourceServer })).databases;
+  try {
+    const members = planMembers(input, input.plan ? [] : chooseDatabases(input, listed));
+    members.forEach((member, i) => checkMember(input, member, i));
+    const records = Object.fromEntries(
+      members.map((m) => [m.name, { state: 'pending', attempts: 0 } as const]),
+    );
+    return { members, records, wave: 1 };
+  } catch (err) {
+    throw toWorkflowFailure(err);
+  }
+}
+
+/** A member's migration input, parsed as the member will parse it; a problem names the plan entry. */
+function checkMember(input: FleetInput, member: ReturnType<typeof planMembers>[number], i: number): void {
+  try {
+    parseInput(MigrationInput, memberInput(input, member), 'migration');
+  } catch (err) {
+    if (!(err instanceof PgferryError)) throw err;
+    const where = input.plan ? `plan.${i}` : `databases.${i}`;
+    throw new PgferryError(ErrorCode.InvalidInput, `${where} (${member.database}): ${err.message}`, {
+      field: `${where}.${err.field ?? 'input'}`,
+      ...(err.fix ? { fix: err.fix } : {}),
+    });
+  }
+}
