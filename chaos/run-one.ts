@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { isLive, type WorkflowStatus } from '../domain/contracts';
+import type { WorkflowStatus } from '../domain/contracts';
+import { isLive } from '../domain/live-states';
 import { MIGRATION_STAGES } from '../domain/migration';
 import { sleep } from '../test/helpers/wait';
 import type { Builds } from './builds';

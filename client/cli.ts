@@ -8,7 +8,6 @@ import { registerCleanup } from './commands/cleanup';
 import { registerCodec } from './commands/codec';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
-import { registerFleet } from './commands/fleet';
 import { registerHistory } from './commands/history';
 import { registerList } from './commands/list';
 import { registerMigrate } from './commands/migrate';
@@ -20,11 +19,14 @@ import { registerSchedule } from './commands/schedule';
 import { registerSetupTemporal } from './commands/setup-temporal';
 import { registerStatus } from './commands/status';
 import { registerWorker } from './commands/worker';
-import { toPgferryError } from './errors';
 import { Output } from './output';
 import { packageVersion } from './version';
 
-/** Builds the `pgferry` command line. */
+/**
+ * Builds the `pgferry` command line. Every command registers its options here (so `--help` is
+ * complete) but loads what its action needs when it runs: the Temporal client, the input schemas
+ * and pg are not the start of `--version`, `--help` or a refused flag (test/cli-start.test.ts).
+ */
 export function buildProgram(): Command {
   const program = new Command('pgferry')
     .description('Durable PostgreSQL migrations, backups and restores on Temporal')
@@ -58,7 +60,6 @@ export function buildProgram(): Command {
   registerSchedule(program);
   registerPreflight(program);
   registerMigrate(program);
-  registerFleet(program);
   registerApproval(program);
   registerStatus(program);
   registerHistory(program);
@@ -94,7 +95,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (json) out.error({ code: ErrorCode.InvalidInput, message: err.message.replace(/^error: /, '') });
       return 2;
     }
-    const e = err instanceof PgferryError ? err : toPgferryError(err);
+    // The Temporal client's errors are told apart with its classes: loaded only when one is thrown.
+    const e = err instanceof PgferryError ? err : (await import('./errors.js')).toPgferryError(err);
     out.error({ code: e.code, message: e.message, field: e.field, fix: e.fix });
     return exitCodeFor(e.code);
   }

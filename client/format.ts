@@ -1,5 +1,6 @@
 import { formatByteSize } from '../domain/byte-size';
-import { isLive, type ProgressFigures, type WorkflowStatus } from '../domain/contracts';
+import type { ProgressFigures, WorkflowStatus } from '../domain/contracts';
+import { isLive } from '../domain/live-states';
 
 /** 12345678 → "11.8 MB". */
 export function formatBytes(bytes: number): string {

@@ -21,3 +21,19 @@ export const CHAT_IDENTITY_KEYS = ['chat', 'team', 'userId', 'userName', 'channe
 
 /** A chat identity as kept in a decision's `via`. */
 export type ChatIdentity = Partial<Record<(typeof CHAT_IDENTITY_KEYS)[number], string>>;
+
+/**
+ * A chat identity on one line: `slack: @alice U024BE7LH in C0123, team T0001`. Keys outside the
+ * contract are kept as `key=value` so nothing recorded is hidden.
+ */
+export function describeChatIdentity(via: Readonly<Record<string, string>>): string {
+  const who = [via.userName ? `@${via.userName}` : undefined, via.userId].filter(Boolean).join(' ');
+  const parts = [
+    [who, via.channel ? `in ${via.channel}` : undefined].filter(Boolean).join(' '),
+    via.team ? `team ${via.team}` : undefined,
+    ...Object.entries(via)
+      .filter(([k]) => !(CHAT_IDENTITY_KEYS as readonly string[]).includes(k))
+      .map(([k, v]) => `${k}=${v}`),
+  ].filter((p): p is string => Boolean(p));
+  return `${via.chat ?? 'chat'}: ${parts.join(', ')}`;
+}

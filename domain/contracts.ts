@@ -355,14 +355,6 @@ export interface Attention {
   readonly resolved?: boolean;
 }
 
-/** The states of a workflow that has not ended (it may still wait for a person or a fix). */
-export const LIVE_STATES: readonly WorkflowState[] = ['running', 'waiting', 'needs_attention'];
-
-/** True while a workflow has not ended. */
-export function isLive(state: WorkflowState): boolean {
-  return LIVE_STATES.includes(state);
-}
-
 /** What the `status` query of every pgferry workflow answers. */
 export const ProgressState = z.object({
   stage: z.string(),

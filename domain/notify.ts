@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { formatByteSize } from './byte-size';
-import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, CHAT_IDENTITY_KEYS, REJECT_ACTION_ID } from './chat';
+import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, describeChatIdentity, REJECT_ACTION_ID } from './chat';
 
 /** The most targets one migration notifies: each event costs one step per target in the history. */
 export const MAX_NOTIFY_TARGETS = 10;
@@ -219,22 +219,6 @@ export interface SlackMessage {
 /** The delivery id of an event: unique per run, the same on every retry (receivers de-duplicate by it). */
 export function deliveryId(workflowId: string, runId: string, seq: number, event: NotifyEventName): string {
   return `${workflowId}/${runId}/${seq}-${event}`;
-}
-
-/**
- * A chat identity on one line: `slack: @alice U024BE7LH in C0123, team T0001`. Keys outside the
- * contract are kept as `key=value` so nothing recorded is hidden.
- */
-export function describeChatIdentity(via: Readonly<Record<string, string>>): string {
-  const who = [via.userName ? `@${via.userName}` : undefined, via.userId].filter(Boolean).join(' ');
-  const parts = [
-    [who, via.channel ? `in ${via.channel}` : undefined].filter(Boolean).join(' '),
-    via.team ? `team ${via.team}` : undefined,
-    ...Object.entries(via)
-      .filter(([k]) => !(CHAT_IDENTITY_KEYS as readonly string[]).includes(k))
-      .map(([k, v]) => `${k}=${v}`),
-  ].filter((p): p is string => Boolean(p));
-  return `${via.chat ?? 'chat'}: ${parts.join(', ')}`;
 }
 
 /** The webhook body: `{ event, migration, workflowId, at, delivery, source, target, mode, startedBy?, … }`. */

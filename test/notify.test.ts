@@ -7,15 +7,9 @@ import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifyTargets, sendNotification } from '../activities/notify';
-import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../domain/chat';
+import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, describeChatIdentity, REJECT_ACTION_ID } from '../domain/chat';
 import { ErrorCode, PgferryError } from '../domain/errors';
-import {
-  describeChatIdentity,
-  parseNotifyTarget,
-  slackMessage,
-  webhookPayload,
-  type Notification,
-} from '../domain/notify';
+import { parseNotifyTarget, slackMessage, webhookPayload, type Notification } from '../domain/notify';
 import { rejectionOf, silentTemporalLogger, testActivityDeps } from './helpers/activity-env';
 import { adminUrl, clonedPair, createTemplateDatabase, dropDatabase, query, uniqueName } from './helpers/pg';
 import { migrateArgs, runPgferry } from './helpers/processes';

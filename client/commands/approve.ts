@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Decision } from '../../domain/migration';
-import { checkDecision, type PgferryClient } from '../pgferry-client';
-import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import type { checkDecision, PgferryClient } from '../pgferry-client';
+import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
 import { required, strictFlags } from './flags';
 
 interface DecideFlags extends CommonOptions {
@@ -20,7 +20,7 @@ interface DecisionCommand<I> {
   asHelp: string;
   reasonHelp: string;
   /** Reads the decision from the flags before connecting: a missing flag is bad input (exit 2). */
-  read: (flags: DecideFlags) => I;
+  read: (flags: DecideFlags, check: typeof checkDecision) => I;
   decide: (client: PgferryClient, name: string, input: I) => Promise<Decision>;
 }
 
@@ -33,7 +33,7 @@ function registerDecision<I>(program: Command, command: DecisionCommand<I>): voi
       .option('--reason <text>', command.reasonHelp),
   ).action(async (name: string, flags: DecideFlags) => {
     const out = outputFor(flags);
-    const input = command.read(flags);
+    const input = command.read(flags, (await pgferryClient()).checkDecision);
     await withPgferry(async (client) => {
       const decision = await command.decide(client, name, input);
       out.result({ ok: true, name, decision }, () => describe(name, decision));
@@ -48,8 +48,8 @@ export function registerApproval(program: Command): void {
     description: 'approve a migration waiting at its approval gate (a Temporal Update, kept in its history)',
     asHelp: 'who approves (checked against --approvers)',
     reasonHelp: 'why',
-    read: (flags) =>
-      checkDecision('approve', {
+    read: (flags, check) =>
+      check('approve', {
         by: required(flags.as, 'as', '--as YOUR-NAME'),
         ...(flags.reason ? { reason: flags.reason } : {}),
       }),
@@ -60,8 +60,8 @@ export function registerApproval(program: Command): void {
     description: 'reject a migration waiting at its approval gate; it rolls back',
     asHelp: 'who rejects',
     reasonHelp: 'why (required)',
-    read: (flags) =>
-      checkDecision('reject', {
+    read: (flags, check) =>
+      check('reject', {
         by: required(flags.as, 'as', '--as YOUR-NAME'),
         reason: required(flags.reason, 'reason', '--reason "why"'),
       }),

@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import type { BackupResult } from '../../domain/contracts';
 import { formatBytes, formatCount } from '../format';
-import { checkBackupOptions, listBackups } from '../pgferry-client';
 import { follow } from './follow';
-import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
 import { intOption, required, requiredUrl, strictFlags } from './flags';
 
 interface BackupFlags extends CommonOptions {
@@ -33,6 +32,7 @@ export function registerBackup(program: Command): void {
   ).action(async (flags: BackupFlags) => {
     const out = outputFor(flags);
     // Not commander's requiredOption: that would also demand them of `backup list`.
+    const { checkBackupOptions } = await pgferryClient();
     const options = checkBackupOptions({
       source: requiredUrl(flags.source, 'source'),
       to: required(flags.to, 'to', '--to DIR or --to azblob://CONTAINER/PREFIX'),
@@ -62,7 +62,7 @@ export function registerBackup(program: Command): void {
   ).action(async (flags: CommonOptions & { dir: string }) => {
     // `--json` after `list` may land on `backup`, which has the option too.
     const out = outputFor({ json: flags.json ?? backup.opts<CommonOptions>().json === true });
-    const backups = await listBackups(flags.dir);
+    const backups = await (await pgferryClient()).listBackups(flags.dir);
     out.result({ ok: true, backups }, () =>
       backups.length === 0
         ? `no backups in ${flags.dir}`

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import { loadChatUsers } from '../chatops/users';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
 import { intOption } from './flags';
 import { onStopSignal } from './worker';
@@ -50,7 +49,9 @@ export function registerChatops(program: Command): void {
     const out = outputFor(flags);
     // Bad settings fail before anything connects: exit 2 with the variable or the file at fault.
     const slack = slackSettings(process.env);
-    const users = flags.users ? await loadChatUsers(flags.users) : undefined;
+    const users = flags.users
+      ? await (await import('../chatops/users.js')).loadChatUsers(flags.users)
+      : undefined;
     await withPgferry(async (client) => {
       // Bolt loads here, not at the top: the other commands start without it.
       const { startChatops } = await import('../chatops/slack-app.js');

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import { EncryptionCodec } from '../../worker/codec';
 import {
   DEV_UI_ORIGINS,
   isLoopback,
@@ -10,8 +9,6 @@ import {
   parseToken,
   type CodecAuth,
 } from '../../worker/codec-access';
-import { startCodecServer } from '../../worker/codec-server';
-import { loadCodecKey, loadConfig } from '../../worker/config';
 import { outputFor, withJson, type CommonOptions } from './context';
 import { intOption } from './flags';
 import { onStopSignal } from './worker';
@@ -117,6 +114,12 @@ export function registerCodec(program: Command): void {
       ),
   ).action(async (flags: CodecServeFlags) => {
     const out = outputFor(flags);
+    // Loaded when the server starts: the configuration's schemas are not the CLI's start.
+    const [{ loadCodecKey, loadConfig }, { EncryptionCodec }, { startCodecServer }] = await Promise.all([
+      import('../../worker/config.js'),
+      import('../../worker/codec.js'),
+      import('../../worker/codec-server.js'),
+    ]);
     const config = loadConfig();
     const origins = (flags.uiOrigin?.length ? flags.uiOrigin : DEV_UI_ORIGINS).map((o) => parseOrigin(o));
     const auth = await codecAuth(flags, config.codecToken);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Output } from '../output';
-import { PgferryClient } from '../pgferry-client';
+import type * as ClientLibrary from '../pgferry-client';
+import type { PgferryClient } from '../pgferry-client';
 
 /** Options every command takes. */
 export interface CommonOptions {
@@ -12,8 +13,17 @@ export function outputFor(options: CommonOptions): Output {
   return new Output(Boolean(options.json));
 }
 
+/**
+ * The client library, loaded when a command first needs it: the Temporal client and the input
+ * schemas are most of the CLI's start, which `--help`, `--version` and bad flags need not pay.
+ */
+export function pgferryClient(): Promise<typeof ClientLibrary> {
+  return import('../pgferry-client.js');
+}
+
 /** Connects to Temporal for the length of one command and always closes. */
 export async function withPgferry<T>(fn: (client: PgferryClient) => Promise<T>): Promise<T> {
+  const { PgferryClient } = await pgferryClient();
   const client = await PgferryClient.connect();
   try {
     return await fn(client);

@@ -1,4 +1,5 @@
-import { isLive, type WorkflowStatus } from '../../domain/contracts';
+import type { WorkflowStatus } from '../../domain/contracts';
+import { isLive } from '../../domain/live-states';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { Output } from '../output';
 import type { PgferryClient, WorkflowRun } from '../pgferry-client';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeChatIdentity } from '../../domain/notify';
+import { describeChatIdentity } from '../../domain/chat';
 import { formatDuration } from '../format';
 import type { Timeline } from '../history';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';

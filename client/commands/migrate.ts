@@ -4,11 +4,10 @@ import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../domain/byte-size';
 import { DEFAULTS } from '../../domain/constants';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { MigrationResult } from '../../domain/migration';
-import { describeChatIdentity } from '../../domain/notify';
+import { describeChatIdentity } from '../../domain/chat';
 import { formatBytes, formatCount } from '../format';
-import { checkMigrationOptions } from '../pgferry-client';
 import { follow } from './follow';
-import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
 import { choice, flag, intOption, required, requiredUrl, strictFlags } from './flags';
 
 interface MigrateFlags extends CommonOptions {
@@ -204,6 +203,7 @@ export function registerMigrate(program: Command): void {
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
     const out = outputFor(flags);
+    const { checkMigrationOptions } = await pgferryClient();
     const options = checkMigrationOptions({
       name: required(flags.name, 'name', '--name NAME'),
       source: requiredUrl(flags.source, 'source'),

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { PreflightReport } from '../../domain/migration';
-import { checkPreflightOptions } from '../pgferry-client';
-import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
 import { choice, requiredUrl, strictFlags } from './flags';
 
 function render(report: PreflightReport): string {
@@ -31,6 +30,7 @@ export function registerPreflight(program: Command): void {
     async (flags: CommonOptions & { source?: string; target?: string; mode: 'offline' | 'online' }) => {
       const out = outputFor(flags);
       // Checked before connecting: bad input is named even when Temporal is not there.
+      const { checkPreflightOptions } = await pgferryClient();
       const input = checkPreflightOptions({
         source: requiredUrl(flags.source, 'source'),
         target: requiredUrl(flags.target, 'target'),

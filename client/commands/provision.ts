@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import type { ProvisionOptions, ProvisionResult } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import { checkProvisionOptions } from '../pgferry-client';
 import { follow } from './follow';
-import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
 import { intOption, strictFlags } from './flags';
 
 interface ProvisionFlags extends CommonOptions {
@@ -69,6 +68,7 @@ export function registerProvision(program: Command): void {
       .option('--wait', 'wait for the end and print the result'),
   ).action(async (flags: ProvisionFlags) => {
     const out = outputFor(flags);
+    const { checkProvisionOptions } = await pgferryClient();
     const options = checkProvisionOptions(optionsOf(flags));
     await withPgferry(async (client) => {
       const run = await client.provision(options);

@@ -2,7 +2,6 @@ import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, PgferryError } from '../../domain/errors';
-import { writeReport } from '../report/write';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
 import { strictFlags } from './flags';
 
@@ -55,6 +54,7 @@ export function registerReport(program: Command): void {
         field: 'md',
         fix: 'give --html and --md different files',
       });
+    const { writeReport } = await import('../report/write.js');
     await withPgferry(async (client) => {
       const written = await writeReport(client, id, { ...(html ? { html } : {}), ...(md ? { md } : {}) });
       const names = Object.values(written.files);

@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import type { RestoreResult } from '../../domain/contracts';
 import { formatCount } from '../format';
-import { checkRestoreOptions } from '../pgferry-client';
 import { follow } from './follow';
-import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
+import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
 import { intOption, required, requiredUrl, strictFlags } from './flags';
 
 interface RestoreFlags extends CommonOptions {
@@ -31,6 +30,7 @@ export function registerRestore(program: Command): void {
   ).action(async (flags: RestoreFlags) => {
     const out = outputFor(flags);
     // Not commander's requiredOption: its refusal names no field and no fix.
+    const { checkRestoreOptions } = await pgferryClient();
     const options = checkRestoreOptions({
       from: required(flags.from, 'from', '--from BACKUP (as `pgferry backup` printed it)'),
       target: requiredUrl(flags.target, 'target'),

@@ -4,7 +4,7 @@ import { parseConnectionUrl } from '../../domain/connection';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import { formatBytes, formatCount } from '../format';
 import { slug } from '../ids';
-import { checkBackupScheduleOptions, type BackupScheduleInfo, type ScheduledRun } from '../schedules';
+import type { BackupScheduleInfo, ScheduledRun } from '../schedules';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
 import { intOption, required, requiredUrl, strictFlags } from './flags';
 
@@ -98,6 +98,7 @@ function registerCreate(schedule: Command): void {
         fix: "add --keep N (how many of this schedule's backups to keep)",
       });
     }
+    const { checkBackupScheduleOptions } = await import('../schedules.js');
     const options = checkBackupScheduleOptions({
       name: flags.name ?? slug(parseConnectionUrl(source, 'source').database),
       source,

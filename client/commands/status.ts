@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { isLive, type Attention, type WorkflowStatus } from '../../domain/contracts';
+import type { Attention, WorkflowStatus } from '../../domain/contracts';
+import { isLive } from '../../domain/live-states';
 import { describeError } from '../../domain/errors';
 import type { RollbackState } from '../../workflows/compensations';
 import { cleanupCommand, formatBytes, formatDuration, formatFigures, formatStages } from '../format';

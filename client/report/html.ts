@@ -1,5 +1,5 @@
 import type { ValidationReport } from '../../domain/migration';
-import { describeChatIdentity } from '../../domain/notify';
+import { describeChatIdentity } from '../../domain/chat';
 import { formatBytes, formatCount, formatDuration } from '../format';
 import { tableName, type MigrationReport, type RenderContext } from './model';
 import { esc, lineChart, timelineChart, type ChartMarker } from './svg';

@@ -1,5 +1,6 @@
 import type { PgferryClient } from '../../client/pgferry-client';
-import { isLive, type WorkflowStatus } from '../../domain/contracts';
+import type { WorkflowStatus } from '../../domain/contracts';
+import { isLive } from '../../domain/live-states';
 
 /** Resolves after `ms` milliseconds. For pacing a load, never for waiting on an outcome: use waitFor. */
 export function sleep(ms: number): Promise<void> {
