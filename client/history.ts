@@ -74,6 +74,8 @@ export interface Timeline {
   validation?: unknown;
   /** Online: the validation while replicating (validateLive), before the gate. */
   liveValidation?: unknown;
+  /** Online: every schema change captured on the source and what became of it, as the last listDdlChanges listed them. */
+  ddl?: unknown;
   /** The copy batches and the replication lag samples, in the order they ended. */
   copies: CopySample[];
   lag: LagSample[];
@@ -157,6 +159,7 @@ function keepResult(timeline: Timeline, span: StepSpan, result: unknown): void {
   if (span.step === 'runPreflight') timeline.preflight = result;
   if (span.step === 'validateTables') timeline.validation = result;
   if (span.step === 'validateLive') timeline.liveValidation = result;
+  if (span.step === 'listDdlChanges') timeline.ddl = result;
   if (typeof result !== 'object' || result === null) return;
   const r = result as Record<string, unknown>;
   if (span.step === 'copyChunks' && span.endedAt) {

@@ -162,6 +162,11 @@ describe('schema changes on the source during an online migration', () => {
     );
     expect(diff).toEqual([]);
     expect(await query(source.url(name), PGFERRY_ON_SOURCE)).toEqual([]);
+    // The history lists them too, each with what became of it.
+    const history = await suite.client.history(name);
+    expect(
+      (history.ddl as { statement: string; status: string }[]).map((c) => [c.statement, c.status]),
+    ).toEqual(DDL_STATEMENTS.map((statement) => [statement, 'applied']));
   }, 600_000);
 
   it('with --ddl refuse, the source rejects a schema change naming pgferry and the migration', async () => {

@@ -36,6 +36,14 @@ function render(t: Timeline): string {
       '',
       `validation (${validation.level}): ${validation.ok ? 'equal' : 'DIFFERENCES'}, ${validation.tables?.length ?? 0} tables`,
     );
+  const ddl = (t.ddl ?? []) as { id: number; status: string; statement: string; error?: string }[];
+  if (ddl.length) {
+    lines.push('', 'schema changes:');
+    for (const c of ddl)
+      lines.push(
+        `  #${c.id} ${c.status.padEnd(8)} ${c.statement.replace(/\s+/g, ' ')}${c.error ? ` (${c.error})` : ''}`,
+      );
+  }
   if (t.decisions.length) {
     lines.push('', 'decisions:');
     for (const d of t.decisions) {
