@@ -20,7 +20,13 @@ export async function checkBackupInput(
 ): Promise<{ serverVersion: string }> {
   return withHeartbeat('checking the backup input', async () => {
     const spec = input.source;
-    const { version, major } = await withClient(spec, deps.env, 'source', (c) => serverVersion(c));
+    // The backup's first contact with its source: unreachable is bad input (ConnectionFailed).
+    const { version, major } = await withClient(
+      spec,
+      deps.env,
+      { field: 'source', firstContact: true },
+      (c) => serverVersion(c),
+    );
     const pgDump = findTool('pg_dump', deps.pgBinDir);
     const toolMajor = await toolMajorVersion(pgDump);
     if (toolMajor < major) {

@@ -66,7 +66,8 @@ async function reach<T>(
 ): Promise<Reached<T>> {
   let connected = false;
   try {
-    const value = await withClient(spec, env, field, (client) => {
+    // First contact: an unreachable server is the URL's fault here (a failed connect check).
+    const value = await withClient(spec, env, { field, firstContact: true }, (client) => {
       connected = true;
       return withTransaction(
         client,
@@ -80,7 +81,7 @@ async function reach<T>(
     return { ok: true, value };
   } catch (err) {
     if (connected) throw err;
-    const error = classifyPgError(err, { field, connecting: spec });
+    const error = classifyPgError(err, { field, connecting: spec, firstContact: true });
     // A URL the worker refuses before connecting (password_env, sslrootcert) is bad input, not a failed check.
     if (error instanceof PgferryError && error.code !== ErrorCode.InvalidInput) return { ok: false, error };
     throw error;

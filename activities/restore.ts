@@ -78,10 +78,11 @@ export async function checkRestoreTarget(
         },
       );
     }
+    // The restore's first contact with its target: unreachable is bad input (ConnectionFailed).
     const { version, info } = await withClient(
       withDatabase(spec, MAINTENANCE_DB),
       deps.env,
-      'target',
+      { field: 'target', firstContact: true },
       async (c) => ({
         version: (await serverVersion(c)).version,
         info: await databaseInfo(c, spec.database),

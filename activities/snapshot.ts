@@ -21,6 +21,7 @@ import {
   UPSERT_SNAPSHOT,
 } from './pg/replication-sql';
 import { SqlState } from './pg/sqlstate';
+import { retryWhileServerAway, type AwayOptions } from './reconnect';
 
 /** A slot and the snapshot exported at its start, as the holder published them on the target. */
 export interface SnapshotInfo {
@@ -53,21 +54,25 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
     let holder: Client | undefined;
     let stopClosing = (): void => undefined;
     let held: SnapshotInfo | undefined;
+    // The holder runs once (a retry would lose its snapshot): a server that restarts under one of
+    // its steps is waited for, rather than ending the holder before its snapshot is published.
+    const away = (what: string): AwayOptions => ({
+      signal: hb.signal,
+      what,
+      onAway: (err) =>
+        deps.logger.warn({ migration, slot, err: String(err) }, `${what}: the server is away, retrying`),
+    });
     try {
-      const earlierPid = await withClient(
-        target,
-        deps.env,
-        replicationStep('target', 'preparing the snapshot table'),
-        (client) => earlierHolder(client, slot, migration),
+      const earlierPid = await retryWhileServerAway(away('preparing the snapshot table'), () =>
+        withClient(target, deps.env, replicationStep('target', 'preparing the snapshot table'), (client) =>
+          earlierHolder(client, slot, migration),
+        ),
       );
-      await withClient(
-        source,
-        deps.env,
-        replicationStep('source', `clearing slot ${slot}`),
-        async (client) => {
+      await retryWhileServerAway(away(`clearing slot ${slot}`), () =>
+        withClient(source, deps.env, replicationStep('source', `clearing slot ${slot}`), async (client) => {
           if (earlierPid !== undefined) await client.query(END_EARLIER_HOLDER, [earlierPid]);
           await client.query(DROP_INACTIVE_SLOT, [slot]);
-        },
+        }),
       );
       throwIfCancelled(hb.signal);
       holder = await openClient(source, deps.env, 'source', REPLICATION_SETTINGS);
@@ -75,15 +80,18 @@ export async function holdSlotSnapshot(deps: ActivityDeps, input: HoldSlotSnapsh
       stopClosing = closeOnAbort(hb.signal, holder);
       const created = await createSlot(holder, slot);
       const info: SnapshotInfo = { ...created, slot, token: input.token ?? randomUUID() };
-      await withClient(target, deps.env, replicationStep('target', 'publishing the snapshot'), (client) =>
-        client.query(UPSERT_SNAPSHOT, [
-          migration,
-          slot,
-          info.snapshot,
-          info.lsn,
-          info.token,
-          created.pid ?? null,
-        ]),
+      // The snapshot stays held meanwhile: the replication connection idles on the source.
+      await retryWhileServerAway(away('publishing the snapshot'), () =>
+        withClient(target, deps.env, replicationStep('target', 'publishing the snapshot'), (client) =>
+          client.query(UPSERT_SNAPSHOT, [
+            migration,
+            slot,
+            info.snapshot,
+            info.lsn,
+            info.token,
+            created.pid ?? null,
+          ]),
+        ),
       );
       held = info;
       deps.logger.info({ migration, slot, lsn: info.lsn }, 'holding the slot snapshot');
@@ -182,21 +190,27 @@ function snapshotLost(held: SnapshotInfo, err: unknown): PgferryError {
 export async function awaitSnapshot(deps: ActivityDeps, input: AwaitSnapshotInput): Promise<SnapshotInfo> {
   return withHeartbeat('waiting for the snapshot', async (hb) => {
     hb.update({ detail: `waiting for the snapshot of ${input.migration}` });
-    return withClient(
-      input.target,
-      deps.env,
-      replicationStep('target', 'reading the snapshot table'),
-      (client) =>
-        pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the snapshot' }, async () => {
-          const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
-          if (!exists[0]?.present) return undefined;
-          const { rows } = await client.query<SnapshotInfo>(FIND_SNAPSHOT, [input.migration]);
-          const found = rows[0];
-          const wanted =
-            input.token === undefined ? found?.token !== input.notBefore : found?.token === input.token;
-          if (found === undefined || !wanted) return undefined;
-          return { snapshot: found.snapshot, slot: found.slot, lsn: found.lsn, token: found.token };
-        }),
+    const what = 'waiting for the snapshot';
+    // It only reads: a target that restarts meanwhile is waited for here, not by a retry.
+    return retryWhileServerAway({ signal: hb.signal, what }, (reached) =>
+      withClient(
+        input.target,
+        deps.env,
+        replicationStep('target', 'reading the snapshot table'),
+        (client) => {
+          reached();
+          return pollUntil({ intervalMs: POLL_MS, signal: hb.signal, what }, async () => {
+            const { rows: exists } = await client.query<{ present: boolean }>(SNAPSHOTS_EXIST);
+            if (!exists[0]?.present) return undefined;
+            const { rows } = await client.query<SnapshotInfo>(FIND_SNAPSHOT, [input.migration]);
+            const found = rows[0];
+            const wanted =
+              input.token === undefined ? found?.token !== input.notBefore : found?.token === input.token;
+            if (found === undefined || !wanted) return undefined;
+            return { snapshot: found.snapshot, slot: found.slot, lsn: found.lsn, token: found.token };
+          });
+        },
+      ),
     );
   });
 }

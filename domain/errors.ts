@@ -1,8 +1,14 @@
 /** Stable error codes. They are the `type` of Temporal failures and what the CLI prints. */
 export const ErrorCode = {
   InvalidInput: 'InvalidInput',
+  /** A server could not be reached (or its TLS was refused) at first contact: the URL or the network is wrong. */
   ConnectionFailed: 'ConnectionFailed',
   ConnectionLost: 'ConnectionLost',
+  /**
+   * A server reached before in this run cannot be reached now (a restart, a failover, the network):
+   * retried, unlike ConnectionFailed, since nothing in the input is wrong.
+   */
+  ServerUnreachable: 'ServerUnreachable',
   SnapshotLost: 'SnapshotLost',
   AuthFailed: 'AuthFailed',
   DatabaseMissing: 'DatabaseMissing',

@@ -1,9 +1,11 @@
 import * as path from 'node:path';
+import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { query, runCommand, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { useTemporalSuite } from './helpers/suite';
-import { waitForStatus } from './helpers/wait';
+import { pgCtl } from './helpers/pg-ctl';
+import { waitFor, waitForStatus } from './helpers/wait';
 import { startWriter } from './helpers/writer';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'complex.sql');
@@ -135,4 +137,72 @@ describe('online migrations between two servers with wal_level=logical', () => {
     expect(readOnly[0]?.v).toBe('off');
     expect(await replicationLeft(name)).toEqual({ slots: [], publications: [], subscriptions: [] });
   });
+
+  it('copies under a snapshot even when its holder dies before publishing it and the target restarts while it publishes', async () => {
+    const name = await freshSource();
+    // A transaction with an xid holds the slot's creation back: the holder waits on the source.
+    const blocker = new Client({ connectionString: source.url(name) });
+    // The cutover's freeze ends the source's other sessions: an idle one must not throw.
+    blocker.on('error', () => undefined);
+    await blocker.connect();
+    let pgCtlStopped = false;
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_current_xact_id()');
+      const run = await suite.client.migrate({
+        name: `online-${name}`,
+        source: source.url(name),
+        target: target.url(name),
+        mode: 'online',
+        validate: 'none',
+      });
+      const holderPid = async () => {
+        const [row] = await query<{ pid: number }>(
+          source.url(),
+          `SELECT pid FROM pg_stat_activity
+            WHERE backend_type = 'walsender' AND query ILIKE 'CREATE_REPLICATION_SLOT%'`,
+        );
+        return row?.pid;
+      };
+      // 1. The holder dies before it has published its snapshot: a new holder takes over.
+      const first = await waitFor('a holder creating its slot', holderPid, 90_000);
+      await query(source.url(), 'SELECT pg_terminate_backend($1)', [first]);
+      const second = await waitFor(
+        'a second holder',
+        async () => {
+          const pid = await holderPid();
+          return pid !== undefined && pid !== first ? pid : undefined;
+        },
+        60_000,
+      );
+      expect(second).not.toBe(first);
+      // 2. The target goes down, the slot is made, the holder publishes once the target is back.
+      await pgCtl(target, 'stop');
+      pgCtlStopped = true;
+      await blocker.query('COMMIT');
+      await blocker.end();
+      await waitFor('the slot', async () =>
+        (await query(source.url(), 'SELECT slot_name FROM pg_replication_slots')).length > 0
+          ? true
+          : undefined,
+      );
+      await pgCtl(target, 'start');
+      pgCtlStopped = false;
+      await waitForGate(run.workflowId);
+      await suite.client.approve(`online-${name}`, { by: 'alice', reason: 'after a holder died' });
+      expect((await run.result()).outcome).toBe('completed');
+      const diff = diffFingerprints(
+        await databaseFingerprint(source.url(name)),
+        await databaseFingerprint(target.url(name)),
+      );
+      expect(diff).toEqual([]);
+      const holders = (await suite.client.history(`online-${name}`)).steps.filter(
+        (s) => s.step === 'holdSlotSnapshot',
+      );
+      expect(holders.length).toBe(2);
+    } finally {
+      if (pgCtlStopped) await pgCtl(target, 'start');
+      await blocker.end().catch(() => undefined);
+    }
+  }, 240_000);
 });

@@ -1,9 +1,24 @@
-import { describe, expect, it } from 'vitest';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { type ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../activities';
 import { toApplicationFailure } from '../activities/failure';
 import { classifyPgError } from '../activities/pg/errors';
 import { parseConnectionUrl } from '../domain/connection';
-import { ErrorCode, isNonRetryable, PgferryError } from '../domain/errors';
+import { ErrorCode, exitCodeFor, isNonRetryable, PgferryError } from '../domain/errors';
+import { installRuntime } from '../worker/runtime';
+import { silentTemporalLogger, testActivityDeps } from './helpers/activity-env';
+import { expectFailure } from './helpers/failure';
+import type { OneActivityOptions } from './helpers/one-activity-workflow';
+import { query, startThrowawayCluster, uniqueName, type ThrowawayCluster } from './helpers/pg';
+import { pgCtl } from './helpers/pg-ctl';
+import { plainTemporal } from './helpers/temporal';
+import { waitFor } from './helpers/wait';
 
 /** An error shaped as node-postgres raises a server's ErrorResponse. */
 function pgError(code: string, message: string): Error {
@@ -89,9 +104,12 @@ describe('classifyPgError, the one classifier of pg errors', () => {
   it('names connection errors as bad input while connecting', () => {
     const spec = parseConnectionUrl('postgresql://app@db.example:5433/shop', 'source');
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-    expect(named(classifyPgError(refused, { field: 'source', connecting: spec })).code).toBe(
-      ErrorCode.ConnectionFailed,
-    );
+    const first = named(classifyPgError(refused, { field: 'source', connecting: spec, firstContact: true }));
+    expect(first.code).toBe(ErrorCode.ConnectionFailed);
+    expect(isNonRetryable(first.code)).toBe(true);
+    expect(exitCodeFor(first.code)).toBe(2);
+    expect(first.message).toBe('source: cannot reach db.example:5433 (ECONNREFUSED)');
+    expect(first.fix).toMatch(/host and port/);
     const password = named(
       classifyPgError(pgError('28P01', 'password authentication failed'), {
         field: 'source',
@@ -105,10 +123,121 @@ describe('classifyPgError, the one classifier of pg errors', () => {
     ).toBe(ErrorCode.DatabaseMissing);
   });
 
+  it('names a server that does not answer ServerUnreachable, retryable, once the run has reached it: a restart, not bad input', () => {
+    const spec = parseConnectionUrl('postgresql://app@db.example:5433/shop', 'target');
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const timedOut = new Error('Connection terminated due to connection timeout');
+    for (const [err, what] of [
+      [refused, 'cannot reach db.example:5433 (ECONNREFUSED)'],
+      [timedOut, 'connecting to db.example:5433 timed out'],
+    ] as const) {
+      const away = named(classifyPgError(err, { field: 'target', connecting: spec }));
+      expect(away.code).toBe(ErrorCode.ServerUnreachable);
+      expect(isNonRetryable(away.code)).toBe(false);
+      expect(exitCodeFor(away.code)).toBe(1);
+      expect(away.field).toBe('target');
+      expect(away.message).toContain(`target: ${what}`);
+      expect(away.fix).toContain('db.example:5433 back');
+      expect(toApplicationFailure(away)).toMatchObject({ type: 'ServerUnreachable', nonRetryable: false });
+    }
+    // A refused login or certificate is the input's fault whenever it shows.
+    const password = classifyPgError(pgError('28P01', 'password authentication failed'), {
+      field: 'target',
+      connecting: spec,
+    });
+    expect(named(password).code).toBe(ErrorCode.AuthFailed);
+  });
+
   it('passes errors already named through unchanged', () => {
     const own = new PgferryError(ErrorCode.SnapshotLost, 'gone');
     const cancelled = new CancelledFailure('cancelled');
     const failure = ApplicationFailure.create({ type: 'X', message: 'y' });
     for (const err of [own, cancelled, failure]) expect(classifyPgError(err, { field: 'source' })).toBe(err);
+  });
+});
+
+describe('a server that goes away, through Temporal', () => {
+  const taskQueue = uniqueName('pg-errors');
+  let cluster: ThrowawayCluster;
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let storage: string;
+
+  beforeAll(async () => {
+    cluster = await startThrowawayCluster();
+    storage = await mkdtemp(path.join(tmpdir(), 'pgferry-pg-errors-'));
+    installRuntime('ERROR');
+    env = await plainTemporal();
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: path.join(__dirname, 'helpers', 'one-activity-workflow.ts'),
+      logger: silentTemporalLogger,
+    });
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue,
+      workflowBundle: { code },
+      activities: createActivities(testActivityDeps()),
+    });
+    running = worker.run();
+  }, 120_000);
+
+  afterAll(async () => {
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await env?.teardown();
+    await cluster?.stop();
+    if (storage) await rm(storage, { recursive: true, force: true });
+  });
+
+  /** Starts one activity in a workflow of its own; attempts come quickly (0.1 s, doubling up to 10 s). */
+  const start = (activity: string, input: unknown, maximumAttempts: number) =>
+    env.client.workflow.start('oneActivity', {
+      taskQueue,
+      workflowId: uniqueName(`pg-errors-${activity}`),
+      args: [
+        activity,
+        input,
+        { heartbeatTimeout: '10 seconds', maximumAttempts } satisfies OneActivityOptions,
+      ],
+    });
+
+  it('retries a step whose server restarts until it is back, and names the same server bad input at first contact', async () => {
+    const target = cluster.url();
+    await pgCtl(cluster, 'stop');
+    try {
+      // First contact (a backup's input check): the URL's fault, named at once, never retried.
+      const first = await start('checkBackupInput', { source: target, to: storage }, 5);
+      const failed = await first.result().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(failed).toBeInstanceOf(WorkflowFailedError);
+      const cause = ((failed as WorkflowFailedError).cause as ActivityFailure).cause as ApplicationFailure;
+      expect(cause).toBeInstanceOf(ApplicationFailure);
+      expectFailure(cause, ErrorCode.ConnectionFailed, true, 'source');
+      const started = (await first.fetchHistory()).events?.filter(
+        (e) => e.activityTaskStartedEventAttributes,
+      );
+      expect(started?.map((e) => e.activityTaskStartedEventAttributes?.attempt)).toEqual([1]);
+
+      // Mid-run (the ledger of a copy under way): the server restarts, the step is retried.
+      const step = await start('ensureLedger', { target }, 100);
+      await waitFor('a retry after ServerUnreachable', async () => {
+        const { raw } = await step.describe();
+        const pending = raw.pendingActivities?.[0];
+        if (raw.workflowExecutionInfo?.closeTime) throw new Error('the step ended while the server was down');
+        const type = pending?.lastFailure?.applicationFailureInfo?.type;
+        return (pending?.attempt ?? 1) >= 2 && type === ErrorCode.ServerUnreachable ? true : undefined;
+      });
+      await pgCtl(cluster, 'start');
+      await step.result();
+    } finally {
+      await pgCtl(cluster, 'start').catch(() => undefined);
+    }
+    expect(await query(cluster.url(), "SELECT nspname FROM pg_namespace WHERE nspname = 'pgferry'")).toEqual([
+      { nspname: 'pgferry' },
+    ]);
   });
 });

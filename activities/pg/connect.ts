@@ -170,14 +170,18 @@ function rememberedAttempts(spec: ConnSpec, attempts: TlsPlan['attempts']): TlsP
 /**
  * Opens a connected client for a spec (with `extra` settings), trying TLS as its sslmode says
  * (tlsPlan); the client is tracked (trackConnection). A failure to connect comes back named by
- * classifyPgError; a server that refuses TLS where the sslmode requires it, as ConnectionFailed.
+ * classifyPgError (an unreachable server as the step's firstContact says); a server that refuses
+ * TLS where the sslmode requires it, as ConnectionFailed. `step` is the field of the server, or a
+ * PgStep.
  */
 export async function openClient(
   spec: ConnSpec,
   env: Env,
-  field: string,
+  step: string | PgStep,
   extra: Partial<ClientConfig> = {},
 ): Promise<Client> {
+  const named: PgStep = typeof step === 'string' ? { field: step } : step;
+  const { field } = named;
   const attempts = rememberedAttempts(spec, tlsPlan(spec, env, field).attempts);
   for (const [index, ssl] of attempts.entries()) {
     const client = new Client({ ...clientConfig(spec, env, field, ssl), ...extra });
@@ -194,7 +198,7 @@ export async function openClient(
       if (refusedTls) refusedTlsAt.set(serverKey(spec), Date.now());
       if (index < attempts.length - 1 && otherKindMayWork(err, refusedTls)) continue;
       if (refusedTls) throw tlsRefused(spec, field, err);
-      throw classifyPgError(err, { field, connecting: spec });
+      throw classifyPgError(err, { ...named, connecting: spec });
     }
   }
   throw new Error('unreachable: the last attempt returns or throws');
@@ -226,7 +230,7 @@ export async function withClient<T>(
   fn: (client: Client) => Promise<T>,
 ): Promise<T> {
   const named: PgStep = typeof step === 'string' ? { field: step } : step;
-  const client = await openClient(spec, env, named.field);
+  const client = await openClient(spec, env, named);
   try {
     return await fn(client);
   } catch (err) {

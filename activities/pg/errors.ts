@@ -12,11 +12,18 @@ export interface PgStep {
   readonly doing?: string;
   /** The fix of a missing privilege, where the step knows better than the generic one of its side. */
   readonly privilegeFix?: string;
+  /**
+   * True for a step that reaches its server for the first time in its run (preflight, the input
+   * check that opens a backup, a restore or a provision): an unreachable server is then bad input
+   * (ConnectionFailed, at once). Otherwise the server answered earlier in the run, and its absence
+   * is a restart, a failover or the network: ServerUnreachable, which Temporal retries.
+   */
+  readonly firstContact?: boolean;
 }
 
 /** What the classifier knows besides the error: the step, and the state of its connection. */
 export interface PgErrorContext extends PgStep {
-  /** The server being connected to, while connecting: unreachable is then bad input, not a lost connection. */
+  /** The server being connected to, while connecting: unreachable is then named by firstContact, not a lost connection. */
   readonly connecting?: ConnSpec;
   /** True when the step's connection is known to have closed: an error without a code is then its loss. */
   readonly connectionGone?: boolean;
@@ -39,8 +46,9 @@ interface PgLikeError {
  * The one classifier of pg errors: names an error by its SQLSTATE or errno as a PgferryError with
  * a stable code, the side at fault and a fix. A missing privilege is PermissionDenied and an
  * operation the server cannot do for this data Unsupported (no retry mends either); a lost
- * connection ConnectionLost (a retry reconnects); while connecting, an unreachable server, a
- * refused login or a missing database are named as the bad input they are. Anything else is
+ * connection ConnectionLost (a retry reconnects); while connecting, a refused login or a missing
+ * database are named as the bad input they are, and an unreachable server too at first contact,
+ * but ServerUnreachable (retried) once the run has reached it before. Anything else is
  * Internal, which Temporal retries. Errors already named (PgferryError, Temporal's failures, such
  * as the CancelledFailure of a cancelled activity) pass through unchanged.
  */
@@ -54,7 +62,7 @@ export function classifyPgError(err: unknown, context: PgErrorContext): Error {
   const named = (errorCode: ErrorCode, text: string, fix?: string) =>
     new PgferryError(errorCode, text, { field, ...(fix === undefined ? {} : { fix }), cause: err });
   if (context.connecting !== undefined) {
-    const failed = connectFailure(err, code, message, context.connecting, field);
+    const failed = connectFailure(err, code, message, context.connecting, context);
     if (failed !== undefined) return failed;
   }
   switch (code) {
@@ -113,16 +121,13 @@ function connectFailure(
   code: string | undefined,
   message: string,
   spec: ConnSpec,
-  field: string,
+  step: PgStep,
 ): PgferryError | undefined {
+  const { field } = step;
   const named = (errorCode: ErrorCode, text: string, fix: string) =>
     new PgferryError(errorCode, text, { field, fix, cause: err });
   if (code !== undefined && UNREACHABLE_ERRNOS.has(code)) {
-    return named(
-      ErrorCode.ConnectionFailed,
-      `${field}: cannot reach ${spec.host}:${spec.port} (${code})`,
-      'check the host and port, and that the server is running and accepts TCP connections from the worker',
-    );
+    return unreachable(err, `cannot reach ${spec.host}:${spec.port} (${code})`, spec, step);
   }
   if (code !== undefined && isCertificateError(code)) {
     return named(
@@ -142,11 +147,7 @@ function connectFailure(
   }
   // node-postgres's own connection timeout is a plain Error: no code to tell it by, only its text.
   if (code === undefined && /timeout/i.test(message)) {
-    return named(
-      ErrorCode.ConnectionFailed,
-      `${field}: connecting to ${spec.host}:${spec.port} timed out`,
-      'check the host, the port and the firewall between the worker and the server',
-    );
+    return unreachable(err, `connecting to ${spec.host}:${spec.port} timed out`, spec, step);
   }
   switch (code) {
     case SqlState.InvalidPassword:
@@ -176,4 +177,28 @@ function connectFailure(
     default:
       return undefined;
   }
+}
+
+/**
+ * A server that does not answer: bad input at first contact (the URL or the network is wrong,
+ * and nothing has started), a restart or failover once the run has reached it (retried).
+ */
+function unreachable(err: unknown, what: string, spec: ConnSpec, step: PgStep): PgferryError {
+  const { field } = step;
+  if (step.firstContact === true) {
+    return new PgferryError(ErrorCode.ConnectionFailed, `${field}: ${what}`, {
+      field,
+      fix: 'check the host and port in the URL, and that the server is running and accepts TCP connections from the worker',
+      cause: err,
+    });
+  }
+  return new PgferryError(
+    ErrorCode.ServerUnreachable,
+    `${field}: ${what}; it answered earlier in this run (a restart or a failover?), so the step is retried`,
+    {
+      field,
+      fix: `bring the server at ${spec.host}:${spec.port} back, or mend the network between the worker and it: the step is retried, a rollback step until the server answers`,
+      cause: err,
+    },
+  );
 }

@@ -39,7 +39,9 @@ export async function provisionDatabase(
   const admin = withDatabase(spec, MAINTENANCE_DB);
   // CREATE DATABASE copies its template and checkpoints: seconds on a busy server.
   return withHeartbeat('provisioning the target database', async () => {
-    const { created, version } = await withClient(admin, deps.env, 'target', async (client) => {
+    // Provision changes nothing before this: an unreachable target is bad input (ConnectionFailed).
+    const step = { field: 'target', firstContact: true };
+    const { created, version } = await withClient(admin, deps.env, step, async (client) => {
       const { version } = await serverVersion(client);
       const info = await databaseInfo(client, spec.database);
       if (!info.exists) {
