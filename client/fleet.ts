@@ -1,4 +1,5 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { CONTROL_TASK_QUEUE, WorkflowIdPrefix, WorkflowType } from '../domain/constants';
 import { parseInput, type WorkflowState, type WorkflowStatus } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
@@ -89,23 +90,35 @@ export async function startFleet(deps: FleetDeps, options: FleetOptions): Promis
   const input = checkFleetOptions(options);
   const id = fleetWorkflowId(input.name);
   try {
-    const handle = await deps.client.workflow.start(WorkflowType.fleet, {
-      taskQueue: CONTROL_TASK_QUEUE,
-      workflowId: id,
-      args: [input],
-      staticSummary: `fleet ${input.name}: ${input.mode}, waves of ${input.waveSize}, approve ${input.approve}`,
-    });
+    const handle = await deps.client.workflow
+      .start(WorkflowType.fleet, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: id,
+        args: [input],
+        staticSummary: `fleet ${input.name}: ${input.mode}, waves of ${input.waveSize}, approve ${input.approve}`,
+        // A fleet refused at its plan may be started again under its name; any other attaches.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      })
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) return deps.client.workflow.getHandle(id);
+        throw err;
+      });
+    // Attached or started, its plan is waited for: a refused plan is this call's error too.
     await planned(deps, handle);
     return id;
   } catch (err) {
-    if ((err as { name?: string }).name === 'WorkflowExecutionAlreadyStartedError') return id;
     throw toPgferryError(err, { id, address: deps.address });
   }
 }
 
+/** How long starting a fleet waits for its plan before it returns anyway. */
+const PLAN_WAIT_MS = 60_000;
+
 /** Waits until the fleet has left its plan stage; its failure there is thrown. */
 async function planned(deps: FleetDeps, handle: WorkflowHandle): Promise<void> {
-  for (;;) {
+  // Without a worker the plan never starts: past this, the caller goes on and status tells.
+  const deadline = Date.now() + PLAN_WAIT_MS;
+  while (Date.now() < deadline) {
     const status = await deps.status(handle.workflowId);
     if (status.state !== 'running' || status.stage !== 'plan') {
       const e = status.error;

@@ -49,7 +49,7 @@ const SCHEMA = `CREATE TABLE public.items (id bigserial PRIMARY KEY, name text N
 
 type Door = 'cli' | 'library' | 'workflow';
 type Command =
-  'migrate' | 'backup' | 'restore' | 'preflight' | 'provision' | 'approve' | 'reject' | 'schedule';
+  'migrate' | 'backup' | 'restore' | 'preflight' | 'provision' | 'approve' | 'reject' | 'schedule' | 'fleet';
 
 /** What the rows are written against, once the clusters and the two standing migrations exist. */
 interface Ctx {
@@ -128,6 +128,17 @@ const restoreOf = (c: Ctx, over: Record<string, unknown> = {}) => ({
 const restore = (c: Ctx, ...extra: string[]) => [
   'restore',
   ...['--from', path.join(c.backups, 'no-such-backup'), '--target', c.target('restored')],
+  ...extra,
+];
+const fleetOf = (c: Ctx, over: Record<string, unknown> = {}) => ({
+  name: c.name(),
+  sourceServer: c.source('postgres'),
+  targetServer: c.target('postgres'),
+  ...over,
+});
+const fleet = (c: Ctx, ...extra: string[]) => [
+  'fleet',
+  ...['--name', c.name(), '--source-server', c.source('postgres'), '--target-server', c.target('postgres')],
   ...extra,
 ];
 const cluster = (over: Record<string, unknown> = {}) => ({
@@ -830,6 +841,57 @@ const CATALOG: readonly BadInput[] = [
     cli: (c) => ['reject', c.gated, '--as', 'alice'],
     library: (c, client) => client.reject(c.gated, { by: 'alice' }),
   },
+  {
+    command: 'fleet',
+    what: 'both --all and --databases',
+    doors: ALL,
+    field: 'all',
+    cli: (c) => fleet(c, '--all', '--databases', 'shop'),
+    input: (c) => fleetOf(c, { all: true, databases: ['shop'] }),
+  },
+  {
+    command: 'fleet',
+    what: 'a wave size of 0',
+    doors: ALL,
+    field: 'waveSize',
+    cliField: 'wave-size',
+    cli: (c) => fleet(c, '--all', '--wave-size', '0'),
+    input: (c) => fleetOf(c, { all: true, waveSize: 0 }),
+  },
+  {
+    command: 'fleet',
+    what: 'a database the source server does not have',
+    doors: ALL,
+    field: 'databases',
+    mentions: /"no_such_db"/,
+    atWorker: true,
+    cli: (c) => fleet(c, '--databases', 'shop,no_such_db', '--approve', 'auto'),
+    input: (c) => fleetOf(c, { databases: ['shop', 'no_such_db'], approve: 'auto' }),
+  },
+  {
+    command: 'fleet',
+    what: 'the same server as source and target',
+    doors: ALL,
+    field: 'targetServer',
+    cli: (c) => [
+      'fleet',
+      '--name',
+      c.name(),
+      '--source-server',
+      c.source('postgres'),
+      '--target-server',
+      c.source('postgres'),
+      '--all',
+    ],
+    input: (c) => fleetOf(c, { all: true, targetServer: c.source('postgres') }),
+  },
+  {
+    command: 'fleet',
+    what: 'a plan file that cannot be read',
+    doors: ['cli'],
+    field: 'plan',
+    cli: (c) => ['fleet', '--name', c.name(), '--plan', path.join(c.backups, 'no-such-plan.yaml')],
+  },
 ];
 
 const WORKFLOW_OF: Partial<Record<Command, WorkflowType>> = {
@@ -839,6 +901,7 @@ const WORKFLOW_OF: Partial<Record<Command, WorkflowType>> = {
   preflight: WorkflowType.preflight,
   provision: WorkflowType.provision,
   schedule: WorkflowType.scheduledBackup,
+  fleet: WorkflowType.fleet,
 };
 
 /** What a door answered: the fields of the error it printed or threw. */
@@ -906,6 +969,8 @@ function throughLibrary(row: BadInput, c: Ctx, client: PgferryClient): Promise<u
       return client.preflight(input);
     case 'schedule':
       return client.schedules.create(input);
+    case 'fleet':
+      return ended(client.fleet(input));
     default:
       throw new Error(`${row.command} needs its own library call`);
   }
