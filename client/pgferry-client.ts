@@ -12,7 +12,6 @@ import {
   WorkflowIdReusePolicy,
   type Payload,
 } from '@temporalio/common';
-import { storageFor } from '../activities/storage/locate';
 import {
   WorkflowIdPrefix,
   CONTROL_TASK_QUEUE,
@@ -721,6 +720,8 @@ export async function pgferryDataConverter(
 
 /** The backups in a storage location, newest first; reads the storage directly, no Temporal needed. */
 export async function listBackups(location: string): Promise<BackupCatalogEntry[]> {
+  // The storage clients (Azure's SDK among them) load here: a migration's start does not need them.
+  const { storageFor } = await import('../activities/storage/locate.js');
   const entries = await storageFor(location, process.env, 'dir').list();
   return entries.map(({ backup, manifest }) => catalogEntry(backup, manifest));
 }
