@@ -39,6 +39,9 @@ export {
 } from '../domain/migration';
 export type { MigrationOptions, PreflightOptions } from '../domain/migration';
 export type { Timeline } from './history';
+export { checkFleetOptions, fleetWorkflowId } from './fleet';
+export type { FleetMemberStatus, FleetStatus } from './fleet';
+export type { FleetOptions, FleetResult, FleetState, PlanEntry, WaveDecisionInput } from '../domain/fleet';
 export { BackupSchedules, backupScheduleId, checkBackupScheduleOptions } from './schedules';
 export type { BackupScheduleInfo, ScheduledRun } from './schedules';
 export {

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { BackupInput, ProvisionInput, RestoreInput } from '../domain/contracts';
+import { FleetInput } from '../domain/fleet';
 import { DecisionInput, MigrationInput, PreflightInput } from '../domain/migration';
 import { BackupScheduleInput, ScheduledBackupInput } from '../domain/schedule';
 
@@ -15,6 +16,7 @@ const INPUTS: Record<string, z.ZodType> = {
   'decision-input': DecisionInput,
   'scheduled-backup-input': ScheduledBackupInput,
   'backup-schedule-input': BackupScheduleInput,
+  'fleet-input': FleetInput,
 };
 
 /** Each workflow input as a JSON Schema (draft 2020-12), keyed by file name without extension. */
