@@ -129,5 +129,6 @@ describe('a rollback always finishes', () => {
       [],
     );
     expect(await replicationOnSource(db)).toEqual({ slots: 0, publications: 0 });
-  });
+    // A pass now includes the step's own retries (ServerUnreachable is retried): ~30 s each.
+  }, 300_000);
 });
