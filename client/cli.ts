@@ -8,6 +8,7 @@ import { registerCleanup } from './commands/cleanup';
 import { registerCodec } from './commands/codec';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
+import { registerFleet } from './commands/fleet';
 import { registerHistory } from './commands/history';
 import { registerList } from './commands/list';
 import { registerMigrate } from './commands/migrate';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerSchedule(program);
   registerPreflight(program);
   registerMigrate(program);
+  registerFleet(program);
   registerApproval(program);
   registerStatus(program);
   registerHistory(program);
