@@ -82,6 +82,24 @@ function configVariables(): string[] {
   return [...schema.matchAll(/^\s+((?:PGFERRY|TEMPORAL)_[A-Z0-9_]+):/gm)].map((m) => m[1]!);
 }
 
+/**
+ * The Temporal connection variables: worker/temporal-connection.ts reads them through
+ * @temporalio/envconfig, as the Temporal CLI does (TEMPORAL_GRPC_META_* aside).
+ */
+const TEMPORAL_VARIABLES = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_CONFIG_FILE',
+];
+
 /** Variables libpq (pg_dump, pg_restore) and node-postgres read on the worker. */
 const LIBPQ_VARIABLES = ['PGPASSFILE'];
 
@@ -170,14 +188,13 @@ describe('docker-compose.yml', () => {
 
   it('reads the worker settings from worker/config.ts, so that the list below cannot go stale unnoticed.', () => {
     const names = configVariables();
-    expect(names).toContain('TEMPORAL_ADDRESS');
-    expect(names).toContain('TEMPORAL_NAMESPACE');
+    expect(read('worker/temporal-connection.ts')).toMatch(/from '@temporalio\/envconfig'/);
     expect(names).toContain('PGFERRY_CODEC_KEY');
     expect(names).toContain('PGFERRY_DATA_CONCURRENCY');
   });
 
-  it('sets on the worker only variables that worker/config.ts or libpq reads.', () => {
-    const known = [...configVariables(), ...LIBPQ_VARIABLES];
+  it('sets on the worker only variables that worker/config.ts, envconfig or libpq reads.', () => {
+    const known = [...configVariables(), ...TEMPORAL_VARIABLES, ...LIBPQ_VARIABLES];
     for (const name of Object.keys(environment(worker))) expect(known).toContain(name);
   });
 

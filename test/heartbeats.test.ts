@@ -125,7 +125,7 @@ describe('activities that wait on a lock heartbeat, so Temporal never starts a s
       input: () => ({ source: url('source'), target: url('target') }),
       hold: () => holdLocks(url('target'), ['ALTER SEQUENCE public.t_id_seq INCREMENT BY 1']),
       check: async (result) => {
-        expect(result).toEqual({ sequences: 1 });
+        expect(result).toMatchObject({ sequences: 1 });
         const [row] = await query<{ last_value: string }>(url('target'), 'SELECT last_value FROM t_id_seq');
         expect(row?.last_value).toBe('4242');
       },
