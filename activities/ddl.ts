@@ -14,6 +14,8 @@ import {
   installRefusalSql,
   installReplaySql,
   lastCapturedSql,
+  mirrorCaptureSql,
+  OTHER_CAPTURE_TABLES,
   PUBLISHED_TABLES,
   refreshSubscriptionSql,
   removeCaptureSql,
@@ -266,11 +268,37 @@ export async function joinNewTables(
       deps.env,
       replicationStep('target', `refreshing subscription ${input.subscription}`),
       async (client) => {
+        await mirrorOtherCaptures(deps, input, client);
         await client.query(refreshSubscriptionSql(input.subscription));
         return { tables: input.tables };
       },
     ),
   );
+}
+
+/**
+ * Gives the target an inert copy of each capture table of other online migrations of the same
+ * source that the publication carries (FOR ALL TABLES), before the subscription is created or
+ * refreshed: both fail on a published table the target lacks. Returns the tables made.
+ */
+export async function mirrorOtherCaptures(
+  deps: ActivityDeps,
+  input: { source: JoinTablesInput['source']; publication: string },
+  target: Client,
+): Promise<string[]> {
+  const own = ddlObjects(input.publication).base;
+  const published = await withClient(
+    input.source,
+    deps.env,
+    replicationStep('source', `reading the tables of publication ${input.publication}`),
+    async (c) => (await c.query<{ name: string }>(OTHER_CAPTURE_TABLES, [input.publication, own])).rows,
+  );
+  if (published.length === 0) return [];
+  const { rows } = await target.query<{ name: string }>(EXISTING_TABLES, [published.map((r) => r.name)]);
+  const present = new Set(rows.map((r) => r.name));
+  const missing = published.map((r) => r.name).filter((name) => !present.has(name));
+  for (const table of missing) await inTransaction(target, mirrorCaptureSql(table));
+  return missing;
 }
 
 /** A schema change that failed on the target, or tables joining the subscription: why not ready. */

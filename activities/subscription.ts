@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
 import type { CreateSubscriptionInput, ReplicationLagInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
+import { mirrorOtherCaptures } from './ddl';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { inStep, quoteIdent, resolvePassword, withClient } from './pg/connect';
@@ -36,7 +37,8 @@ export interface ReplicationLag {
 
 /**
  * Creates the target's subscription to the source's publication, starting at the existing slot,
- * unless it exists. The target server itself connects to the source: the conninfo names the
+ * unless it exists (other online migrations' capture tables the publication carries are mirrored
+ * on the target first). The target server itself connects to the source: the conninfo names the
  * source as the worker reaches it, with the password the worker resolved from password_env. That
  * password goes into the statement only (and so into the target's catalog), never into a log or
  * a result.
@@ -62,6 +64,7 @@ export async function createSubscription(
           await resumeSubscription(client, input, existing);
           return { created: false };
         }
+        await mirrorOtherCaptures(deps, input, client);
         for (const setting of QUIET_STATEMENT_LOG) {
           await client.query(setting).catch(ignoreCode(SqlState.InsufficientPrivilege));
         }

@@ -326,8 +326,10 @@ export const ListDdlInput = OnBoth.extend({ publication: ObjectName });
 export type ListDdlInput = z.output<typeof ListDdlInput>;
 
 /** Input of joinNewTables: tables created on the source, now on the target, to join the subscription. */
-export const JoinTablesInput = OnTarget.extend({
+export const JoinTablesInput = OnBoth.extend({
   subscription: ObjectName,
+  /** The source's publication: other migrations' capture tables it carries are mirrored on the target first. */
+  publication: ObjectName,
   tables: z.array(z.string().min(1)).min(1),
 });
 /** Input of joinNewTables. */

@@ -65,7 +65,13 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   },
   captureDdl: { source: SRC, target: DST, publication: 'pgferry_shop', migration: 'shop', policy: 'apply' },
   listDdlChanges: { source: SRC, target: DST, publication: 'pgferry_shop' },
-  joinNewTables: { target: DST, subscription: 'pgferry_shop', tables: ['public.orders_2027'] },
+  joinNewTables: {
+    source: SRC,
+    target: DST,
+    subscription: 'pgferry_shop',
+    publication: 'pgferry_shop',
+    tables: ['public.orders_2027'],
+  },
   replicationLag: { source: SRC, target: DST, slot: 'pgferry_shop', subscription: 'pgferry_shop' },
   currentLsn: { source: SRC },
   watchReplication: {

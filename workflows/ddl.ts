@@ -15,7 +15,9 @@ export async function followDdl(
 ): Promise<void> {
   const { source, target, subscription, publication } = run.replication;
   const joinable = health.joinable ?? [];
-  if (joinable.length > 0) await control.joinNewTables({ target, subscription, tables: joinable });
+  if (joinable.length > 0) {
+    await control.joinNewTables({ source, target, subscription, publication, tables: joinable });
+  }
   const now = health.ddl;
   if (now === undefined) return;
   const then = before?.ddl;

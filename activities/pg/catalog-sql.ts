@@ -1,3 +1,6 @@
+import { quoteLiteral } from './connect';
+import { LEDGER_SCHEMA } from './ledger-sql';
+
 /**
  * What pgferry asks of a database's catalog about the database itself: the server's version, the
  * tables whose rows a dump carries, and whether anything a user made is there at all.
@@ -9,15 +12,16 @@ export const SERVER_VERSION =
 
 /**
  * Tables whose rows a dump carries: ordinary tables (partitions included, partitioned parents
- * excluded since they hold no rows of their own) outside system schemas and not owned by an
- * extension (pg_dump skips extension members' data).
+ * excluded since they hold no rows of their own) outside system schemas and pgferry's own schema
+ * (its ledger, its capture of schema changes) and not owned by an extension (pg_dump skips
+ * extension members' data).
  */
 export const LIST_TABLES = `
   SELECT n.nspname AS schema, c.relname AS table
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind = 'r'
-     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema', ${quoteLiteral(LEDGER_SCHEMA)})
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
      AND NOT EXISTS (SELECT 1 FROM pg_depend d
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')

@@ -192,10 +192,7 @@ export function installReplaySql(o: DdlObjects): string[] {
   const codes = (list: string[]) => list.map(quoteLiteral).join(', ');
   return [
     `CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`,
-    `CREATE TABLE IF NOT EXISTS ${o.table} (
-       id bigint PRIMARY KEY, xid bigint, tag text, objects text, statement text, search_path text,
-       captured_by text, captured_at timestamptz, status text, error text, applied_at timestamptz
-     )`,
+    replayTableSql(o.table),
     `CREATE OR REPLACE FUNCTION ${replay}() RETURNS trigger LANGUAGE plpgsql AS $pgferry$
      DECLARE
        stmt text := NEW.statement;
@@ -222,6 +219,38 @@ export function installReplaySql(o: DdlObjects): string[] {
     `CREATE TRIGGER ${quoteIdent(`${o.base}_replay`)} BEFORE INSERT ON ${o.table}
        FOR EACH ROW EXECUTE FUNCTION ${replay}()`,
     `ALTER TABLE ${o.table} ENABLE ALWAYS TRIGGER ${quoteIdent(`${o.base}_replay`)}`,
+  ];
+}
+
+/** A capture table's shape on the target (without identity: the ids come from the source). `table` quoted. */
+function replayTableSql(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+       id bigint PRIMARY KEY, xid bigint, tag text, objects text, statement text, search_path text,
+       captured_by text, captured_at timestamptz, status text, error text, applied_at timestamptz
+     )`;
+}
+
+/**
+ * The capture tables of other online migrations of the same source, which this migration's
+ * publication carries too (FOR ALL TABLES), and which a subscription needs on the target (CREATE
+ * SUBSCRIPTION and REFRESH PUBLICATION fail on a published table the target lacks). $1
+ * publication, $2 this migration's own capture table's name (not quoted).
+ */
+export const OTHER_CAPTURE_TABLES = `
+  SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_publication_tables
+   WHERE pubname = $1 AND schemaname = ${quoteLiteral(LEDGER_SCHEMA)}
+     AND tablename LIKE 'pgferry\\_ddl\\_%' AND tablename <> $2`;
+
+/**
+ * An inert copy on the target of another migration's capture table (`table` as
+ * OTHER_CAPTURE_TABLES names it): no trigger, so the other migration's changes that arrive in it
+ * run nowhere; it goes with pgferry's schema when this migration ends.
+ */
+export function mirrorCaptureSql(table: string): string[] {
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`,
+    replayTableSql(table),
+    `COMMENT ON TABLE ${table} IS 'pgferry: another online migration''s capture of schema changes on the same source, held inert for this migration''s subscription'`,
   ];
 }
 
