@@ -5,7 +5,7 @@ import { ErrorCode, PgferryError } from '../domain/errors';
 import { pause, throwIfCancelled } from './cancel';
 import type { ActivityDeps } from './deps';
 import { createFenceSlot, describeSession, readBaseline, watchSession, type FenceSetup } from './fence';
-import { withHeartbeat } from './heartbeat';
+import { type Heartbeat, withHeartbeat } from './heartbeat';
 import { databaseInfo } from './pg/catalog';
 import { inStep, withClient } from './pg/connect';
 import { dropDatabaseSql } from './pg/database-sql';
@@ -19,8 +19,10 @@ import {
   planFreeze,
   planUnfreeze,
   SAVED_SETTING,
+  freezeTurnKey,
   SETTINGS_ENTRIES,
   type SessionRow,
+  TRY_FREEZE_TURN,
   type SettingsEntry,
 } from './pg/fence-sql';
 import { SqlState } from './pg/sqlstate';
@@ -51,6 +53,8 @@ export interface UnfreezeResult {
 // Ended sessions are polled for until they are gone; a backend that outlives this is stuck.
 const SESSIONS_GONE_TIMEOUT_MS = 15_000;
 const SESSIONS_POLL_MS = 10;
+// How often a freeze waiting for another one of the same database looks again.
+const FREEZE_TURN_POLL_MS = 100;
 // A backend forked before the fence shows in pg_stat_activity only once it has read its settings:
 // the last look that finds none comes at least this long after the fence.
 const SESSIONS_SETTLE_MS = 30;
@@ -73,16 +77,17 @@ const fenceStep = (doing: string): PgStep => ({ field: 'source', doing, privileg
 export async function freezeSource(deps: ActivityDeps, input: FreezeSourceInput): Promise<FreezeResult> {
   const spec = input.source;
   const owner = input.fence ?? ANONYMOUS_FENCE;
+  const step = fenceStep('setting the write fence');
   return withHeartbeat('freezing the source', (hb) =>
-    // The watch's session opens before the fence, so that its set-up is not downtime: it is spared
-    // by its pid when the older sessions end, and it writes nothing.
-    withClient(spec, deps.env, fenceStep('starting the watch on the fence'), async (watch) => {
-      const session = await watchSession(watch);
-      const set = await withClient(
-        withDatabase(spec, MAINTENANCE_DB),
-        deps.env,
-        fenceStep('setting the write fence'),
-        async (client) => {
+    withClient(withDatabase(spec, MAINTENANCE_DB), deps.env, step, async (client) => {
+      await inStep(client, fenceStep('waiting for another freeze of the database'), () =>
+        takeFreezeTurn(client, spec.database, hb),
+      );
+      // The watch's session opens before the fence, so that its set-up is not downtime: it is
+      // spared by its pid when the older sessions end, and it writes nothing.
+      return withClient(spec, deps.env, fenceStep('starting the watch on the fence'), async (watch) => {
+        const session = await watchSession(watch);
+        const set = await inStep(client, step, async () => {
           const { rows: clock } = await client.query<{ ms: number }>(SERVER_CLOCK_MS);
           const settings = await applyFreeze(client, spec.database, owner);
           const frozenAt = Date.now();
@@ -93,21 +98,43 @@ export async function freezeSource(deps: ActivityDeps, input: FreezeSourceInput)
             () => endSessionsBefore(client, spec.database, rows[0]!.at, session.pid, hb.signal),
           );
           return { ...settings, frozenAt, terminated, sourceClockMs: Number(clock[0]?.ms) };
-        },
-      );
-      const baseline = await readBaseline(watch);
-      const slot =
-        input.fence === undefined
-          ? { slotSkipped: 'the freeze was given no fence name' }
-          : await createFenceSlot(watch, input.fence, session);
-      return {
-        terminated: set.terminated,
-        frozenAt: set.frozenAt,
-        sourceClockMs: set.sourceClockMs,
-        fence: { baseline, ...slot, roles: set.roles, saved: set.saved, addedMs: Date.now() - set.frozenAt },
-      };
+        });
+        const baseline = await readBaseline(watch);
+        const slot =
+          input.fence === undefined
+            ? { slotSkipped: 'the freeze was given no fence name' }
+            : await createFenceSlot(watch, input.fence, session);
+        return {
+          terminated: set.terminated,
+          frozenAt: set.frozenAt,
+          sourceClockMs: set.sourceClockMs,
+          fence: {
+            baseline,
+            ...slot,
+            roles: set.roles,
+            saved: set.saved,
+            addedMs: Date.now() - set.frozenAt,
+          },
+        };
+      });
     }),
   );
+}
+
+/**
+ * Waits until no other freeze of the database runs (another migration of the same source), then
+ * holds the turn on `client`'s session until it closes. See TRY_FREEZE_TURN.
+ */
+async function takeFreezeTurn(client: Client, database: string, hb: Heartbeat): Promise<void> {
+  const key = freezeTurnKey(database);
+  for (let waited = false; ; waited = true) {
+    throwIfCancelled(hb.signal, 'waiting for another freeze of the database');
+    const { rows } = await client.query<{ taken: boolean }>(TRY_FREEZE_TURN, [key]);
+    if (rows[0]?.taken) return;
+    if (!waited)
+      hb.update({ detail: `another migration is freezing database "${database}": waiting for it` });
+    await pause(FREEZE_TURN_POLL_MS, hb.signal);
+  }
 }
 
 /**

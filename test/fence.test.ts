@@ -206,6 +206,20 @@ describe('the write fence on a frozen source', () => {
       expect(await slotsOf(logical)).toEqual([]);
     });
 
+    it('freezes one database for two migrations at once: they take turns, so neither ends the other’s watch', async () => {
+      const { url } = await fresh(logical, 'turns');
+      const before = await settings(logical);
+      const fences = [fenceSlotName('migration-left'), fenceSlotName('migration-right')];
+      // Each attempt alone ends every session begun before its fence, the other's watch included:
+      // without turns, at least one of the two fails on its lost connection.
+      const frozen = await Promise.all(fences.map((fence) => run(acts.freezeSource, { source: url, fence })));
+      for (const f of frozen) expect(f.fence).toMatchObject({ slot: expect.any(String) });
+      expect((await slotsOf(logical)).sort()).toEqual([...fences].sort());
+      for (const fence of fences) await run(acts.unfreezeSource, { source: url, fence });
+      expect(await settings(logical)).toEqual(before);
+      expect(await readOnlyAs(url)).not.toBe('on');
+    });
+
     it('refuses, as a user who cannot save a role’s setting, to fence that role, and changes nothing', async () => {
       const { db, global, url } = await fresh(plain, 'rights');
       const owner = `${db}_owner`;

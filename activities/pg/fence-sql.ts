@@ -6,6 +6,7 @@
  * with quoteIdent and values with quoteLiteral.
  */
 import { quoteIdent, quoteLiteral } from './connect';
+import { advisoryKey } from './ledger-sql';
 
 /** The setting the fence changes. */
 export const READ_ONLY_SETTING = 'default_transaction_read_only';
@@ -210,6 +211,19 @@ export const END_SESSIONS_BEFORE = `
     FROM pg_stat_activity
    WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> $3
      AND backend_start < $2::timestamptz`;
+
+/**
+ * Takes the turn to freeze a database, or finds it taken: two migrations of one source freeze it
+ * one after the other, so that neither ends the other's watch (their retries, on the same backoff,
+ * would otherwise end each other's every attempt). Session-level, from the maintenance database:
+ * it goes with the connection. $1 the key (freezeTurnKey).
+ */
+export const TRY_FREEZE_TURN = 'SELECT pg_try_advisory_lock($1::bigint) AS taken';
+
+/** The advisory lock key of the freezes of one database. */
+export function freezeTurnKey(database: string): string {
+  return advisoryKey('freeze', database);
+}
 
 /** A row of END_SESSIONS_BEFORE. */
 export interface SessionRow {
