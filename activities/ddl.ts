@@ -1,8 +1,9 @@
 import type { Client } from 'pg';
 import type { CaptureDdlInput, JoinTablesInput, ListDdlInput } from '../domain/activity-inputs';
+import { withMirroredCaptures } from './captures-mirror';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
-import { withClient } from './pg/connect';
+import { inTransaction, withClient } from './pg/connect';
 import {
   CAPTURE_EXISTS,
   capturedAfterSql,
@@ -14,8 +15,6 @@ import {
   installRefusalSql,
   installReplaySql,
   lastCapturedSql,
-  mirrorCaptureSql,
-  OTHER_CAPTURE_TABLES,
   PUBLISHED_TABLES,
   refreshSubscriptionSql,
   removeCaptureSql,
@@ -78,18 +77,6 @@ export async function captureDdl(
       },
     );
   });
-}
-
-/** Runs statements in one transaction (all or nothing). */
-async function inTransaction(client: Client, statements: readonly string[]): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    for (const sql of statements) await client.query(sql);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
 }
 
 /**
@@ -268,37 +255,13 @@ export async function joinNewTables(
       deps.env,
       replicationStep('target', `refreshing subscription ${input.subscription}`),
       async (client) => {
-        await mirrorOtherCaptures(deps, input, client);
-        await client.query(refreshSubscriptionSql(input.subscription));
+        await withMirroredCaptures(deps, input, client, () =>
+          client.query(refreshSubscriptionSql(input.subscription)),
+        );
         return { tables: input.tables };
       },
     ),
   );
-}
-
-/**
- * Gives the target an inert copy of each capture table of other online migrations of the same
- * source that the publication carries (FOR ALL TABLES), before the subscription is created or
- * refreshed: both fail on a published table the target lacks. Returns the tables made.
- */
-export async function mirrorOtherCaptures(
-  deps: ActivityDeps,
-  input: { source: JoinTablesInput['source']; publication: string },
-  target: Client,
-): Promise<string[]> {
-  const own = ddlObjects(input.publication).base;
-  const published = await withClient(
-    input.source,
-    deps.env,
-    replicationStep('source', `reading the tables of publication ${input.publication}`),
-    async (c) => (await c.query<{ name: string }>(OTHER_CAPTURE_TABLES, [input.publication, own])).rows,
-  );
-  if (published.length === 0) return [];
-  const { rows } = await target.query<{ name: string }>(EXISTING_TABLES, [published.map((r) => r.name)]);
-  const present = new Set(rows.map((r) => r.name));
-  const missing = published.map((r) => r.name).filter((name) => !present.has(name));
-  for (const table of missing) await inTransaction(target, mirrorCaptureSql(table));
-  return missing;
 }
 
 /** A schema change that failed on the target, or tables joining the subscription: why not ready. */

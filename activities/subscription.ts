@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import type { CreateSubscriptionInput, ReplicationLagInput } from '../domain/activity-inputs';
 import { ErrorCode, PgferryError } from '../domain/errors';
-import { mirrorOtherCaptures } from './ddl';
+import { withMirroredCaptures } from './captures-mirror';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { inStep, quoteIdent, resolvePassword, withClient } from './pg/connect';
@@ -38,7 +38,7 @@ export interface ReplicationLag {
 /**
  * Creates the target's subscription to the source's publication, starting at the existing slot,
  * unless it exists (other online migrations' capture tables the publication carries are mirrored
- * on the target first). The target server itself connects to the source: the conninfo names the
+ * on the target when it lacks them: see withMirroredCaptures). The target server itself connects to the source: the conninfo names the
  * source as the worker reaches it, with the password the worker resolved from password_env. That
  * password goes into the statement only (and so into the target's catalog), never into a log or
  * a result.
@@ -64,12 +64,13 @@ export async function createSubscription(
           await resumeSubscription(client, input, existing);
           return { created: false };
         }
-        await mirrorOtherCaptures(deps, input, client);
         for (const setting of QUIET_STATEMENT_LOG) {
           await client.query(setting).catch(ignoreCode(SqlState.InsufficientPrivilege));
         }
         const { subscription, publication, slot } = input;
-        return client.query(createSubscriptionSql({ subscription, conninfo, publication, slot })).then(
+        const create = () =>
+          client.query(createSubscriptionSql({ subscription, conninfo, publication, slot }));
+        return withMirroredCaptures(deps, input, client, create).then(
           () => ({ created: true }),
           (err: unknown) => {
             // Another attempt created it between the check and here.

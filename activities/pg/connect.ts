@@ -217,6 +217,18 @@ function tlsRefused(spec: ConnSpec, field: string, cause: unknown): PgferryError
   );
 }
 
+/** Runs statements in one transaction on `client` (all or nothing). */
+export async function inTransaction(client: Client, statements: readonly string[]): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    for (const sql of statements) await client.query(sql);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
 /**
  * Opens a client, runs `fn`, and always closes the client. Whatever fails comes back named by the
  * one classifier (classifyPgError): connection errors as bad input or a lost connection, query
