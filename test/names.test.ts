@@ -57,11 +57,16 @@ describe('two online migrations of one source database at once', () => {
     await query(source.url('orders'), "INSERT INTO orders (v) VALUES ('while both wait')");
     await suite.client.approve('Orders-EU', { by: 'alice' });
     await suite.client.approve('orders_eu', { by: 'alice' });
-    for (const run of [first, second]) expect((await run.result()).outcome).toBe('completed');
+    // Two online cutovers of one source, one after the other (their freezes take turns): on a busy
+    // CI machine this takes minutes, and a stall names the stage it stalled at.
+    for (const run of [first, second]) {
+      await waitForStatus(suite.client, run.workflowId, 'the end', (s) => s.state === 'completed', 180_000);
+      expect((await run.result()).outcome).toBe('completed');
+    }
     const wanted = await databaseFingerprint(source.url('orders'));
     for (const db of ['orders_a', 'orders_b']) {
       expect(diffFingerprints(wanted, await databaseFingerprint(target.url(db)))).toEqual([]);
     }
     expect(await query(source.url(), 'SELECT slot_name FROM pg_replication_slots')).toEqual([]);
-  });
+  }, 420_000);
 });
