@@ -2,6 +2,7 @@ import type { Client } from 'pg';
 import type { CaptureDdlInput, JoinTablesInput, ListDdlInput } from '../domain/activity-inputs';
 import { withMirroredCaptures } from './captures-mirror';
 import type { ActivityDeps } from './deps';
+import { heldChange, type HeldChange, readApprovals, withApproval } from './ddl-approval';
 import { withHeartbeat } from './heartbeat';
 import { inTransaction, withClient } from './pg/connect';
 import {
@@ -37,6 +38,10 @@ export interface DdlChange {
   /** applied, skipped (the target was so already), failed, resolved (by a person), or pending (not yet replayed). */
   readonly status: string;
   readonly error?: string;
+  /** --ddl hold: who approved it, why, and when (the target's clock). */
+  readonly approvedBy?: string;
+  readonly approvalReason?: string;
+  readonly approvedAt?: string;
 }
 
 /** The longest statement text a list carries (the history stays bounded). */
@@ -44,8 +49,8 @@ const STATEMENT_CHARS = 500;
 
 /**
  * Installs the capture of schema changes (online, before the slot, so that every change after the
- * snapshot is in the change stream): with policy apply, the replay table and trigger on the
- * target first, then the capture table (in the publication: FOR ALL TABLES) and its event
+ * snapshot is in the change stream): with policy apply or hold, the replay table and trigger on
+ * the target first (hold: with its table of approvals), then the capture table (in the publication: FOR ALL TABLES) and its event
  * triggers on the source; with refuse, the source's refusing event triggers only. Idempotent.
  */
 export async function captureDdl(
@@ -54,12 +59,13 @@ export async function captureDdl(
 ): Promise<{ installed: boolean }> {
   const o = ddlObjects(input.publication);
   return withHeartbeat('installing the capture of schema changes', async () => {
-    if (input.policy === 'apply') {
+    if (input.policy !== 'refuse') {
+      const hold = input.policy === 'hold' ? input.migration : undefined;
       await withClient(
         input.target,
         deps.env,
         replicationStep('target', 'preparing the replay of schema changes'),
-        (c) => inTransaction(c, installReplaySql(o)),
+        (c) => inTransaction(c, installReplaySql(o, hold)),
       );
     }
     return withClient(
@@ -71,7 +77,7 @@ export async function captureDdl(
         if (rows[0]?.present) return { installed: false };
         await inTransaction(
           c,
-          input.policy === 'apply' ? installCaptureSql(o) : installRefusalSql(o, input.migration),
+          input.policy === 'refuse' ? installRefusalSql(o, input.migration) : installCaptureSql(o),
         );
         return { installed: true };
       },
@@ -100,16 +106,20 @@ export async function ddlCaptureFound(client: Client, replicationName: string): 
 
 /**
  * Every captured schema change and what became of it: the target's rows (replayed, with their
- * status), then the source's rows not yet there (pending).
+ * status), then the source's rows not yet there (pending; under --ddl hold, held or approved), each
+ * with its approval when it has one.
  */
 export async function listDdlChanges(deps: ActivityDeps, input: ListDdlInput): Promise<DdlChange[]> {
   const o = ddlObjects(input.publication);
   return withHeartbeat('listing the schema changes', async () => {
-    const replayed = await withClient(
+    const { replayed, approvals } = await withClient(
       input.target,
       deps.env,
       replicationStep('target', 'reading the schema changes'),
-      (c) => readIfThere(c, o, () => c.query<DdlRow>(replayedSql(o))),
+      async (c) => ({
+        replayed: await readIfThere(c, o, () => c.query<DdlRow>(replayedSql(o))),
+        approvals: await readApprovals(c, o),
+      }),
     );
     const last = replayed.at(-1)?.id ?? '0';
     const pending = await withClient(
@@ -118,7 +128,7 @@ export async function listDdlChanges(deps: ActivityDeps, input: ListDdlInput): P
       replicationStep('source', 'reading the schema changes'),
       (c) => readIfThere(c, o, () => c.query<DdlRow>(capturedAfterSql(o), [last])),
     );
-    return [...replayed, ...pending].map(changeOf);
+    return [...replayed, ...pending].map((row) => withApproval(changeOf(row), approvals));
   });
 }
 
@@ -153,6 +163,8 @@ export interface DdlFigures {
   readonly failed: number;
   /** The first change that failed on the target. */
   readonly firstFailed?: { id: number; tag: string; statement: string; error: string };
+  /** --ddl hold: the first change captured and not yet replayed that nobody has approved (replication waits at it). */
+  readonly held?: HeldChange;
 }
 
 /** The tables a subscription is missing or still copying, as the watch reads them. */
@@ -180,10 +192,12 @@ export async function readDdlFigures(
     )
   ).rows[0];
   const first = replay?.first_failed;
+  const { held } = await heldChange(source, target, replicationName, Number(replay?.last ?? 0));
   return {
     captured: Number(captured?.last ?? 0),
     replayed: Number(replay?.last ?? 0),
     failed: replay?.failed ?? 0,
+    ...(held ? { held } : {}),
     ...(first
       ? {
           firstFailed: {
@@ -264,17 +278,29 @@ export async function joinNewTables(
   );
 }
 
-/** A schema change that failed on the target, or tables joining the subscription: why not ready. */
+/**
+ * A schema change that failed on the target, one that waits for a person's approval (--ddl hold:
+ * `migration` names it in the command to run), or tables joining the subscription: why not ready.
+ */
 export function ddlProblem(
   replicationName: string,
   f: { ddl?: DdlFigures; joinable?: string[]; syncing?: string[] },
-): { kind: 'ddl-failed' | 'tables-joining'; problem: string } | undefined {
+  migration = 'NAME',
+): { kind: 'ddl-failed' | 'ddl-held' | 'tables-joining'; problem: string } | undefined {
   const failed = f.ddl?.firstFailed;
   if (failed !== undefined) {
     const table = ddlObjects(replicationName).table;
     return {
       kind: 'ddl-failed',
       problem: `schema change #${failed.id} (${failed.tag}) failed on the target: ${failed.error}; statement: ${failed.statement}. Fix: make the target as the statement meant (mend what the error names, then run it, or an equivalent, on the target database), then mark it done there: UPDATE ${table} SET status = 'resolved' WHERE id = ${failed.id}; or reject the migration`,
+    };
+  }
+  const held = f.ddl?.held;
+  if (held !== undefined) {
+    const statement = held.statement.slice(0, STATEMENT_CHARS);
+    return {
+      kind: 'ddl-held',
+      problem: `schema change #${held.id} (${held.tag}) waits for a person's approval: pgferry ddl approve ${migration} --change ${held.id} --as WHO --reason TEXT; statement: ${statement}. Replication waits at it (--ddl hold); or reject the migration`,
     };
   }
   const joining = [...(f.joinable ?? []), ...(f.syncing ?? [])];

@@ -12,6 +12,7 @@ import {
   waitForReplay,
 } from './cutover';
 import { captureDdl, joinNewTables, listDdlChanges } from './ddl';
+import { approveDdlChange } from './ddl-approval';
 import { verifyFence } from './fence';
 import { listDatabases } from './fleet';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
@@ -83,6 +84,7 @@ export function createActivities(deps: ActivityDeps) {
     createSubscription: activity(In.CreateSubscriptionInput, (i) => createSubscription(deps, i)),
     captureDdl: activity(In.CaptureDdlInput, (i) => captureDdl(deps, i)),
     listDdlChanges: activity(In.ListDdlInput, (i) => listDdlChanges(deps, i)),
+    approveDdlChange: activity(In.ApproveDdlInput, (i) => approveDdlChange(deps, i)),
     joinNewTables: activity(In.JoinTablesInput, (i) => joinNewTables(deps, i)),
     replicationLag: activity(In.ReplicationLagInput, (i) => replicationLag(deps, i)),
     currentLsn: activity(In.OnSource, (i) => currentLsn(deps, i)),

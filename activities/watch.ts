@@ -25,6 +25,7 @@ export type ProblemKind =
   | 'subscription'
   | 'unreserved'
   | 'ddl-failed'
+  | 'ddl-held'
   | 'tables-joining'
   | 'apply-errors'
   | 'not-applying'
@@ -62,7 +63,7 @@ export interface ReplicationHealth {
   /** With awaitLsn: whether the target has confirmed it. */
   readonly reachedLsn?: boolean;
   readonly sourceDisk?: DiskSpace;
-  /** The schema changes captured and replayed (--ddl apply). */
+  /** The schema changes captured and replayed (--ddl apply or hold). */
   readonly ddl?: DdlFigures;
   /** Tables created on the source that the subscription can take now (REFRESH PUBLICATION), and those whose rows it still copies. */
   readonly joinable?: string[];
@@ -206,7 +207,8 @@ function ddlMoved(input: WatchReplicationInput, found: ReplicationHealth): boole
     seen === undefined ||
     seen.captured !== now.captured ||
     seen.replayed !== now.replayed ||
-    seen.failed !== now.failed
+    seen.failed !== now.failed ||
+    seen.held !== now.held?.id
   );
 }
 
@@ -330,7 +332,7 @@ function problemOf(
       problem: `replication: slot ${slot} is about to be lost (wal_status unreserved): it holds ${formatByteSize(f.retainedWalBytes ?? 0)} of WAL, past max_slot_wal_keep_size; the next checkpoint removes it unless the target catches up`,
     };
   }
-  const ddl = ddlProblem(input.slot, f);
+  const ddl = ddlProblem(input.slot, f, input.ddlHold);
   if (ddl !== undefined) return ddl;
   if (f.applyErrorAgeMs !== undefined && f.applyErrorAgeMs < APPLY_ERROR_QUIET_MS) {
     return {

@@ -6,6 +6,7 @@ import { registerCancel } from './commands/cancel';
 import { registerChatops } from './commands/chatops';
 import { registerCleanup } from './commands/cleanup';
 import { registerCodec } from './commands/codec';
+import { registerDdl } from './commands/ddl';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
 import { registerFleet } from './commands/fleet';
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerFleet(program);
   registerApproval(program);
+  registerDdl(program);
   registerStatus(program);
   registerHistory(program);
   registerReport(program);

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { BackupInput, ProvisionInput, RestoreInput } from '../domain/contracts';
 import { FleetInput } from '../domain/fleet';
-import { DecisionInput, MigrationInput, PreflightInput } from '../domain/migration';
+import { DdlApprovalInput, DecisionInput, MigrationInput, PreflightInput } from '../domain/migration';
 import { BackupScheduleInput, ScheduledBackupInput } from '../domain/schedule';
 
 /** The workflow inputs callers in other languages write, by the file name of their JSON Schema. */
@@ -14,6 +14,7 @@ const INPUTS: Record<string, z.ZodType> = {
   'migration-input': MigrationInput,
   'preflight-input': PreflightInput,
   'decision-input': DecisionInput,
+  'ddl-approval-input': DdlApprovalInput,
   'scheduled-backup-input': ScheduledBackupInput,
   'backup-schedule-input': BackupScheduleInput,
   'fleet-input': FleetInput,

@@ -64,9 +64,11 @@ import {
   stamp,
 } from './ids';
 import {
+  DdlApprovalInput,
   DecisionInput,
   MigrationInput,
   PreflightInput,
+  type DdlApproval,
   type Decision,
   type MigrationOptions,
   type MigrationResult,
@@ -246,6 +248,24 @@ export class PgferryClient {
   /** Rejects a migration waiting at its gate; it rolls back. A reason is required. */
   async reject(name: string, decision: DecisionInput): Promise<Decision> {
     return this.decide(name, 'reject', decision);
+  }
+
+  /**
+   * Approves one held schema change of an online migration started with --ddl hold (a Temporal
+   * Update, kept in its history, with the migration's approver rules): the target runs it when
+   * the replication reaches it. Refused (ApprovalRefused, naming the field) for a change that was
+   * not captured, is on the target already, or a migration that does not hold its changes.
+   */
+  async approveDdl(name: string, approval: DdlApprovalInput): Promise<DdlApproval> {
+    const input = checkDdlApproval(approval);
+    const id = migrationWorkflowId(name);
+    try {
+      return await this.client.workflow
+        .getHandle(id)
+        .executeUpdate<DdlApproval, [DdlApprovalInput]>('approveDdl', { args: [input] });
+    } catch (err) {
+      throw toPgferryError(err, { id, address: this.address });
+    }
   }
 
   /** The timeline and audit trail of a workflow (a migration's name works too), rebuilt from its Temporal history. */
@@ -666,6 +686,11 @@ export function checkDecision(update: 'approve' | 'reject', decision: DecisionIn
     });
   }
   return input;
+}
+
+/** Parses the approval of a held schema change as `approveDdl()` will: a malformed one is InvalidInput naming its field. */
+export function checkDdlApproval(approval: DdlApprovalInput): DdlApprovalInput {
+  return parseInput(DdlApprovalInput, approval, 'ddl-approval');
 }
 
 /** Parses provision options as `provision()` will, without Temporal. */

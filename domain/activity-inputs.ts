@@ -325,6 +325,18 @@ export const ListDdlInput = OnBoth.extend({ publication: ObjectName });
 /** Input of listDdlChanges. */
 export type ListDdlInput = z.output<typeof ListDdlInput>;
 
+/** Input of approveDdlChange: a person's approval of one held change (--ddl hold), written on the target. */
+export const ApproveDdlInput = OnBoth.extend({
+  publication: ObjectName,
+  /** The migration's name, as refusals name it. */
+  migration: z.string().min(1),
+  change: z.number().int().min(1),
+  by: z.string().min(1),
+  reason: z.string().min(1),
+});
+/** Input of approveDdlChange. */
+export type ApproveDdlInput = z.output<typeof ApproveDdlInput>;
+
 /** Input of joinNewTables: tables created on the source, now on the target, to join the subscription. */
 export const JoinTablesInput = OnBoth.extend({
   subscription: ObjectName,
@@ -345,11 +357,19 @@ export type ReplicationLagInput = z.output<typeof ReplicationLagInput>;
  * activity returns only when something changes, or after `maxWaitSeconds` with fresh figures).
  */
 export const WatchReplicationInput = ReplicationLagInput.extend({
-  /** Schema changes are captured and replayed (--ddl apply): their figures are read, and tables created on the source looked for. */
+  /** Schema changes are captured and replayed (--ddl apply or hold): their figures are read, and tables created on the source looked for. */
   ddl: z.boolean().optional(),
+  /** --ddl hold: the migration's name, as the problem of a change waiting for approval names it. */
+  ddlHold: z.string().min(1).optional(),
   /** The figures of the schema changes at the last look: the activity returns when they change. */
   ddlSeen: z
-    .object({ captured: z.number().int(), replayed: z.number().int(), failed: z.number().int() })
+    .object({
+      captured: z.number().int(),
+      replayed: z.number().int(),
+      failed: z.number().int(),
+      /** --ddl hold: the id of the change held at the last look. */
+      held: z.number().int().optional(),
+    })
     .optional(),
   /** Whether the workflow holds the replication ready, and why not (the activity returns when this changes). */
   ready: z.boolean(),

@@ -20,7 +20,7 @@ export type ValidateLevel = z.infer<typeof ValidateLevel>;
  * `apply`: captured in order with the data and replayed on the target at the same point of the
  * change stream; `refuse`: the source rejects it, naming pgferry and the migration.
  */
-export const DdlPolicy = z.enum(['apply', 'refuse']);
+export const DdlPolicy = z.enum(['apply', 'hold', 'refuse']);
 /** What happens to a schema change on the source during an online migration. */
 export type DdlPolicy = z.infer<typeof DdlPolicy>;
 
@@ -185,7 +185,11 @@ export const MigrationInput = z
      * that is set, else 10 GB.
      */
     maxRetainedWal: ByteSize.optional(),
-    /** Online: schema changes on the source while replicating are applied on the target in order (apply), or refused (refuse). */
+    /**
+     * Online: schema changes on the source while replicating are applied on the target in order
+     * (apply), applied once a person approves each (hold: replication waits at the change), or
+     * refused (refuse).
+     */
     ddl: DdlPolicy.default('apply'),
   })
   .superRefine((input, ctx) => {
@@ -230,6 +234,31 @@ export const DecisionInput = z.strictObject({
 });
 /** A person's decision at the approval gate. */
 export type DecisionInput = z.infer<typeof DecisionInput>;
+
+/**
+ * A person's approval of one held schema change (--ddl hold): which change (its number in status's
+ * schema list), who, and why; both are kept in the migration's history.
+ */
+export const DdlApprovalInput = z.strictObject({
+  change: z.number().int().min(1),
+  by: PersonName,
+  reason: z.string().trim().min(1, 'say why the change may go to the target'),
+  /** The chat identity when the approval came from chat. */
+  via: z.record(z.string(), z.string()).optional(),
+});
+/** A person's approval of one held schema change. */
+export type DdlApprovalInput = z.infer<typeof DdlApprovalInput>;
+
+/** A held schema change's approval as the target recorded it. */
+export interface DdlApproval {
+  readonly change: number;
+  readonly tag: string;
+  readonly statement: string;
+  readonly by: string;
+  readonly reason: string;
+  /** When the target recorded it (ISO 8601, the target's clock). */
+  readonly at: string;
+}
 
 /** The decision the gate recorded. */
 export const Decision = z.object({

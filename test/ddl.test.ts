@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowStatus } from '../domain/contracts';
 import { ErrorCode, type PgferryError } from '../domain/errors';
+import { main } from '../client/cli';
 import { createActivities } from '../activities';
 import { replicationObjectName } from '../domain/names';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
@@ -85,7 +86,7 @@ describe('schema changes on the source during an online migration', () => {
 
   const suite = useTemporalSuite();
 
-  const startAtGate = async (name: string, ddl: 'apply' | 'refuse') => {
+  const startAtGate = async (name: string, ddl: 'apply' | 'hold' | 'refuse') => {
     const run = await suite.client.migrate({
       name,
       source: source.url(name),
@@ -181,6 +182,12 @@ describe('schema changes on the source during an online migration', () => {
     expect(refused.message).toMatch(/^pgferry: ALTER TABLE refused: migration ddl_refuse /);
     // Temporary tables are an application's own business: allowed.
     await query(source.url(name), 'CREATE TEMP TABLE scratch (x int); DROP TABLE scratch');
+    // Nothing is held, so nothing can be approved.
+    const notHeld = (await suite.client
+      .approveDdl(name, { change: 1, by: 'alice', reason: 'deploy' })
+      .catch((e: unknown) => e)) as PgferryError;
+    expect([notHeld.code, notHeld.field]).toEqual([ErrorCode.ApprovalRefused, 'ddl']);
+    expect(notHeld.message).toContain('--ddl refuse');
 
     await suite.client.reject(name, { by: 'bob', reason: 'done looking' });
     expect((await run.result()).outcome).toBe('rejected');
@@ -188,6 +195,98 @@ describe('schema changes on the source during an online migration', () => {
     expect(await query(source.url(name), PGFERRY_ON_SOURCE)).toEqual([]);
     await query(source.url(name), 'ALTER TABLE public.live ADD COLUMN note text');
   }, 300_000);
+
+  it('with --ddl hold, a schema change waits for a person while the writes go on, and ddl approve lets it through in order', async () => {
+    const name = 'ddl_hold';
+    await freshSource(name);
+    const oldWriter = startWriter(source.url(name), OLD_WRITES);
+    const run = await startAtGate(name, 'hold');
+    const statement = "ALTER TABLE public.live ADD COLUMN note text DEFAULT 'none'";
+    await query(source.url(name), statement);
+    // The application uses the new column at once: those rows wait behind the change on the target.
+    const newWriter = startWriter(source.url(name), NEW_WRITES.slice(0, 2));
+    const held = await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'the held change named at the gate',
+      (s) =>
+        /schema change #\d+ \(ALTER TABLE\) waits for a person's approval/.test(
+          problems(s).replication ?? '',
+        ),
+      120_000,
+    );
+    const [change] = changes(held);
+    expect(change).toMatchObject({ tag: 'ALTER TABLE', statement, status: 'held' });
+    const id = change?.id ?? 0;
+    expect(problems(held).replication).toContain(
+      `pgferry ddl approve ${name} --change ${id} --as WHO --reason TEXT`,
+    );
+    const noteOnTarget = async () =>
+      (
+        await query<{ n: string }>(
+          target.url(name),
+          "SELECT count(*)::text AS n FROM information_schema.columns WHERE table_name = 'live' AND column_name = 'note'",
+        )
+      )[0]?.n;
+    expect(await noteOnTarget()).toBe('0');
+    const gateRefused = (await suite.client
+      .approve(name, { by: 'alice' })
+      .catch((e: unknown) => e)) as PgferryError;
+    expect(gateRefused.code).toBe(ErrorCode.ApprovalRefused);
+    expect(gateRefused.message).toContain(`schema change #${id} (ALTER TABLE) waits for a person's approval`);
+
+    // Bad approvals, each refused naming its field, nothing recorded.
+    const refusedWith = async (approval: { change: number; by: string; reason: string }) =>
+      (await suite.client.approveDdl(name, approval).catch((e: unknown) => e)) as PgferryError;
+    const unknown = await refusedWith({ change: id + 100, by: 'alice', reason: 'deploy' });
+    expect([unknown.code, unknown.field]).toEqual([ErrorCode.ApprovalRefused, 'change']);
+    expect(unknown.message).toContain(`no schema change #${id + 100} was captured`);
+    const noReason = await refusedWith({ change: id, by: 'alice', reason: ' ' });
+    expect([noReason.code, noReason.field]).toEqual([ErrorCode.InvalidInput, 'reason']);
+    expect(await main(['ddl', 'approve', name, '--as', 'alice', '--reason', 'deploy', '--json'])).toBe(2);
+    expect(await main(['ddl', 'approve', name, '--change', 'two', '--as', 'alice', '--reason', 'x'])).toBe(2);
+    expect(await noteOnTarget()).toBe('0');
+
+    const approval = await suite.client.approveDdl(name, {
+      change: id,
+      by: 'alice',
+      reason: 'the release needs the column',
+    });
+    expect(approval).toMatchObject({ change: id, tag: 'ALTER TABLE', statement, by: 'alice' });
+    await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'the change applied and the gate ready',
+      (s) => changes(s)[0]?.status === 'applied' && Object.keys(problems(s)).length === 0,
+      180_000,
+    );
+    const again = await refusedWith({ change: id, by: 'bob', reason: 'me too' });
+    expect([again.code, again.field]).toEqual([ErrorCode.ApprovalRefused, 'change']);
+    expect(again.message).toContain('already applied');
+
+    await suite.client.approve(name, { by: 'alice', reason: 'schema carried' });
+    const result = await run.result();
+    const written = await Promise.all([oldWriter.stop(), newWriter.stop()]);
+    expect(result.outcome).toBe('completed');
+    expect(written[1].written).toBeGreaterThan(5);
+    const diff = diffFingerprints(
+      await databaseFingerprint(source.url(name)),
+      await databaseFingerprint(target.url(name)),
+    );
+    expect(diff).toEqual([]);
+    expect(await query(source.url(name), PGFERRY_ON_SOURCE)).toEqual([]);
+    // The history keeps who let it through, and why.
+    const history = await suite.client.history(name);
+    expect(history.ddl).toMatchObject([
+      {
+        id,
+        statement,
+        status: 'applied',
+        approvedBy: 'alice',
+        approvalReason: 'the release needs the column',
+      },
+    ]);
+  }, 600_000);
 
   it('names a statement that fails on the target in status and refuses the approval until a person resolves it', async () => {
     const name = 'ddl_fails';

@@ -65,6 +65,15 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   },
   captureDdl: { source: SRC, target: DST, publication: 'pgferry_shop', migration: 'shop', policy: 'apply' },
   listDdlChanges: { source: SRC, target: DST, publication: 'pgferry_shop' },
+  approveDdlChange: {
+    source: SRC,
+    target: DST,
+    publication: 'pgferry_shop',
+    migration: 'shop',
+    change: 3,
+    by: 'alice',
+    reason: 'column the release needs',
+  },
   joinNewTables: {
     source: SRC,
     target: DST,

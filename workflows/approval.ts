@@ -31,7 +31,7 @@ export interface GateRules {
 }
 
 /** Why a decision is refused: what is wrong, the field it is about, and what to do instead. */
-interface Refusal {
+export interface Refusal {
   readonly message: string;
   readonly field: string;
   readonly fix: string;
@@ -155,21 +155,10 @@ export class ApprovalGate {
         'approve once pgferry status shows it ready, or reject it',
       );
     }
-    if (outcome === 'approved' && this.approvers.length > 0 && !this.approvers.includes(parsed.data.by)) {
-      return refusal(
-        `${parsed.data.by} is not one of the approvers (${this.approvers.join(', ')})`,
-        'by',
-        `ask one of ${this.approvers.join(', ')} to approve`,
-      );
-    }
     // Four eyes: the starter may still reject (stopping is always safe), never approve alone.
-    if (outcome === 'approved' && this.rules.requireSecondPerson && parsed.data.by === this.rules.startedBy) {
-      return refusal(
-        `${parsed.data.by} started this migration; --require-second-person needs someone else to approve`,
-        'by',
-        'ask someone other than the starter to approve',
-      );
-    }
+    const approver =
+      outcome === 'approved' ? approverRefusal(parsed.data.by, this.approvers, this.rules) : undefined;
+    if (approver) return approver;
     if (outcome === 'rejected' && !parsed.data.reason)
       return refusal('a rejection needs a reason', 'reason', 'say why, e.g. --reason "not tonight"');
     return undefined;
@@ -188,7 +177,35 @@ export class ApprovalGate {
   }
 }
 
-function refuse(refusal: Refusal | undefined): void {
+/**
+ * Whether `by` may approve under the migration's approver rules: one of --approvers (when given),
+ * and with --require-second-person not the one who started it. The migration's approval and each
+ * held schema change's (--ddl hold) follow the same rules.
+ */
+export function approverRefusal(
+  by: string,
+  approvers: readonly string[],
+  rules: Pick<GateRules, 'startedBy' | 'requireSecondPerson'>,
+): Refusal | undefined {
+  if (approvers.length > 0 && !approvers.includes(by)) {
+    return {
+      message: `${by} is not one of the approvers (${approvers.join(', ')})`,
+      field: 'by',
+      fix: `ask one of ${approvers.join(', ')} to approve`,
+    };
+  }
+  if (rules.requireSecondPerson && by === rules.startedBy) {
+    return {
+      message: `${by} started this migration; --require-second-person needs someone else to approve`,
+      field: 'by',
+      fix: 'ask someone other than the starter to approve',
+    };
+  }
+  return undefined;
+}
+
+/** Throws a refusal as the ApprovalRefused failure an Update's validator rejects with. */
+export function refuse(refusal: Refusal | undefined): void {
   if (refusal)
     throw ApplicationFailure.create({
       type: ErrorCode.ApprovalRefused,

@@ -3,7 +3,7 @@ import { control, watching } from './activities';
 import type { MigrationRun } from './migration-run';
 
 /**
- * Follows the schema changes an online migration carries (--ddl apply), after each watch: tables
+ * Follows the schema changes an online migration carries (--ddl apply or hold), after each watch: tables
  * created on the source that are on the target by now join the subscription (REFRESH PUBLICATION,
  * their rows copied by a table sync); and when the figures moved, every change and what became
  * of it is listed again, for status (the `ddl` detail) and the history.
@@ -24,7 +24,10 @@ export async function followDdl(
   const moved =
     then === undefined
       ? now.captured > 0
-      : then.captured !== now.captured || then.replayed !== now.replayed || then.failed !== now.failed;
+      : then.captured !== now.captured ||
+        then.replayed !== now.replayed ||
+        then.failed !== now.failed ||
+        then.held?.id !== now.held?.id;
   if (!moved) return;
   run.progress.detail('ddl', await watching.listDdlChanges({ source, target, publication }));
 }
@@ -33,11 +36,25 @@ export async function followDdl(
 export function ddlWatchInput(
   run: MigrationRun,
   last: ReplicationHealth | undefined,
-): { ddl?: true; ddlSeen?: { captured: number; replayed: number; failed: number } } {
-  if (run.input.ddl !== 'apply') return {};
+): {
+  ddl?: true;
+  ddlHold?: string;
+  ddlSeen?: { captured: number; replayed: number; failed: number; held?: number };
+} {
+  if (run.input.ddl === 'refuse') return {};
   const seen = last?.ddl;
   return {
     ddl: true,
-    ...(seen ? { ddlSeen: { captured: seen.captured, replayed: seen.replayed, failed: seen.failed } } : {}),
+    ...(run.input.ddl === 'hold' ? { ddlHold: run.input.name } : {}),
+    ...(seen
+      ? {
+          ddlSeen: {
+            captured: seen.captured,
+            replayed: seen.replayed,
+            failed: seen.failed,
+            ...(seen.held ? { held: seen.held.id } : {}),
+          },
+        }
+      : {}),
   };
 }

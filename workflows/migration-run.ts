@@ -4,6 +4,7 @@ import { MIGRATION_STAGES, type MigrationInput } from '../domain/migration';
 import { replicationObjectName } from '../domain/names';
 import { ApprovalGate } from './approval';
 import { Compensations, rollbackFix, watchRollback } from './compensations';
+import { DdlHold } from './ddl-hold';
 import { Notifier } from './notify';
 import { provisionMarker } from './provision';
 import { Progress } from './progress';
@@ -36,6 +37,8 @@ export interface MigrationRun {
   readonly notifier: Notifier;
   readonly rollback: Compensations;
   readonly replication: ReplicationObjects;
+  /** The approvals of held schema changes (--ddl hold; refused otherwise). */
+  readonly ddlHold: DdlHold;
 }
 
 /** The stages a migration of this mode passes, in order. */
@@ -72,7 +75,13 @@ export function startRun(input: MigrationInput): MigrationRun {
   const name = replicationObjectName(id);
   const provisionId = `${id}-provision`;
   const notifier = new Notifier(input, facts, progress);
+  const ddlHold = new DdlHold(input, progress, {
+    source: input.source,
+    target: input.target,
+    publication: name,
+  });
   return {
+    ddlHold,
     input,
     id,
     provisionId,

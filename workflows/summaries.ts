@@ -123,10 +123,11 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   createPublication: (i) => `create publication ${i.publication} on ${db(i.source)}`,
   createSubscription: (i) => `create subscription ${i.subscription} on ${db(i.target)}`,
   captureDdl: (i) =>
-    i.policy === 'apply'
-      ? `capture schema changes on ${db(i.source)} to replay on ${db(i.target)}`
-      : `refuse schema changes on ${db(i.source)} during the migration`,
+    i.policy === 'refuse'
+      ? `refuse schema changes on ${db(i.source)} during the migration`
+      : `capture schema changes on ${db(i.source)} to replay on ${db(i.target)}${i.policy === 'hold' ? ' once approved' : ''}`,
   listDdlChanges: (i) => `list schema changes: ${db(i.source)} → ${db(i.target)}`,
+  approveDdlChange: (i) => `record ${i.by}'s approval of schema change #${i.change} on ${db(i.target)}`,
   joinNewTables: (i) =>
     `join ${i.tables.length === 1 ? `table ${i.tables[0]}` : `${i.tables.length} new tables`} to subscription ${i.subscription}`,
   replicationLag: (i) => `measure replication lag ${db(i.source)} → ${db(i.target)}`,

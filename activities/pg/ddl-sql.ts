@@ -22,13 +22,16 @@ export interface DdlObjects {
   readonly table: string;
   /** The same, as a text literal for to_regclass. */
   readonly tableLiteral: string;
+  /** pgferry.BASE_approved, quoted: on the target, the held changes a person approved (--ddl hold). */
+  readonly approvals: string;
 }
 
 /** The capture objects of the migration whose replication objects are named `replicationName`. */
 export function ddlObjects(replicationName: string): DdlObjects {
   const base = ddlCaptureName(replicationName);
   const table = `${SCHEMA}.${quoteIdent(base)}`;
-  return { base, table, tableLiteral: quoteLiteral(table) };
+  const approvals = `${SCHEMA}.${quoteIdent(`${base}_approved`)}`;
+  return { base, table, tableLiteral: quoteLiteral(table), approvals };
 }
 
 /** Statements never carried: the replication's own objects, which belong to each server. */
@@ -161,6 +164,7 @@ export function removeCaptureSql(o: DdlObjects): string[] {
     `DROP EVENT TRIGGER IF EXISTS ${quoteIdent(`${o.base}_end`)}`,
     `DROP EVENT TRIGGER IF EXISTS ${quoteIdent(`${o.base}_drop`)}`,
     `DROP TABLE IF EXISTS ${o.table}`,
+    `DROP TABLE IF EXISTS ${o.approvals}`,
     `DROP FUNCTION IF EXISTS ${fn('capture')}(), ${fn('drop')}(), ${fn('refuse')}(), ${fn('replay')}()`,
     `DO $pgferry$ BEGIN
        IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${quoteLiteral(LEDGER_SCHEMA)})
@@ -185,18 +189,21 @@ const ALREADY_SO = {
  * (the workflow holds the gate, naming it), and replication goes on. A CREATE of what exists, or
  * a DROP of what is gone, is recorded as skipped (an index built by post-data from a source that
  * had it already). CONCURRENTLY cannot run in a transaction: the index is built plainly (on the
- * target only the apply worker writes).
+ * target only the apply worker writes). With `hold` (the migration's name, --ddl hold), a change
+ * runs only once a person has approved it (holdUntilApprovedSql).
  */
-export function installReplaySql(o: DdlObjects): string[] {
+export function installReplaySql(o: DdlObjects, hold?: string): string[] {
   const replay = `${SCHEMA}.${quoteIdent(`${o.base}_replay`)}`;
   const codes = (list: string[]) => list.map(quoteLiteral).join(', ');
   return [
     `CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`,
     replayTableSql(o.table),
+    ...(hold === undefined ? [] : approvalsTableSql(o)),
     `CREATE OR REPLACE FUNCTION ${replay}() RETURNS trigger LANGUAGE plpgsql AS $pgferry$
      DECLARE
        stmt text := NEW.statement;
      BEGIN
+       ${hold === undefined ? '' : holdUntilApprovedSql(o, hold)}
        IF NEW.tag IN ('CREATE INDEX', 'DROP INDEX') THEN
          stmt := regexp_replace(stmt, '^(\\s*(create\\s+(unique\\s+)?index|drop\\s+index))\\s+concurrently\\M', '\\1', 'i');
        END IF;
@@ -220,6 +227,51 @@ export function installReplaySql(o: DdlObjects): string[] {
        FOR EACH ROW EXECUTE FUNCTION ${replay}()`,
     `ALTER TABLE ${o.table} ENABLE ALWAYS TRIGGER ${quoteIdent(`${o.base}_replay`)}`,
   ];
+}
+
+/** The target's table of approved changes (--ddl hold): written by approveDdlChange, read by the replay. */
+function approvalsTableSql(o: DdlObjects): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${o.approvals} (
+       id bigint PRIMARY KEY, approved_by text NOT NULL, reason text NOT NULL,
+       approved_at timestamptz NOT NULL DEFAULT clock_timestamp()
+     )`,
+    `COMMENT ON TABLE ${o.approvals} IS 'pgferry: schema changes a person approved for the target (--ddl hold); removed when the migration ends'`,
+  ];
+}
+
+/**
+ * The replay's first step under --ddl hold: a change nobody has approved raises an error, so the
+ * apply worker's transaction fails and PostgreSQL retries it (every wal_retrieve_retry_interval):
+ * replication waits at exactly this change, the rows after it keep their order, and the approval
+ * (a row in the approvals table) lets the next retry run it. Waiting inside the trigger instead
+ * would hold the apply worker past wal_sender_timeout.
+ */
+function holdUntilApprovedSql(o: DdlObjects, migration: string): string {
+  const name = migration.replace(/%/g, '%%');
+  const message = quoteLiteral(
+    `pgferry: schema change #%s (%s) waits for a person's approval (migration ${name}, --ddl hold); replication waits here`,
+  );
+  const hint = quoteLiteral(`pgferry ddl approve ${name} --change %s --as WHO --reason TEXT`);
+  return `IF NOT EXISTS (SELECT 1 FROM ${o.approvals} WHERE id = NEW.id) THEN
+         RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+           MESSAGE = format(${message}, NEW.id, NEW.tag), HINT = format(${hint}, NEW.id);
+       END IF;`;
+}
+
+/** The changes the source captured after `$1`, oldest first, at most `$2` (the held one is among them). */
+export function capturedHeadSql(o: DdlObjects): string {
+  return `SELECT d.id::text AS id, tag, statement FROM ${o.table} d WHERE d.id > $1::bigint ORDER BY d.id LIMIT $2`;
+}
+
+/** The approvals recorded on the target, with who, why and when (ISO 8601). */
+export function approvalsSql(o: DdlObjects): string {
+  return `SELECT id::text AS id, approved_by, reason, to_json(approved_at) #>> '{}' AS approved_at FROM ${o.approvals} ORDER BY id`;
+}
+
+/** Records an approval (once: a second for the same change inserts nothing). $1 id, $2 by, $3 reason. */
+export function approveSql(o: DdlObjects): string {
+  return `INSERT INTO ${o.approvals} (id, approved_by, reason) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`;
 }
 
 /** A capture table's shape on the target (without identity: the ids come from the source). `table` quoted. */
@@ -254,8 +306,11 @@ export function mirrorCaptureSql(table: string): string[] {
   ];
 }
 
-/** The status of a change replayed on the target, or `pending` while only the source has it. */
-export type DdlStatus = 'applied' | 'skipped' | 'failed' | 'resolved' | 'pending';
+/**
+ * The status of a change replayed on the target, or `pending` while only the source has it (with
+ * --ddl hold: `held` until a person approves it, then `approved` until it is replayed).
+ */
+export type DdlStatus = 'applied' | 'skipped' | 'failed' | 'resolved' | 'pending' | 'held' | 'approved';
 
 /** One captured change as pgferry lists it. */
 export interface DdlRow {

@@ -36,13 +36,23 @@ function render(t: Timeline): string {
       '',
       `validation (${validation.level}): ${validation.ok ? 'equal' : 'DIFFERENCES'}, ${validation.tables?.length ?? 0} tables`,
     );
-  const ddl = (t.ddl ?? []) as { id: number; status: string; statement: string; error?: string }[];
+  const ddl = (t.ddl ?? []) as {
+    id: number;
+    status: string;
+    statement: string;
+    error?: string;
+    approvedBy?: string;
+    approvalReason?: string;
+  }[];
   if (ddl.length) {
     lines.push('', 'schema changes:');
-    for (const c of ddl)
+    for (const c of ddl) {
+      // --ddl hold: who let the change go to the target, and why.
+      const approved = c.approvedBy ? ` [approved by ${c.approvedBy}: ${c.approvalReason ?? ''}]` : '';
       lines.push(
-        `  #${c.id} ${c.status.padEnd(8)} ${c.statement.replace(/\s+/g, ' ')}${c.error ? ` (${c.error})` : ''}`,
+        `  #${c.id} ${c.status.padEnd(8)} ${c.statement.replace(/\s+/g, ' ')}${c.error ? ` (${c.error})` : ''}${approved}`,
       );
+    }
   }
   if (t.decisions.length) {
     lines.push('', 'decisions:');

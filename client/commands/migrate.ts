@@ -32,7 +32,7 @@ interface MigrateFlags extends CommonOptions {
   requireSecondPerson?: boolean;
   cutoverTimeout?: number;
   maxRetainedWal?: number;
-  ddl: 'apply' | 'refuse';
+  ddl: 'apply' | 'hold' | 'refuse';
   wait?: boolean;
 }
 
@@ -196,8 +196,8 @@ export function registerMigrate(program: Command): void {
       )
       .option(
         '--ddl <policy>',
-        'online: schema changes on the source while replicating are applied on the target in order with the data (apply), or refused by the source (refuse)',
-        choice('ddl', ['apply', 'refuse'] as const),
+        'online: schema changes on the source while replicating are applied on the target in order with the data (apply), applied once a person approves each with pgferry ddl approve (hold), or refused by the source (refuse)',
+        choice('ddl', ['apply', 'hold', 'refuse'] as const),
         'apply',
       )
       .option('--wait', 'wait for the end (including the approval) and print the result'),

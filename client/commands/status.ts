@@ -74,6 +74,9 @@ interface DdlChangeLine {
   statement: string;
   status: string;
   error?: string;
+  /** --ddl hold: who approved it, and why. */
+  approvedBy?: string;
+  approvalReason?: string;
 }
 
 /** The schema changes captured on the source, newest last, each with what became of it on the target. */
@@ -84,8 +87,10 @@ function ddlLines(changes: readonly DdlChangeLine[]): string[] {
   const items = shown.map((c) => {
     const statement = c.statement.replace(/\s+/g, ' ');
     const cut = statement.length > 100 ? `${statement.slice(0, 100)}…` : statement;
-    const status = c.status === 'failed' ? 'FAILED' : c.status;
-    return `#${c.id} ${status}: ${cut}${c.error ? ` (${c.error})` : ''}`;
+    const status =
+      c.status === 'failed' ? 'FAILED' : c.status === 'held' ? 'HELD (waits for approval)' : c.status;
+    const approved = c.approvedBy ? ` [approved by ${c.approvedBy}: ${c.approvalReason ?? ''}]` : '';
+    return `#${c.id} ${status}: ${cut}${c.error ? ` (${c.error})` : ''}${approved}`;
   });
   return [...head, ...items].map((text, i) => `  ${i === 0 ? 'schema   ' : '         '} ${text}`);
 }
