@@ -37,6 +37,7 @@ import { provisionDatabase } from './provision/local';
 import { provisionLocalCluster } from './provision/local-cluster';
 import { checkRestoredRows, checkRestoreTarget, restoreDatabase, verifyBackup } from './restore';
 import { pruneBackups } from './retention';
+import { copyRoles } from './roles';
 
 /**
  * Builds every activity around its dependencies. Each is idempotent and safe to retry, and parses
@@ -102,6 +103,8 @@ export function createActivities(deps: ActivityDeps) {
     notifyTargets: activity(In.NotifyTargetsInput, (i) => notifyTargets(deps, i)),
     notify: activity(In.NotifyInput, (i) => sendNotification(deps, i)),
     listDatabases: activity(In.OnSource, (i) => listDatabases(deps, i)),
+    // It waits for another copy of roles on the same target (a lock): it heartbeats meanwhile.
+    copyRoles: activity(In.CopyRolesInput, (i) => withHeartbeat('copying roles', () => copyRoles(deps, i))),
     /** A reminder that a migration waits for a decision, in the worker's log (chat and webhooks get it from `notify`). */
     remindApproval: activity(In.RemindApprovalInput, (input) => {
       deps.logger.warn(

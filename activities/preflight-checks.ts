@@ -210,6 +210,7 @@ export function pairChecks(
   s: SourceFacts,
   t: TargetServerFacts,
   targetDb: TargetDatabaseFacts | undefined,
+  copiesRoles = false,
 ): [CheckId, CheckOutcome][] {
   const targetEncoding = t.databaseEncoding ?? t.templateEncoding;
   const encodingOrigin = t.databaseExists
@@ -260,11 +261,12 @@ export function pairChecks(
     [
       'roles.present',
       {
-        ok: roles.length === 0,
+        // With roles copy, the migration creates them before the schema.
+        ok: roles.length === 0 || copiesRoles,
         message:
           roles.length === 0
             ? 'every role the source database names exists on the target server'
-            : `the source database names role(s) that the target server does not have: ${list(roles)}`,
+            : `the source database names role(s) that the target server does not have: ${list(roles)}${copiesRoles ? '; they are copied before the schema (roles copy)' : ''}`,
         items: roles,
       },
     ],

@@ -233,7 +233,8 @@ export async function runPreflight(deps: ActivityDeps, input: PreflightRunInput)
       const check = targetDatabaseCheck(targetSpec, t, db);
       if (check) found.set('target.database', check);
     }
-    if (s && t) for (const [id, outcome] of pairChecks(s, t, db)) found.set(id, outcome);
+    if (s && t)
+      for (const [id, outcome] of pairChecks(s, t, db, input.roles === 'copy')) found.set(id, outcome);
     if (t && mode === 'online')
       found.set('target.password-logs', passwordLogsCheck(t.passwordKeepers, targetSpec.user));
 

@@ -15,6 +15,7 @@ import {
   type MemberState,
 } from '../domain/fleet';
 import type { Decision } from '../domain/migration';
+import type { RolesReport } from '../domain/roles';
 import { toPgferryError } from './errors';
 
 /** The workflow id of a fleet: `fleet-NAME` (a full id is accepted as it is). */
@@ -72,6 +73,8 @@ export interface FleetStatus {
   readonly outcome?: FleetResult['outcome'] | undefined;
   readonly error?: WorkflowStatus['error'];
   readonly members: FleetMemberStatus[];
+  /** What the copy of the roles did, one report per server pair (roles copy or only). */
+  readonly roles?: RolesReport[] | undefined;
 }
 
 /** What the fleet operations need from PgferryClient. */
@@ -153,6 +156,7 @@ export async function fleetStatus(deps: FleetDeps, name: string): Promise<FleetS
     ...(state?.outcome ? { outcome: state.outcome } : {}),
     ...(status.error ? { error: status.error } : {}),
     members,
+    ...(state?.roles ? { roles: state.roles } : {}),
   };
 }
 
@@ -168,6 +172,7 @@ async function fleetState(handle: WorkflowHandle, status: WorkflowStatus): Promi
       waves: result.waves,
       outcome: result.outcome,
       members: result.members,
+      ...(result.roles ? { roles: result.roles } : {}),
     };
   }
   if (status.state !== 'running' && status.state !== 'waiting') return undefined;

@@ -42,6 +42,7 @@ export type { Timeline } from './history';
 export { checkFleetOptions, fleetWorkflowId } from './fleet';
 export type { FleetMemberStatus, FleetStatus } from './fleet';
 export type { FleetOptions, FleetResult, FleetState, PlanEntry, WaveDecisionInput } from '../domain/fleet';
+export type { NotGranted, RolesPolicy, RolesReport } from '../domain/roles';
 export { BackupSchedules, backupScheduleId, checkBackupScheduleOptions } from './schedules';
 export type { BackupScheduleInfo, ScheduledRun } from './schedules';
 export {

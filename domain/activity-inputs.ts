@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { Chunk } from './chunks';
 import { ConnectionSpec, Jobs, LocalClusterProvisionInput } from './contracts';
 import { DdlPolicy } from './migration';
+import { RolesPolicy } from './roles';
 import type { Notification } from './notify';
 import { TableColumns, TableRef } from './tables';
 
@@ -154,9 +155,29 @@ export const PruneBackupsInput = CheckBackupInput.pick({ to: true }).extend({
 export type PruneBackupsInput = z.output<typeof PruneBackupsInput>;
 
 /** Input of runPreflight. */
-export const PreflightRunInput = OnBoth.extend({ mode: z.enum(['offline', 'online']) });
+export const PreflightRunInput = OnBoth.extend({
+  mode: z.enum(['offline', 'online']),
+  /** copy: the migration copies the roles before the schema, so a role missing on the target is no error. */
+  roles: RolesPolicy.optional(),
+});
 /** Input of runPreflight. */
 export type PreflightRunInput = z.output<typeof PreflightRunInput>;
+
+/**
+ * Input of copyRoles: the source database (any database of its server: roles are the cluster's)
+ * and the target database (the target server's maintenance database is where roles are made).
+ */
+export const CopyRolesInput = OnBoth.extend({
+  /** Also the roles' password hashes (the source user must be able to read pg_authid). */
+  passwords: z.boolean().default(false),
+  /**
+   * Also what belongs to the migrated database: the role settings in it, its own settings, owner
+   * and privileges, from the source database onto the target database (which must exist).
+   */
+  database: z.boolean().default(false),
+});
+/** Input of copyRoles. */
+export type CopyRolesInput = z.output<typeof CopyRolesInput>;
 
 /** Input of copySchemaSection. */
 export const SchemaSectionInput = OnBoth.extend({

@@ -138,7 +138,7 @@ export const CHECKS = {
     title:
       'Every role that owns objects or appears in grants or policies of the source database exists on the target server.',
     severity: both('error'),
-    fix: 'create the named roles on the target server first (roles belong to the cluster, not the database; pg_dumpall --roles-only shows their definitions)',
+    fix: 'give --roles copy to let pgferry copy them (without passwords unless --role-passwords), or create the named roles on the target server first (roles belong to the cluster, not the database; pg_dumpall --roles-only shows their definitions)',
   },
 } as const satisfies Record<string, CheckDefinition>;
 

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { formatConnectionUrl, sameDatabase, tryParseConnectionUrl, withDatabase } from './connection';
 import { ConnectionUrl, DatabaseName, Jobs, SafeName } from './contracts';
 import { ErrorCode, PgferryError } from './errors';
-import { MigrationMode, PersonName, ValidateLevel } from './migration';
+import { checkRoles, MigrationMode, PersonName, ValidateLevel } from './migration';
+import { RolesPolicy, RolesReport } from './roles';
 
 /** How a fleet's cutovers are approved: one decision per wave, one per database, or none. */
 export const FleetApproval = z.enum(['waves', 'each', 'auto']);
@@ -81,6 +82,8 @@ export const FleetCarry = z.object({
   records: z.record(z.string(), MemberRecord),
   /** The wave this run works on. */
   wave: z.number().int().min(1),
+  /** What the copy of the roles did, one report per server pair (roles copy or only). */
+  roles: z.array(RolesReport).optional(),
 });
 /** What a fleet carries into its next run. */
 export type FleetCarry = z.infer<typeof FleetCarry>;
@@ -109,15 +112,24 @@ export const FleetInput = z
     approvers: z.array(PersonName).default([]),
     jobs: Jobs.default(2),
     validate: ValidateLevel.default('checksums'),
+    /**
+     * The source server's roles: `copy` (the default) creates or aligns them on the target server
+     * once per server pair, before the first member; `skip` leaves them to the user; `only` copies
+     * them and ends, moving no database.
+     */
+    roles: RolesPolicy.default('copy'),
+    /** Also the roles' password hashes (the source user must be a superuser). */
+    rolePasswords: z.boolean().default(false),
     startedBy: z.string().min(1).optional(),
     /** Set by the fleet itself when it continues as new; never by a caller. */
     carried: FleetCarry.optional(),
   })
-  .superRefine((input, ctx) =>
-    checkSelection(input, (path, message, fix) =>
-      ctx.addIssue({ code: 'custom', path: [path], message, params: { fix } }),
-    ),
-  );
+  .superRefine((input, ctx) => {
+    const issue: Issue = (path, message, fix) =>
+      ctx.addIssue({ code: 'custom', path: [path], message, params: { fix } });
+    checkSelection(input, issue);
+    checkRoles(input, 'fleet', issue);
+  });
 /** Input of the `fleet` workflow, as parsed. */
 export type FleetInput = z.output<typeof FleetInput>;
 /** Input of the `fleet` workflow, as a caller writes it. */
@@ -128,12 +140,18 @@ type Issue = (path: string, message: string, fix: string) => void;
 
 /** Exactly one way to choose the databases, and the servers that way needs. */
 function checkSelection(
-  input: Parameters<typeof checkServers>[0] & { databases?: unknown; all: boolean; plan?: unknown },
+  input: Parameters<typeof checkServers>[0] & {
+    databases?: unknown;
+    all: boolean;
+    plan?: unknown;
+    roles: RolesPolicy;
+  },
   issue: Issue,
 ): void {
   const ways = [input.databases ? 'databases' : '', input.all ? 'all' : '', input.plan ? 'plan' : ''];
   const given = ways.filter(Boolean);
-  if (given.length === 0)
+  // Roles only needs the servers, not the databases.
+  if (given.length === 0 && input.roles !== 'only')
     issue('databases', 'no database chosen', 'give --databases a,b,c, --all, or --plan FILE');
   if (given.length > 1)
     issue(
@@ -257,6 +275,32 @@ function hash(text: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
+/** The servers a copy of roles reads and writes: a source database and a target database URL. */
+export interface RolesPair {
+  readonly source: string;
+  readonly target: string;
+}
+
+/**
+ * The server pairs of a fleet, each once, in the members' order: the servers' own URLs for
+ * --databases and --all; for a plan, the first member's source and target of each pair (the
+ * source database exists; the target's server is reached through its maintenance database).
+ */
+export function rolesPairs(input: FleetInput, members: readonly FleetMember[]): RolesPair[] {
+  if (!input.plan)
+    return [{ source: serverUrl(input.sourceServer ?? ''), target: serverUrl(input.targetServer ?? '') }];
+  const server = (url: string) => {
+    const parsed = tryParseConnectionUrl(url);
+    return 'spec' in parsed ? `${parsed.spec.host}:${parsed.spec.port}` : url;
+  };
+  const seen = new Map<string, RolesPair>();
+  for (const m of members) {
+    const key = `${server(m.source)} ${server(m.target)}`;
+    if (!seen.has(key)) seen.set(key, { source: m.source, target: m.target });
+  }
+  return [...seen.values()];
+}
+
 /** The number of waves of a planned fleet. */
 export function waveCount(members: readonly FleetMember[]): number {
   return members.reduce((max, m) => Math.max(max, m.wave), 0);
@@ -268,6 +312,8 @@ export const FleetResult = z.object({
   outcome: z.enum(['completed', 'completed_with_failures', 'aborted', 'rejected']),
   waves: z.number(),
   members: z.array(FleetMember.extend({ record: MemberRecord })),
+  /** What the copy of the roles did, one report per server pair (roles copy or only). */
+  roles: z.array(RolesReport).optional(),
 });
 /** The fleet's result. */
 export type FleetResult = z.infer<typeof FleetResult>;
@@ -292,6 +338,8 @@ export interface FleetState {
   readonly awaiting?: FleetAwaiting | undefined;
   readonly outcome?: FleetResult['outcome'] | undefined;
   readonly members: (FleetMember & { record: MemberRecord })[];
+  /** What the copy of the roles did, one report per server pair. */
+  readonly roles?: RolesReport[] | undefined;
 }
 
 /** A wave decision (`fleet approve|reject NAME --wave K --as WHO`). */

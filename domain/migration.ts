@@ -3,6 +3,7 @@ import { BYTE_SIZE_EXAMPLES, parseByteSize } from './byte-size';
 import { sameDatabase, tryParseConnectionUrl } from './connection';
 import { ConnectionUrl, Jobs, SafeName } from './contracts';
 import { MAX_NOTIFY_TARGETS, NotifyTarget } from './notify';
+import { RolesPolicy, RolesReport } from './roles';
 import { TableRef } from './tables';
 
 /** `offline`: copy once while the source is quiet; `online`: snapshot copy, then replicate until cutover. */
@@ -191,8 +192,19 @@ export const MigrationInput = z
      * refused (refuse).
      */
     ddl: DdlPolicy.default('apply'),
+    /**
+     * The source server's roles: `skip` (the default: they are the target's to have; preflight names
+     * any missing) or `copy` (created or aligned on the target before the schema, with the migrated
+     * database's owner, privileges and role settings). `only` is a fleet's (pgferry fleet --roles only).
+     */
+    roles: RolesPolicy.default('skip'),
+    /** With roles copy: also the roles' password hashes (the source user must be a superuser). */
+    rolePasswords: z.boolean().default(false),
   })
   .superRefine((input, ctx) => {
+    checkRoles(input, 'migrate', (path, message, fix) =>
+      ctx.addIssue({ code: 'custom', path: [path], message, params: { fix } }),
+    );
     const source = tryParseConnectionUrl(input.source);
     const target = tryParseConnectionUrl(input.target);
     if ('spec' in source && 'spec' in target && sameDatabase(source.spec, target.spec)) {
@@ -220,6 +232,29 @@ export const MigrationInput = z
       });
     }
   });
+/**
+ * The roles options that go together: passwords only with roles copied; `only` for a fleet alone
+ * (`migrate`), where a migration would have nothing left to do.
+ */
+export function checkRoles(
+  input: { roles: RolesPolicy; rolePasswords: boolean },
+  command: 'migrate' | 'fleet',
+  issue: (path: string, message: string, fix: string) => void,
+): void {
+  if (command === 'migrate' && input.roles === 'only')
+    issue(
+      'roles',
+      'roles only copies roles without migrating: that is a fleet of no database',
+      'give --roles copy to copy them with this migration, or run pgferry fleet --source-server URL --target-server URL --roles only',
+    );
+  if (input.rolePasswords && input.roles === 'skip')
+    issue(
+      'rolePasswords',
+      'passwords are copied with the roles, and --roles skip copies none',
+      'leave out --role-passwords, or give --roles copy',
+    );
+}
+
 /** Input of the `migration` workflow, as parsed. */
 export type MigrationInput = z.output<typeof MigrationInput>;
 /** Input of the `migration` workflow, as a caller writes it. */
@@ -322,6 +357,8 @@ export const MigrationResult = z.object({
   sourceFrozen: z.boolean().optional(),
   /** The write fence on the frozen source, verified before the target became the primary. */
   writeFence: WriteFenceReport.optional(),
+  /** With roles copy: what the copy of the roles did, and what the target user could not grant. */
+  roles: RolesReport.optional(),
 });
 /** Result of the `migration` workflow. */
 export type MigrationResult = z.infer<typeof MigrationResult>;

@@ -14,6 +14,7 @@ import {
   type MemberRecord,
 } from '../domain/fleet';
 import type { Decision } from '../domain/migration';
+import type { RolesReport } from '../domain/roles';
 import {
   approveWaveUpdate,
   fleetDecisionUpdate,
@@ -58,6 +59,8 @@ export class FleetRun {
     readonly wave: number,
     records: Record<string, MemberRecord>,
     readonly progress: Progress,
+    /** What the copy of the roles did before the first member (roles copy). */
+    readonly roles?: RolesReport[],
   ) {
     this.records = { ...records };
     setHandler(fleetQuery, () => this.state());
@@ -118,7 +121,12 @@ export class FleetRun {
 
   /** What the next run carries. */
   carry(wave: number): FleetCarry {
-    return { members: [...this.members], records: { ...this.records }, wave };
+    return {
+      members: [...this.members],
+      records: { ...this.records },
+      wave,
+      ...(this.roles ? { roles: this.roles } : {}),
+    };
   }
 
   /** The fleet's result, once its last run ends. */
@@ -128,6 +136,7 @@ export class FleetRun {
       outcome,
       waves: waveCount(this.members),
       members: this.members.map((m) => ({ ...m, record: this.record(m) })),
+      ...(this.roles ? { roles: this.roles } : {}),
     };
   }
 
@@ -141,6 +150,7 @@ export class FleetRun {
       waves: waveCount(this.members),
       ...(this.awaiting ? { awaiting: this.awaiting } : {}),
       members: this.members.map((m) => ({ ...m, record: this.record(m) })),
+      ...(this.roles ? { roles: this.roles } : {}),
     };
   }
 

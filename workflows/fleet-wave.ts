@@ -33,6 +33,8 @@ export function memberInput(input: FleetInput, member: FleetMember): MigrationOp
     approvers: input.approvers,
     // A failed member leaves no half-made target behind, so that its retry starts clean.
     onRollback: 'drop',
+    // The fleet copied the roles: each member aligns them again (nothing changes) with its database's.
+    roles: input.roles === 'skip' ? 'skip' : 'copy',
     ...(input.startedBy ? { startedBy: input.startedBy } : {}),
     ...member.options,
   };

@@ -4,13 +4,16 @@ import {
   chooseDatabases,
   FleetInput,
   planMembers,
+  rolesPairs,
   waveCount,
   type FleetCarry,
+  type FleetMember,
   type FleetOptions,
   type FleetResult,
   type MemberRecord,
 } from '../domain/fleet';
 import { MigrationInput } from '../domain/migration';
+import type { RolesReport } from '../domain/roles';
 import { parseInput } from '../domain/contracts';
 import { control } from './activities';
 import { toWorkflowFailure } from './failures';
@@ -24,18 +27,20 @@ export const FLEET_STAGES = ['plan', 'waves', 'done'] as const;
 
 /**
  * Migrates many databases as child `migration` workflows, in waves: plan (the source server's
- * databases listed and every member's input checked, before any member starts), then one wave per
- * run: its members with at most `concurrency` copying at once, a failure budget, and the wave's
- * approval; then continue-as-new with the records so far, so the history stays bounded.
+ * databases listed and every member's input checked, before any member starts; then the roles
+ * copied once per server pair, unless roles skip; roles only ends here), then one wave per run: its
+ * members with at most `concurrency` copying at once, a failure budget, and the wave's approval;
+ * then continue-as-new with the records so far, so the history stays bounded.
  */
 export async function fleet(raw: FleetOptions): Promise<FleetResult> {
   const input = parseWorkflowInput(FleetInput, raw, 'fleet');
   const progress = new Progress([...FLEET_STAGES], { mode: input.mode });
   upsertSearchAttributes([{ key: fleetKey, value: input.name }]);
   const ended = await progress.run(async (): Promise<{ next?: FleetCarry; result?: FleetResult }> => {
-    const carry = input.carried ?? (await plan(input));
+    const carry = input.carried ?? (await plan(input, progress));
+    if (input.roles === 'only') return { result: rolesOnly(input, carry) };
     progress.enter('waves');
-    const run = new FleetRun(input, carry.members, carry.wave, carry.records, progress);
+    const run = new FleetRun(input, carry.members, carry.wave, carry.records, progress, carry.roles);
     run.changed();
     const end = await runWave(run);
     // Updates that were accepted finish before the run ends.
@@ -56,12 +61,41 @@ function outcome(run: FleetRun, end: WaveEnd): FleetResult['outcome'] {
   return run.members.every((m) => ok.includes(run.record(m).state)) ? 'completed' : 'completed_with_failures';
 }
 
+/** Roles only: the roles copied, no member started. */
+function rolesOnly(input: FleetInput, carry: FleetCarry): FleetResult {
+  return {
+    name: input.name,
+    outcome: 'completed',
+    waves: 0,
+    members: carry.members.map((m) => ({ ...m, record: { state: 'not_started', attempts: 0 } })),
+    ...(carry.roles ? { roles: carry.roles } : {}),
+  };
+}
+
+/**
+ * The source server's roles copied to the target server once per server pair, before the first
+ * member (each member then aligns them again, which changes nothing, with its own database's
+ * owner, privileges and role settings).
+ */
+async function copyRoles(
+  input: FleetInput,
+  members: readonly FleetMember[],
+  progress: Progress,
+): Promise<RolesReport[]> {
+  const reports: RolesReport[] = [];
+  for (const pair of rolesPairs(input, members)) {
+    reports.push(await control.copyRoles({ ...pair, passwords: input.rolePasswords, database: false }));
+    progress.detail('roles', reports);
+  }
+  return reports;
+}
+
 /**
  * Plan: the databases chosen (listed on the source server for --databases and --all; an unknown
  * one is bad input), the members in waves, and every member's migration input checked, so that a
  * bad one fails the fleet here, before any member starts.
  */
-async function plan(input: FleetInput): Promise<FleetCarry> {
+async function plan(input: FleetInput, progress: Progress): Promise<FleetCarry> {
   const listed =
     input.plan || input.sourceServer === undefined
       ? []
@@ -72,7 +106,8 @@ async function plan(input: FleetInput): Promise<FleetCarry> {
     const records = Object.fromEntries(
       members.map((m) => [m.name, { state: 'pending', attempts: 0 } as const]),
     );
-    return { members, records, wave: 1 };
+    const roles = input.roles === 'skip' ? undefined : await copyRoles(input, members, progress);
+    return { members, records, wave: 1, ...(roles ? { roles } : {}) };
   } catch (err) {
     throw toWorkflowFailure(err);
   }

@@ -20,6 +20,7 @@ import { cutover, downtimeSince, freezeOnSourceClock, verifyFence } from './cuto
 import { gateUntilCutOver } from './gate-loop';
 import { copyUnderSlotSnapshot, replicate } from './online';
 import { provision } from './provision';
+import { copyRolesOf } from './roles';
 import { settle, type Settled } from './settle';
 import { switchEndpoint } from './switch';
 import { validateWhileReplicating } from './validate-live';
@@ -38,6 +39,7 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
   const body = async (): Promise<MigrationResult> => {
     const preflight = await checkBoth(run);
     await provisionTarget(run);
+    const roles = await copyRolesOf(run);
     const { listed, frozenAt } = await schema(run);
     const { copied, postData } = await copy(run, listed);
     if (online) await replicate(run);
@@ -48,9 +50,10 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
       () => approval(run, copied, settled?.validation ?? live),
       async () => (online ? cutover(run, copied) : { cut: { frozenAt, settled } }),
     );
-    const summary = { ...summarize(run, preflight, copied, settled, live), decision };
+    const summary = { ...summarize(run, preflight, copied, settled, live), ...roles, decision };
     if (cut === undefined) return reject(run, summary, decision);
-    return finalize(run, { ...summarize(run, preflight, copied, cut.settled, live), decision }, cut.frozenAt);
+    const done = { ...summarize(run, preflight, copied, cut.settled, live), ...roles, decision };
+    return finalize(run, done, cut.frozenAt);
   };
   // The notifier hears why the body failed and speaks after the compensations, which run shielded from cancel.
   return run.progress.run(
@@ -62,11 +65,11 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
 
 /** Preflight: both servers checked (and the notification targets resolved) before anything changes. */
 async function checkBoth(run: MigrationRun): Promise<PreflightReport> {
-  const { input } = run;
+  const { source, target, mode, roles } = run.input;
   // Both end before anything else: a failed preflight is still told to the targets.
   const [, report] = await allEnded([
     run.notifier.start(),
-    control.runPreflight({ source: input.source, target: input.target, mode: input.mode }),
+    control.runPreflight({ source, target, mode, roles }),
   ]);
   run.progress.detail('preflight', report);
   if (report.ok) return report;

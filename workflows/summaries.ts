@@ -157,6 +157,8 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   notifyTargets: (i) =>
     `resolve notification targets (${i.targets.length === 0 ? 'none given' : `${i.targets.length} given`})`,
   listDatabases: (i) => `list the databases of the server of ${db(i.source)}`,
+  copyRoles: (i) =>
+    `copy roles${i.passwords ? ' with their pg_authid hashes' : ''} from the server of ${db(i.source)} to the server of ${db(i.target)}${i.database ? ", with the database's settings and privileges" : ''}`,
   notify: (i) =>
     `notify ${i.notification.event} → ${i.target.startsWith('webhook:') ? `webhook ${origin(i.target.slice('webhook:'.length))}` : i.target}`,
 };

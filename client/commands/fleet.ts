@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { FleetOptions, FleetResult } from '../../domain/fleet';
+import { describeRoles } from '../../domain/roles';
 import type { FleetStatus } from '../fleet';
 import { formatCount } from '../format';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';
@@ -23,6 +24,8 @@ interface FleetFlags extends CommonOptions {
   approvers?: string;
   jobs: number;
   validate: 'none' | 'counts' | 'checksums';
+  roles: 'copy' | 'skip' | 'only';
+  rolePasswords?: boolean;
   wait?: boolean;
 }
 
@@ -62,6 +65,8 @@ async function optionsOf(flags: FleetFlags): Promise<FleetOptions> {
     ...(approvers ? { approvers } : {}),
     jobs: flags.jobs,
     validate: flags.validate,
+    roles: flags.roles,
+    rolePasswords: Boolean(flags.rolePasswords),
     startedBy: userInfo().username,
   };
 }
@@ -74,6 +79,7 @@ function renderResult(r: FleetResult): string {
     lines.push(
       `  wave ${m.wave}  ${m.database.padEnd(24)} ${m.record.state.padEnd(11)} ${m.record.rows === undefined ? '' : `${formatCount(m.record.rows)} rows`}${m.record.error ? `  [${m.record.error.code}] ${m.record.error.message}` : ''}`,
     );
+  for (const roles of r.roles ?? []) lines.push(...describeRoles(roles).map((line) => `  ${line}`));
   return lines.join('\n');
 }
 
@@ -89,6 +95,7 @@ export function renderFleetStatus(s: FleetStatus): string {
       `  HALTED: wave ${s.awaiting.wave} has ${s.awaiting.failed?.length ?? 0} failed (${(s.awaiting.failed ?? []).join(', ')}): pgferry fleet retry ${s.name} --member DB, skip or abort`,
     );
   if (s.error) head.push(`  error [${s.error.code}] ${s.error.message}`);
+  for (const roles of s.roles ?? []) head.push(...describeRoles(roles).map((line) => `  ${line}`));
   const rows = s.members.map((m) => [
     m.database,
     String(m.wave),
@@ -165,6 +172,13 @@ export function registerFleet(program: Command): void {
         choice('validate', ['none', 'counts', 'checksums'] as const),
         'checksums',
       )
+      .option(
+        '--roles <policy>',
+        "the source server's roles: copy (created or aligned on the target server once per server pair before the first member, without passwords), skip, or only (copy them and end)",
+        choice('roles', ['copy', 'skip', 'only'] as const),
+        'copy',
+      )
+      .option('--role-passwords', "also the roles' passwords (the source user must be a superuser)")
       .option('--wait', 'wait for the end (including the approvals) and print the result'),
   ).action(async (flags: FleetFlags) => {
     const out = outputFor(flags);

@@ -5,6 +5,7 @@ import { DEFAULTS } from '../../domain/constants';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { MigrationResult } from '../../domain/migration';
 import { describeChatIdentity } from '../../domain/chat';
+import { describeRoles } from '../../domain/roles';
 import { formatBytes, formatCount } from '../format';
 import { follow } from './follow';
 import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
@@ -33,6 +34,8 @@ interface MigrateFlags extends CommonOptions {
   cutoverTimeout?: number;
   maxRetainedWal?: number;
   ddl: 'apply' | 'hold' | 'refuse';
+  roles: 'copy' | 'skip';
+  rolePasswords?: boolean;
   wait?: boolean;
 }
 
@@ -110,6 +113,7 @@ function render(r: MigrationResult): string {
       `  approved by ${r.decision.by} (${r.decision.via ? `${describeChatIdentity(r.decision.via)}, ` : ''}${r.decision.channel})${r.decision.reason ? `: ${r.decision.reason}` : ''}`,
     );
   if (r.downtimeMs !== undefined) lines.push(`  downtime ${r.downtimeMs} ms`);
+  if (r.roles) lines.push(...describeRoles(r.roles).map((line) => `  ${line}`));
   if (r.sourceFrozen === false)
     lines.push(
       '  the source was NOT frozen (--no-freeze): writes made after the validation are not on the target',
@@ -200,6 +204,16 @@ export function registerMigrate(program: Command): void {
         choice('ddl', ['apply', 'hold', 'refuse'] as const),
         'apply',
       )
+      .option(
+        '--roles <policy>',
+        "the source server's roles: skip (they are the target's; preflight names any missing) or copy (created or aligned on the target before the schema, without passwords, with the database's owner, privileges and role settings)",
+        choice('roles', ['copy', 'skip'] as const),
+        'skip',
+      )
+      .option(
+        '--role-passwords',
+        "with --roles copy: also the roles' passwords (the source user must be a superuser)",
+      )
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
     const out = outputFor(flags);
@@ -225,6 +239,8 @@ export function registerMigrate(program: Command): void {
       ...(flags.cutoverTimeout ? { cutoverTimeoutSeconds: flags.cutoverTimeout } : {}),
       ...(flags.maxRetainedWal ? { maxRetainedWal: flags.maxRetainedWal } : {}),
       ddl: flags.ddl,
+      roles: flags.roles,
+      rolePasswords: Boolean(flags.rolePasswords),
       startedBy: userInfo().username,
     });
     await withPgferry(async (client) => {
