@@ -325,6 +325,23 @@ const CATALOG: readonly BadInput[] = [
   },
   {
     command: 'migrate',
+    what: "roles only (a fleet's: a migration would move nothing)",
+    doors: ALL,
+    field: 'roles',
+    cli: (c) => migrate(c, '--roles', 'only'),
+    input: (c) => migration(c, { roles: 'only' }),
+  },
+  {
+    command: 'migrate',
+    what: 'role passwords without roles copy',
+    doors: ALL,
+    field: 'rolePasswords',
+    mentions: /roles/,
+    cli: (c) => migrate(c, '--role-passwords'),
+    input: (c) => migration(c, { rolePasswords: true }),
+  },
+  {
+    command: 'migrate',
     what: 'approvers that name nobody (" , " / an empty name)',
     doors: ALL,
     field: 'approvers.0',
@@ -884,6 +901,14 @@ const CATALOG: readonly BadInput[] = [
       '--all',
     ],
     input: (c) => fleetOf(c, { all: true, targetServer: c.source('postgres') }),
+  },
+  {
+    command: 'fleet',
+    what: 'role passwords with roles skip',
+    doors: ALL,
+    field: 'rolePasswords',
+    cli: (c) => fleet(c, '--all', '--roles', 'skip', '--role-passwords'),
+    input: (c) => fleetOf(c, { all: true, roles: 'skip', rolePasswords: true }),
   },
   {
     command: 'fleet',
