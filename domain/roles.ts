@@ -43,15 +43,3 @@ export const RolesReport = z.object({
 });
 /** What copyRoles did on the target. */
 export type RolesReport = z.infer<typeof RolesReport>;
-
-/** The statements' lists of a report in one line each, for the CLI and status. */
-export function describeRoles(r: RolesReport): string[] {
-  const list = (items: readonly string[]) => (items.length === 0 ? 'none' : items.join(', '));
-  return [
-    `roles ${r.source} → ${r.target}: ${r.roles} on the source; created ${list(r.created)}; changed ${list(r.changed)}`,
-    ...(r.memberships.length > 0 ? [`  memberships granted: ${list(r.memberships)}`] : []),
-    ...(r.settings.length > 0 ? [`  settings set: ${list(r.settings)}`] : []),
-    ...(r.passwords.length > 0 ? [`  passwords set: ${list(r.passwords)}`] : []),
-    ...r.notGranted.map((n) => `  NOT GRANTED ${n.role}: ${n.what} (${n.why})`),
-  ];
-}

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DEFAULTS } from '../../domain/constants';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { FleetOptions, FleetResult } from '../../domain/fleet';
-import { describeRoles } from '../../domain/roles';
+import { describeRoles } from '../../domain/roles-text';
 import type { FleetStatus } from '../fleet';
 import { formatCount } from '../format';
 import { outputFor, withJson, withPgferry, type CommonOptions } from './context';

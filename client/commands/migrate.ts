@@ -5,7 +5,7 @@ import { DEFAULTS } from '../../domain/constants';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { MigrationResult } from '../../domain/migration';
 import { describeChatIdentity } from '../../domain/chat';
-import { describeRoles } from '../../domain/roles';
+import { describeRoles } from '../../domain/roles-text';
 import { formatBytes, formatCount } from '../format';
 import { follow } from './follow';
 import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
