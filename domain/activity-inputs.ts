@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { Chunk } from './chunks';
-import { ConnectionSpec, Jobs, LocalClusterProvisionInput } from './contracts';
+import { ConnectionSpec, Jobs, LocalClusterProvisionInput, SafeName } from './contracts';
 import { DdlPolicy } from './migration';
 import { RolesPolicy } from './roles';
 import type { Notification } from './notify';
@@ -334,8 +334,8 @@ export type CreatePublicationInput = z.output<typeof CreatePublicationInput>;
 export const CaptureDdlInput = OnBoth.extend({
   /** The replication objects' name: the capture's objects are named after it (domain/names.ts ddlCaptureName). */
   publication: ObjectName,
-  /** The migration's name, as the refusal names it. */
-  migration: z.string().min(1),
+  /** The migration's name, as the refusal and the hold name it: written into SQL function bodies, so a SafeName only. */
+  migration: SafeName,
   policy: DdlPolicy,
 });
 /** Input of captureDdl. */

@@ -46,6 +46,19 @@ describe('activity inputs are parsed once, where createActivities wires each act
     expectFailure(failure, ErrorCode.InvalidInput, true, 'target');
   });
 
+  it('refuses a migration name that would end the dollar quotes of the DDL capture’s SQL, before connecting', async () => {
+    const failure = await failureOf(
+      runActivity(activities.captureDdl, {
+        source: NOWHERE,
+        target: NOWHERE,
+        publication: 'pgferry_shop',
+        migration: 'x$pgferry$; DROP TABLE t; --',
+        policy: 'hold',
+      }),
+    );
+    expectFailure(failure, ErrorCode.InvalidInput, true, 'migration');
+  });
+
   it('refuses a slot, an LSN and a chunk range that do not mean what they must, by their path', async () => {
     const replication = { source: NOWHERE, target: NOWHERE, subscription: 'sub', slot: 'slot' };
     const slot = await failureOf(runActivity(activities.replicationLag, { ...replication, slot: 'No-Slot' }));
