@@ -6,32 +6,29 @@
  */
 import { quoteIdent, quoteLiteral } from './connect';
 
+/** A role's facts as both sides read them (VALID UNTIL in UTC, so both servers write it alike). */
+const ROLE_COLUMNS = `r.rolname AS name, r.rolsuper AS superuser, r.rolinherit AS inherit,
+         r.rolcreaterole AS createrole, r.rolcreatedb AS createdb, r.rolcanlogin AS login,
+         r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
+         r.rolconnlimit AS connlimit,
+         CASE WHEN r.rolvaliduntil IS NULL THEN NULL
+              WHEN isfinite(r.rolvaliduntil) THEN (r.rolvaliduntil AT TIME ZONE 'UTC')::text || '+00'
+              ELSE r.rolvaliduntil::text END AS valid_until`;
+
 /**
  * The roles pgferry copies: every role but the predefined ones (pg_*, which every server has) and
  * the bootstrap superuser (oid 10: the server's own, whatever its name). VALID UNTIL is read in
  * UTC, so both servers write it alike whatever their TimeZone.
  */
 export const SOURCE_ROLES_TO_COPY = `
-  SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolinherit AS inherit,
-         r.rolcreaterole AS createrole, r.rolcreatedb AS createdb, r.rolcanlogin AS login,
-         r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
-         r.rolconnlimit AS connlimit,
-         CASE WHEN r.rolvaliduntil IS NULL THEN NULL
-              WHEN isfinite(r.rolvaliduntil) THEN (r.rolvaliduntil AT TIME ZONE 'UTC')::text || '+00'
-              ELSE r.rolvaliduntil::text END AS valid_until
+  SELECT ${ROLE_COLUMNS}
     FROM pg_roles r
    WHERE r.rolname !~ '^pg_' AND r.oid <> 10
    ORDER BY r.rolname`;
 
 /** The same facts of the named roles on the target ($1: names), and whether each is its bootstrap superuser. */
 export const TARGET_ROLES = `
-  SELECT r.rolname AS name, r.rolsuper AS superuser, r.rolinherit AS inherit,
-         r.rolcreaterole AS createrole, r.rolcreatedb AS createdb, r.rolcanlogin AS login,
-         r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
-         r.rolconnlimit AS connlimit,
-         CASE WHEN r.rolvaliduntil IS NULL THEN NULL
-              WHEN isfinite(r.rolvaliduntil) THEN (r.rolvaliduntil AT TIME ZONE 'UTC')::text || '+00'
-              ELSE r.rolvaliduntil::text END AS valid_until,
+  SELECT ${ROLE_COLUMNS},
          r.oid = 10 AS bootstrap
     FROM pg_roles r
    WHERE r.rolname = ANY($1::text[])`;
