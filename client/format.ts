@@ -64,3 +64,9 @@ export function cleanupCommand(
   if (s.state === 'needs_attention' && s.stage === 'rollback') return `pgferry cleanup ${name} --terminate`;
   return undefined;
 }
+
+/** A captured SQL statement on one line, cut at `max` characters: for messages that name it. */
+export function oneLineStatement(statement: string, max = 200): string {
+  const line = statement.replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ddlProblem } from '../activities/ddl';
 import { withApproval } from '../activities/ddl-approval';
+import { parseChatCommand } from '../client/chatops/commands';
 import { checkDdlApproval } from '../client/pgferry-client';
 import { main } from '../client/cli';
 import { ErrorCode, type PgferryError } from '../domain/errors';
@@ -77,5 +78,58 @@ describe('--ddl hold without servers', () => {
       await main(['ddl', 'approve', 'shop', '--change', 'two', '--as', 'alice', '--reason', 'x', '--json']),
     ).toBe(2);
     expect(await main(['ddl', 'approve', 'shop', '--change', '2', '--reason', 'x', '--json'])).toBe(2);
+  });
+
+  it('parses `/pgferry ddl approve NAME N REASON` from Slack, and names what is missing otherwise', () => {
+    expect(parseChatCommand('ddl approve shop 3 the release needs it')).toEqual({
+      kind: 'ddl-approve',
+      name: 'shop',
+      change: 3,
+      reason: 'the release needs it',
+    });
+    for (const text of [
+      'ddl approve shop 3',
+      'ddl approve shop three why',
+      'ddl approve shop 0 why',
+      'ddl approve shop -1 why',
+      'ddl approve',
+      'ddl reject shop 3 why',
+      'ddl',
+    ]) {
+      const parsed = parseChatCommand(text);
+      expect(parsed.kind, text).toBe('invalid');
+      expect(parsed.kind === 'invalid' && parsed.problem, text).toContain('ddl approve NAME N REASON');
+    }
+  });
+
+  it('names the subcommand in the refusal of an unknown flag', async () => {
+    const written: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const argv = [
+        'ddl',
+        'approve',
+        'shop',
+        '--change',
+        '1',
+        '--as',
+        'a',
+        '--reason',
+        'x',
+        '--bogus',
+        '--json',
+      ];
+      expect(await main(argv)).toBe(2);
+    } finally {
+      stdout.mockRestore();
+    }
+    const out = JSON.parse(written.join('')) as { error: { field: string; fix: string } };
+    expect(out.error).toMatchObject({
+      field: 'bogus',
+      fix: 'see `pgferry ddl approve --help` for what it takes',
+    });
   });
 });

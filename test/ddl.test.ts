@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowStatus } from '../domain/contracts';
 import { ErrorCode, type PgferryError } from '../domain/errors';
+import { approveDdlFromChat } from '../client/chatops/decide';
+import { statusReply } from '../client/chatops/replies';
 import { main } from '../client/cli';
 import { createActivities } from '../activities';
 import { replicationObjectName } from '../domain/names';
@@ -247,12 +249,33 @@ describe('schema changes on the source during an online migration', () => {
     expect(await main(['ddl', 'approve', name, '--change', 'two', '--as', 'alice', '--reason', 'x'])).toBe(2);
     expect(await noteOnTarget()).toBe('0');
 
-    const approval = await suite.client.approveDdl(name, {
+    // From Slack (the same Update and approver rules; Slack itself cannot run here, the chat
+    // handlers are called as the endpoint calls them): status names the held change and its command,
+    // a user not in --users is refused, a mapped approver lets it through.
+    const users = new Map([['U0ALICE', 'alice']]);
+    const inChat = { userId: 'U0ALICE', userName: 'alice.slack', team: 'T0PGFERRY', channel: 'C0PGFERRY' };
+    expect((await statusReply(suite.client, name)).text).toContain(
+      `Held schema change #${id} (ALTER TABLE): \`${statement}\` — approve with \`/pgferry ddl approve ${name} ${id} REASON\``,
+    );
+    const stranger = await approveDdlFromChat(suite.client, users, {
+      name,
       change: id,
-      by: 'alice',
-      reason: 'the release needs the column',
+      reason: 'let me',
+      actor: { userId: 'U0MALLORY' },
     });
-    expect(approval).toMatchObject({ change: id, tag: 'ALTER TABLE', statement, by: 'alice' });
+    expect(stranger).toMatchObject({ response_type: 'ephemeral' });
+    expect(stranger.text).toContain('is not in the --users file');
+    expect(await noteOnTarget()).toBe('0');
+    const approved = await approveDdlFromChat(suite.client, users, {
+      name,
+      change: id,
+      reason: 'the release needs the column',
+      actor: inChat,
+    });
+    expect(approved).toMatchObject({ response_type: 'in_channel' });
+    expect(approved.text).toContain(
+      `schema change #${id} (ALTER TABLE) approved by alice (the release needs the column)`,
+    );
     await waitForStatus(
       suite.client,
       run.workflowId,

@@ -4,6 +4,8 @@ export type ChatCommand =
   | { readonly kind: 'status'; readonly name: string }
   | { readonly kind: 'approve'; readonly name: string; readonly reason?: string }
   | { readonly kind: 'reject'; readonly name: string; readonly reason?: string }
+  /** `ddl approve NAME N REASON`: one schema change held by a migration started with --ddl hold. */
+  | { readonly kind: 'ddl-approve'; readonly name: string; readonly change: number; readonly reason: string }
   | { readonly kind: 'help' }
   /** Text that is no command: `problem` says what was wrong, the help follows it. */
   | { readonly kind: 'invalid'; readonly problem: string };
@@ -15,6 +17,7 @@ export const CHAT_HELP = [
   '• `/pgferry status NAME` — where a migration stands',
   '• `/pgferry approve NAME [reason]` — approve a migration waiting at its approval gate',
   '• `/pgferry reject NAME reason` — reject it (it rolls back); a reason is required',
+  '• `/pgferry ddl approve NAME N reason` — let held schema change #N of a `--ddl hold` migration go to the target',
   '• `/pgferry help` — this help',
 ].join('\n');
 
@@ -40,7 +43,23 @@ export function parseChatCommand(text: string): ChatCommand {
       return name
         ? { kind: 'reject', name, ...withReason }
         : { kind: 'invalid', problem: 'reject needs a migration name and a reason' };
+    case 'ddl':
+      return parseDdlCommand(name, rest);
     default:
       return { kind: 'invalid', problem: `"${verb}" is not a pgferry command` };
   }
+}
+
+const DDL_USAGE =
+  'ddl approve needs a migration name, a change number and a reason: `ddl approve NAME N REASON`';
+
+/** `ddl approve NAME N REASON`, the words after `ddl`. */
+function parseDdlCommand(sub: string | undefined, words: readonly string[]): ChatCommand {
+  if (sub?.toLowerCase() !== 'approve') return { kind: 'invalid', problem: DDL_USAGE };
+  const [name, number = '', ...why] = words;
+  const change = /^[1-9]\d{0,15}$/.test(number) ? Number(number) : undefined;
+  const reason = why.join(' ').trim();
+  if (!name || change === undefined || !Number.isSafeInteger(change) || !reason)
+    return { kind: 'invalid', problem: DDL_USAGE };
+  return { kind: 'ddl-approve', name, change, reason };
 }

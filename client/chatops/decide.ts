@@ -3,6 +3,7 @@ import { SafeName } from '../../domain/contracts';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { DecisionInput } from '../../domain/migration';
 import { toPgferryError } from '../errors';
+import { oneLineStatement } from '../format';
 import { migrationWorkflowId } from '../ids';
 import {
   decisionOf,
@@ -57,19 +58,8 @@ export async function decideFromChat(
   request: ChatDecisionRequest,
 ): Promise<ChatReply> {
   const { name, actor, outcome } = request;
-  if (!users) {
-    return ephemeral(
-      'Decisions from Slack are turned off: this endpoint was started without `--users`. ' +
-        'Ask the operator to start `pgferry chatops serve --users FILE` with a file mapping Slack user ids to approver names.',
-    );
-  }
-  const by = users.get(actor.userId);
-  if (by === undefined) {
-    return ephemeral(
-      `You (<@${actor.userId}>) may not decide from Slack: your user id ${actor.userId} is not in the --users file. ` +
-        'Ask the operator to add it with your pgferry approver name. Nothing was changed.',
-    );
-  }
+  const by = approverOf(users, actor);
+  if (typeof by !== 'string') return by;
   const reason = typeof request.reason === 'function' ? request.reason(by) : request.reason;
   if (outcome === 'reject' && !reason) {
     return ephemeral(`A rejection needs a reason: \`/pgferry reject ${name} REASON\`. Nothing was changed.`);
@@ -85,6 +75,60 @@ export async function decideFromChat(
     return {
       response_type: 'in_channel',
       text: `${mark} *${migrationName(name)}* ${describeDecision(taken)}`,
+    };
+  } catch (err) {
+    return refusal(client, name, err);
+  }
+}
+
+/** The approver name a Slack user is mapped to, or the reply that refuses them (nothing is changed). */
+function approverOf(users: ChatUsers | undefined, actor: ChatActor): string | ChatReply {
+  if (!users) {
+    return ephemeral(
+      'Decisions from Slack are turned off: this endpoint was started without `--users`. ' +
+        'Ask the operator to start `pgferry chatops serve --users FILE` with a file mapping Slack user ids to approver names.',
+    );
+  }
+  const by = users.get(actor.userId);
+  if (by === undefined) {
+    return ephemeral(
+      `You (<@${actor.userId}>) may not decide from Slack: your user id ${actor.userId} is not in the --users file. ` +
+        'Ask the operator to add it with your pgferry approver name. Nothing was changed.',
+    );
+  }
+  return by;
+}
+
+/** An approval of one held schema change asked for in chat (`/pgferry ddl approve NAME N REASON`). */
+export interface ChatDdlApprovalRequest {
+  readonly name: string;
+  readonly change: number;
+  readonly reason: string;
+  readonly actor: ChatActor;
+}
+
+/**
+ * Approves one schema change a `--ddl hold` migration holds, through the same approveDdl Update
+ * as `pgferry ddl approve`, with the same approver rules; the Slack identity is kept in the
+ * history. Refusals come back as ephemeral replies and change nothing; an approval is announced.
+ */
+export async function approveDdlFromChat(
+  client: ChatClient,
+  users: ChatUsers | undefined,
+  request: ChatDdlApprovalRequest,
+): Promise<ChatReply> {
+  const { name, change, reason, actor } = request;
+  const by = approverOf(users, actor);
+  if (typeof by !== 'string') return by;
+  if (!SafeName.safeParse(name).success)
+    return errorReply(name, new PgferryError(ErrorCode.WorkflowNotFound, `no migration named ${name}`));
+  try {
+    const approved = await client.approveDdl(name, { change, by, reason, via: slackIdentity(actor) });
+    return {
+      response_type: 'in_channel',
+      text:
+        `✅ *${migrationName(name)}*: schema change #${approved.change} (${approved.tag}) approved by ${approved.by} (${approved.reason}); ` +
+        `the target runs it when the replication reaches it.\n\`${oneLineStatement(approved.statement)}\``,
     };
   } catch (err) {
     return refusal(client, name, err);

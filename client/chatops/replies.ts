@@ -3,9 +3,10 @@ import { describeError, ErrorCode, type PgferryError } from '../../domain/errors
 import type { Decision } from '../../domain/migration';
 import type { PgferryClient } from '../pgferry-client';
 import { toPgferryError } from '../errors';
+import { oneLineStatement } from '../format';
 
-/** What the chat endpoint needs of a PgferryClient: the reads and the two decisions. */
-export type ChatClient = Pick<PgferryClient, 'approve' | 'reject' | 'status' | 'list'>;
+/** What the chat endpoint needs of a PgferryClient: the reads, the two decisions and schema-change approvals. */
+export type ChatClient = Pick<PgferryClient, 'approve' | 'reject' | 'approveDdl' | 'status' | 'list'>;
 
 /** A reply posted to a slash command's or a click's response_url. */
 export interface ChatReply {
@@ -56,8 +57,29 @@ export async function statusReply(client: ChatClient, name: string): Promise<Cha
     lines.push(
       `Decide with \`/pgferry approve ${migrationName(status.id)}\` or \`/pgferry reject ${migrationName(status.id)} REASON\`.`,
     );
+  lines.push(...heldChanges(status));
   if (status.error) lines.push(`Error: [${status.error.code}] ${describeError(status.error)}`);
   return ephemeral(lines.join('\n'));
+}
+
+/** A schema change as status lists it (`details.ddl`). */
+interface ListedChange {
+  readonly id: number;
+  readonly tag: string;
+  readonly statement: string;
+  readonly status: string;
+}
+
+/** The schema changes a --ddl hold migration holds, each with the command that lets it through. */
+function heldChanges(status: WorkflowStatus): string[] {
+  const listed = (status.details as { ddl?: ListedChange[] } | undefined)?.ddl ?? [];
+  const name = migrationName(status.id);
+  return listed
+    .filter((c) => c.status === 'held')
+    .map(
+      (c) =>
+        `Held schema change #${c.id} (${c.tag}): \`${oneLineStatement(c.statement)}\` — approve with \`/pgferry ddl approve ${name} ${c.id} REASON\``,
+    );
 }
 
 /** The decision a migration's status reports, once one was taken. */

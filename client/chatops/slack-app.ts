@@ -12,7 +12,7 @@ import {
 import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../../domain/chat';
 import { toPgferryError } from '../errors';
 import { CHAT_HELP, parseChatCommand } from './commands';
-import { decideFromChat, type ChatActor } from './decide';
+import { approveDdlFromChat, decideFromChat, type ChatActor } from './decide';
 import { MAX_BODY_BYTES, precheck, ReplayGuard, SLACK_EVENTS_PATH } from './guard';
 import { ephemeral, errorReply, listReply, statusReply, type ChatClient, type ChatReply } from './replies';
 import type { ChatUsers } from './users';
@@ -140,6 +140,8 @@ export async function startChatops(options: ChatopsOptions): Promise<ChatopsServ
             reason: parsed.reason,
             actor,
           });
+        case 'ddl-approve':
+          return approveDdlFromChat(options.client, options.users, { ...parsed, actor });
       }
     };
     // A read that fails (Temporal away, say) is answered too, rather than left to the log.

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { ErrorCode, PgferryError } from '../../domain/errors';
 import type { DdlApproval } from '../../domain/migration';
+import { oneLineStatement } from '../format';
 import { outputFor, pgferryClient, withJson, withPgferry, type CommonOptions } from './context';
-import { intOption, required } from './flags';
+import { intOption, required, strictFlags } from './flags';
 
 interface ApproveFlags extends CommonOptions {
   change?: number;
@@ -11,8 +12,7 @@ interface ApproveFlags extends CommonOptions {
 }
 
 function describe(name: string, a: DdlApproval): string {
-  const statement = a.statement.replace(/\s+/g, ' ');
-  return `${name}: schema change #${a.change} (${a.tag}) approved by ${a.by} (${a.reason}); the target runs it when the replication reaches it\n  ${statement.length > 200 ? `${statement.slice(0, 200)}…` : statement}`;
+  return `${name}: schema change #${a.change} (${a.tag}) approved by ${a.by} (${a.reason}); the target runs it when the replication reaches it\n  ${oneLineStatement(a.statement)}`;
 }
 
 /**
@@ -25,8 +25,7 @@ export function registerDdl(program: Command): void {
     .command('ddl')
     .description('schema changes an online migration carries (--ddl hold: approve each one)');
   withJson(
-    ddl
-      .command('approve')
+    strictFlags(ddl.command('approve'))
       .description(
         'approve one held schema change of a migration started with --ddl hold (a Temporal Update, kept in its history)',
       )

@@ -67,12 +67,14 @@ export function strictFlags(command: Command): Command {
       const extra = action.args.slice(action.registeredArguments.length);
       const first = extra[0];
       if (first === undefined) return;
-      const usage = `see \`pgferry ${action.name()} --help\` for what it takes`;
+      // A subcommand (`ddl approve`) is named with its parent command.
+      const name = action.parent?.parent ? `${action.parent.name()} ${action.name()}` : action.name();
+      const usage = `see \`pgferry ${name} --help\` for what it takes`;
       if (first.startsWith('-')) {
         const field = first.replace(/^-+/, '').replace(/=.*$/, '');
         throw new PgferryError(
           ErrorCode.InvalidInput,
-          `${field}: pgferry ${action.name()} has no option ${first.replace(/=.*$/, '')}`,
+          `${field}: pgferry ${name} has no option ${first.replace(/=.*$/, '')}`,
           {
             field,
             fix: usage,
