@@ -5,6 +5,7 @@ import { unfenced } from '../activities/roles';
 import { ErrorCode } from '../domain/errors';
 import { rejectionOf, runActivity, testActivityDeps } from './helpers/activity-env';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
+import { databasePrivileges, serverRoles } from './helpers/role-catalog';
 import { useTemporalSuite } from './helpers/suite';
 
 const DB = 'roles_db';
@@ -60,80 +61,6 @@ const DATABASE_SQL = `
   INSERT INTO app.orders SELECT g, 1 + g % 20, g * 1.5 FROM generate_series(1, 60) g;
   INSERT INTO reports.daily VALUES ('2026-12-01', 60)`;
 
-/** The roles pgferry copies: all but the predefined ones and the bootstrap superuser. */
-const COPIED = `rolname !~ '^pg_' AND oid <> 10`;
-
-/** What a server says of its roles, memberships and role settings, by name (oids differ between servers). */
-async function serverRoles(url: string): Promise<Record<string, unknown>> {
-  return {
-    roles: await query(
-      url,
-      `SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,
-              rolbypassrls, rolconnlimit, rolvaliduntil
-         FROM pg_roles WHERE ${COPIED} ORDER BY rolname`,
-    ),
-    members: await query(
-      url,
-      `SELECT r.rolname AS role, m.rolname AS member, g.rolname AS grantor, a.admin_option
-         FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
-         JOIN pg_roles g ON g.oid = a.grantor
-        WHERE m.oid <> 10 ORDER BY 1, 2`,
-    ),
-    settings: await query(
-      url,
-      `SELECT coalesce(r.rolname, '') AS role, coalesce(d.datname, '') AS database, s.setconfig
-         FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole
-         LEFT JOIN pg_database d ON d.oid = s.setdatabase ORDER BY 1, 2`,
-    ),
-    database: await query(
-      url,
-      `SELECT pg_get_userbyid(d.datdba) AS owner,
-              (SELECT array_agg(e.item ORDER BY e.item)
-                 FROM (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
-                              || ':' || a.privilege_type || ':' || a.is_grantable AS item
-                         FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a) e) AS acl
-         FROM pg_database d WHERE d.datname = $1`,
-      [DB],
-    ),
-  };
-}
-
-/** An ACL as text, its items sorted: a restore may write the same grants in another order. */
-const sorted = (acl: string) => `(SELECT array_agg(i::text ORDER BY i::text) FROM unnest(${acl}) i)`;
-
-/** What a database says of its objects' owners, ACLs and default privileges, by name. */
-async function databasePrivileges(url: string): Promise<Record<string, unknown>> {
-  const user = `n.nspname IN ('app', 'reports', 'public')`;
-  return {
-    schemas: await query(
-      url,
-      `SELECT n.nspname, pg_get_userbyid(n.nspowner) AS owner, ${sorted('n.nspacl')} AS nspacl FROM pg_namespace n WHERE ${user} ORDER BY 1`,
-    ),
-    relations: await query(
-      url,
-      `SELECT n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner) AS owner, ${sorted('c.relacl')} AS relacl
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${user} ORDER BY 1, 2`,
-    ),
-    columns: await query(
-      url,
-      `SELECT c.relname, a.attname, ${sorted('a.attacl')} AS attacl
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE ${user} AND a.attacl IS NOT NULL ORDER BY 1, 2`,
-    ),
-    functions: await query(
-      url,
-      `SELECT p.proname, pg_get_userbyid(p.proowner) AS owner, ${sorted('p.proacl')} AS proacl
-         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${user} ORDER BY 1`,
-    ),
-    defaults: await query(
-      url,
-      `SELECT pg_get_userbyid(d.defaclrole) AS role, coalesce(n.nspname, '') AS schema, d.defaclobjtype,
-              ${sorted('d.defaclacl')} AS defaclacl
-         FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace ORDER BY 1, 2, 3`,
-    ),
-  };
-}
-
 describe('roles and privileges: copied to a fresh server, with ownership, ACLs and default privileges', () => {
   let source: ThrowawayCluster;
   let target: ThrowawayCluster;
@@ -177,13 +104,15 @@ describe('roles and privileges: copied to a fresh server, with ownership, ACLs a
     expect(result.roles?.notGranted).toEqual([]);
     expect(result.roles?.passwords).toEqual([]);
     // The source database stays frozen after the cutover (pgferry's fence, in its settings): not copied.
-    const frozen = await serverRoles(source.url());
+    const frozen = await serverRoles(source.url(), DB);
     const settings = (frozen.settings as { setconfig: string[] }[]).map((s) => ({
       ...s,
       setconfig: unfenced(s.setconfig),
     }));
-    expect(await serverRoles(target.url())).toEqual({ ...frozen, settings });
-    expect(await databasePrivileges(target.url(DB))).toEqual(await databasePrivileges(source.url(DB)));
+    expect(await serverRoles(target.url(), DB)).toEqual({ ...frozen, settings });
+    expect(await databasePrivileges(target.url(DB), ['app', 'reports', 'public'])).toEqual(
+      await databasePrivileges(source.url(DB), ['app', 'reports', 'public']),
+    );
     // Without --role-passwords, no password came over.
     expect(await query(target.url(), `SELECT rolname FROM pg_authid WHERE rolpassword IS NOT NULL`)).toEqual(
       [],
@@ -245,8 +174,8 @@ describe('roles and privileges: copied to a fresh server, with ownership, ACLs a
     );
     expect(ops).toEqual([{ rolreplication: false, rolbypassrls: false, rolcanlogin: true }]);
     // Everything else is as on the source.
-    const { roles, members, settings } = await serverRoles(source.url());
-    const there = await serverRoles(managed.url());
+    const { roles, members, settings } = await serverRoles(source.url(), DB);
+    const there = await serverRoles(managed.url(), DB);
     expect(there.settings).toEqual((settings as { database: string }[]).filter((s) => s.database === ''));
     expect((there.members as { grantor?: string }[]).map(({ grantor: _, ...m }) => m)).toEqual(
       (members as { grantor?: string }[]).map(({ grantor: _, ...m }) => m),
@@ -269,7 +198,7 @@ describe('roles and privileges: copied to a fresh server, with ownership, ACLs a
     expect(result.roles?.[0]?.created.sort()).toEqual(
       ['admin_group', 'analyst', 'app_owner', 'app_reader', 'app_writer', 'ops'].sort(),
     );
-    const [from, to] = await Promise.all([serverRoles(source.url()), serverRoles(fleetTarget.url())]);
+    const [from, to] = await Promise.all([serverRoles(source.url(), DB), serverRoles(fleetTarget.url(), DB)]);
     expect(to.roles).toEqual(from.roles);
     expect(to.members).toEqual(from.members);
     // The database's own settings come with its member, not with the server's roles.
