@@ -5,6 +5,7 @@ import { ErrorCode, PgferryError } from '../domain/errors';
 import type { RolesReport } from '../domain/roles';
 import type { ActivityDeps } from './deps';
 import { withClient } from './pg/connect';
+import { grantSelfRoles } from './roles-self-grant';
 import {
   alterRoleSql,
   attributeClauses,
@@ -113,6 +114,13 @@ export async function copyRoles(deps: ActivityDeps, input: CopyRolesInput): Prom
     await alignRoles(dst, source.roles, powers, report);
     if (source.passwords) await setPasswords(dst, source.passwords, report);
     await grantMemberships(dst, source.memberships, report);
+    // Before the database's owner is set: ALTER DATABASE … OWNER TO needs SET on the new owner too.
+    await grantSelfRoles(
+      dst,
+      source.roles.map((r) => r.name),
+      powers,
+      report,
+    );
     const database = input.database ? input.target.database : undefined;
     await alignSettings(dst, source.settings, database, report);
     if (source.database && database) await alignDatabase(dst, source.database, database, powers.name, report);

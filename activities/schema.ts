@@ -15,7 +15,7 @@ import { analyzeTablesSql } from './pg/analyze-sql';
 import { libpqEnv, withClient } from './pg/connect';
 import { INDEX_MEMORY, RAISE_MAINTENANCE_MEMORY, TABLE_INDEX_ITEMS } from './pg/index-sql';
 import { EMPTY_SEARCH_PATH } from './pg/session-sql';
-import { filterToc, isDdlCaptureEntry, tocKey } from './pg/toc';
+import { filterToc, isDdlCaptureEntry, isSchemaEntry, tocKey } from './pg/toc';
 import { validateOnClients } from './validate';
 import { recreateOwnDatabase } from './provision/local';
 import { runPgRestore } from './pg-restore';
@@ -48,35 +48,25 @@ export async function copySchemaSection(
     }
     const dumpDir = await dumpSection(deps, source, input.section, scratch, hb, trace);
     hb.update({ detail: `restoring ${input.section}` });
-    const skip = new Set(input.skip ?? []);
-    // Post-data of an online source holds pgferry's capture of schema changes: never restored.
-    const useList =
-      skip.size > 0 || input.section === 'post-data'
-        ? await writeUseList(
-            pgRestore,
-            dumpDir,
-            scratch,
-            (line) => !skip.has(tocKey(line) ?? '') && !isDdlCaptureEntry(line),
-            hb.signal,
-          )
-        : undefined;
-    // Everything post-data holds may have been built during the copy: nothing is left to restore.
-    if (useList && useList.keys.length === 0) return { items: 0 };
+    const lists = await restoreLists(pgRestore, dumpDir, scratch, input, hb.signal);
     let items = 0;
-    await runPgRestore(pgRestore, dumpDir, target, deps.env, {
-      jobs: input.jobs,
-      // A retried post-data first drops what an earlier attempt created.
-      extraArgs: [
-        ...(input.section === 'post-data' ? ['--clean', '--if-exists'] : []),
-        ...(useList ? [`--use-list=${useList.file}`] : []),
-      ],
-      signal: hb.signal,
-      trace,
-      onItem: (done) => {
-        items = done;
-        hb.update({ tablesDone: done });
-      },
-    });
+    for (const useList of lists) {
+      const before = items;
+      await runPgRestore(pgRestore, dumpDir, target, deps.env, {
+        jobs: input.jobs,
+        // A retried post-data first drops what an earlier attempt created.
+        extraArgs: [
+          ...(input.section === 'post-data' ? ['--clean', '--if-exists'] : []),
+          ...(useList ? [`--use-list=${useList}`] : []),
+        ],
+        signal: hb.signal,
+        trace,
+        onItem: (done) => {
+          items = before + done;
+          hb.update({ tablesDone: items });
+        },
+      });
+    }
     return { items };
   } finally {
     hb.stop();
@@ -180,19 +170,46 @@ async function dumpSection(
   return dumpDir;
 }
 
-/** Writes the archive's entries that `keep` accepts to a list file for `pg_restore --use-list`. */
-async function writeUseList(
+/**
+ * The use-lists of a section's restore, in order (undefined: the whole archive). Post-data of an
+ * online source holds pgferry's capture of schema changes: never restored; everything post-data
+ * holds may have been built during the copy: then nothing is left (no list). Pre-data with grants
+ * on schemas restores the schemas and their grants first (isSchemaEntry), then the rest.
+ */
+async function restoreLists(
   pgRestore: string,
   dumpDir: string,
   scratch: string,
-  keep: (line: string) => boolean,
+  input: SchemaSectionInput,
   signal: AbortSignal,
-): Promise<{ file: string; keys: string[] }> {
+): Promise<(string | undefined)[]> {
+  const skip = new Set(input.skip ?? []);
+  const keep = (line: string) => !skip.has(tocKey(line) ?? '') && !isDdlCaptureEntry(line);
+  const listing = await readToc(pgRestore, dumpDir, scratch, signal);
+  if (input.section === 'pre-data' && /^\d+; \d+ \d+ ACL - SCHEMA /m.test(listing)) {
+    const schemas = filterToc(listing, (line) => keep(line) && isSchemaEntry(line));
+    const rest = filterToc(listing, (line) => keep(line) && !isSchemaEntry(line));
+    return [
+      await writeList(scratch, 'schemas.list', schemas.list),
+      await writeList(scratch, 'rest.list', rest.list),
+    ];
+  }
+  if (input.section === 'pre-data' && skip.size === 0) return [undefined];
+  const { list, keys } = filterToc(listing, keep);
+  return keys.length === 0 ? [] : [await writeList(scratch, 'use.list', list)];
+}
+
+/** The archive's table of contents (`pg_restore --list`). */
+async function readToc(pgRestore: string, dumpDir: string, scratch: string, signal: AbortSignal) {
   const full = path.join(scratch, 'full.list');
   const listed = await runTool(pgRestore, ['--list', `--file=${full}`, dumpDir], { signal });
   if (listed.code !== 0) throw toolFailure('pg_restore', listed.stderrTail, 'source');
-  const { list, keys } = filterToc(await readFile(full, 'utf8'), keep);
-  const file = path.join(scratch, 'use.list');
+  return readFile(full, 'utf8');
+}
+
+/** Writes a list file for `pg_restore --use-list` into the scratch folder. */
+async function writeList(scratch: string, name: string, list: string): Promise<string> {
+  const file = path.join(scratch, name);
   await writeFile(file, list);
-  return { file, keys };
+  return file;
 }

@@ -41,6 +41,33 @@ export const CURRENT_USER_POWERS = `
     FROM pg_roles WHERE rolname = current_user`;
 
 /**
+ * Of the named roles ($1), those a target user who is not superuser cannot yet act as: on
+ * PostgreSQL 16+ the creator of a role holds only ADMIN on it (createrole_self_grant is empty by
+ * default), not SET (ALTER … OWNER TO it, a subscription's apply as a table's owner) nor INHERIT
+ * (its privileges as owner: GRANT on its objects, CREATE in its database). `can`: the user may
+ * grant it to itself (ADMIN on 16+, CREATEROLE on a non-superuser role before).
+ */
+export function rolesToSelfGrantSql(major: number): string {
+  // Before 16, a membership is the role's privileges and SET ROLE at once; pg_has_role knows no SET.
+  const acts = major >= 16 ? `'USAGE') AND pg_has_role(current_user, r.oid, 'SET'` : `'USAGE'`;
+  const can =
+    major >= 16
+      ? `pg_has_role(current_user, r.oid, 'USAGE WITH ADMIN OPTION')`
+      : `NOT r.rolsuper AND (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)`;
+  return `
+  SELECT r.rolname AS name, ${can} AS can
+    FROM pg_roles r
+   WHERE r.rolname = ANY($1::text[]) AND r.rolname <> current_user AND r.oid <> 10
+     AND NOT (pg_has_role(current_user, r.oid, ${acts}))
+   ORDER BY 1`;
+}
+
+/** The grant that lets the connected user act as a role: SET and INHERIT (16+), or plain membership before. */
+export function selfGrantSql(role: string, major: number): string {
+  return `GRANT ${quoteIdent(role)} TO CURRENT_USER${major >= 16 ? ' WITH INHERIT TRUE, SET TRUE' : ''}`;
+}
+
+/**
  * Memberships of copied roles (in copied or predefined roles), one row per pair: since
  * PostgreSQL 16 a pair may have several grants (one per grantor); with ADMIN OPTION when any has it.
  */

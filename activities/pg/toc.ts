@@ -29,3 +29,12 @@ export function filterToc(
 export function isDdlCaptureEntry(line: string): boolean {
   return /\spgferry_ddl_[0-9a-f]{16}/.test(line);
 }
+
+/**
+ * An entry that creates a schema or grants on one. A pre-data restore runs these first: ACLs are
+ * otherwise restored last, and a user who is not superuser may give an object to a role (ALTER …
+ * OWNER TO) only when that role has CREATE on the object's schema, which is often a GRANT on it.
+ */
+export function isSchemaEntry(line: string): boolean {
+  return /^\d+; \d+ \d+ (SCHEMA - |ACL - SCHEMA )/.test(line);
+}
