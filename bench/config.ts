@@ -33,6 +33,22 @@ export interface BenchConfig {
   readonly shapes: ShapeName[];
   /** How large each shape's source is: `small` for a quick check, `default` for a realistic size. */
   readonly size: ShapeSize;
+  /** `--fleet`: the fleet run (many small databases, and one of many tables) instead of the default run. */
+  readonly fleet: FleetSettings | undefined;
+}
+
+/** The fleet run's settings (`--fleet`). */
+export interface FleetSettings {
+  /** Small databases on the throw-away source cluster. */
+  readonly databases: number;
+  /** The user data of each (tables and indexes), in MB. */
+  readonly sizeMb: number;
+  /** Databases per wave of `pgferry fleet`. */
+  readonly waveSize: number;
+  /** Members copying at once, and the loop's `xargs -P`. */
+  readonly concurrency: number;
+  /** Tables of the one large-catalog database (the many-tables shape); 0 skips it. */
+  readonly tables: number;
 }
 
 /** The shapes `--shape` knows, in the order `--shape all` runs them (the mix of the others last). */
@@ -88,11 +104,32 @@ const OPTIONS = {
     help: `measure these shapes instead of the default run, comma-separated, or all: ${SHAPE_NAMES.join(', ')}`,
   },
   size: { env: 'BENCH_SIZE', help: 'size of the --shape sources: small (a quick check) or default' },
+  fleet: {
+    env: 'BENCH_FLEET',
+    help: 'the fleet run instead: pgferry fleet against a pg_dump | pg_restore loop, and a many-tables database (BENCH_FLEET=1)',
+  },
+  'fleet-databases': { env: 'BENCH_FLEET_DATABASES', help: 'databases of the fleet run (default 200)' },
+  'fleet-size-mb': { env: 'BENCH_FLEET_SIZE_MB', help: 'MB of user data in each (default 10)' },
+  'wave-size': { env: 'BENCH_WAVE_SIZE', help: 'databases per wave of the fleet (default 20)' },
+  concurrency: {
+    env: 'BENCH_CONCURRENCY',
+    help: "members copying at once, and the loop's xargs -P (default 8)",
+  },
+  'fleet-tables': {
+    env: 'BENCH_FLEET_TABLES',
+    help: 'tables of the many-tables database of the fleet run (default 2000; 0 skips it)',
+  },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
 
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** An on/off setting: a flag, or its variable set to 1, true or yes. */
+const flag = z
+  .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])])
+  .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes')
+  .default(false);
 
 const Schema = z.object({
   scale: count(1, 100_000).default(20),
@@ -128,10 +165,7 @@ const Schema = z.object({
       'expected postgres://USER@HOST:PORT, without a password',
     )
     .default('postgres://postgres@127.0.0.1:5432'),
-  keep: z
-    .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])])
-    .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes')
-    .default(false),
+  keep: flag,
   out: z.string().min(1).optional(),
   shape: z
     .string()
@@ -145,6 +179,12 @@ const Schema = z.object({
     )
     .default([]),
   size: z.enum(['small', 'default']).default('default'),
+  fleet: flag,
+  'fleet-databases': count(1, 10_000).default(200),
+  'fleet-size-mb': count(1, 10_000).default(10),
+  'wave-size': count(1, 1000).default(20),
+  concurrency: count(1, 64).default(8),
+  'fleet-tables': count(0, 100_000).default(2000),
 });
 
 /** The help text of `npm run bench -- --help`. */
@@ -181,6 +221,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
       out: text,
       shape: text,
       size: text,
+      fleet: { type: 'boolean' },
+      'fleet-databases': text,
+      'fleet-size-mb': text,
+      'wave-size': text,
+      concurrency: text,
+      'fleet-tables': text,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -225,5 +271,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ben
     out: v.out,
     shapes: v.shape,
     size: v.size,
+    fleet: v.fleet
+      ? {
+          databases: v['fleet-databases'],
+          sizeMb: v['fleet-size-mb'],
+          waveSize: v['wave-size'],
+          concurrency: v.concurrency,
+          tables: v['fleet-tables'],
+        }
+      : undefined,
   };
 }

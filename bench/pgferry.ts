@@ -22,8 +22,9 @@ export interface DevStack {
 /**
  * Starts a fresh `pgferry dev` with its own history file, ports and codec key, so that each
  * measured run begins with a new worker process (its RSS owes nothing to earlier runs).
+ * `dataConcurrency`: the worker's data activities at once, when not the default for `jobs`.
  */
-export async function startDevStack(jobs: number): Promise<DevStack> {
+export async function startDevStack(jobs: number, dataConcurrency?: number): Promise<DevStack> {
   const cwd = await mkdtemp(path.join(tmpdir(), 'pgferry-bench-'));
   const [port, uiPort] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
@@ -32,8 +33,9 @@ export async function startDevStack(jobs: number): Promise<DevStack> {
     // One key for the dev process and every CLI call; it lives only as long as this run.
     PGFERRY_CODEC_KEY: randomBytes(32).toString('base64'),
     PGFERRY_STATE_DIR: path.join(cwd, '.pgferry'),
-    // The worker must be able to run `jobs` chunks at once, or --jobs would not mean what it says.
-    PGFERRY_DATA_CONCURRENCY: String(Math.max(4, jobs)),
+    // The worker must be able to run `jobs` chunks at once, or --jobs would not mean what it says
+    // (a fleet: its members' chunks at once, as its operator would set it).
+    PGFERRY_DATA_CONCURRENCY: String(dataConcurrency ?? Math.max(4, jobs)),
   };
   const dev: Background = start(
     process.execPath,

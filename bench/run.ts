@@ -5,17 +5,19 @@
  */
 import { writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { Cleanups } from './cleanup';
 import { startLogicalCluster } from './cluster';
 import { runDumpRestore, runPgcopydb } from './competitors';
-import { BenchConfigError, loadConfig, usage, type BenchConfig } from './config';
-import { dbUrl, dropDatabase, serverFacts, withClient } from './db';
+import { BenchConfigError, loadConfig, usage, type BenchConfig, type FleetSettings } from './config';
+import { dbUrl, dropDatabase, withClient } from './db';
 import { measureOnlineDowntime, type DowntimeAt } from './downtime';
+import { renderFleetReport } from './fleet-report';
+import { fleetBench } from './fleet-run';
 import { message, say } from './log';
+import { commandLine, machineFacts } from './machine';
 import { combineRounds, timePgferry, timeTool } from './measure';
 import { startDevStack, type DevStack } from './pgferry';
-import { freePort, run } from './proc';
+import { freePort } from './proc';
 import { renderReport, type BenchResults, type Machine, type PgferryRun, type ToolRow } from './report';
 import { renderShapeReport, type ShapeResults } from './shape-report';
 import { measureShape, SHAPE_DB } from './shape-run';
@@ -38,48 +40,6 @@ const DB = {
 
 /** Everything to take down at the end. */
 const cleanups = new Cleanups();
-
-/** The commit of the code measured, and the engine files changed since (bench/ and BENCHMARKS.md aside). */
-async function codeVersion(): Promise<{ commit: string; uncommitted: string[] }> {
-  const repo = { cwd: path.resolve(__dirname, '..') };
-  const head = await run('git', ['rev-parse', '--short', 'HEAD'], repo);
-  const status = await run('git', ['status', '--porcelain', '--untracked-files=no'], repo);
-  return {
-    commit: head.code === 0 ? head.stdout.trim() : 'unknown',
-    uncommitted: status.stdout
-      .split('\n')
-      .map((line) => line.slice(3).trim())
-      .filter((file) => file !== '' && !file.startsWith('bench/') && file !== 'BENCHMARKS.md'),
-  };
-}
-
-async function machineFacts(server: string): Promise<Machine> {
-  const facts = await serverFacts(server);
-  const pgcopydb = await run('pgcopydb', ['--version']);
-  return {
-    date: new Date().toISOString(),
-    cpus: os.availableParallelism(),
-    cpuModel: os.cpus()[0]?.model.trim() ?? '?',
-    memoryBytes: os.totalmem(),
-    kernel: os.release(),
-    postgres: facts.version.split(' on ')[0] ?? facts.version,
-    postgresSettings: facts.settings,
-    postgresMajor: facts.major,
-    pgcopydb:
-      /pgcopydb version \S+/.exec(pgcopydb.stdout + pgcopydb.stderr)?.[0] ?? 'pgcopydb (version unknown)',
-    node: process.version,
-    loadAverage: os.loadavg(),
-    ...(await codeVersion()),
-  };
-}
-
-/** The command line to repeat this run, with the BENCH_* variables that were set. */
-function commandLine(argv: readonly string[]): string {
-  const vars = Object.entries(process.env)
-    .filter(([k, v]) => k.startsWith('BENCH_') && v)
-    .map(([k, v]) => `${k}=${v ?? ''}`);
-  return [...vars, 'npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ');
-}
 
 /**
  * The online run: a source like the base one on a throw-away cluster with wal_level = logical (the
@@ -305,6 +265,23 @@ async function runShapes(settings: BenchConfig, argv: readonly string[]): Promis
   return shapesBroken(results) ? 1 : 0;
 }
 
+/** `--fleet`: the fleet run's report; broken when a tool failed or a copy differs from its source. */
+async function runFleet(
+  settings: BenchConfig,
+  fleet: FleetSettings,
+  argv: readonly string[],
+): Promise<number> {
+  const results = await fleetBench(settings, fleet, commandLine(argv), cleanups);
+  process.stdout.write(`\n${renderFleetReport(results)}\n\ncommand: ${results.command}\n`);
+  if (settings.out) await writeFile(settings.out, `${JSON.stringify(results, null, 2)}\n`);
+  const n = results.source.databases.length;
+  const many = results.many ? [results.many.pgferry, results.many.pgcopydb] : [];
+  const broken =
+    [results.fleet, results.loop].some((t) => t.error !== undefined || t.verified !== n) ||
+    many.some((t) => t.error !== undefined || t.differences.length > 0);
+  return broken ? 1 : 0;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let config: BenchConfig | 'help';
   try {
@@ -325,6 +302,7 @@ async function main(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (settings.fleet) return await runFleet(settings, settings.fleet, argv);
     if (settings.shapes.length > 0) return await runShapes(settings, argv);
     const results = await bench(settings, argv);
     process.stdout.write(`\n${renderReport(results)}\n\ncommand: ${results.command}\n`);

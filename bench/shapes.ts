@@ -242,3 +242,8 @@ export async function fillShape(c: Client, shape: SyntheticShape): Promise<void>
     await part.fill(c, rows);
   }
 }
+
+/** The `many-tables` shape with `tables` tables (the fleet run's large-catalog database). */
+export function manyTablesShape(tables: number): SyntheticShape {
+  return { name: 'many-tables', parts: [{ part: manyTables, rows: tables }] };
+}
