@@ -15,7 +15,7 @@ import { analyzeTablesSql } from './pg/analyze-sql';
 import { libpqEnv, withClient } from './pg/connect';
 import { INDEX_MEMORY, RAISE_MAINTENANCE_MEMORY, TABLE_INDEX_ITEMS } from './pg/index-sql';
 import { EMPTY_SEARCH_PATH } from './pg/session-sql';
-import { filterToc, isDdlCaptureEntry, isSchemaEntry, tocKey } from './pg/toc';
+import { filterToc, isDdlCaptureEntry, isPgferryPublication, isSchemaEntry, tocKey } from './pg/toc';
 import { validateOnClients } from './validate';
 import { recreateOwnDatabase } from './provision/local';
 import { runPgRestore } from './pg-restore';
@@ -184,7 +184,8 @@ async function restoreLists(
   signal: AbortSignal,
 ): Promise<(string | undefined)[]> {
   const skip = new Set(input.skip ?? []);
-  const keep = (line: string) => !skip.has(tocKey(line) ?? '') && !isDdlCaptureEntry(line);
+  const keep = (line: string) =>
+    !skip.has(tocKey(line) ?? '') && !isDdlCaptureEntry(line) && !isPgferryPublication(line);
   const listing = await readToc(pgRestore, dumpDir, scratch, signal);
   if (input.section === 'pre-data' && /^\d+; \d+ \d+ ACL - SCHEMA /m.test(listing)) {
     const schemas = filterToc(listing, (line) => keep(line) && isSchemaEntry(line));

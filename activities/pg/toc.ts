@@ -31,6 +31,15 @@ export function isDdlCaptureEntry(line: string): boolean {
 }
 
 /**
+ * A publication of pgferry's own on the source (a migration's, or its fallback's): post-data
+ * carries it, and on the target it would be a stray copy (and CREATE PUBLICATION … FOR ALL TABLES
+ * needs a superuser there, so a managed target refuses it).
+ */
+export function isPgferryPublication(line: string): boolean {
+  return /\sPUBLICATION - pgferry_\S*_[0-9a-f]{16}\s/.test(line);
+}
+
+/**
  * An entry that creates a schema or grants on one. A pre-data restore runs these first: ACLs are
  * otherwise restored last, and a user who is not superuser may give an object to a role (ALTER …
  * OWNER TO) only when that role has CREATE on the object's schema, which is often a GRANT on it.

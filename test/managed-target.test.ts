@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
+import { startPg17Cluster } from './helpers/pg17';
+import { useTemporalSuite } from './helpers/suite';
+import { waitFor, waitForStatus } from './helpers/wait';
+
+/** The worker's variable holding the source's password (the target server logs in with it too). */
+const PASSWORD_ENV = 'PGFERRY_PASSWORD_MANAGED_TARGET';
+const PASSWORD = 'managed-source-secret';
+
+/** The target's admin, set up the way a managed service (azure_pg_admin) sets up its customer's admin. */
+const ADMIN = 'cloudadmin';
+const ADMIN_SQL = `
+  CREATE ROLE ${ADMIN} LOGIN CREATEDB CREATEROLE;
+  GRANT pg_read_all_data, pg_write_all_data, pg_create_subscription TO ${ADMIN};
+  GRANT SET ON PARAMETER session_replication_role TO ${ADMIN}`;
+
+/** Roles with memberships, owning the database's objects. */
+const ROLES_SQL = `
+  CREATE ROLE app_owner LOGIN;
+  CREATE ROLE app_writer NOLOGIN;
+  CREATE ROLE app_reader NOLOGIN;
+  CREATE ROLE analyst LOGIN;
+  GRANT app_reader TO app_writer;
+  GRANT app_reader TO analyst`;
+
+/** Objects owned by several roles, grants on tables, columns, schemas, functions, default privileges. */
+function databaseSql(rows: number): string {
+  return `
+  CREATE SCHEMA app AUTHORIZATION app_owner;
+  CREATE SCHEMA reports AUTHORIZATION analyst;
+  SET ROLE app_owner;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO app_reader;
+  CREATE TABLE app.customers (id int PRIMARY KEY, name text, secret text);
+  CREATE TABLE app.orders (id bigserial PRIMARY KEY, customer int REFERENCES app.customers, total numeric);
+  CREATE FUNCTION app.total() RETURNS numeric LANGUAGE sql AS 'SELECT sum(total) FROM app.orders';
+  RESET ROLE;
+  GRANT USAGE ON SCHEMA app TO app_reader, app_writer;
+  GRANT CREATE ON SCHEMA app TO app_writer;
+  GRANT INSERT, UPDATE ON app.orders TO app_writer;
+  GRANT SELECT (id, name) ON app.customers TO analyst;
+  GRANT EXECUTE ON FUNCTION app.total() TO analyst;
+  CREATE SEQUENCE app.invoice_no;
+  ALTER SEQUENCE app.invoice_no OWNER TO app_writer;
+  SET ROLE analyst;
+  CREATE TABLE reports.daily (day date PRIMARY KEY, orders int);
+  GRANT SELECT ON reports.daily TO app_writer WITH GRANT OPTION;
+  RESET ROLE;
+  INSERT INTO app.customers SELECT g, 'c' || g, 's' FROM generate_series(1, ${rows}) g;
+  INSERT INTO app.orders (customer, total) SELECT 1 + g % ${rows}, g * 1.5 FROM generate_series(1, ${rows * 3}) g;
+  INSERT INTO reports.daily VALUES ('2026-12-01', ${rows * 3});
+  SELECT nextval('app.invoice_no') FROM generate_series(1, 5)`;
+}
+
+/** 17 adds MAINTAIN (m) to ALL on a relation: an owner's full privileges read as 15's. */
+const as15 = (acl: string | null) => acl?.replace(/=(a\*?r\*?w\*?d\*?D\*?x\*?t\*?)m\*?\//g, '=$1/') ?? null;
+
+/** Owners and ACLs of a database's objects, by name, in 15's spelling. */
+async function privileges(url: string): Promise<unknown[]> {
+  const rows = await query<{ kind: string; name: string; owner: string; acl: string | null }>(
+    url,
+    `SELECT 'schema' AS kind, n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner,
+            (SELECT string_agg(i::text, ',' ORDER BY i::text) FROM unnest(n.nspacl) i) AS acl
+       FROM pg_namespace n WHERE n.nspname IN ('app', 'reports')
+     UNION ALL
+     SELECT 'relation', n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner),
+            (SELECT string_agg(i::text, ',' ORDER BY i::text) FROM unnest(c.relacl) i)
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('app', 'reports')
+     UNION ALL
+     SELECT 'column', c.relname || '.' || a.attname, '',
+            (SELECT string_agg(i::text, ',' ORDER BY i::text) FROM unnest(a.attacl) i)
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname IN ('app', 'reports') AND a.attacl IS NOT NULL
+     UNION ALL
+     SELECT 'function', p.proname, pg_get_userbyid(p.proowner),
+            (SELECT string_agg(i::text, ',' ORDER BY i::text) FROM unnest(p.proacl) i)
+       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname IN ('app', 'reports')
+     UNION ALL
+     SELECT 'default', pg_get_userbyid(d.defaclrole) || ' ' || coalesce(n.nspname, '') || ' ' || d.defaclobjtype::text, '',
+            (SELECT string_agg(i::text, ',' ORDER BY i::text) FROM unnest(d.defaclacl) i)
+       FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+     ORDER BY 1, 2`,
+  );
+  return rows.map((r) => ({ ...r, acl: as15(r.acl) }));
+}
+
+/** The copied roles' memberships, by name; the target admin's own (it created the roles) left out. */
+const MEMBERS = `
+  SELECT r.rolname AS role, m.rolname AS member, a.admin_option
+    FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+   WHERE m.rolname IN ('app_owner', 'app_writer', 'app_reader', 'analyst') ORDER BY 1, 2`;
+
+describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB, CREATEROLE, pg_read_all_data, pg_write_all_data, pg_create_subscription)', () => {
+  let source: ThrowawayCluster;
+  let target: ThrowawayCluster;
+
+  beforeAll(async () => {
+    process.env[PASSWORD_ENV] = PASSWORD;
+    [source, target] = await Promise.all([
+      startThrowawayCluster({ walLevel: 'logical', auth: 'scram', password: PASSWORD }),
+      startPg17Cluster({ walLevel: 'logical' }),
+    ]);
+    await query(source.url(), ROLES_SQL);
+    await query(target.url(), ADMIN_SQL);
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+  });
+
+  const suite = useTemporalSuite();
+
+  /** The source URL the worker uses: the superuser, its password from the worker's environment. */
+  const sourceUrl = (db: string) =>
+    `postgres://postgres@127.0.0.1:${source.port}/${db}?password_env=${PASSWORD_ENV}`;
+  /** The target URL as the managed admin. */
+  const targetUrl = (db: string) => `postgres://${ADMIN}@127.0.0.1:${target.port}/${db}`;
+
+  async function createSource(db: string, rows: number): Promise<void> {
+    await query(source.url(), `CREATE DATABASE ${db} OWNER app_owner`);
+    await query(source.url(db), databaseSql(rows));
+  }
+
+  /** Rows, sequences, schema, owners and ACLs of the source and the target are the same. */
+  async function expectEqual(db: string): Promise<void> {
+    const [a, b] = await Promise.all([
+      databaseFingerprint(source.url(db)),
+      databaseFingerprint(target.url(db)),
+    ]);
+    const count = `SELECT (SELECT count(*) FROM app.orders)::int AS orders,
+                          (SELECT last_value FROM app.invoice_no)::int AS seq,
+                          (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()) AS owner`;
+    expect(await query(target.url(db), count), db).toEqual(await query(source.url(db), count));
+    expect(await privileges(target.url(db)), db).toEqual(await privileges(source.url(db)));
+    expect(await query(target.url(), MEMBERS)).toEqual(await query(source.url(), MEMBERS));
+    expect(
+      diffFingerprints(a, b).filter((d) => !/acl|MAINTAIN/i.test(JSON.stringify(d))),
+      db,
+    ).toEqual([]);
+  }
+
+  it('migrates offline with --roles copy as the non-superuser admin: rows, owners and ACLs equal', async () => {
+    await createSource('m_offline', 40);
+    const run = await suite.client.migrate({
+      name: 'managed-offline',
+      source: sourceUrl('m_offline'),
+      target: targetUrl('m_offline'),
+      roles: 'copy',
+      autoApprove: true,
+      validate: 'counts',
+    });
+    const result = await run.result();
+    expect(result.outcome, JSON.stringify(result)).toBe('completed');
+    expect(result.roles?.notGranted).toEqual([]);
+    await expectEqual('m_offline');
+  }, 600_000);
+
+  it('migrates online with --roles copy as the non-superuser admin: the subscription replicates writes made after the copy', async () => {
+    await createSource('m_online', 30);
+    const run = await suite.client.migrate({
+      name: 'managed-online',
+      source: sourceUrl('m_online'),
+      target: targetUrl('m_online'),
+      mode: 'online',
+      roles: 'copy',
+      validate: 'counts',
+    });
+    await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'the approval gate',
+      (s) => s.state === 'waiting',
+      300_000,
+    );
+    // A write after the snapshot: only the subscription (owned by the admin, applying as app_owner) brings it.
+    await query(source.url('m_online'), `INSERT INTO app.orders (customer, total) VALUES (1, 99.5)`);
+    await waitFor('the write replicated', async () => {
+      const rows = await query(targetUrl('m_online'), `SELECT 1 FROM app.orders WHERE total = 99.5`);
+      return rows.length === 1 ? true : undefined;
+    });
+    await suite.client.approve('managed-online', { by: 'alice', reason: 'managed target' });
+    const result = await run.result();
+    expect(result.outcome, JSON.stringify(result)).toBe('completed');
+    expect(result.roles?.notGranted).toEqual([]);
+    await expectEqual('m_online');
+    expect(await query(target.url(), 'SELECT subname FROM pg_subscription')).toEqual([]);
+  }, 600_000);
+});
