@@ -1,12 +1,15 @@
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { childPids, processCpuSeconds, reapedChildrenCpuSeconds } from './cpu';
 import { runOk } from './proc';
 
 /** A throw-away PostgreSQL cluster with wal_level = logical, the source of the online run. */
 export interface Cluster {
   /** postgres://postgres@127.0.0.1:PORT */
   readonly server: string;
+  /** CPU seconds its server processes have used so far: the postmaster, its live and its exited backends. */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +85,14 @@ export async function startLogicalCluster(options: {
   let stopped = false;
   return {
     server: `postgres://postgres@127.0.0.1:${options.port}`,
+    cpuSeconds: async () => {
+      const pid = Number((await readFile(path.join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+      return (
+        processCpuSeconds(pid) +
+        reapedChildrenCpuSeconds(pid) +
+        childPids(pid).reduce((sum, child) => sum + processCpuSeconds(child), 0)
+      );
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;

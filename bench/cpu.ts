@@ -46,3 +46,20 @@ export function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/** A CPU figure to meter: its label and how to read its seconds so far. */
+export interface CpuGauge {
+  readonly label: string;
+  read(): Promise<number> | number;
+}
+
+/** Reads every gauge now; the function returned reads them again and gives each one's seconds since. */
+export async function startCpuMeter(
+  gauges: readonly CpuGauge[],
+): Promise<() => Promise<{ label: string; seconds: number }[]>> {
+  const before = await Promise.all(gauges.map(async (g) => g.read()));
+  return () =>
+    Promise.all(
+      gauges.map(async (g, i) => ({ label: g.label, seconds: (await g.read()) - (before[i] ?? 0) })),
+    );
+}

@@ -47,6 +47,15 @@ function fleetTable(r: FleetResults): string {
   );
 }
 
+/** Where a tool's CPU went, and how much of the machine it kept busy over its wall time. */
+function cpuLine(t: FleetTool, cpus: number): string {
+  const total = t.cpu.reduce((sum, c) => sum + c.seconds, 0);
+  const busy = t.seconds
+    ? ` (${((100 * total) / (t.seconds * cpus)).toFixed(0)}% of ${cpus} CPUs over its wall time)`
+    : '';
+  return `CPU s, ${t.tool.split(' (')[0]}: ${t.cpu.map((c) => `${c.label} ${c.seconds.toFixed(1)}`).join(', ')}; total ${total.toFixed(1)}${busy}`;
+}
+
 function fleetDetails(r: FleetResults): string[] {
   const f = r.fleet;
   const ratio = fleetRatio(r);
@@ -77,6 +86,7 @@ function fleetDetails(r: FleetResults): string[] {
         .join(', ')}`,
     );
   }
+  for (const t of [f, r.loop]) lines.push(cpuLine(t, r.machine.cpus));
   for (const t of [f, r.loop])
     if (t.differences.length > 0) lines.push(`${t.tool} DIFFERS:`, ...t.differences.map((d) => `  ${d}`));
   return lines;

@@ -5,6 +5,7 @@ import { databaseFingerprint, diffFingerprints } from '../test/helpers/fingerpri
 import type { Cleanups } from './cleanup';
 import { startLogicalCluster, type Cluster } from './cluster';
 import { runPgcopydb } from './competitors';
+import { childPids, processCpuSeconds, reapedChildrenCpuSeconds, startCpuMeter, type CpuGauge } from './cpu';
 import type { BenchConfig, FleetSettings } from './config';
 import { checkpoint, dbUrl, relationCount, tableCounts, userTables, databaseSize } from './db';
 import { countEvents, type EventCount } from './events';
@@ -15,7 +16,7 @@ import { machineFacts } from './machine';
 import { timePgferry, timeTool } from './measure';
 import { breakdown, pgferry, startDevStack, type Breakdown, type DevStack } from './pgferry';
 import { freePort } from './proc';
-import type { Machine, ToolRow } from './report';
+import type { CpuShare, Machine, ToolRow } from './report';
 import { sampleRss, type RssSummary } from './rss';
 
 /** The many-tables database and its copies, on the source cluster. */
@@ -35,6 +36,8 @@ export interface FleetTool {
   readonly verified: number;
   /** The first differences found, as "database: difference". */
   readonly differences: string[];
+  /** CPU seconds of the processes involved, PostgreSQL's servers included. */
+  readonly cpu: CpuShare[];
 }
 
 /** pgferry's fleet: the tool's figures and what its history and worker say. */
@@ -200,7 +203,7 @@ async function measureFleet(
   settings: FleetSettings,
   jobs: number,
   servers: { source: string; target: string },
-): Promise<Omit<FleetPgferry, 'verified' | 'differences'>> {
+): Promise<Omit<FleetPgferry, 'verified' | 'differences' | 'cpu'>> {
   const tool = `pgferry fleet --mode offline (default validation: checksums), --jobs ${jobs}`;
   say(`${tool}: waves of ${settings.waveSize}, concurrency ${settings.concurrency}…`);
   const empty = { memberEvents: [], fleetEvents: undefined, medianMember: undefined, completed: 0 };
@@ -310,6 +313,14 @@ export async function fleetBench(
 
   for (const server of [source.server, loopTarget.server]) await checkpoint(server);
   say(`pg_dump | pg_restore loop under xargs -P ${settings.concurrency}…`);
+  const servers = (target: Cluster): CpuGauge[] => [
+    { label: 'source PostgreSQL', read: () => source.cpuSeconds() },
+    { label: 'target PostgreSQL', read: () => target.cpuSeconds() },
+  ];
+  const loopCpu = await startCpuMeter([
+    { label: 'pg_dump, pg_restore, psql', read: () => reapedChildrenCpuSeconds() },
+    ...servers(loopTarget),
+  ]);
   const loop = await runDumpRestoreLoop({
     sourceServer: source.server,
     targetServer: loopTarget.server,
@@ -319,6 +330,7 @@ export async function fleetBench(
     (r) => ({ ...r, error: undefined }),
     (err: unknown) => ({ seconds: undefined, command: 'the loop', error: message(err) }),
   );
+  const loopShares = await loopCpu();
   say(loop.error ? `loop failed: ${loop.error}` : `loop: ${loop.seconds?.toFixed(1)} s`);
 
   say('starting pgferry dev (Temporal dev server + worker)…');
@@ -327,10 +339,22 @@ export async function fleetBench(
   // Let the worker finish starting so that the idle RSS is the idle worker's.
   await new Promise((resolve) => setTimeout(resolve, 3000));
   for (const server of [source.server, fleetTarget.server]) await checkpoint(server);
+  const temporal = childPids(stack.pid);
+  const fleetCpu = await startCpuMeter([
+    { label: 'worker', read: () => processCpuSeconds(stack.pid) },
+    { label: "worker's pg_dump/pg_restore", read: () => reapedChildrenCpuSeconds(stack.pid) },
+    {
+      label: 'Temporal dev server',
+      read: () => temporal.reduce((sum, pid) => sum + processCpuSeconds(pid), 0),
+    },
+    { label: 'CLI', read: () => reapedChildrenCpuSeconds() },
+    ...servers(fleetTarget),
+  ]);
   const fleet = await measureFleet(stack, settings, config.jobs, {
     source: source.server,
     target: fleetTarget.server,
   });
+  const fleetShares = await fleetCpu();
 
   say('comparing every copy with its source…');
   const checked = await verifyAll(source.server, [fleetTarget.server, loopTarget.server], made.databases);
@@ -347,8 +371,14 @@ export async function fleetBench(
       ...loop,
       verified: checked.verified[1] ?? 0,
       differences: checked.differences[1] ?? [],
+      cpu: loopShares,
     },
-    fleet: { ...fleet, verified: checked.verified[0] ?? 0, differences: checked.differences[0] ?? [] },
+    fleet: {
+      ...fleet,
+      verified: checked.verified[0] ?? 0,
+      differences: checked.differences[0] ?? [],
+      cpu: fleetShares,
+    },
     many,
     loadAverageAtEnd: (await import('node:os')).loadavg(),
   };

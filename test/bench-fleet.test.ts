@@ -78,12 +78,20 @@ describe('the fleet bench', () => {
     expect(totalEvents(many.events!)).toBeGreaterThan(0);
     expect(totalEvents(many.events!)).toBeLessThan(FLEET_GOALS.manyTablesEvents);
 
+    const cpu = (t: typeof r.loop, label: string) => t.cpu.find((c) => c.label === label)?.seconds;
+    expect(cpu(r.loop, 'source PostgreSQL')).toBeGreaterThan(0);
+    expect(cpu(r.loop, 'pg_dump, pg_restore, psql')).toBeGreaterThan(0);
+    expect(cpu(r.fleet, 'worker')).toBeGreaterThan(0);
+    expect(cpu(r.fleet, 'target PostgreSQL')).toBeGreaterThan(0);
+
     const report = renderFleetReport(r);
+    process.stderr.write(`${report}\n`);
     expect(report).toMatch(/pgferry fleet .*\s\d+\.\d\s+\d+\.\d\s+6 of 6/);
     expect(report).toMatch(/pg_dump -Fc \| pg_restore under xargs -P 2 .*\s\d+\.\d\s+\d+\.\d\s+6 of 6/);
     expect(report).toMatch(/pgferry fleet \/ loop: \d+\.\d\d×/);
     expect(report).toMatch(/history events per member .*: median \d+/);
     expect(report).toMatch(/worker RSS: idle \d+ MB, peak \d+ MB/);
+    expect(report).toMatch(/CPU s, pgferry fleet --mode offline: worker \d+\.\d/);
     expect(report).toMatch(/Many tables: 200 tables/);
     expect(report).toMatch(/history events of its migration: [\d,]+ .*goal < 10,000: MET/);
   }, 300_000);
