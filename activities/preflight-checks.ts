@@ -12,6 +12,7 @@ import type { MigrationMode, ServerFacts } from '../domain/migration';
 import { formatByteSize } from '../domain/byte-size';
 import type { DiskSpace } from './disk';
 import type { PasswordKeeper } from './preflight-password-logs';
+import type { SourceOwner, SourceRights, TargetRights } from './preflight-privileges';
 
 /** A collation the source names, as the target is asked about it. */
 export interface UsedCollation {
@@ -47,6 +48,9 @@ export interface SourceFacts {
   readonly extensions: string[];
   readonly collations: UsedCollation[];
   readonly roles: string[];
+  /** The roles that own the database's objects, and what the source user may do. */
+  readonly owners: SourceOwner[];
+  readonly rights: SourceRights;
   readonly longTransactions: string[];
   readonly preparedTransactions: string[];
 }
@@ -67,6 +71,8 @@ export interface TargetServerFacts {
   readonly missingCollations: string[] | undefined;
   /** The settings that could keep the subscription's password on the target, as the target user sees them. */
   readonly passwordKeepers: readonly PasswordKeeper[];
+  /** What the target user may do, and how it stands to the source's owners. */
+  readonly rights: TargetRights;
 }
 
 /** What preflight learns inside the target database, when it exists. */

@@ -27,6 +27,12 @@ import {
   type UsedCollation,
 } from './preflight-checks';
 import { passwordLogsCheck } from './preflight-password-logs';
+import {
+  readSourceRights,
+  readTargetRights,
+  sourcePrivilegesCheck,
+  targetPrivilegesCheck,
+} from './preflight-privileges';
 import { isDatabaseEmpty, serverVersion } from './pg/catalog';
 import { withClient, withTransaction, type Env } from './pg/connect';
 import { classifyPgError } from './pg/errors';
@@ -145,6 +151,7 @@ async function readSource(client: Client, spec: ConnSpec): Promise<SourceFacts> 
     extensions: await names(client, SOURCE_EXTENSIONS),
     collations: collations.rows,
     roles: await names(client, SOURCE_ROLES),
+    ...(await readSourceRights(client)),
     longTransactions: long.rows.map(
       (t) => `pid ${t.pid} (${t.user ?? '?'} on ${t.database ?? '?'}, open ${t.minutes} min)`,
     ),
@@ -197,6 +204,7 @@ async function readTargetServer(
         [PASSWORD_KEEPER_NAMES],
       )
     ).rows.map((r) => ({ name: r.name, setting: r.setting, vartype: r.vartype, maySet: r.may_set })),
+    rights: await readTargetRights(client, major, database, source?.owners.map((o) => o.name) ?? []),
   };
 }
 
@@ -237,6 +245,22 @@ export async function runPreflight(deps: ActivityDeps, input: PreflightRunInput)
       for (const [id, outcome] of pairChecks(s, t, db, input.roles === 'copy')) found.set(id, outcome);
     if (t && mode === 'online')
       found.set('target.password-logs', passwordLogsCheck(t.passwordKeepers, targetSpec.user));
+    if (s) {
+      const freeze = input.freeze ?? true;
+      found.set(
+        'source.privileges',
+        sourcePrivilegesCheck(mode, s.superuser, s.rights, sourceSpec.user, freeze),
+      );
+    }
+    if (t) {
+      const owners = { owners: s?.owners ?? [], rights: s?.rights };
+      const copies = input.roles === 'copy';
+      const missing = t.missingRoles ?? [];
+      found.set(
+        'target.privileges',
+        targetPrivilegesCheck(mode, t.rights, targetSpec.database, owners, missing, copies),
+      );
+    }
 
     const checks: CheckResult[] = CHECK_IDS.flatMap((id) => {
       const outcome = found.get(id);

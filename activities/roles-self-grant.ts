@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import type { RolesReport } from '../domain/roles';
-import { rolesToSelfGrantSql, selfGrantSql } from './pg/roles-sql';
+import { actAsGrantSql, roleStandingSql } from './pg/roles-sql';
 
 /**
  * Lets a target user who is not superuser act as the roles it copied or aligned: it grants itself
@@ -17,20 +17,21 @@ export async function grantSelfRoles(
   report: RolesReport,
 ): Promise<void> {
   if (powers.superuser || roles.length === 0) return;
-  const { rows } = await dst.query<{ name: string; can: boolean }>(rolesToSelfGrantSql(powers.major), [
-    roles,
-  ]);
-  for (const role of rows) {
+  const { rows } = await dst.query<{ name: string; acts: boolean; can: boolean }>(
+    roleStandingSql(powers.major),
+    [roles],
+  );
+  for (const role of rows.filter((r) => !r.acts)) {
     const what = `${powers.major >= 16 ? 'SET and INHERIT on' : 'membership in'} ${role.name} for ${powers.name}`;
     if (!role.can) {
       report.notGranted.push({
         role: role.name,
         what,
-        why: `${powers.name} has no ADMIN OPTION on ${role.name}: objects owned by ${role.name} cannot be restored as its own (GRANT ${role.name} TO ${powers.name} WITH INHERIT TRUE, SET TRUE as a role that may)`,
+        why: `${powers.name} may not grant ${role.name} to itself: objects owned by ${role.name} cannot be given to it (${actAsGrantSql(role.name, powers.name, powers.major)}, as a role that may)`,
       });
       continue;
     }
-    await dst.query(selfGrantSql(role.name, powers.major));
+    await dst.query(actAsGrantSql(role.name, 'CURRENT_USER', powers.major));
     report.memberships.push(`${powers.name} in ${role.name}${powers.major >= 16 ? ' (set, inherit)' : ''}`);
   }
 }

@@ -159,6 +159,8 @@ export const PreflightRunInput = OnBoth.extend({
   mode: z.enum(['offline', 'online']),
   /** copy: the migration copies the roles before the schema, so a role missing on the target is no error. */
   roles: RolesPolicy.optional(),
+  /** Offline: whether the source is frozen (the default), which asks rights of a source user who is not superuser. */
+  freeze: z.boolean().optional(),
 });
 /** Input of runPreflight. */
 export type PreflightRunInput = z.output<typeof PreflightRunInput>;

@@ -77,6 +77,12 @@ export const CHECKS = {
     severity: onlineOnly('error'),
     fix: 'ALTER ROLE <source user> REPLICATION on the source (or connect as a superuser), or migrate offline',
   },
+  'source.privileges': {
+    title:
+      'The source user may do what the migration asks of the source: read every table and sequence; offline with the source frozen, own the database (through membership) and end its sessions (pg_signal_backend); online, be a superuser (a publication FOR ALL TABLES and the event triggers that capture schema changes).',
+    severity: both('error'),
+    fix: 'run the statements the check names on the source, as a superuser or the service admin; or connect to the source as a superuser',
+  },
   'replication.wal-keep-limit': {
     title:
       'The source gives up a replication slot that falls too far behind (max_slot_wal_keep_size is set), rather than keep WAL until its disk fills.',
@@ -139,6 +145,12 @@ export const CHECKS = {
       'Every role that owns objects or appears in grants or policies of the source database exists on the target server.',
     severity: both('error'),
     fix: 'give --roles copy to let pgferry copy them (without passwords unless --role-passwords), or create the named roles on the target server first (roles belong to the cluster, not the database; pg_dumpall --roles-only shows their definitions)',
+  },
+  'target.privileges': {
+    title:
+      'The target user may do what the migration asks of the target: create the database (CREATEDB) or CREATE in it, create roles (CREATEROLE, with roles copy), SET session_replication_role, act as (SET and INHERIT) every role that owns objects of the source database, and, online, create a subscription (pg_create_subscription).',
+    severity: both('error'),
+    fix: 'run the statements the check names on the target, as a superuser or the service admin; or connect to the target as a superuser',
   },
 } as const satisfies Record<string, CheckDefinition>;
 

@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../activities';
+import type { CheckId } from '../domain/checks';
+import type { PreflightReport } from '../domain/migration';
+import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { startPg17Cluster } from './helpers/pg17';
@@ -8,6 +12,8 @@ import { waitFor, waitForStatus } from './helpers/wait';
 /** The worker's variable holding the source's password (the target server logs in with it too). */
 const PASSWORD_ENV = 'PGFERRY_PASSWORD_MANAGED_TARGET';
 const PASSWORD = 'managed-source-secret';
+// Set before the activities' dependencies are made: they take the worker's environment as it is then.
+process.env[PASSWORD_ENV] = PASSWORD;
 
 /** The target's admin, set up the way a managed service (azure_pg_admin) sets up its customer's admin. */
 const ADMIN = 'cloudadmin';
@@ -96,7 +102,6 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
   let target: ThrowawayCluster;
 
   beforeAll(async () => {
-    process.env[PASSWORD_ENV] = PASSWORD;
     [source, target] = await Promise.all([
       startThrowawayCluster({ walLevel: 'logical', auth: 'scram', password: PASSWORD }),
       startPg17Cluster({ walLevel: 'logical' }),
@@ -110,6 +115,7 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
   });
 
   const suite = useTemporalSuite();
+  const activities = createActivities(testActivityDeps({ env: { [PASSWORD_ENV]: PASSWORD } }));
 
   /** The source URL the worker uses: the superuser, its password from the worker's environment. */
   const sourceUrl = (db: string) =>
@@ -185,5 +191,108 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
     expect(result.roles?.notGranted).toEqual([]);
     await expectEqual('m_online');
     expect(await query(target.url(), 'SELECT subname FROM pg_subscription')).toEqual([]);
+  }, 600_000);
+
+  it('names every right the target and source users lack, each with the statement that grants it, and passes once they are granted', async () => {
+    await createSource('m_pre', 5);
+    // The source's roles made on the target by its admin (whatever ran before): it, not bare_admin, holds ADMIN on them.
+    await runActivity(activities.copyRoles, { source: sourceUrl('m_pre'), target: targetUrl('postgres') });
+    // An owner the target lacks, an owner without CREATE on its schema, and an object of the superuser's.
+    await query(
+      source.url(),
+      `CREATE ROLE late_owner NOLOGIN; GRANT CREATE, USAGE ON SCHEMA public TO late_owner`,
+    );
+    await query(
+      source.url('m_pre'),
+      `GRANT CREATE, USAGE ON SCHEMA public TO late_owner;
+       CREATE TABLE public.late (id int PRIMARY KEY); ALTER TABLE public.late OWNER TO late_owner;
+       CREATE TABLE app.odd (id int PRIMARY KEY); ALTER TABLE app.odd OWNER TO analyst;
+       CREATE TABLE public.by_super (id int PRIMARY KEY)`,
+    );
+    await query(target.url(), `CREATE ROLE bare_admin LOGIN`);
+    await query(source.url(), `CREATE ROLE src_reader LOGIN REPLICATION PASSWORD '${PASSWORD}'`);
+    const run = (mode: 'offline' | 'online', sourceUser = 'postgres') =>
+      runActivity(activities.runPreflight, {
+        source: `postgres://${sourceUser}@127.0.0.1:${source.port}/m_pre?password_env=${PASSWORD_ENV}`,
+        target: `postgres://bare_admin@127.0.0.1:${target.port}/m_pre`,
+        mode,
+        roles: 'copy',
+      });
+    const items = (report: PreflightReport, id: CheckId) =>
+      report.checks.find((c) => c.id === id)?.items ?? [];
+
+    const online = await run('online', 'src_reader');
+    expect(online.ok).toBe(false);
+    expect(items(online, 'target.privileges')).toEqual([
+      'ALTER ROLE "bare_admin" CREATEDB',
+      'ALTER ROLE "bare_admin" CREATEROLE',
+      'GRANT SET ON PARAMETER session_replication_role TO "bare_admin"',
+      'GRANT pg_create_subscription TO "bare_admin"',
+      'GRANT "analyst" TO "bare_admin" WITH INHERIT TRUE, SET TRUE',
+      'GRANT "app_owner" TO "bare_admin" WITH INHERIT TRUE, SET TRUE',
+      'GRANT "app_writer" TO "bare_admin" WITH INHERIT TRUE, SET TRUE',
+      expect.stringMatching(/^REASSIGN OWNED BY "postgres" TO another role in the source database/),
+      expect.stringMatching(/^GRANT CREATE ON SCHEMA app TO analyst on the source \(relation app\.odd/),
+    ]);
+    expect(online.checks.find((c) => c.id === 'target.privileges')?.fix).toContain(
+      'GRANT pg_create_subscription TO "bare_admin"',
+    );
+    expect(items(online, 'source.privileges')).toEqual([
+      expect.stringMatching(
+        /^ALTER ROLE "src_reader" SUPERUSER \(an online migration creates a publication FOR ALL TABLES/,
+      ),
+      expect.stringMatching(/^GRANT pg_read_all_data TO "src_reader" \(it may not read app\.customers, /),
+    ]);
+    const offline = await run('offline', 'src_reader');
+    expect(items(offline, 'source.privileges')).toEqual([
+      expect.stringMatching(/^GRANT pg_read_all_data TO "src_reader"/),
+      expect.stringMatching(/^GRANT "app_owner" TO "src_reader" \(the freeze sets/),
+      expect.stringMatching(/^GRANT pg_signal_backend TO "src_reader" \(the freeze ends/),
+    ]);
+    expect(items(offline, 'target.privileges')).not.toContain('GRANT pg_create_subscription TO "bare_admin"');
+
+    // Granted as the report says (the superuser's table given to a role first, the owner given CREATE):
+    await query(
+      target.url(),
+      `ALTER ROLE bare_admin CREATEDB CREATEROLE;
+       GRANT SET ON PARAMETER session_replication_role TO bare_admin;
+       GRANT pg_create_subscription TO bare_admin;
+       GRANT analyst, app_owner, app_writer TO bare_admin WITH INHERIT TRUE, SET TRUE`,
+    );
+    await query(
+      source.url('m_pre'),
+      `ALTER TABLE public.by_super OWNER TO app_owner; GRANT CREATE ON SCHEMA app TO analyst`,
+    );
+    await query(source.url(), `GRANT pg_read_all_data, pg_signal_backend, app_owner TO src_reader`);
+    const granted = await run('offline', 'src_reader');
+    expect(granted.checks.filter((c) => c.id.endsWith('.privileges'))).toMatchObject([
+      { id: 'source.privileges', ok: true },
+      { id: 'target.privileges', ok: true },
+    ]);
+    const again = await run('online');
+    expect(again.checks.filter((c) => !c.ok && c.severity === 'error')).toEqual([]);
+  }, 300_000);
+
+  it('moves a small fleet online with --roles copy into the managed target: every member completes, identical', async () => {
+    const databases = ['mf_one', 'mf_two', 'mf_three'];
+    for (const [n, db] of databases.entries()) await createSource(db, 10 + 5 * n);
+    const run = await suite.client.fleet({
+      name: 'managed-fleet',
+      sourceServer: sourceUrl('postgres'),
+      targetServer: targetUrl('postgres'),
+      databases,
+      mode: 'online',
+      roles: 'copy',
+      waveSize: 2,
+      concurrency: 2,
+      approve: 'auto',
+      validate: 'counts',
+    });
+    const result = await run.result();
+    expect(result.outcome, JSON.stringify(result)).toBe('completed');
+    // The preflight test's source role (when it ran first) has REPLICATION and predefined roles the admin may not give.
+    expect(result.roles?.[0]?.notGranted.filter((n) => n.role !== 'src_reader')).toEqual([]);
+    for (const m of result.members) expect(m.record, m.database).toMatchObject({ state: 'completed' });
+    for (const db of databases) await expectEqual(db);
   }, 600_000);
 });

@@ -41,6 +41,7 @@ const TARGET_CHECKS: readonly CheckId[] = [
   'collations.available',
   'target.password-logs',
   'roles.present',
+  'target.privileges',
 ];
 
 const activities = createActivities(testActivityDeps());

@@ -65,11 +65,11 @@ export async function migration(raw: MigrationOptions): Promise<MigrationResult>
 
 /** Preflight: both servers checked (and the notification targets resolved) before anything changes. */
 async function checkBoth(run: MigrationRun): Promise<PreflightReport> {
-  const { source, target, mode, roles } = run.input;
+  const { source, target, mode, roles, freezeSource: freeze } = run.input;
   // Both end before anything else: a failed preflight is still told to the targets.
   const [, report] = await allEnded([
     run.notifier.start(),
-    control.runPreflight({ source, target, mode, roles }),
+    control.runPreflight({ source, target, mode, roles, freeze }),
   ]);
   run.progress.detail('preflight', report);
   if (report.ok) return report;

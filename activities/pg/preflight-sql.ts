@@ -167,8 +167,11 @@ const ACL_COLUMNS = [
   'SELECT defaclacl FROM pg_default_acl',
 ];
 
-/** Where a database's objects name roles besides ACLs: owners, and the roles of mappings, defaults and policies. */
-const ROLE_COLUMNS = [
+/**
+ * The roles a database's objects are owned by, and those whose default privileges it holds: a
+ * restore gives objects to them (ALTER … OWNER TO) and alters their defaults (… FOR ROLE).
+ */
+const OWNER_COLUMNS = [
   `SELECT nspowner FROM pg_namespace n
     WHERE ${userSchema('n')} AND ${notExtensionMember('pg_namespace', 'n.oid')}`,
   ...(
@@ -191,9 +194,14 @@ const ROLE_COLUMNS = [
   notMembers('srvowner', 'pg_foreign_server'),
   notMembers('evtowner', 'pg_event_trigger'),
   'SELECT pubowner FROM pg_publication',
+  'SELECT defaclrole FROM pg_default_acl',
+];
+
+/** Where a database's objects name roles besides ACLs: owners, and the roles of mappings, defaults and policies. */
+const ROLE_COLUMNS = [
+  ...OWNER_COLUMNS,
   // The view, not the catalog: pg_user_mapping (it holds passwords) is for superusers only.
   'SELECT umuser FROM pg_user_mappings',
-  'SELECT defaclrole FROM pg_default_acl',
   'SELECT unnest(polroles) FROM pg_policy',
 ];
 
@@ -217,6 +225,76 @@ export const SOURCE_ROLES = `
   SELECT DISTINCT r.rolname AS name
     FROM named JOIN pg_roles r ON r.oid = named.oid
    ORDER BY 1`;
+
+/** The roles that own the source database's objects or hold its default privileges (predefined roles aside). */
+export const SOURCE_OWNERS = `
+  SELECT DISTINCT r.rolname AS name, r.rolsuper AS superuser
+    FROM (${OWNER_COLUMNS.join('\n    UNION ')}) AS owned(oid)
+    JOIN pg_roles r ON r.oid = owned.oid
+   WHERE r.rolname !~ '^pg_'
+   ORDER BY 1`;
+
+/**
+ * Objects owned by a role without CREATE on their schema (not its owner): a state only a superuser
+ * can make (ALTER … OWNER TO checks the new owner's CREATE for everyone else), so a restore by a
+ * user who is not superuser cannot make it again.
+ */
+export const OWNED_WITHOUT_CREATE = `
+  SELECT format('%s %I.%I (owner %I)', o.kind, n.nspname, o.name, pg_get_userbyid(o.owner)) AS name,
+         format('GRANT CREATE ON SCHEMA %I TO %I', n.nspname, pg_get_userbyid(o.owner)) AS fix
+    FROM (SELECT 'relation' AS kind, c.relname AS name, c.relnamespace AS nsp, c.relowner AS owner,
+                 c.oid, 'pg_class'::regclass AS catalog
+            FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+          UNION ALL
+          SELECT 'function', p.proname, p.pronamespace, p.proowner, p.oid, 'pg_proc'::regclass FROM pg_proc p
+          UNION ALL
+          SELECT 'type', t.typname, t.typnamespace, t.typowner, t.oid, 'pg_type'::regclass
+            FROM pg_type t WHERE t.typtype IN ('d', 'e', 'r')) o
+    JOIN pg_namespace n ON n.oid = o.nsp
+   WHERE ${userSchema('n')} AND o.owner <> n.nspowner
+     AND NOT has_schema_privilege(o.owner, n.oid, 'CREATE')
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.catalog AND d.objid = o.oid AND d.deptype = 'e')
+   ORDER BY 1`;
+
+/**
+ * What a source user who is not superuser may do: own the database through a membership (a freeze
+ * sets its default_transaction_read_only), end other sessions (pg_signal_backend). pg_read_all_data
+ * exists since PostgreSQL 14 (to_regrole is NULL before).
+ */
+export const SOURCE_USER_RIGHTS = `
+  SELECT pg_get_userbyid(d.datdba) AS database_owner,
+         pg_has_role(current_user, d.datdba, 'USAGE') AS owns_database,
+         pg_has_role(current_user, 'pg_signal_backend', 'USAGE') AS signal_backend,
+         to_regrole('pg_read_all_data') IS NOT NULL AS read_all_role
+    FROM pg_database d WHERE d.datname = current_database()`;
+
+/** The source's tables and sequences the user may not read (no USAGE on the schema, or no SELECT). */
+export const UNREADABLE_RELATIONS = `
+  SELECT format('%I.%I', n.nspname, c.relname) AS name
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p', 'S', 'm') AND ${userSchema('n')}
+     AND ${notExtensionMember('pg_class', 'c.oid')}
+     AND NOT (has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT'))
+   ORDER BY 1`;
+
+/**
+ * What a target user who is not superuser may do, server-wide ($1: the target database, which may
+ * not exist): CREATEDB, CREATEROLE, CREATE in the database, SET session_replication_role (GRANT SET
+ * ON PARAMETER since 15, superusers only before) and create subscriptions (pg_create_subscription
+ * since 16, superusers only before).
+ */
+export function targetUserRightsSql(major: number): string {
+  const replicaRole =
+    major >= 15 ? `has_parameter_privilege('session_replication_role', 'SET')` : 'r.rolsuper';
+  const subscribe =
+    major >= 16 ? `pg_has_role(current_user, 'pg_create_subscription', 'USAGE')` : 'r.rolsuper';
+  return `
+  SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
+         r.rolcreaterole AS createrole, ${replicaRole} AS replica_role, ${subscribe} AS subscribe,
+         (SELECT has_database_privilege(d.oid, 'CREATE') FROM pg_database d WHERE d.datname = $1) AS create_in_database
+    FROM pg_roles r WHERE r.rolname = current_user`;
+}
 
 /**
  * Transactions open longer than $1 minutes. Client sessions, and any other backend that holds a

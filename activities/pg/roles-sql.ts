@@ -41,30 +41,34 @@ export const CURRENT_USER_POWERS = `
     FROM pg_roles WHERE rolname = current_user`;
 
 /**
- * Of the named roles ($1), those a target user who is not superuser cannot yet act as: on
- * PostgreSQL 16+ the creator of a role holds only ADMIN on it (createrole_self_grant is empty by
- * default), not SET (ALTER … OWNER TO it, a subscription's apply as a table's owner) nor INHERIT
- * (its privileges as owner: GRANT on its objects, CREATE in its database). `can`: the user may
- * grant it to itself (ADMIN on 16+, CREATEROLE on a non-superuser role before).
+ * How the connected user stands to each named role ($1): whether it is a superuser role, whether
+ * the user acts as it (`acts`: SET and INHERIT on PostgreSQL 16+, where the creator of a role holds
+ * only ADMIN on it (createrole_self_grant is empty by default); membership before 16), and whether
+ * it may grant itself that (`can`: ADMIN on 16+, CREATEROLE on a non-superuser role before). A user
+ * who is not superuser needs SET to give an object to a role (ALTER … OWNER TO, and a subscription
+ * applies as each table's owner) and INHERIT to use the owner's rights (GRANT on its objects,
+ * CREATE in its database). Both copyRoles and preflight ask this.
  */
-export function rolesToSelfGrantSql(major: number): string {
+export function roleStandingSql(major: number): string {
   // Before 16, a membership is the role's privileges and SET ROLE at once; pg_has_role knows no SET.
-  const acts = major >= 16 ? `'USAGE') AND pg_has_role(current_user, r.oid, 'SET'` : `'USAGE'`;
+  const acts =
+    major >= 16
+      ? `pg_has_role(current_user, r.oid, 'USAGE') AND pg_has_role(current_user, r.oid, 'SET')`
+      : `pg_has_role(current_user, r.oid, 'USAGE')`;
   const can =
     major >= 16
       ? `pg_has_role(current_user, r.oid, 'USAGE WITH ADMIN OPTION')`
       : `NOT r.rolsuper AND (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)`;
   return `
-  SELECT r.rolname AS name, ${can} AS can
+  SELECT r.rolname AS name, r.rolsuper AS superuser, ${acts} AS acts, ${can} AS can
     FROM pg_roles r
-   WHERE r.rolname = ANY($1::text[]) AND r.rolname <> current_user AND r.oid <> 10
-     AND NOT (pg_has_role(current_user, r.oid, ${acts}))
+   WHERE r.rolname = ANY($1::text[]) AND r.rolname <> current_user AND r.rolname !~ '^pg_'
    ORDER BY 1`;
 }
 
-/** The grant that lets the connected user act as a role: SET and INHERIT (16+), or plain membership before. */
-export function selfGrantSql(role: string, major: number): string {
-  return `GRANT ${quoteIdent(role)} TO CURRENT_USER${major >= 16 ? ' WITH INHERIT TRUE, SET TRUE' : ''}`;
+/** The grant that lets `member` act as a role: SET and INHERIT (16+), or plain membership before. */
+export function actAsGrantSql(role: string, member: string, major: number): string {
+  return `GRANT ${quoteIdent(role)} TO ${member === 'CURRENT_USER' ? member : quoteIdent(member)}${major >= 16 ? ' WITH INHERIT TRUE, SET TRUE' : ''}`;
 }
 
 /**
