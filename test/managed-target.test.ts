@@ -193,6 +193,32 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
     expect(await query(target.url(), 'SELECT subname FROM pg_subscription')).toEqual([]);
   }, 600_000);
 
+  it('migrates offline from a source user that is not superuser (REPLICATION, pg_read_all_data, pg_signal_backend, a member of the database owner)', async () => {
+    await createSource('m_source', 25);
+    await query(
+      source.url(),
+      `CREATE ROLE src_mover LOGIN REPLICATION PASSWORD '${PASSWORD}';
+       GRANT pg_read_all_data, pg_signal_backend, app_owner TO src_mover`,
+    );
+    const run = await suite.client.migrate({
+      name: 'managed-source',
+      source: `postgres://src_mover@127.0.0.1:${source.port}/m_source?password_env=${PASSWORD_ENV}`,
+      target: targetUrl('m_source'),
+      roles: 'copy',
+      autoApprove: true,
+      validate: 'counts',
+    });
+    const result = await run.result();
+    expect(result.outcome, JSON.stringify(result)).toBe('completed');
+    // The migration's own source role is copied too: its REPLICATION and predefined roles are the admin's to refuse.
+    expect(result.roles?.notGranted.filter((n) => !n.role.startsWith('src_'))).toEqual([]);
+    await expectEqual('m_source');
+    // Frozen by a user who is not superuser: the source database is read-only after the cutover.
+    expect(await query(source.url('m_source'), `SHOW default_transaction_read_only`)).toEqual([
+      { default_transaction_read_only: 'on' },
+    ]);
+  }, 600_000);
+
   it('names every right the target and source users lack, each with the statement that grants it, and passes once they are granted', async () => {
     await createSource('m_pre', 5);
     // The source's roles made on the target by its admin (whatever ran before): it, not bare_admin, holds ADMIN on them.
