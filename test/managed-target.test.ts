@@ -193,6 +193,34 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
     expect(await query(target.url(), 'SELECT subname FROM pg_subscription')).toEqual([]);
   }, 600_000);
 
+  it('rolls a rejected online migration back as the non-superuser admin: subscription, slot and publication gone, the target database dropped', async () => {
+    await createSource('m_reject', 10);
+    const run = await suite.client.migrate({
+      name: 'managed-reject',
+      source: sourceUrl('m_reject'),
+      target: targetUrl('m_reject'),
+      mode: 'online',
+      roles: 'copy',
+      validate: 'none',
+      onRollback: 'drop',
+    });
+    await waitForStatus(
+      suite.client,
+      run.workflowId,
+      'the approval gate',
+      (s) => s.state === 'waiting',
+      300_000,
+    );
+    expect(await query(target.url(), 'SELECT count(*)::int AS n FROM pg_subscription')).toEqual([{ n: 1 }]);
+    await suite.client.reject('managed-reject', { by: 'alice', reason: 'not tonight' });
+    const result = await run.result();
+    expect(result.outcome).toBe('rejected');
+    expect(await query(target.url(), 'SELECT subname FROM pg_subscription')).toEqual([]);
+    expect(await query(target.url(), `SELECT 1 FROM pg_database WHERE datname = 'm_reject'`)).toEqual([]);
+    expect(await query(source.url(), `SELECT slot_name FROM pg_replication_slots`)).toEqual([]);
+    expect(await query(source.url('m_reject'), 'SELECT pubname FROM pg_publication')).toEqual([]);
+  }, 600_000);
+
   it('migrates offline from a source user that is not superuser (REPLICATION, pg_read_all_data, pg_signal_backend, a member of the database owner)', async () => {
     await createSource('m_source', 25);
     await query(
