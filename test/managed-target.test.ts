@@ -181,9 +181,19 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
     );
     // A write after the snapshot: only the subscription (owned by the admin, applying as app_owner) brings it.
     await query(source.url('m_online'), `INSERT INTO app.orders (customer, total) VALUES (1, 99.5)`);
+    // A schema change by the table's owner (not superuser) on the source: captured, and applied on the
+    // target by the admin's subscription, which acts as the owner.
+    await query(
+      source.url('m_online'),
+      `SET ROLE app_owner; ALTER TABLE app.orders ADD COLUMN note text DEFAULT 'n'`,
+    );
     await waitFor('the write replicated', async () => {
       const rows = await query(targetUrl('m_online'), `SELECT 1 FROM app.orders WHERE total = 99.5`);
-      return rows.length === 1 ? true : undefined;
+      const note = await query(
+        targetUrl('m_online'),
+        `SELECT 1 FROM pg_attribute WHERE attrelid = 'app.orders'::regclass AND attname = 'note'`,
+      );
+      return rows.length === 1 && note.length === 1 ? true : undefined;
     });
     await suite.client.approve('managed-online', { by: 'alice', reason: 'managed target' });
     const result = await run.result();

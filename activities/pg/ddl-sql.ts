@@ -95,21 +95,34 @@ export function installCaptureSql(o: DdlObjects): string[] {
      BEGIN
        IF ${DROPS_ONLY_OWN} THEN PERFORM set_config(${skip}, 'on', true); END IF;
      END $pgferry$`,
+    // SECURITY DEFINER: a statement of any user is recorded (pgferry's schema is not theirs to
+    // write). The session's search_path is read first, with qualified names only, then the body
+    // runs on pg_catalog alone (a caller's search_path cannot lend it functions or operators), and
+    // the session's is set back. captured_by: the role the statement ran as (SET ROLE included).
     `CREATE OR REPLACE FUNCTION ${SCHEMA}.${quoteIdent(`${o.base}_capture`)}() RETURNS event_trigger
-       LANGUAGE plpgsql AS $pgferry$
+       LANGUAGE plpgsql SECURITY DEFINER AS $pgferry$
+     DECLARE
+       path text := pg_catalog.current_setting('search_path');
+       who text;
      BEGIN
-       IF current_setting(${skip}, true) = 'on' THEN
-         PERFORM set_config(${skip}, '', true);
-         RETURN;
-       END IF;
-       IF ${NOT_CARRIED} THEN RETURN; END IF;
-       IF tg_tag NOT LIKE 'DROP %' AND ${ONLY_OWN_OBJECTS} THEN RETURN; END IF;
-       IF EXISTS (SELECT 1 FROM ${o.table} WHERE xid = txid_current() AND statement = current_query()) THEN
-         RETURN;
-       END IF;
-       INSERT INTO ${o.table} (tag, objects, statement, search_path)
-       SELECT tg_tag, string_agg(DISTINCT c.object_identity, ', '), current_query(), current_setting('search_path')
-         FROM (SELECT 1) one LEFT JOIN pg_event_trigger_ddl_commands() c ON NOT c.in_extension;
+       PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+       <<capture>>
+       BEGIN
+         IF current_setting(${skip}, true) = 'on' THEN
+           PERFORM set_config(${skip}, '', true);
+           EXIT capture;
+         END IF;
+         IF ${NOT_CARRIED} THEN EXIT capture; END IF;
+         IF tg_tag NOT LIKE 'DROP %' AND ${ONLY_OWN_OBJECTS} THEN EXIT capture; END IF;
+         IF EXISTS (SELECT 1 FROM ${o.table} WHERE xid = txid_current() AND statement = current_query()) THEN
+           EXIT capture;
+         END IF;
+         who := CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role') END;
+         INSERT INTO ${o.table} (tag, objects, statement, search_path, captured_by)
+         SELECT tg_tag, string_agg(DISTINCT c.object_identity, ', '), current_query(), path, who
+           FROM (SELECT 1) one LEFT JOIN pg_event_trigger_ddl_commands() c ON NOT c.in_extension;
+       END capture;
+       PERFORM set_config('search_path', path, true);
      END $pgferry$`,
     `CREATE EVENT TRIGGER ${quoteIdent(`${o.base}_drop`)} ON sql_drop
        EXECUTE FUNCTION ${SCHEMA}.${quoteIdent(`${o.base}_drop`)}()`,
