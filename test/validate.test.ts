@@ -170,13 +170,14 @@ describe('validateTables against a real PostgreSQL', () => {
     expect(report.largeObjects).toEqual({ source: 3, target: 2, ok: false });
   });
 
-  it('copies a missing large object back and counts the target’s after the copy (the online cutover’s check)', async () => {
+  it('copies a missing large object back, unlinks one the source lacks, and counts the target’s after the copy (the online cutover’s check)', async () => {
     const target = await clone('lo_copy');
     await query(target, 'SELECT lo_unlink(90003)');
     await query(target, "SELECT lo_from_bytea(90099, 'only on the target')");
     const copied = await runActivity(activities.copyLargeObjects, { source, target });
-    // The source's three are there again; the target's own one stays, and the count shows it.
-    expect(copied).toMatchObject({ largeObjects: 3, targetLargeObjects: 4 });
+    // The source's three are there again; one the source does not have is unlinked (a target holds
+    // none of its own: preflight requires it empty), and the count shows it.
+    expect(copied).toMatchObject({ largeObjects: 3, targetLargeObjects: 3, removed: 1 });
   });
 
   it('counts both sides in one snapshot each (countSourceRows, countTargetRows)', async () => {
