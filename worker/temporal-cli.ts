@@ -10,7 +10,8 @@ export type TemporalCli =
   | { readonly kind: 'binary'; readonly path: string; readonly how: string }
   | { readonly kind: 'sdk-download'; readonly how: string };
 
-function executable(file: string): boolean {
+/** True when `file` exists and may be executed. */
+export function executable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;
@@ -19,10 +20,12 @@ function executable(file: string): boolean {
   }
 }
 
-function goBinDir(): string | undefined {
+/** Where `go install` puts binaries: the first entry of $(go env GOPATH), then bin; undefined without Go. */
+export function goBinDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   try {
     const gopath = execFileSync('go', ['env', 'GOPATH'], {
       encoding: 'utf8',
+      env,
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();
     return gopath ? path.join(gopath.split(path.delimiter)[0] ?? gopath, 'bin') : undefined;
@@ -39,7 +42,7 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): TemporalC
     const candidate = path.join(dir, 'temporal');
     if (executable(candidate)) return { kind: 'binary', path: candidate, how: 'PATH' };
   }
-  const goBin = goBinDir();
+  const goBin = goBinDir(env);
   if (goBin && executable(path.join(goBin, 'temporal'))) {
     return { kind: 'binary', path: path.join(goBin, 'temporal'), how: '$(go env GOPATH)/bin' };
   }
@@ -61,7 +64,7 @@ export async function setupTemporalCli(
     say(`temporal CLI: ${found.kind === 'binary' ? found.path : ''} (found via ${found.how})`);
     return found;
   }
-  const goBin = goBinDir();
+  const goBin = goBinDir(env);
   if (goBin) {
     say(
       `temporal CLI: not installed; building ${TEMPORAL_CLI_MODULE} with go install (takes a few minutes)…`,
