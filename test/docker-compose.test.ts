@@ -4,7 +4,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { buildProgram } from '../client/cli';
-import { DEFAULTS } from '../domain/constants';
+import { DEFAULTS, SEARCH_ATTRIBUTES } from '../domain/constants';
+import { TEMPORAL_SERVER_VERSION } from '../worker/temporal-server';
 
 // No Docker engine runs in the test environment, so the stack is never started: these tests keep
 // docker-compose.yml and the Dockerfile in step with the code's defaults and its CLI instead.
@@ -30,6 +31,8 @@ const Service = z.looseObject({
   ports: z.array(z.string()).optional(),
   depends_on: z.union([z.array(z.string()), z.record(z.string(), z.unknown())]).optional(),
   volumes: z.array(z.string()).optional(),
+  entrypoint: z.union([z.string(), z.array(z.string())]).optional(),
+  deploy: z.looseObject({ replicas: z.number().optional() }).optional(),
 });
 type Service = z.infer<typeof Service>;
 const ComposeFile = z.looseObject({
@@ -53,9 +56,21 @@ function environment(s: Service): Record<string, string> {
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
 }
 
-function commandWords(s: Service): string[] {
-  const command = s.command ?? [];
+function words(command: string | string[] | undefined): string[] {
+  if (command === undefined) return [];
   return typeof command === 'string' ? command.split(/\s+/).filter(Boolean) : command;
+}
+
+function commandWords(s: Service): string[] {
+  return words(s.command);
+}
+
+/** The condition `s` waits for on `dependency` (service_started when listed without one). */
+function condition(s: Service, dependency: string): string | undefined {
+  const deps = s.depends_on ?? [];
+  if (Array.isArray(deps)) return deps.includes(dependency) ? 'service_started' : undefined;
+  const entry = deps[dependency] as { condition?: string } | undefined;
+  return entry === undefined ? undefined : (entry.condition ?? 'service_started');
 }
 
 /** `HOST:CONTAINER` (optionally `IP:HOST:CONTAINER`) as numbers. */
@@ -115,7 +130,55 @@ describe('docker-compose.yml', () => {
     expect(env.DB).toBe('postgres12');
     expect(compose.services[env.POSTGRES_SEEDS ?? '']).toBeDefined();
     expect(service('temporal-db').image).toMatch(/^postgres:/);
-    expect(dependencies(service('temporal'))).toContain(env.POSTGRES_SEEDS);
+    expect(dependencies(service('temporal-schema'))).toContain(env.POSTGRES_SEEDS);
+  });
+
+  it('runs the Temporal server (not auto-setup, not the dev server) of the release pgferry builds and tests with.', () => {
+    expect(service('temporal').image).toBe(`temporalio/server:${TEMPORAL_SERVER_VERSION}`);
+    for (const name of ['temporal-schema', 'temporal-namespace']) {
+      expect(service(name).image).toMatch(new RegExp(`^temporalio/admin-tools:${TEMPORAL_SERVER_VERSION}-`));
+    }
+    for (const s of Object.values(compose.services)) expect(s.image ?? '').not.toMatch(/auto-setup|:latest$/);
+  });
+
+  it('creates the schema with docker/temporal/setup-schema.sh before the server starts, on the same database and user.', () => {
+    const setup = service('temporal-schema');
+    expect(words(setup.entrypoint)).toEqual(['sh', '/pgferry/setup-schema.sh']);
+    expect(volumeTargets(setup).get('/pgferry')).toBe('./docker/temporal');
+    expect(existsSync(path.join(ROOT, 'docker/temporal/setup-schema.sh'))).toBe(true);
+    expect(condition(service('temporal'), 'temporal-schema')).toBe('service_completed_successfully');
+    expect(condition(setup, 'temporal-db')).toBe('service_healthy');
+    const server = environment(service('temporal'));
+    const env = environment(setup);
+    expect([env.POSTGRES_SEEDS, env.DB_PORT, env.POSTGRES_USER, env.SQL_PASSWORD]).toEqual([
+      server.POSTGRES_SEEDS,
+      server.DB_PORT,
+      server.POSTGRES_USER,
+      server.POSTGRES_PWD,
+    ]);
+  });
+
+  it('gives the server the dynamic config the test runs it with.', () => {
+    const file = environment(service('temporal')).DYNAMIC_CONFIG_FILE_PATH ?? '';
+    expect(volumeTargets(service('temporal')).get(file)).toBe('./docker/temporal/dynamicconfig.yaml');
+    expect(existsSync(path.join(ROOT, 'docker/temporal/dynamicconfig.yaml'))).toBe(true);
+  });
+
+  it("registers the workers' namespace and every pgferry search attribute before any worker starts.", () => {
+    const setup = service('temporal-namespace');
+    expect(words(setup.entrypoint)).toEqual(['sh', '/pgferry/setup-namespace.sh']);
+    expect(volumeTargets(setup).get('/pgferry')).toBe('./docker/temporal');
+    expect(environment(setup).NAMESPACE).toBe(environment(worker).TEMPORAL_NAMESPACE);
+    expect(environment(setup).TEMPORAL_ADDRESS).toBe(environment(worker).TEMPORAL_ADDRESS);
+    expect(condition(worker, 'temporal-namespace')).toBe('service_completed_successfully');
+    const script = read('docker/temporal/setup-namespace.sh');
+    const named = [...script.matchAll(/--name (Pgferry\w+)/g)].map((m) => m[1]);
+    expect(named.sort()).toEqual([...SEARCH_ATTRIBUTES].sort());
+    expect(script).toMatch(/search-attribute create --namespace "\$NAMESPACE" --type Keyword/);
+  });
+
+  it('runs two pgferry workers.', () => {
+    expect(worker.deploy?.replicas).toBe(2);
   });
 
   it('maps the UI to the default UI port, pointed at the temporal service.', () => {
