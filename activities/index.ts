@@ -22,6 +22,7 @@ import { runPreflight } from './preflight';
 import { chunksDone, dropLedger, ensureLedger, resetCopy } from './ledger';
 import { activity } from './parse';
 import { createPublication } from './publication';
+import { closeReverse, openReverse, subscribeReverse } from './reverse';
 import { awaitSnapshot, holdSlotSnapshot } from './snapshot';
 import { createSubscription, replicationLag } from './subscription';
 import { buildTableIndexes, copySchemaSection } from './schema';
@@ -100,6 +101,9 @@ export function createActivities(deps: ActivityDeps) {
     resetCopy: activity(In.ResetCopyInput, (i) => resetCopy(deps, i)),
     analyzeTarget: activity(In.AnalyzeTargetInput, (i) => analyzeTarget(deps, i)),
     switchEndpoint: activity(In.SwitchHookInput, (i) => switchEndpoint(deps, i)),
+    openReverse: activity(In.ReverseReplicationInput, (i) => openReverse(deps, i)),
+    subscribeReverse: activity(In.ReverseReplicationInput, (i) => subscribeReverse(deps, i)),
+    closeReverse: activity(In.ReverseReplicationInput, (i) => closeReverse(deps, i)),
     notifyTargets: activity(In.NotifyTargetsInput, (i) => notifyTargets(deps, i)),
     notify: activity(In.NotifyInput, (i) => sendNotification(deps, i)),
     listDatabases: activity(In.OnSource, (i) => listDatabases(deps, i)),

@@ -5,6 +5,9 @@ import { compareSequences, readSequences } from './pg/catalog';
 import { tableSql, withClient, withTransaction } from './pg/connect';
 import { SET_SEQUENCE } from './pg/sequences-sql';
 
+/** READ WRITE: on a fallback the sequences go back to the old source, frozen until just after. */
+const READ_WRITE_BEGIN = 'BEGIN READ WRITE';
+
 /** What syncSequences set: how many, and each one's position on both sides as read after setting it. */
 export interface SequencesSynced {
   readonly sequences: number;
@@ -13,8 +16,8 @@ export interface SequencesSynced {
 
 /**
  * Sets every one of the user's sequences on the target (USER_SEQUENCES: identity, serial and
- * shared sequences alike) to the source's position. Idempotent: setval to the same value twice
- * changes nothing.
+ * shared sequences alike) to the source's position (a fallback calls it with the sides swapped).
+ * Idempotent: setval to the same value twice changes nothing.
  */
 export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<SequencesSynced> {
   // It runs while the source is frozen, and a setval waits behind whatever holds its sequence.
@@ -31,18 +34,22 @@ export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<
       deps.env,
       { field: 'target', doing: 'setting the sequences' },
       (client) =>
-        withTransaction(client, async () => {
-          for (const [done, seq] of values.entries()) {
-            hb.update({ detail: `setting sequence ${done + 1} of ${values.length}` });
-            await client.query(SET_SEQUENCE, [
-              tableSql({ schema: seq.schema, table: seq.name }),
-              seq.lastValue,
-              seq.isCalled,
-            ]);
-          }
-          // Read back in the same transaction: what the cutover's validation reports for the sequences.
-          return readSequences(client);
-        }),
+        withTransaction(
+          client,
+          async () => {
+            for (const [done, seq] of values.entries()) {
+              hb.update({ detail: `setting sequence ${done + 1} of ${values.length}` });
+              await client.query(SET_SEQUENCE, [
+                tableSql({ schema: seq.schema, table: seq.name }),
+                seq.lastValue,
+                seq.isCalled,
+              ]);
+            }
+            // Read back in the same transaction: what the cutover's validation reports for the sequences.
+            return readSequences(client);
+          },
+          READ_WRITE_BEGIN,
+        ),
     );
     return { sequences: values.length, compared: compareSequences(values, set) };
   });

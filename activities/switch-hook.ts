@@ -6,18 +6,25 @@ import { withHeartbeat } from './heartbeat';
 import { postHeaders } from './signing';
 import { runTool } from './tools';
 
-/** The event the switch is told: the migration and both ends, without passwords. */
+/**
+ * The event the switch is told: the migration, both ends (without passwords), which way the
+ * primary moves, and the primary it moves to.
+ */
 interface SwitchEvent {
-  readonly event: 'pgferry.cutover';
+  readonly event: 'pgferry.cutover' | 'pgferry.fallback';
   readonly migration: string;
   readonly source: string;
   readonly target: string;
+  /** `cutover`: the target is now the primary; `fallback`: the source is the primary again. */
+  readonly direction: 'cutover' | 'fallback';
+  readonly primary: string;
 }
 
 /**
- * Tells the world the target is now the primary: POSTs the event to the migration's URL, and runs
- * the worker's PGFERRY_SWITCH_HOOK_COMMAND (with PGFERRY_MIGRATION, PGFERRY_SOURCE_URL and
- * PGFERRY_TARGET_URL in its environment). Each may take up to the input's timeout; the step
+ * Tells the world the target is now the primary (or, on a fallback, the source again): POSTs the
+ * event to the migration's URL, and runs the worker's PGFERRY_SWITCH_HOOK_COMMAND (with
+ * PGFERRY_MIGRATION, PGFERRY_SOURCE_URL, PGFERRY_TARGET_URL, PGFERRY_SWITCH_DIRECTION and
+ * PGFERRY_PRIMARY_URL in its environment). Each may take up to the input's timeout; the step
  * heartbeats meanwhile, so a slow hook is waited for and a dead worker is noticed. Either failing
  * fails the step.
  */
@@ -25,11 +32,15 @@ export async function switchEndpoint(
   deps: ActivityDeps,
   input: SwitchHookInput,
 ): Promise<{ url: boolean; command: boolean }> {
+  const source = formatConnectionUrl(input.source);
+  const target = formatConnectionUrl(input.target);
   const event: SwitchEvent = {
-    event: 'pgferry.cutover',
+    event: input.direction === 'fallback' ? 'pgferry.fallback' : 'pgferry.cutover',
     migration: input.migration,
-    source: formatConnectionUrl(input.source),
-    target: formatConnectionUrl(input.target),
+    source,
+    target,
+    direction: input.direction,
+    primary: input.direction === 'fallback' ? source : target,
   };
   return withHeartbeat('the endpoint switch', async (hb) => {
     const signal = AbortSignal.any([hb.signal, AbortSignal.timeout(input.timeoutSeconds * 1000)]);
@@ -90,6 +101,8 @@ async function runSwitchCommand(command: string, event: SwitchEvent, signal: Abo
       PGFERRY_MIGRATION: event.migration,
       PGFERRY_SOURCE_URL: event.source,
       PGFERRY_TARGET_URL: event.target,
+      PGFERRY_SWITCH_DIRECTION: event.direction,
+      PGFERRY_PRIMARY_URL: event.primary,
     },
     signal,
   });

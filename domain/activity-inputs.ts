@@ -443,6 +443,18 @@ export const DropReplicationInput = CreateSubscriptionInput.extend({
 /** Input of dropReplication. */
 export type DropReplicationInput = z.output<typeof DropReplicationInput>;
 
+/**
+ * Input of openReverse, subscribeReverse and closeReverse: a fallback window's replication, from the
+ * target (publication and slot there) back to the source (its subscription there).
+ */
+export const ReverseReplicationInput = OnBoth.extend({
+  slot: SlotName,
+  publication: ObjectName,
+  subscription: ObjectName,
+});
+/** Input of the reverse replication's steps. */
+export type ReverseReplicationInput = z.output<typeof ReverseReplicationInput>;
+
 /** Input of cleanSource: what a migration (by workflow id) may have left on the source. */
 export const CleanSourceInput = OnSource.extend({
   migration: z.string().min(1),
@@ -480,6 +492,8 @@ export const SwitchHookInput = OnBoth.extend({
   delivery: z.string().min(1).optional(),
   /** How long the URL and the worker's command may take, each. */
   timeoutSeconds: z.number().int().min(1).max(86_400).default(300),
+  /** Which way the primary moves: to the target (the cutover) or back to the source (a fallback). */
+  direction: z.enum(['cutover', 'fallback']).default('cutover'),
 });
 /** Input of switchEndpoint. */
 export type SwitchHookInput = z.output<typeof SwitchHookInput>;

@@ -49,3 +49,20 @@ export function fenceSlotName(workflowId: string): string {
 export function ddlCaptureName(replicationName: string): string {
   return `pgferry_ddl_${shortHash(replicationName)}`;
 }
+
+/**
+ * The name of a migration's reverse replication in its fallback window (publication and slot on
+ * the target, subscription on the source): from the workflow id's hash, apart from the forward
+ * objects' name, so that dropping one never touches the other.
+ */
+export function reverseObjectName(workflowId: string): string {
+  return `pgferry_back_${shortHash(workflowId)}`;
+}
+
+/**
+ * The name of the write fence a fallback sets on the target (the owner of its saved settings and
+ * its logical slot): apart from the source's fence, so that unfreezing one never lifts the other.
+ */
+export function fallbackFenceName(workflowId: string): string {
+  return `pgferry_fence_back_${shortHash(workflowId)}`;
+}

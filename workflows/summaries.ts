@@ -148,7 +148,11 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   resetCopy: (i) => `empty ${db(i.target)} to restart the copy`,
   analyzeTarget: (i) =>
     `analyze ${db(i.target)}${i.skip ? `, besides ${plural(i.skip.length, 'table')} analyzed during the copy` : ''}`,
-  switchEndpoint: (i) => (i.url ? `switch endpoint: POST to ${origin(i.url)}` : 'switch endpoint (no hook)'),
+  switchEndpoint: (i) =>
+    `${i.direction === 'fallback' ? 'switch endpoint back to the source' : 'switch endpoint'}${i.url ? `: POST to ${origin(i.url)}` : ' (no hook)'}`,
+  openReverse: (i) => `open the fallback window: publication and slot ${i.slot} on ${db(i.target)}`,
+  subscribeReverse: (i) => `subscribe ${db(i.source)} to ${db(i.target)} for the fallback window`,
+  closeReverse: (i) => `close the fallback window: drop subscription, slot and publication ${i.slot}`,
   remindApproval: (i) =>
     i.secondsLeft > 0
       ? `remind approvers of ${i.name}: ${i.secondsLeft}s left`
