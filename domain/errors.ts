@@ -32,6 +32,8 @@ export const ErrorCode = {
   FenceBreached: 'FenceBreached',
   ApprovalRefused: 'ApprovalRefused',
   ApprovalExpired: 'ApprovalExpired',
+  /** A fallback in the fallback window did not go through: the target is the primary still, the window open. */
+  FallbackFailed: 'FallbackFailed',
   /** A scheduled backup's restore drill did not restore it as made (checksums, row counts, restore errors). */
   DrillFailed: 'DrillFailed',
   Cancelled: 'Cancelled',

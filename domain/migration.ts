@@ -36,6 +36,7 @@ export const MIGRATION_STAGES = [
   'approval',
   'cutover',
   'finalize',
+  'window',
   'done',
 ] as const;
 
@@ -136,6 +137,9 @@ export const ByteSize = z
   })
   .describe("bytes, or a size such as '512MB', '10GB' or '1TB' (binary units)");
 
+/** The longest fallback window: 30 days (the target's slot holds its WAL back all that time). */
+export const FALLBACK_WINDOW_MAX_SECONDS = 30 * 86_400;
+
 /** Input of the `migration` workflow. */
 export const MigrationInput = z
   .strictObject({
@@ -200,6 +204,12 @@ export const MigrationInput = z
     roles: RolesPolicy.default('skip'),
     /** With roles copy: also the roles' password hashes (the source user must be a superuser). */
     rolePasswords: z.boolean().default(false),
+    /**
+     * Online: seconds after the cutover during which the target's changes replicate back to the
+     * source, so that `pgferry fallback` moves the application back without losing a write; the
+     * window ends at its deadline or with `pgferry release`. No window when absent.
+     */
+    fallbackWindowSeconds: z.number().int().min(60).max(FALLBACK_WINDOW_MAX_SECONDS).optional(),
   })
   .superRefine((input, ctx) => {
     checkRoles(input, 'migrate', (path, message, fix) =>
@@ -221,6 +231,15 @@ export const MigrationInput = z
         path: ['startedBy'],
         message: 'requireSecondPerson needs to know who started the migration',
         params: { fix: 'give startedBy (the CLI fills in the OS user)' },
+      });
+    }
+    if (input.fallbackWindowSeconds !== undefined && input.mode !== 'online') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fallbackWindowSeconds'],
+        message:
+          'a fallback window replicates the target back to the source, which needs an online migration',
+        params: { fix: 'give --mode online, or leave out --fallback-window' },
       });
     }
     if (input.requireSecondPerson && input.autoApprove) {
@@ -295,6 +314,62 @@ export interface DdlApproval {
   readonly at: string;
 }
 
+/**
+ * A person's call to fall back in the fallback window: who (under the approvers' rules) and why,
+ * both kept in the migration's history.
+ */
+export const FallbackInput = z.strictObject({
+  by: PersonName,
+  reason: z.string().trim().min(1, 'say why the migration falls back'),
+  /** The chat identity when the call came from chat. */
+  via: z.record(z.string(), z.string()).optional(),
+});
+/** A person's call to fall back. */
+export type FallbackInput = z.infer<typeof FallbackInput>;
+
+/** Who ends a fallback window early (`pgferry release`); anyone may, so the name is for the history. */
+export const ReleaseInput = z.strictObject({
+  by: PersonName.optional(),
+  reason: z.string().optional(),
+  via: z.record(z.string(), z.string()).optional(),
+});
+/** Who ends a fallback window early. */
+export type ReleaseInput = z.infer<typeof ReleaseInput>;
+
+/** A fallback as it happened: who, why, when, and the outage of the switch back. */
+export const FallbackReport = z.object({
+  by: z.string(),
+  reason: z.string(),
+  via: z.record(z.string(), z.string()).optional(),
+  /** When it was asked for, and when the source took writes again (workflow time, ISO 8601). */
+  askedAt: z.string(),
+  at: z.string(),
+  /** The target frozen → the source unfrozen, on the target server's clock. */
+  downtimeMs: z.number().optional(),
+  /** The target's last LSN, which the source had replayed before it was unfrozen. */
+  lsn: z.string(),
+  sequences: z.number(),
+});
+/** A fallback as it happened. */
+export type FallbackReport = z.infer<typeof FallbackReport>;
+
+/** A fallback window from its opening to its end, and a fallback if there was one. */
+export const FallbackWindowReport = z.object({
+  seconds: z.number(),
+  /** The window's deadline (workflow time, ISO 8601); absent when it could not open. */
+  until: z.string().optional(),
+  state: z.enum(['open', 'falling_back', 'fell_back', 'released', 'expired', 'not_opened']),
+  /** Why the window did not open (the cutover stands; there is no way back). */
+  problem: z.string().optional(),
+  endedAt: z.string().optional(),
+  releasedBy: z.string().optional(),
+  fallback: FallbackReport.optional(),
+  /** Fallbacks that did not go through (the target unfrozen again, the window still open). */
+  failed: z.array(z.object({ by: z.string(), at: z.string(), problem: z.string() })).optional(),
+});
+/** A fallback window from its opening to its end. */
+export type FallbackWindowReport = z.infer<typeof FallbackWindowReport>;
+
 /** The decision the gate recorded. */
 export const Decision = z.object({
   outcome: z.enum(['approved', 'rejected']),
@@ -359,6 +434,8 @@ export const MigrationResult = z.object({
   writeFence: WriteFenceReport.optional(),
   /** With roles copy: what the copy of the roles did, and what the target user could not grant. */
   roles: RolesReport.optional(),
+  /** With --fallback-window: the window, and the fallback if one moved the application back. */
+  fallbackWindow: FallbackWindowReport.optional(),
 });
 /** Result of the `migration` workflow. */
 export type MigrationResult = z.infer<typeof MigrationResult>;

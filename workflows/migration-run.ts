@@ -5,6 +5,7 @@ import { replicationObjectName } from '../domain/names';
 import { ApprovalGate } from './approval';
 import { Compensations, rollbackFix, watchRollback } from './compensations';
 import { DdlHold } from './ddl-hold';
+import { FallbackWindow } from './fallback-window';
 import { Notifier } from './notify';
 import { provisionMarker } from './provision';
 import { Progress } from './progress';
@@ -39,6 +40,8 @@ export interface MigrationRun {
   readonly replication: ReplicationObjects;
   /** The approvals of held schema changes (--ddl hold; refused otherwise). */
   readonly ddlHold: DdlHold;
+  /** The fallback window after the cutover (--fallback-window; its Updates refused otherwise). */
+  readonly window: FallbackWindow;
 }
 
 /** The stages a migration of this mode passes, in order. */
@@ -47,6 +50,7 @@ export function stagesOf(input: MigrationInput): string[] {
   const skip = [
     ...(input.mode === 'online' ? [] : ['replicate']),
     ...(input.mode === 'online' && input.validate === 'none' ? ['validate'] : []),
+    ...(input.fallbackWindowSeconds === undefined ? ['window'] : []),
   ];
   return MIGRATION_STAGES.filter((s) => !skip.includes(s));
 }
@@ -82,6 +86,7 @@ export function startRun(input: MigrationInput): MigrationRun {
   });
   return {
     ddlHold,
+    window: new FallbackWindow(input, progress),
     input,
     id,
     provisionId,

@@ -14,6 +14,7 @@ import { control, data } from './activities';
 import { waitForDecision } from './approval';
 import { allEnded } from './compensations';
 import { copyTables, type Copied } from './copy';
+import { fallbackWindow, openFallbackWindow } from './fallback';
 import { parseWorkflowInput } from './input';
 import { startRun, type MigrationRun } from './migration-run';
 import { cutover, downtimeSince, freezeOnSourceClock, verifyFence } from './cutover';
@@ -27,11 +28,11 @@ import { validateWhileReplicating } from './validate-live';
 import { watchWhile } from './watch';
 
 /**
- * Moves one database from a source server to a target server, one stage after another:
- * preflight, provision, schema (pre-data), copy (rows, indexes, the rest of post-data), replicate
- * (online), validate (offline: on the frozen source; online: while replicating, range by range at
- * one point each), a person's approval, cutover and finalize. On failure, rejection or cancel the compensations run newest
- * first and the migration ends rolled_back.
+ * Moves one database from a source server to a target server, one stage after another: preflight,
+ * provision, schema (pre-data), copy (rows, indexes, the rest of post-data), replicate (online),
+ * validate (offline: on the frozen source; online: while replicating), a person's approval, cutover,
+ * finalize, and the fallback window if asked for. On failure, rejection or cancel before the point
+ * of no return, the compensations run newest first and the migration ends rolled_back.
  */
 export async function migration(raw: MigrationOptions): Promise<MigrationResult> {
   const run = startRun(parseWorkflowInput(MigrationInput, raw, 'migration'));
@@ -143,12 +144,10 @@ async function copy(
   return { copied, postData };
 }
 
-/** Validate (offline): the final steps, and post-data; both end before anything else runs. */
+/** Validate (offline): the final steps and post-data, both ended before a rollback may drop or unfreeze. */
 async function validate(run: MigrationRun, copied: Copied, postData: Promise<unknown>): Promise<Settled> {
   run.progress.enter('validate');
-  // A rollback must not drop or unfreeze under a running post-data.
-  const [settled] = await allEnded([settle(run, copied), postData]);
-  return settled;
+  return (await allEnded([settle(run, copied), postData]))[0];
 }
 
 /** Approval: a person's decision (or --auto-approve), with the figures and validation they decide on. */
@@ -216,7 +215,8 @@ async function reject(run: MigrationRun, summary: Summary, decision: Decision): 
 /**
  * Finalize: the write fence verified (no write passed it on the frozen source), replication dropped
  * (online) and the target's ledger dropped — the point of no return, after which nothing is undone
- * — then the endpoint switched, retried until it succeeds. Downtime: freeze → target ready.
+ * — then the endpoint switched, retried until it succeeds (downtime: freeze → target ready), then
+ * the fallback window, if asked for (workflows/fallback.ts).
  */
 async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number): Promise<MigrationResult> {
   const { input, progress } = run;
@@ -225,20 +225,20 @@ async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number):
   if (input.mode === 'online') await control.dropReplication(run.replication);
   await control.finalizeTarget({ target: input.target });
   run.rollback.seal();
+  const opened = await openFallbackWindow(run);
   const downtimeMs = await downtimeSince(run, frozenAt);
   await switchEndpoint(run);
-  if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
   progress.detail('sourceFrozen', frozenAt !== undefined);
-  await run.notifier.completed(
-    { bytes: summary.bytes, rows: summary.rows, tables: summary.tables },
-    downtimeMs,
-  );
+  if (downtimeMs !== undefined) progress.detail('downtimeMs', downtimeMs);
+  const { bytes, rows, tables } = summary;
+  await run.notifier.completed({ bytes, rows, tables }, downtimeMs);
   return {
     ...summary,
     outcome: 'completed',
     ...(downtimeMs === undefined ? {} : { downtimeMs }),
     sourceFrozen: frozenAt !== undefined,
     ...(writeFence ? { writeFence } : {}),
+    ...(await fallbackWindow(run, opened)),
   };
 }
 
