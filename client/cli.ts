@@ -9,6 +9,7 @@ import { registerCodec } from './commands/codec';
 import { registerDdl } from './commands/ddl';
 import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
+import { registerFallback } from './commands/fallback';
 import { registerFleet } from './commands/fleet';
 import { registerHistory } from './commands/history';
 import { registerList } from './commands/list';
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerFleet(program);
   registerApproval(program);
   registerDdl(program);
+  registerFallback(program);
   registerStatus(program);
   registerHistory(program);
   registerReport(program);

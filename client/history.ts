@@ -36,6 +36,27 @@ export interface DecisionEvent {
 }
 
 /**
+ * A call at the fallback window (the `fallback` or `release` Update): who, when, why, and how it
+ * ended — for a fallback, the downtime of the switch back, or why it did not go through.
+ */
+export interface WindowEvent {
+  at: string;
+  kind: 'fallback' | 'release';
+  by?: string;
+  reason?: string;
+  via?: Record<string, string>;
+  /** When the Update completed; absent while it runs. */
+  endedAt?: string;
+  outcome: 'running' | 'done' | 'failed';
+  /** A fallback's outage: the target frozen → the source writable, on the target's clock. */
+  downtimeMs?: number;
+  /** Why a fallback did not go through. */
+  problem?: string;
+  /** The Update's id, which pairs its acceptance with its completion. */
+  updateId?: string;
+}
+
+/**
  * One copy batch (a copyChunks step) as its completion recorded it. The history keeps no
  * heartbeats, so this is the finest copy progress it holds: rows and bytes per batch, start to end.
  */
@@ -69,6 +90,8 @@ export interface Timeline {
   stages: StageSpan[];
   steps: StepSpan[];
   decisions: DecisionEvent[];
+  /** The fallback window's calls (online, --fallback-window): fallbacks and releases, in order. */
+  window: WindowEvent[];
   /** The preflight checks and the validation report, as their activities returned them. */
   preflight?: unknown;
   validation?: unknown;
@@ -256,6 +279,40 @@ async function onDecision(pass: Pass, event: HistoryEvent, ms: number): Promise<
   });
 }
 
+/** The fallback window's Updates: accepted (who, why, when), then completed (downtime, or why not). */
+async function onWindowCall(pass: Pass, event: HistoryEvent, ms: number): Promise<void> {
+  const accepted = event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest;
+  const name = accepted?.input?.name;
+  if (accepted && (name === 'fallback' || name === 'release')) {
+    const input = (await decodeFirst(pass.codec, accepted.input?.args?.payloads)) as
+      { by?: unknown; reason?: unknown; via?: unknown } | undefined;
+    const via = chatIdentity(input?.via);
+    pass.timeline.window.push({
+      at: iso(ms),
+      kind: name,
+      ...(typeof input?.by === 'string' ? { by: input.by } : {}),
+      ...(typeof input?.reason === 'string' ? { reason: input.reason } : {}),
+      ...(via ? { via } : {}),
+      outcome: 'running',
+      ...(accepted.meta?.updateId ? { updateId: accepted.meta.updateId } : {}),
+    });
+  }
+  const completed = event.workflowExecutionUpdateCompletedEventAttributes;
+  const call = pass.timeline.window.find((w) => w.updateId && w.updateId === completed?.meta?.updateId);
+  if (!completed || !call) return;
+  call.endedAt = iso(ms);
+  const failure = completed.outcome?.failure;
+  if (failure) {
+    call.outcome = 'failed';
+    call.problem = failure.message ?? '';
+    return;
+  }
+  call.outcome = 'done';
+  const result = (await decodeFirst(pass.codec, completed.outcome?.success?.payloads)) as
+    { downtimeMs?: unknown } | undefined;
+  if (call.kind === 'fallback' && typeof result?.downtimeMs === 'number') call.downtimeMs = result.downtimeMs;
+}
+
 /** The workflow's close: its outcome, and its result when it completed. */
 async function onClose(pass: Pass, event: HistoryEvent, ms: number): Promise<void> {
   const closed =
@@ -294,6 +351,7 @@ export async function buildTimeline(
     stages: [],
     steps: [],
     decisions: [],
+    window: [],
     copies: [],
     lag: [],
   };
@@ -303,6 +361,7 @@ export async function buildTimeline(
     onUpsert(timeline, event, ms);
     await onStep(pass, event, ms);
     await onDecision(pass, event, ms);
+    await onWindowCall(pass, event, ms);
     await onClose(pass, event, ms);
   }
   return timeline;

@@ -66,10 +66,14 @@ import {
 import {
   DdlApprovalInput,
   DecisionInput,
+  FallbackInput,
   MigrationInput,
   PreflightInput,
+  ReleaseInput,
   type DdlApproval,
   type Decision,
+  type FallbackReport,
+  type FallbackWindowReport,
   type MigrationOptions,
   type MigrationResult,
   type PreflightOptions,
@@ -263,6 +267,35 @@ export class PgferryClient {
       return await this.client.workflow
         .getHandle(id)
         .executeUpdate<DdlApproval, [DdlApprovalInput]>('approveDdl', { args: [input] });
+    } catch (err) {
+      throw toPgferryError(err, { id, address: this.address });
+    }
+  }
+
+  /**
+   * Moves an online migration's application back to its source in the fallback window (a Temporal
+   * Update with the migration's approver rules, kept in its history): returns once the source is
+   * the primary again, with the fallback's downtime. Refused (ApprovalRefused) when the window is
+   * not open or the person may not; FallbackFailed when it did not go through (the target is the
+   * primary still, the window open).
+   */
+  async fallback(name: string, call: FallbackInput): Promise<FallbackReport> {
+    return this.windowUpdate<FallbackReport, FallbackInput>(name, 'fallback', checkFallback(call));
+  }
+
+  /**
+   * Ends an online migration's fallback window now (a Temporal Update): the reverse replication is
+   * dropped and the migration ends. Returns the window's report.
+   */
+  async release(name: string, call: ReleaseInput = {}): Promise<FallbackWindowReport> {
+    const input = parseInput(ReleaseInput, call, 'release');
+    return this.windowUpdate<FallbackWindowReport, ReleaseInput>(name, 'release', input);
+  }
+
+  private async windowUpdate<R, I>(name: string, update: 'fallback' | 'release', input: I): Promise<R> {
+    const id = migrationWorkflowId(name);
+    try {
+      return await this.client.workflow.getHandle(id).executeUpdate<R, [I]>(update, { args: [input] });
     } catch (err) {
       throw toPgferryError(err, { id, address: this.address });
     }
@@ -686,6 +719,11 @@ export function checkDecision(update: 'approve' | 'reject', decision: DecisionIn
     });
   }
   return input;
+}
+
+/** Parses a call to fall back as `fallback()` will: a malformed one is InvalidInput naming its field. */
+export function checkFallback(call: FallbackInput): FallbackInput {
+  return parseInput(FallbackInput, call, 'fallback');
 }
 
 /** Parses the approval of a held schema change as `approveDdl()` will: a malformed one is InvalidInput naming its field. */

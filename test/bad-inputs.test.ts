@@ -49,7 +49,17 @@ const SCHEMA = `CREATE TABLE public.items (id bigserial PRIMARY KEY, name text N
 
 type Door = 'cli' | 'library' | 'workflow';
 type Command =
-  'migrate' | 'backup' | 'restore' | 'preflight' | 'provision' | 'approve' | 'reject' | 'schedule' | 'fleet';
+  | 'migrate'
+  | 'backup'
+  | 'restore'
+  | 'preflight'
+  | 'provision'
+  | 'approve'
+  | 'reject'
+  | 'fallback'
+  | 'release'
+  | 'schedule'
+  | 'fleet';
 
 /** What the rows are written against, once the clusters and the two standing migrations exist. */
 interface Ctx {
@@ -388,6 +398,32 @@ const CATALOG: readonly BadInput[] = [
     field: 'cutoverTimeoutSeconds',
     cli: (c) => migrate(c, '--cutover-timeout', '2h'),
     input: (c) => migration(c, { cutoverTimeoutSeconds: 7200 }),
+  },
+  {
+    command: 'migrate',
+    what: 'a fallback window that is not a duration',
+    doors: ALL,
+    field: 'fallbackWindowSeconds',
+    cliField: 'fallback-window',
+    cli: (c) => migrate(c, '--mode', 'online', '--fallback-window', 'a while'),
+    input: (c) => migration(c, { mode: 'online', fallbackWindowSeconds: 'a while' }),
+  },
+  {
+    command: 'migrate',
+    what: 'a fallback window under a minute',
+    doors: ALL,
+    field: 'fallbackWindowSeconds',
+    cli: (c) => migrate(c, '--mode', 'online', '--fallback-window', '30s'),
+    input: (c) => migration(c, { mode: 'online', fallbackWindowSeconds: 30 }),
+  },
+  {
+    command: 'migrate',
+    what: 'a fallback window on an offline migration',
+    doors: ALL,
+    field: 'fallbackWindowSeconds',
+    mentions: /online/,
+    cli: (c) => migrate(c, '--fallback-window', '1h'),
+    input: (c) => migration(c, { fallbackWindowSeconds: 3600 }),
   },
   {
     command: 'migrate',
@@ -849,6 +885,43 @@ const CATALOG: readonly BadInput[] = [
     doors: ['library'],
     field: 'comment',
     library: (c, client) => client.approve(c.gated, { by: 'alice', comment: 'ok' } as never),
+  },
+  {
+    command: 'fallback',
+    what: 'a fallback of a migration started without --fallback-window',
+    doors: CLIENT_DOORS,
+    code: ErrorCode.ApprovalRefused,
+    field: 'fallbackWindow',
+    mentions: /has no fallback window/,
+    cli: (c) => ['fallback', c.gated, '--as', 'alice', '--reason', 'a plan regression'],
+    library: (c, client) => client.fallback(c.gated, { by: 'alice', reason: 'a plan regression' }),
+  },
+  {
+    command: 'fallback',
+    what: 'a fallback without a reason',
+    doors: CLIENT_DOORS,
+    field: 'reason',
+    cli: (c) => ['fallback', c.gated, '--as', 'alice'],
+    library: (c, client) => client.fallback(c.gated, { by: 'alice', reason: ' ' }),
+  },
+  {
+    command: 'fallback',
+    what: 'a fallback that says nobody (no --as)',
+    doors: CLIENT_DOORS,
+    field: 'by',
+    cliField: 'as',
+    cli: (c) => ['fallback', c.gated, '--reason', 'a plan regression'],
+    library: (c, client) => client.fallback(c.gated, { by: '', reason: 'a plan regression' }),
+  },
+  {
+    command: 'release',
+    what: 'a release of a migration started without --fallback-window',
+    doors: CLIENT_DOORS,
+    code: ErrorCode.ApprovalRefused,
+    field: 'fallbackWindow',
+    mentions: /has no fallback window/,
+    cli: (c) => ['release', c.gated],
+    library: (c, client) => client.release(c.gated),
   },
   {
     command: 'reject',

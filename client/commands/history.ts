@@ -64,6 +64,21 @@ function render(t: Timeline): string {
       );
     }
   }
+  if (t.window.length) {
+    lines.push('', 'fallback window:');
+    for (const w of t.window) {
+      const chat = w.via ? ` (${describeChatIdentity(w.via)})` : '';
+      const ended =
+        w.outcome === 'running'
+          ? ' (running)'
+          : w.outcome === 'failed'
+            ? ` did not go through: ${w.problem ?? ''}`
+            : w.downtimeMs !== undefined
+              ? `, downtime ${formatDuration(w.downtimeMs)}`
+              : '';
+      lines.push(`  ${w.at}  ${w.kind} by ${w.by ?? '?'}${chat}${w.reason ? `: ${w.reason}` : ''}${ended}`);
+    }
+  }
   return lines.join('\n');
 }
 
@@ -73,7 +88,7 @@ export function registerHistory(program: Command): void {
     program
       .command('history')
       .description(
-        'rebuild a workflow’s timeline from its Temporal history: stages, steps, checks, validation, decisions',
+        'rebuild a workflow’s timeline from its Temporal history: stages, steps, checks, validation, decisions, fallbacks',
       )
       .argument('<id>', 'a migration name or any workflow id'),
   ).action(async (id: string, flags: CommonOptions) => {

@@ -36,6 +36,7 @@ interface MigrateFlags extends CommonOptions {
   ddl: 'apply' | 'hold' | 'refuse';
   roles: 'copy' | 'skip';
   rolePasswords?: boolean;
+  fallbackWindow?: number;
   wait?: boolean;
 }
 
@@ -214,6 +215,11 @@ export function registerMigrate(program: Command): void {
         '--role-passwords',
         "with --roles copy: also the roles' passwords (the source user must be a superuser)",
       )
+      .option(
+        '--fallback-window <duration>',
+        'online: after the cutover, replicate the target back to the source for this long (at least 1m), so that pgferry fallback moves back without losing a write; pgferry release ends it sooner',
+        durationFlag('fallback-window'),
+      )
       .option('--wait', 'wait for the end (including the approval) and print the result'),
   ).action(async (flags: MigrateFlags) => {
     const out = outputFor(flags);
@@ -241,6 +247,7 @@ export function registerMigrate(program: Command): void {
       ddl: flags.ddl,
       roles: flags.roles,
       rolePasswords: Boolean(flags.rolePasswords),
+      ...(flags.fallbackWindow ? { fallbackWindowSeconds: flags.fallbackWindow } : {}),
       startedBy: userInfo().username,
     });
     await withPgferry(async (client) => {
