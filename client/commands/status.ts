@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Attention, WorkflowStatus } from '../../domain/contracts';
 import { isLive } from '../../domain/live-states';
 import { describeError } from '../../domain/errors';
+import type { FallbackWindowReport } from '../../domain/migration';
 import type { RollbackState } from '../../workflows/compensations';
 import { cleanupCommand, formatBytes, formatDuration, formatFigures, formatStages } from '../format';
 import { watch } from '../watch';
@@ -30,6 +31,7 @@ function render(s: WorkflowStatus): string {
     replication?: ReplicationFigures;
     cutoverAttempts?: { approvedBy: string; reason: string }[];
     ddl?: DdlChangeLine[];
+    fallbackWindow?: FallbackWindowReport;
   };
   if (details.preflight) {
     const failed = details.preflight.checks.filter((c) => !c.ok).map((c) => `${c.id} (${c.severity})`);
@@ -52,6 +54,7 @@ function render(s: WorkflowStatus): string {
   for (const a of details.cutoverAttempts ?? [])
     lines.push(`  cutover   back at the gate (approved by ${a.approvedBy}): ${a.reason}`);
   if (details.downtimeMs !== undefined) lines.push(`  downtime  ${details.downtimeMs} ms`);
+  lines.push(...windowLines(s.id.replace(/^migration-/, ''), details.fallbackWindow));
   const attention = (s.details as { attention?: Attention } | undefined)?.attention;
   if (attention && !attention.resolved)
     lines.push(
@@ -65,6 +68,27 @@ function render(s: WorkflowStatus): string {
   const cleanup = cleanupCommand(s);
   if (cleanup) lines.push(`  cleanup   ${cleanup}   (removes what the migration left; --dry-run lists it)`);
   return lines.join('\n');
+}
+
+/** The fallback window (--fallback-window): its state and deadline, what to run, and a fallback's figures. */
+function windowLines(name: string, w: FallbackWindowReport | undefined): string[] {
+  if (w === undefined) return [];
+  const state = w.state.replace('_', ' ');
+  const lines = [
+    `  window    ${state}${w.until ? ` until ${w.until}` : ''}${w.problem ? `: ${w.problem}` : ''}`,
+  ];
+  if (w.state === 'open')
+    lines.push(
+      `            pgferry fallback ${name} --as NAME --reason TEXT moves back to the source; pgferry release ${name} ends the window`,
+    );
+  for (const f of w.failed ?? [])
+    lines.push(`  fallback  by ${f.by} at ${f.at} did not go through: ${f.problem}`);
+  const f = w.fallback;
+  if (f)
+    lines.push(
+      `  fallback  by ${f.by} at ${f.at} (${f.reason})${f.downtimeMs === undefined ? '' : `, downtime ${f.downtimeMs} ms`}`,
+    );
+  return lines;
 }
 
 /** One schema change an online migration carried (details.ddl, from listDdlChanges). */
