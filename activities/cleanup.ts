@@ -3,7 +3,7 @@ import type { CleanSourceInput, CleanTargetInput } from '../domain/activity-inpu
 import { withDatabase, type ConnSpec } from '../domain/connection';
 import type { Leftover } from '../domain/contracts';
 import { ErrorCode, PgferryError } from '../domain/errors';
-import { fenceSlotName, replicationObjectName } from '../domain/names';
+import { fenceSlotName, replicationObjectName, reverseObjectName } from '../domain/names';
 import type { TableColumns } from '../domain/tables';
 import { dropSlot, dropSubscriptionOn } from './cutover';
 import { ddlCaptureFound, removeDdlCapture } from './ddl';
@@ -79,6 +79,7 @@ async function onDatabase<T>(
 export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): Promise<Leftover[]> {
   return withHeartbeat('cleaning up the source', async () => {
     const name = replicationObjectName(input.migration);
+    const back = reverseObjectName(input.migration);
     const fence = fenceSlotName(input.migration);
     const frozen = await freezeFound(deps, input.source, fence);
     const found = await onDatabase(input.source, deps, 'source', async (client) => ({
@@ -86,6 +87,7 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
       slot: await exists(client, SLOT_IN_DATABASE, [name]),
       publication: await exists(client, PUBLICATION_EXISTS, [name]),
       ddlCapture: await ddlCaptureFound(client, name),
+      reverse: (await client.query(SUBSCRIPTION_STATE, [back])).rows.length > 0,
     }));
     const lift = frozen && input.unfreeze && !input.dryRun;
     // The source writable again first: an application waits for that, not for the slots.
@@ -97,6 +99,7 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
         if (found.slot) await dropSlot(client, name);
         if (found.publication) await client.query(dropPublicationSql(name));
         if (found.ddlCapture) await removeDdlCapture(client, name);
+        if (found.reverse) await dropSubscriptionOn(client, { subscription: back, slot: back });
       });
     }
     const gone = !input.dryRun;
@@ -117,6 +120,7 @@ export async function cleanSource(deps: ActivityDeps, input: CleanSourceInput): 
       object('slot', name, found?.slot),
       object('publication', name, found?.publication),
       object('ddl capture', ddlObjects(name).table, found?.ddlCapture),
+      object('reverse subscription', back, found?.reverse),
     ];
   });
 }
@@ -160,6 +164,7 @@ export async function cleanTarget(deps: ActivityDeps, input: CleanTargetInput): 
       if (!input.dryRun) for (const t of external) await restoreExtended(client, t, t.columns);
       const columns = external.flatMap((t) => t.columns.map((c) => `${t.schema}.${t.table}.${c}`));
       const ledger = await ledgerLeft(client, input.migration, name, input.dryRun);
+      const reverse = await reverseLeft(client, reverseObjectName(input.migration), input.dryRun);
       return [
         leftover(
           'subscription',
@@ -176,6 +181,7 @@ export async function cleanTarget(deps: ActivityDeps, input: CleanTargetInput): 
           columns.length > 0 && !input.dryRun,
         ),
         leftover('ledger', 'target', LEDGER_SCHEMA, ledger.found, ledger.found && !input.dryRun, ledger.note),
+        ...reverse,
       ];
     });
     if (rows) return rows;
@@ -186,6 +192,24 @@ export async function cleanTarget(deps: ActivityDeps, input: CleanTargetInput): 
       leftover('ledger', 'target', LEDGER_SCHEMA, false, false, note),
     ];
   });
+}
+
+/**
+ * The fallback window's slot and publication on the target (a migration ended in its window),
+ * removed unless `dryRun`; the target may be frozen by a fallback, so the session writes on purpose.
+ */
+async function reverseLeft(client: Client, back: string, dryRun: boolean): Promise<Leftover[]> {
+  const slot = await exists(client, SLOT_IN_DATABASE, [back]);
+  const publication = await exists(client, PUBLICATION_EXISTS, [back]);
+  if (!dryRun && (slot || publication)) {
+    await client.query(READ_WRITE_SESSION);
+    if (slot) await dropSlot(client, back);
+    if (publication) await client.query(dropPublicationSql(back));
+  }
+  return [
+    leftover('reverse slot', 'target', back, slot, slot && !dryRun),
+    leftover('reverse publication', 'target', back, publication, publication && !dryRun),
+  ];
 }
 
 /** The columns, of those the copy set, that are still EXTERNAL. */

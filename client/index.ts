@@ -36,9 +36,13 @@ export {
   DecisionInput,
   Decision,
   ValidateLevel,
+  FallbackInput,
+  FallbackReport,
+  FallbackWindowReport,
+  ReleaseInput,
 } from '../domain/migration';
 export type { MigrationOptions, PreflightOptions } from '../domain/migration';
-export type { Timeline } from './history';
+export type { Timeline, WindowEvent } from './history';
 export { checkFleetOptions, fleetWorkflowId } from './fleet';
 export type { FleetMemberStatus, FleetStatus } from './fleet';
 export type { FleetOptions, FleetResult, FleetState, PlanEntry, WaveDecisionInput } from '../domain/fleet';

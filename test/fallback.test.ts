@@ -218,4 +218,35 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
       expect.objectContaining({ kind: 'release', by: 'carol', outcome: 'done' }),
     ]);
   }, 600_000);
+
+  it('leaves a way out for a migration cancelled in its window: pgferry cleanup removes the reverse replication', async () => {
+    const db = 'fb_cleanup';
+    const { run } = await cutOverWithWindow(db);
+    // Cancelled in its window: past the point of no return, nothing is undone, the reverse replication stays.
+    await suite.client.cancel(run.workflowId);
+    await waitForStatus(suite.client, run.workflowId, 'the cancel', (s) => s.state === 'cancelled', 60_000);
+    expect((await replicationObjects(target.url(db))).slots).toHaveLength(1);
+    const result = await suite.client.cleanup(db);
+    const reverse = result.objects.filter((o) => o.object.startsWith('reverse'));
+    expect(reverse.map((o) => [o.object, o.found, o.removed])).toEqual([
+      ['reverse slot', true, true],
+      ['reverse publication', true, true],
+      ['reverse subscription', true, true],
+    ]);
+    expect(await replicationObjects(source.url(db))).toEqual({
+      slots: [],
+      publications: [],
+      subscriptions: [],
+    });
+    expect(await replicationObjects(target.url(db))).toEqual({
+      slots: [],
+      publications: [],
+      subscriptions: [],
+    });
+    // Past the point of no return: the target stays the writable primary, the source retired.
+    await query(target.url(db), "INSERT INTO orders (v, note) VALUES (2, 'after the cleanup')");
+    await expect(query(source.url(db), 'INSERT INTO orders (v) VALUES (9)')).rejects.toMatchObject({
+      code: '25006',
+    });
+  }, 600_000);
 });
