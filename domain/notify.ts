@@ -171,6 +171,19 @@ export type NotifyEvent =
       /** Source frozen → target ready. */
       readonly downtimeMs?: number | undefined;
     }
+  | {
+      /**
+       * The fallback window (--fallback-window): opened with its deadline, or ended — by a fallback
+       * (who, why, its downtime), a release, its deadline, or not opened at all (why).
+       */
+      readonly event: 'window';
+      readonly state: 'open' | 'fell_back' | 'released' | 'expired' | 'not_opened';
+      readonly until?: string | undefined;
+      readonly by?: string | undefined;
+      readonly reason?: string | undefined;
+      readonly downtimeMs?: number | undefined;
+      readonly problem?: string | undefined;
+    }
   | { readonly event: 'rejected'; readonly by: string; readonly reason?: string | undefined }
   | {
       /** Failed or cancelled, and the compensations ran. */
@@ -352,6 +365,8 @@ export function slackMessage(n: Notification): SlackMessage {
         ],
       };
     }
+    case 'window':
+      return windowMessage(n, name, footer);
     case 'rejected':
       return {
         text: `pgferry: migration ${m.name} was rejected by ${n.by}${n.reason ? `: ${n.reason}` : ''}; rolled back`,
@@ -393,6 +408,28 @@ export function slackMessage(n: Notification): SlackMessage {
         ],
       };
   }
+}
+
+/** The fallback window's Slack message: its deadline and the commands while open, how it ended after. */
+function windowMessage(
+  n: Extract<Notification, { event: 'window' }>,
+  name: string,
+  footer: SlackBlock,
+): SlackMessage {
+  const m = n.migration;
+  const downtime = n.downtimeMs === undefined ? '' : `, downtime ${n.downtimeMs} ms`;
+  const said: Record<typeof n.state, string> = {
+    open: `fallback window open until ${n.until ?? '?'}: pgferry fallback ${m.name} --as WHO --reason TEXT moves back to the source, pgferry release ${m.name} ends it`,
+    fell_back: `fell back to the source by ${n.by ?? '?'}${n.reason ? ` (${n.reason})` : ''}${downtime}; the target stays frozen`,
+    released: `fallback window released${n.by ? ` by ${n.by}` : ''}: the target stays the primary`,
+    expired: 'fallback window ended at its deadline: the target stays the primary',
+    not_opened: `fallback window not opened (${n.problem ?? 'unknown'}): the cutover stands without a way back`,
+  };
+  const icon = n.state === 'fell_back' ? ':rewind:' : n.state === 'not_opened' ? ':warning:' : ':hourglass:';
+  return {
+    text: `pgferry: migration ${m.name}: ${said[n.state]}`,
+    blocks: [section(`${icon} ${name}: ${esc(said[n.state])}.`), footer],
+  };
 }
 
 /** Slack's mrkdwn treats &, < and > as control characters. */

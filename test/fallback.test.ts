@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowStatus } from '../domain/contracts';
 import type { FallbackWindowReport } from '../domain/migration';
@@ -48,8 +50,23 @@ const windowOf = (s: WorkflowStatus) => s.details?.fallbackWindow as FallbackWin
 describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, replication back after the cutover', () => {
   let source: ThrowawayCluster;
   let target: ThrowawayCluster;
+  /** A webhook receiver: the window's notifications, by migration. */
+  let receiver: Server;
+  let hookUrl = '';
+  const told: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let raw = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (raw += chunk));
+      req.on('end', () => {
+        told.push(JSON.parse(raw) as Record<string, unknown>);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
     [source, target] = await Promise.all([
       startThrowawayCluster({ walLevel: 'logical' }),
       startPg17Cluster({ walLevel: 'logical' }),
@@ -57,6 +74,7 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
   }, 180_000);
 
   afterAll(async () => {
+    receiver?.close();
     await Promise.all([source?.stop(), target?.stop()]);
   });
 
@@ -75,6 +93,7 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
       validate: 'counts',
       fallbackWindowSeconds: 3600,
       approvers: ['alice'],
+      notify: [`webhook:${hookUrl}`],
     });
     await waitForStatus(
       suite.client,
@@ -186,6 +205,17 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
       }),
     ]);
     expect(history.stages.map((s) => s.stage)).toContain('window');
+    // The notification targets heard the window open (with its deadline) and the fallback (who, why, downtime).
+    const windowEvents = told.filter((n) => n.migration === db && n.event === 'window');
+    expect(windowEvents).toEqual([
+      expect.objectContaining({ state: 'open', until: window?.until }),
+      expect.objectContaining({
+        state: 'fell_back',
+        by: 'alice',
+        reason: 'a plan regression on 17',
+        downtimeMs: fallback.downtimeMs,
+      }),
+    ]);
   }, 600_000);
 
   it('ends the window with pgferry release: no slot, publication or subscription left on either side', async () => {

@@ -61,7 +61,10 @@ export async function fallbackWindow(
 ): Promise<{ fallbackWindow?: FallbackWindowReport }> {
   if (run.input.fallbackWindowSeconds === undefined) return {};
   const report = await windowStage(run, opened);
-  return report === undefined ? {} : { fallbackWindow: report };
+  if (report === undefined) return {};
+  // How it ended (or why it never opened) goes to the notification targets.
+  await run.notifier.window(report);
+  return { fallbackWindow: report };
 }
 
 /** The window's stage: see fallbackWindow. */
@@ -81,6 +84,7 @@ async function windowStage(run: MigrationRun, opened: boolean): Promise<Fallback
   // Workflow time: in a workflow, new Date() is the history's clock, not the host's.
   const deadline = new Date().getTime() + input.fallbackWindowSeconds * 1000;
   window.open(new Date(deadline).toISOString());
+  if (window.report) await run.notifier.window(window.report);
   for (;;) {
     const left = deadline - new Date().getTime();
     if (left <= 0) break;

@@ -1,6 +1,6 @@
 import { isCancellation, workflowInfo } from '@temporalio/workflow';
 import { failureInfo } from '../domain/failure-info';
-import type { Decision, MigrationInput, ValidationReport } from '../domain/migration';
+import type { Decision, FallbackWindowReport, MigrationInput, ValidationReport } from '../domain/migration';
 import {
   deliveryId,
   type ChatMessageRef,
@@ -159,6 +159,19 @@ export class Notifier {
   /** The migration completed (the target is ready; the endpoint switch, if any, has run). */
   async completed(size: SizeFacts, downtimeMs: number | undefined): Promise<void> {
     await this.send({ event: 'completed', size, ...(downtimeMs === undefined ? {} : { downtimeMs }) });
+  }
+
+  /** The fallback window opened (with its deadline) or ended (how; a fallback's who, why and downtime). */
+  async window(report: FallbackWindowReport): Promise<void> {
+    const f = report.fallback;
+    await this.send({
+      event: 'window',
+      state: report.state === 'falling_back' ? 'open' : report.state,
+      ...(report.until ? { until: report.until } : {}),
+      ...(f ? { by: f.by, reason: f.reason, downtimeMs: f.downtimeMs } : {}),
+      ...(report.releasedBy ? { by: report.releasedBy } : {}),
+      ...(report.problem ? { problem: report.problem } : {}),
+    });
   }
 
   /** Past the point of no return, a step keeps failing (told once per step; it is retried). */
