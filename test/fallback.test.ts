@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseChatCommand } from '../client/chatops/commands';
+import { fallbackFromChat } from '../client/chatops/decide';
 import type { WorkflowStatus } from '../domain/contracts';
 import type { FallbackWindowReport } from '../domain/migration';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
@@ -278,5 +280,35 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
     await expect(query(source.url(db), 'INSERT INTO orders (v) VALUES (9)')).rejects.toMatchObject({
       code: '25006',
     });
+  }, 600_000);
+
+  it('falls back from Slack: /pgferry fallback NAME reason, as the Slack user’s mapped approver, kept in the history', async () => {
+    const db = 'fb_slack';
+    const { run } = await cutOverWithWindow(db);
+    await query(target.url(db), "INSERT INTO orders (v, note) VALUES (2, 'on the new primary')");
+    const parsed = parseChatCommand(`fallback ${db} errors after the switch`);
+    expect(parsed).toEqual({ kind: 'fallback', name: db, reason: 'errors after the switch' });
+    if (parsed.kind !== 'fallback') throw new Error('not a fallback');
+    const actor = { team: 'T1', userId: 'U0ALICE', userName: 'alice.s', channel: 'C0OPS' };
+    const stranger = await fallbackFromChat(suite.client, new Map([['U0BOB', 'bob']]), { ...parsed, actor });
+    expect(stranger.response_type).toBe('ephemeral');
+    const reply = await fallbackFromChat(suite.client, new Map([['U0ALICE', 'alice']]), { ...parsed, actor });
+    expect(reply).toMatchObject({ response_type: 'in_channel' });
+    expect(reply.text).toContain('fell back to the source by alice');
+    const result = await run.result();
+    expect(result.fallbackWindow).toMatchObject({
+      state: 'fell_back',
+      fallback: { by: 'alice', via: { userId: 'U0ALICE' } },
+    });
+    const [back] = await query<Record<string, unknown>>(source.url(db), STATE);
+    expect(back).toEqual((await query<Record<string, unknown>>(target.url(db), STATE))[0]);
+    const history = await suite.client.history(db);
+    expect(history.window).toEqual([
+      expect.objectContaining({
+        kind: 'fallback',
+        by: 'alice',
+        via: expect.objectContaining({ userId: 'U0ALICE' }),
+      }),
+    ]);
   }, 600_000);
 });

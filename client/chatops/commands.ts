@@ -6,6 +6,8 @@ export type ChatCommand =
   | { readonly kind: 'reject'; readonly name: string; readonly reason?: string }
   /** `ddl approve NAME N REASON`: one schema change held by a migration started with --ddl hold. */
   | { readonly kind: 'ddl-approve'; readonly name: string; readonly change: number; readonly reason: string }
+  /** `fallback NAME REASON`: move a migration in its fallback window back to its source. */
+  | { readonly kind: 'fallback'; readonly name: string; readonly reason: string }
   | { readonly kind: 'help' }
   /** Text that is no command: `problem` says what was wrong, the help follows it. */
   | { readonly kind: 'invalid'; readonly problem: string };
@@ -18,6 +20,7 @@ export const CHAT_HELP = [
   '• `/pgferry approve NAME [reason]` — approve a migration waiting at its approval gate',
   '• `/pgferry reject NAME reason` — reject it (it rolls back); a reason is required',
   '• `/pgferry ddl approve NAME N reason` — let held schema change #N of a `--ddl hold` migration go to the target',
+  '• `/pgferry fallback NAME reason` — move a migration in its fallback window back to its source (no write lost)',
   '• `/pgferry help` — this help',
 ].join('\n');
 
@@ -45,6 +48,13 @@ export function parseChatCommand(text: string): ChatCommand {
         : { kind: 'invalid', problem: 'reject needs a migration name and a reason' };
     case 'ddl':
       return parseDdlCommand(name, rest);
+    case 'fallback':
+      return name && reason
+        ? { kind: 'fallback', name, reason }
+        : {
+            kind: 'invalid',
+            problem: 'fallback needs a migration name and a reason: `fallback NAME REASON`',
+          };
     default:
       return { kind: 'invalid', problem: `"${verb}" is not a pgferry command` };
   }

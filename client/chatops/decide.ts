@@ -135,6 +135,36 @@ export async function approveDdlFromChat(
   }
 }
 
+/**
+ * Moves a migration in its fallback window back to its source, through the same fallback Update
+ * as `pgferry fallback`, with the same approver rules; the Slack identity is kept in the history.
+ * Refusals come back as ephemeral replies; a fallback is announced with its downtime.
+ */
+export async function fallbackFromChat(
+  client: ChatClient,
+  users: ChatUsers | undefined,
+  request: { readonly name: string; readonly reason: string; readonly actor: ChatActor },
+): Promise<ChatReply> {
+  const { name, reason, actor } = request;
+  const by = approverOf(users, actor);
+  if (typeof by !== 'string') return by;
+  if (!SafeName.safeParse(name).success)
+    return errorReply(name, new PgferryError(ErrorCode.WorkflowNotFound, `no migration named ${name}`));
+  try {
+    const f = await client.fallback(name, { by, reason, via: slackIdentity(actor) });
+    const downtime = f.downtimeMs === undefined ? '' : `, downtime ${f.downtimeMs} ms`;
+    return {
+      response_type: 'in_channel',
+      text: `:rewind: *${migrationName(name)}*: fell back to the source by ${f.by} (${f.reason})${downtime}; the target stays frozen.`,
+    };
+  } catch (err) {
+    const e = toPgferryError(err);
+    if (e.code === ErrorCode.FallbackFailed)
+      return ephemeral(`:warning: *${migrationName(name)}*: ${e.message}. The target is the primary still.`);
+    return refusal(client, name, err);
+  }
+}
+
 /** Why a decision did not go through, worded for the person who asked. */
 async function refusal(client: ChatClient, name: string, err: unknown): Promise<ChatReply> {
   const e = toPgferryError(err);

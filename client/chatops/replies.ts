@@ -6,7 +6,10 @@ import { toPgferryError } from '../errors';
 import { oneLineStatement } from '../format';
 
 /** What the chat endpoint needs of a PgferryClient: the reads, the two decisions and schema-change approvals. */
-export type ChatClient = Pick<PgferryClient, 'approve' | 'reject' | 'approveDdl' | 'status' | 'list'>;
+export type ChatClient = Pick<
+  PgferryClient,
+  'approve' | 'reject' | 'approveDdl' | 'fallback' | 'status' | 'list'
+>;
 
 /** A reply posted to a slash command's or a click's response_url. */
 export interface ChatReply {

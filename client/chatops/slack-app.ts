@@ -12,7 +12,7 @@ import {
 import { APPROVAL_BLOCK_ID, APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../../domain/chat';
 import { toPgferryError } from '../errors';
 import { CHAT_HELP, parseChatCommand } from './commands';
-import { approveDdlFromChat, decideFromChat, type ChatActor } from './decide';
+import { approveDdlFromChat, decideFromChat, fallbackFromChat, type ChatActor } from './decide';
 import { MAX_BODY_BYTES, precheck, ReplayGuard, SLACK_EVENTS_PATH } from './guard';
 import { ephemeral, errorReply, listReply, statusReply, type ChatClient, type ChatReply } from './replies';
 import type { ChatUsers } from './users';
@@ -142,6 +142,8 @@ export async function startChatops(options: ChatopsOptions): Promise<ChatopsServ
           });
         case 'ddl-approve':
           return approveDdlFromChat(options.client, options.users, { ...parsed, actor });
+        case 'fallback':
+          return fallbackFromChat(options.client, options.users, { ...parsed, actor });
       }
     };
     // A read that fails (Temporal away, say) is answered too, rather than left to the log.
