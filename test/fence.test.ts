@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { LEDGER_SCHEMA } from '../activities/pg/ledger-sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type Activities } from '../activities';
 import { SAVED_SETTING } from '../activities/pg/fence-sql';
@@ -291,10 +292,17 @@ describe('the write fence on a frozen source', () => {
     it('without wal_level=logical, catches the write by the tables’ counters and files', async () => {
       const { db, url } = await fresh(plain, 'counters');
       await query(url, 'CREATE TABLE public.other (id int PRIMARY KEY); INSERT INTO public.other VALUES (1)');
+      // Another migration's DDL capture table, in pgferry's schema: it drops it at its end.
+      await query(
+        url,
+        `CREATE SCHEMA ${LEDGER_SCHEMA}; CREATE TABLE ${LEDGER_SCHEMA}.other_capture (id int)`,
+      );
       const fence = fenceSlotName(`migration-${db}`);
       const clean = await run(acts.freezeSource, { source: url, fence });
       expect(clean.fence.slot).toBeUndefined();
       expect(clean.fence.slotSkipped).toBe('wal_level is replica, not logical');
+      // pgferry's own objects are not the application's writes: the other migration's drop passes.
+      await query(url, `BEGIN READ WRITE; DROP TABLE ${LEDGER_SCHEMA}.other_capture; COMMIT`);
       expect(
         await run(acts.verifyFence, { source: url, slot: clean.fence.slot, baseline: clean.fence.baseline }),
       ).toMatchObject({ methods: ['table-counters'], notes: [] });

@@ -6,7 +6,7 @@
  * with quoteIdent and values with quoteLiteral.
  */
 import { quoteIdent, quoteLiteral } from './connect';
-import { advisoryKey } from './ledger-sql';
+import { advisoryKey, LEDGER_SCHEMA } from './ledger-sql';
 
 /** The setting the fence changes. */
 export const READ_ONLY_SETTING = 'default_transaction_read_only';
@@ -328,9 +328,10 @@ export interface ForeignTransactionRow {
 /**
  * Every table of the database that holds rows a session could write (tables, matviews, partitions;
  * unlogged ones too, which no slot sees; not temporary ones, which read-only sessions may use), and
- * the large objects: its file (TRUNCATE, VACUUM FULL and rewrites change it) and its write
- * counters (rows inserted, updated and deleted, committed or not: a session that wrote at all has
- * passed the fence). A backend reports its counters when it goes idle (at most about a second
+ * the large objects, but not pgferry's own schema (the DDL capture's tables, which another
+ * migration of the same database drops at its end while this one is frozen): its file (TRUNCATE,
+ * VACUUM FULL and rewrites change it) and its write counters (rows inserted, updated and deleted,
+ * committed or not: a session that wrote at all has passed the fence). A backend reports its counters when it goes idle (at most about a second
  * late) and when it exits, so an ended session's writes are all in.
  */
 export const TABLE_WRITES = `
@@ -340,7 +341,8 @@ export const TABLE_WRITES = `
     JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
    WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
-     AND (n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+     AND (n.nspname NOT IN ('pg_catalog', 'information_schema', ${quoteLiteral(LEDGER_SCHEMA)})
+          AND n.nspname NOT LIKE 'pg\\_toast%'
           OR c.oid IN ('pg_catalog.pg_largeobject'::regclass, 'pg_catalog.pg_largeobject_metadata'::regclass))
    ORDER BY c.oid`;
 
