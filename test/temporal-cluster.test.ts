@@ -150,32 +150,47 @@ describe('a fleet on the Temporal server with PostgreSQL persistence and two wor
     // Mid-wave: a member's data step (it heartbeats, so it has been running a moment and has a
     // moment to go) on one of the two workers; that worker is killed under it.
     const pids = workers.map((w) => w.child.pid);
-    const victim = await waitFor(
-      'a heartbeating activity of a fleet member on one of the two workers',
-      async () => {
-        for (const database of DATABASES) {
-          const workflowId = `migration-cl-${database}`;
-          const described = await temporal.workflow
-            .getHandle(workflowId)
-            .describe()
-            .catch(() => undefined);
-          for (const activity of described?.raw.pendingActivities ?? []) {
-            const index = pids.indexOf(Number((activity.lastWorkerIdentity ?? '').split('@')[0]));
-            if (index >= 0 && activity.lastHeartbeatTime && activity.activityId) {
-              return {
-                workflowId,
-                activityId: activity.activityId,
-                type: activity.activityType?.name,
-                index,
-              };
+    const running = async (workflowId: string, activityId: string, pid: number | undefined) => {
+      const { raw } = await temporal.workflow.getHandle(workflowId).describe();
+      return (raw.pendingActivities ?? []).some(
+        (a) => a.activityId === activityId && (a.lastWorkerIdentity ?? '').startsWith(`${pid}@`),
+      );
+    };
+    // A step can end between being seen and the kill: its worker is stopped (SIGSTOP) first, the
+    // step checked still running under it, and only then killed; otherwise it goes on and another is picked.
+    let victim: { workflowId: string; activityId: string; type: string | null | undefined; index: number };
+    for (;;) {
+      victim = await waitFor(
+        'a heartbeating activity of a fleet member on one of the two workers',
+        async () => {
+          for (const database of DATABASES) {
+            const workflowId = `migration-cl-${database}`;
+            const described = await temporal.workflow
+              .getHandle(workflowId)
+              .describe()
+              .catch(() => undefined);
+            for (const activity of described?.raw.pendingActivities ?? []) {
+              const index = pids.indexOf(Number((activity.lastWorkerIdentity ?? '').split('@')[0]));
+              if (index >= 0 && activity.lastHeartbeatTime && activity.activityId) {
+                return {
+                  workflowId,
+                  activityId: activity.activityId,
+                  type: activity.activityType?.name,
+                  index,
+                };
+              }
             }
           }
-        }
-        return undefined;
-      },
-      300_000,
-      100,
-    );
+          return undefined;
+        },
+        300_000,
+        100,
+      );
+      const worker = workers[victim.index]!;
+      worker.child.kill('SIGSTOP');
+      if (await running(victim.workflowId, victim.activityId, worker.child.pid)) break;
+      worker.child.kill('SIGCONT');
+    }
     const killed = workers[victim.index]!;
     const survivor = workers[1 - victim.index]!;
     killed.child.kill('SIGKILL');
@@ -183,11 +198,10 @@ describe('a fleet on the Temporal server with PostgreSQL persistence and two wor
     process.stderr.write(
       `[temporal-cluster] killed worker pid ${killed.child.pid} under ${victim.type} of ${victim.workflowId}\n`,
     );
-    const { raw } = await temporal.workflow.getHandle(victim.workflowId).describe();
     expect(
-      raw.pendingActivities?.map((a) => a.activityId),
+      await running(victim.workflowId, victim.activityId, killed.child.pid),
       `${victim.type} was still running when its worker was killed`,
-    ).toContain(victim.activityId);
+    ).toBe(true);
 
     const result = await client!
       .attach<{ outcome: string; waves: number; members: { database: string; record: { state: string } }[] }>(
