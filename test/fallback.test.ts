@@ -57,6 +57,21 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
   let hookUrl = '';
   const told: Record<string, unknown>[] = [];
 
+  /** Nothing of either replication is left on either side: no slot, publication or subscription. */
+  const expectNoReplication = async (db: string) => {
+    const none = { slots: [], publications: [], subscriptions: [] };
+    expect(await replicationObjects(source.url(db))).toEqual(none);
+    expect(await replicationObjects(target.url(db))).toEqual(none);
+  };
+
+  /** The target is the writable primary (a row noted `note` goes in); the source stays retired (frozen). */
+  const expectTargetPrimary = async (db: string, note: string) => {
+    await query(target.url(db), 'INSERT INTO orders (v, note) VALUES (2, $1)', [note]);
+    await expect(query(source.url(db), 'INSERT INTO orders (v) VALUES (9)')).rejects.toMatchObject({
+      code: '25006',
+    });
+  };
+
   beforeAll(async () => {
     receiver = createServer((req, res) => {
       let raw = '';
@@ -185,16 +200,7 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
     expect(result.outcome).toBe('completed');
     expect(result.fallbackWindow).toMatchObject({ state: 'fell_back', fallback: { by: 'alice' } });
     // Nothing of the reverse replication is left on either side.
-    expect(await replicationObjects(source.url(db))).toEqual({
-      slots: [],
-      publications: [],
-      subscriptions: [],
-    });
-    expect(await replicationObjects(target.url(db))).toEqual({
-      slots: [],
-      publications: [],
-      subscriptions: [],
-    });
+    await expectNoReplication(db);
 
     const history = await suite.client.history(db);
     const calls = history.window.filter((w) => w.kind === 'fallback');
@@ -228,21 +234,9 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
     expect(released).toMatchObject({ state: 'released', releasedBy: 'carol' });
     const result = await run.result();
     expect(result.fallbackWindow?.state).toBe('released');
-    expect(await replicationObjects(source.url(db))).toEqual({
-      slots: [],
-      publications: [],
-      subscriptions: [],
-    });
-    expect(await replicationObjects(target.url(db))).toEqual({
-      slots: [],
-      publications: [],
-      subscriptions: [],
-    });
+    await expectNoReplication(db);
     // The target stays the primary, writable; the source stays retired (frozen).
-    await query(target.url(db), "INSERT INTO orders (v, note) VALUES (2, 'after the release')");
-    await expect(query(source.url(db), 'INSERT INTO orders (v) VALUES (9)')).rejects.toMatchObject({
-      code: '25006',
-    });
+    await expectTargetPrimary(db, 'after the release');
     // The migration has ended: there is no window to fall back in.
     await expect(suite.client.fallback(db, { by: 'alice', reason: 'too late' })).rejects.toThrow();
     const history = await suite.client.history(db);
@@ -265,21 +259,9 @@ describe('the fallback window: a PostgreSQL 15 source, a PostgreSQL 17 target, r
       ['reverse publication', true, true],
       ['reverse subscription', true, true],
     ]);
-    expect(await replicationObjects(source.url(db))).toEqual({
-      slots: [],
-      publications: [],
-      subscriptions: [],
-    });
-    expect(await replicationObjects(target.url(db))).toEqual({
-      slots: [],
-      publications: [],
-      subscriptions: [],
-    });
+    await expectNoReplication(db);
     // Past the point of no return: the target stays the writable primary, the source retired.
-    await query(target.url(db), "INSERT INTO orders (v, note) VALUES (2, 'after the cleanup')");
-    await expect(query(source.url(db), 'INSERT INTO orders (v) VALUES (9)')).rejects.toMatchObject({
-      code: '25006',
-    });
+    await expectTargetPrimary(db, 'after the cleanup');
   }, 600_000);
 
   it('falls back from Slack: /pgferry fallback NAME reason, as the Slack user’s mapped approver, kept in the history', async () => {
