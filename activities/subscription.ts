@@ -17,6 +17,8 @@ import {
   SUBSCRIPTION_PROGRESS,
   type SubscriptionProgress,
   SUBSCRIPTION_STATE,
+  SUBSCRIPTION_SYNC_COMMIT,
+  subscriptionSyncCommitSql,
 } from './pg/replication-sql';
 import { SqlState } from './pg/sqlstate';
 
@@ -171,4 +173,19 @@ export function lagSecondsOf(
 ): number | null {
   if (Number(position.lag_bytes ?? 0) === 0) return 0;
   return position.active ? (position.replay_lag_seconds ?? 0) : (progress?.silent_seconds ?? null);
+}
+
+/**
+ * Makes the apply worker's commits durable at once (`on`) or leaves them to the WAL writer (`off`,
+ * as created; the apply keeps pace with a busy source). The look before a cutover turns it on: the
+ * target confirms the frozen source's final LSN only once everything before it is flushed, and
+ * with `off` that waits for the WAL writer and then for the worker's next feedback (up to a
+ * second). The gate's watch turns it off again, should the cutover have gone back to the gate.
+ * Changed only when it differs; a subscription that is gone is left to the watch to report.
+ */
+export async function setApplyDurability(client: Client, subscription: string, on: boolean): Promise<void> {
+  const { rows } = await client.query<{ subsynccommit: string }>(SUBSCRIPTION_SYNC_COMMIT, [subscription]);
+  const current = rows[0]?.subsynccommit;
+  if (current === undefined || (current === 'on') === on) return;
+  await client.query(subscriptionSyncCommitSql(subscription, on));
 }

@@ -15,7 +15,7 @@ import {
   type SubscriptionProgress,
 } from './pg/replication-sql';
 import { APPLY_ERRORS, SERVER_CLOCK_MS } from './pg/watch-sql';
-import { lagSecondsOf } from './subscription';
+import { lagSecondsOf, setApplyDurability } from './subscription';
 import { ddlProblem, readDdlFigures, readTableJoins, type DdlFigures, type TableJoins } from './ddl';
 
 /** Why a replication is not ready, as a kind: the watch returns when the kind changes, not the figures. */
@@ -138,6 +138,8 @@ export async function watchReplication(
               replicationStep('target', `watching subscription ${input.subscription}`),
               async (target) => {
                 disk ??= await serverDisk(source, input.source);
+                if (input.durableApply !== undefined)
+                  await setApplyDurability(target, input.subscription, input.durableApply);
                 for (;;) {
                   throwIfCancelled(hb.signal, 'watching the replication');
                   const found = judge(input, await read(source, target, input), carried, disk);

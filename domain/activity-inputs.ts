@@ -394,6 +394,12 @@ export const WatchReplicationInput = ReplicationLagInput.extend({
       held: z.number().int().optional(),
     })
     .optional(),
+  /**
+   * The look before a cutover (true): the subscription's commits are made durable at once, so the
+   * target confirms the final LSN without waiting for its WAL writer; the gate's watch (false)
+   * sets them back. Absent: left as they are.
+   */
+  durableApply: z.boolean().optional(),
   /** Whether the workflow holds the replication ready, and why not (the activity returns when this changes). */
   ready: z.boolean(),
   /** The kind of the problem the workflow holds (ProblemKind of activities/watch.ts), when not ready. */

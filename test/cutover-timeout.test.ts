@@ -6,7 +6,7 @@ import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import { holdTableLock } from './helpers/lock';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { useTemporalSuite } from './helpers/suite';
-import { waitForStatus } from './helpers/wait';
+import { waitFor, waitForStatus } from './helpers/wait';
 
 const DB = 'orders';
 
@@ -38,6 +38,12 @@ describe('an online cutover whose replay runs past --cutover-timeout', () => {
   // After the hooks above: the worker starts once the clusters run, and stops before they stop.
   const suite = useTemporalSuite();
 
+  /** The synchronous_commit of the migration's subscription on the target (the only one there). */
+  const applySyncCommit = async () => {
+    const rows = await query<{ s: string }>(target.url(DB), 'SELECT subsynccommit AS s FROM pg_subscription');
+    return rows[0]?.s;
+  };
+
   it('unfreezes the source at once, goes back to the gate saying why, and completes on a second approval', async () => {
     const name = 'cutover-timeout';
     const run = await suite.client.migrate({
@@ -64,11 +70,18 @@ describe('an online cutover whose replay runs past --cutover-timeout', () => {
       message: expect.stringContaining('max_slot_wal_keep_size is -1 (unbounded)') as unknown,
     });
 
+    // While it waits, the apply's commits are left to the target's WAL writer (synchronous_commit off, as created).
+    expect(await applySyncCommit()).toBe('off');
+
     // The apply is blocked right before the approval: the target holds a lock the next change needs.
     const lock = await holdTableLock(target.url(DB), 'public.orders');
     try {
       await query(source.url(DB), "INSERT INTO public.orders (item) VALUES ('written while blocked')");
       await suite.client.approve(name, { by: 'alice', reason: 'lag is low' });
+      // The look before the freeze makes them durable at once, so the final LSN is confirmed without waiting for it.
+      await waitFor('the apply made durable for the cutover', async () =>
+        (await applySyncCommit()) === 'on' ? true : undefined,
+      );
 
       const back = await waitForStatus(
         suite.client,
@@ -90,6 +103,10 @@ describe('an online cutover whose replay runs past --cutover-timeout', () => {
       );
       expect(setting?.v).toBe('off');
       await query(source.url(DB), "INSERT INTO public.orders (item) VALUES ('written after the unfreeze')");
+      // Back at the gate, the apply keeps pace with the source again.
+      await waitFor('the apply left to the WAL writer again', async () =>
+        (await applySyncCommit()) === 'off' ? true : undefined,
+      );
 
       // While the target has not caught up, an approval is refused, saying why.
       const refused = (await suite.client

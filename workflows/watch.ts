@@ -28,6 +28,8 @@ interface WatchState {
   /** The readiness the people notified last heard of (undefined: nobody is told yet). */
   told?: boolean;
   attribute?: ReadyValue;
+  /** The look before a cutover made the apply's commits durable at once; the gate's next watch undoes it. */
+  durableApply?: boolean;
 }
 
 const states = new WeakMap<MigrationRun, WatchState>();
@@ -81,7 +83,10 @@ async function watchAtGate(run: MigrationRun): Promise<void> {
   state.told = run.readiness.ready;
   while (state.last?.lost !== true) {
     try {
-      await watchOnce(run, GATE_WATCH_SECONDS, GATE_POLL_MS);
+      // Back at the gate after a cutover that did not go through: the apply keeps pace again.
+      const undo = state.durableApply === true ? { durableApply: false } : {};
+      await watchOnce(run, GATE_WATCH_SECONDS, GATE_POLL_MS, undo);
+      if (undo.durableApply === false) state.durableApply = false;
     } catch (err) {
       if (isCancellation(err)) throw err;
       run.readiness.set(
@@ -96,10 +101,12 @@ async function watchAtGate(run: MigrationRun): Promise<void> {
 
 /**
  * One look before the freeze (the cutover's check): the readiness as the replication is now.
- * Returns it; the run's readiness says why not.
+ * Returns it; the run's readiness says why not. It also makes the apply's commits durable at once
+ * (setApplyDurability), so the target confirms the final LSN without waiting for its WAL writer.
  */
 export async function lookBeforeFreeze(run: MigrationRun): Promise<ReplicationHealth> {
-  return watchOnce(run, 0, GATE_POLL_MS);
+  stateOf(run).durableApply = true;
+  return watchOnce(run, 0, GATE_POLL_MS, { durableApply: true });
 }
 
 /**
@@ -118,6 +125,7 @@ async function watchOnce(
   run: MigrationRun,
   maxWaitSeconds: number,
   pollMs: number,
+  durability: { durableApply?: boolean } = {},
 ): Promise<ReplicationHealth> {
   const state = stateOf(run);
   const last = state.last;
@@ -134,6 +142,7 @@ async function watchOnce(
     ...(last?.confirmedLsn ? { confirmedLsn: last.confirmedLsn } : {}),
     ...(last?.stalledMs === undefined ? {} : { stalledMs: last.stalledMs }),
     ...ddlWatchInput(run, last),
+    ...durability,
     maxWaitSeconds,
     pollMs,
   });

@@ -179,6 +179,22 @@ export function setSubscriptionSlotSql(subscription: string, slot: string): stri
   return `ALTER SUBSCRIPTION ${quoteIdent(subscription)} SET (slot_name = ${quoteLiteral(slot)})`;
 }
 
+/**
+ * The subscription's synchronous_commit: 'off' (as created) lets the apply worker's commits wait
+ * for the WAL writer; 'on' flushes each at once. $1 subscription.
+ */
+export const SUBSCRIPTION_SYNC_COMMIT = `
+  SELECT subsynccommit FROM pg_subscription
+   WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
+/**
+ * Sets the subscription's synchronous_commit. The apply worker takes it at its next transaction,
+ * without a restart; the statement's own commit flushes the WAL of everything applied before it.
+ */
+export function subscriptionSyncCommitSql(subscription: string, on: boolean): string {
+  return `ALTER SUBSCRIPTION ${quoteIdent(subscription)} SET (synchronous_commit = '${on ? 'on' : 'off'}')`;
+}
+
 /** Enables a subscription that a half-done rollback left disabled. */
 export function enableSubscriptionSql(subscription: string): string {
   return `ALTER SUBSCRIPTION ${quoteIdent(subscription)} ENABLE`;
