@@ -138,8 +138,11 @@ export async function watchReplication(
               replicationStep('target', `watching subscription ${input.subscription}`),
               async (target) => {
                 disk ??= await serverDisk(source, input.source);
+                // Only a shorter wait at the cutover: a target that refuses it is still watched.
                 if (input.durableApply !== undefined)
-                  await setApplyDurability(target, input.subscription, input.durableApply);
+                  await setApplyDurability(target, input.subscription, input.durableApply).catch(
+                    () => undefined,
+                  );
                 for (;;) {
                   throwIfCancelled(hb.signal, 'watching the replication');
                   const found = judge(input, await read(source, target, input), carried, disk);
