@@ -87,7 +87,7 @@ const OPTIONS = {
   runs: { env: 'BENCH_RUNS', help: 'timed runs of each tool; the median is reported (default 3)' },
   'downtime-scales': {
     env: 'BENCH_DOWNTIME_SCALES',
-    help: 'pgbench scales of the online downtime runs, comma-separated (default 10,40; none skips)',
+    help: 'pgbench scales of the online downtime runs, comma-separated (default 10,40; the smallest also measures the fallback; none skips both)',
   },
   'load-seconds': {
     env: 'BENCH_LOAD_SECONDS',

@@ -1,6 +1,6 @@
 import { countDifferences, dbUrl, dropDatabase, libpqArgs, MAIN_TABLES, tableCounts } from './db';
 import { breakdown, migrate, migrateArgs, type Breakdown, type DevStack, type MigrateRun } from './pgferry';
-import { start } from './proc';
+import { start, type Background } from './proc';
 
 /** The write load: pgbench's TPC-B-like script (three UPDATEs and an INSERT per transaction). */
 const LOAD_CLIENTS = 2;
@@ -9,7 +9,7 @@ const LOAD_CLIENTS = 2;
 const LOAD_RATE_TPS = 200;
 
 /** The tables the online run checks: the main ones and pgbench_history, which the load fills. */
-const ONLINE_TABLES = [...MAIN_TABLES, 'pgbench_history'];
+export const ONLINE_TABLES = [...MAIN_TABLES, 'pgbench_history'];
 
 /** What pgbench did while the migration ran. */
 export interface LoadSummary {
@@ -69,14 +69,28 @@ export interface OnlineJob {
   readonly maxLoadSeconds: number;
 }
 
-function loadDescription(): string {
-  return `pgbench -n -c ${LOAD_CLIENTS} -j ${LOAD_CLIENTS} -R ${LOAD_RATE_TPS} (TPC-B-like writes), from before the start until cutover`;
+function loadDescription(until: string): string {
+  return `pgbench -n -c ${LOAD_CLIENTS} -j ${LOAD_CLIENTS} -R ${LOAD_RATE_TPS} (TPC-B-like writes), ${until}`;
 }
 
-function summarizeLoad(output: string): LoadSummary {
+/** The write load on a database, for at most `seconds`; its progress lines once a second. */
+export function startLoad(server: string, database: string, seconds: number): Background {
+  return start('pgbench', [
+    '--no-vacuum',
+    `--client=${LOAD_CLIENTS}`,
+    `--jobs=${LOAD_CLIENTS}`,
+    `--rate=${LOAD_RATE_TPS}`,
+    `--time=${seconds}`,
+    '--progress=1',
+    ...libpqArgs(server, database),
+  ]);
+}
+
+/** What a load's output says: its mean rate, how long it ran, the clients that ended on an error. */
+export function summarizeLoad(output: string, until = 'from before the start until cutover'): LoadSummary {
   const tps = [...output.matchAll(/^progress: [\d.]+ s, ([\d.]+) tps/gm)].map((m) => Number(m[1]));
   return {
-    description: loadDescription(),
+    description: loadDescription(until),
     meanTps: tps.length > 0 ? tps.reduce((a, b) => a + b, 0) / tps.length : undefined,
     seconds: tps.length,
     abortedClients: [...output.matchAll(/client \d+ (?:script \d+ )?aborted/g)].length,
@@ -99,15 +113,7 @@ export async function measureOnlineDowntime(stack: DevStack, job: OnlineJob): Pr
     split: job.split,
   };
   const command = `pgferry ${migrateArgs(online).join(' ')}`;
-  const load = start('pgbench', [
-    '--no-vacuum',
-    `--client=${LOAD_CLIENTS}`,
-    `--jobs=${LOAD_CLIENTS}`,
-    `--rate=${LOAD_RATE_TPS}`,
-    `--time=${job.maxLoadSeconds}`,
-    '--progress=1',
-    ...libpqArgs(job.sourceServer, job.sourceDatabase),
-  ]);
+  const load = startLoad(job.sourceServer, job.sourceDatabase, job.maxLoadSeconds);
   try {
     // The migration starts under a load already running, as it would in production.
     await load.waitFor(/^progress: /m, 15_000);

@@ -1,5 +1,12 @@
 import type { BenchConfig } from './config';
-import { DOWNTIME_GROWTH_RATIO, DOWNTIME_GROWTH_SLACK_MS, type Downtime, type DowntimeAt } from './downtime';
+import {
+  DOWNTIME_GROWTH_RATIO,
+  DOWNTIME_GROWTH_SLACK_MS,
+  type Downtime,
+  type DowntimeAt,
+  type LoadSummary,
+} from './downtime';
+import type { FallbackAt } from './fallback';
 import type { Breakdown } from './pgferry';
 import type { RssSummary } from './rss';
 
@@ -77,6 +84,8 @@ export interface BenchResults {
   readonly pgferryRuns: PgferryRun[];
   /** The online cutover downtime at each measured size, smallest first. */
   readonly downtimes: DowntimeAt[];
+  /** The fallback window's way back, at the smallest downtime scale; absent with --downtime-scales none. */
+  readonly fallback: FallbackAt | undefined;
   /** pgcopydb on the larger source of the memory run, to compare pgferry's scaling with. */
   readonly largerCopydb: ToolRow | undefined;
   /** Load averages when the benchmark ended. */
@@ -270,6 +279,26 @@ function downtimeLines(d: Downtime): string[] {
   ];
 }
 
+/** The fallback's downtime against the goal, its loads, and whether the old source got every write back. */
+function fallbackLines(at: FallbackAt | undefined): string[] {
+  if (at === undefined) return ['  not measured: skipped (--downtime-scales none)'];
+  const f = at.fallback;
+  const head = `  pgbench scale ${at.scale}${at.sourceBytes === undefined ? '' : ` (${mb(at.sourceBytes)})`}, into PostgreSQL 17:`;
+  if (!f.measured) return [head, `    not measured: ${f.reason}`];
+  const load = (l: LoadSummary) =>
+    `${l.description}; mean ${l.meanTps === undefined ? '—' : l.meanTps.toFixed(0)} tps over ${l.seconds} s`;
+  return [
+    head,
+    `    downtime ${(f.downtimeMs / 1000).toFixed(2)} s (pgferry's record: target frozen → source unfrozen): ${f.downtimeMs < DOWNTIME_GOAL_MS ? 'MET' : 'NOT MET'} (goal < ${DOWNTIME_GOAL_MS / 1000} s); \`pgferry fallback\` answered in ${f.commandSeconds.toFixed(1)} s`,
+    `    load: ${load(f.loads.source)}`,
+    `    then: ${load(f.loads.target)}`,
+    `    the old source against the frozen target (row counts, pgbench's balance and delta sums): ${
+      f.differences.length === 0 ? 'equal' : `DIFFER: ${f.differences.join('; ')}`
+    }`,
+    `    commands: ${f.commands.join('; ')}`,
+  ];
+}
+
 /** The text report: the tool table, the goals, the memory runs and pgferry's stages. */
 export function renderReport(r: BenchResults): string {
   const m = r.machine;
@@ -312,6 +341,8 @@ export function renderReport(r: BenchResults): string {
     }`,
     `goal — online cutover downtime under a pgbench write load, default validation, < ${DOWNTIME_GOAL_MS / 1000} s at every size:`,
     ...downtimesLines(r.downtimes),
+    `goal — the fallback window's way back (--fallback-window, then \`pgferry fallback\` under a write load on the new primary), < ${DOWNTIME_GOAL_MS / 1000} s:`,
+    ...fallbackLines(r.fallback),
     'goal — worker memory flat (no growth with table size):',
     ...memoryLines(r),
     '',

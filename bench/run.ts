@@ -6,11 +6,13 @@
 import { writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import { Cleanups } from './cleanup';
-import { startLogicalCluster } from './cluster';
+import { pg17BinDir } from '../test/helpers/pg17';
+import { startLogicalCluster, type Cluster } from './cluster';
 import { runDumpRestore, runPgcopydb } from './competitors';
 import { BenchConfigError, loadConfig, usage, type BenchConfig, type FleetSettings } from './config';
 import { dbUrl, dropDatabase, withClient } from './db';
 import { measureOnlineDowntime, type DowntimeAt } from './downtime';
+import { measureFallback, type FallbackAt } from './fallback';
 import { renderFleetReport } from './fleet-report';
 import { fleetBench } from './fleet-run';
 import { message, say } from './log';
@@ -75,33 +77,46 @@ async function onlineDowntimes(
   return measured;
 }
 
+/**
+ * A throw-away cluster with wal_level = logical and the shared server's settings (so that it pays
+ * what the other runs' source pays), of the shared server's major unless `binDir` says otherwise;
+ * taken down by the returned function or the cleanups.
+ */
+async function logicalCluster(machine: Machine, binDir?: string): Promise<[Cluster, () => Promise<void>]> {
+  const cluster = await startLogicalCluster({
+    binDir: binDir ?? `/usr/lib/postgresql/${machine.postgresMajor}/bin`,
+    port: await freePort(),
+    settings: Object.fromEntries(Object.entries(machine.postgresSettings).filter(([k]) => k !== 'wal_level')),
+  });
+  return [cluster, cleanups.add(() => cluster.stop())];
+}
+
+/** The online runs' source: pgbench's tables only, so that two sizes differ by scale alone. */
+async function onlineSource(config: BenchConfig, server: string, scale: number) {
+  say(`generating ${ONLINE_SOURCE} on a logical cluster (${server})…`);
+  const source = await generateSource(server, ONLINE_SOURCE, {
+    scale,
+    wideRows: 0,
+    wideBytes: config.wideBytes,
+    narrowRows: 0,
+  });
+  // pgbench_history has no key; its rows only ever arrive by INSERT, which replicates without
+  // one, but preflight rightly refuses a table whose updates could not: FULL identity satisfies it.
+  await withClient(dbUrl(server, ONLINE_SOURCE), (c) =>
+    c.query('ALTER TABLE public.pgbench_history REPLICA IDENTITY FULL'),
+  );
+  return source;
+}
+
 async function onlineDowntime(
   config: BenchConfig,
   machine: Machine,
   stack: DevStack,
   scale: number,
 ): Promise<DowntimeAt> {
-  const cluster = await startLogicalCluster({
-    binDir: `/usr/lib/postgresql/${machine.postgresMajor}/bin`,
-    port: await freePort(),
-    // The shared server's settings, so the source pays what the other runs' source pays.
-    settings: Object.fromEntries(Object.entries(machine.postgresSettings).filter(([k]) => k !== 'wal_level')),
-  });
-  const stopCluster = cleanups.add(() => cluster.stop());
+  const [cluster, stopCluster] = await logicalCluster(machine);
   try {
-    say(`generating ${ONLINE_SOURCE} on a logical cluster (${cluster.server})…`);
-    // pgbench's tables only, so that the two sizes differ by scale alone.
-    const source = await generateSource(cluster.server, ONLINE_SOURCE, {
-      scale,
-      wideRows: 0,
-      wideBytes: config.wideBytes,
-      narrowRows: 0,
-    });
-    // pgbench_history has no key; its rows only ever arrive by INSERT, which replicates without
-    // one, but preflight rightly refuses a table whose updates could not: FULL identity satisfies it.
-    await withClient(dbUrl(cluster.server, ONLINE_SOURCE), (c) =>
-      c.query('ALTER TABLE public.pgbench_history REPLICA IDENTITY FULL'),
-    );
+    const source = await onlineSource(config, cluster.server, scale);
     const downtime = await measureOnlineDowntime(stack, {
       sourceServer: cluster.server,
       sourceDatabase: ONLINE_SOURCE,
@@ -115,6 +130,46 @@ async function onlineDowntime(
     return { scale, sourceBytes: source.bytes, downtime };
   } finally {
     await stopCluster();
+  }
+}
+
+/**
+ * The fallback window's way back on the bench database (the smallest downtime scale): online from a
+ * source of the shared server's major into PostgreSQL 17 (the npm-shipped binaries), both on
+ * logical clusters, since the reverse replication publishes from the target.
+ */
+async function fallbackRun(config: BenchConfig, machine: Machine, stack: DevStack): Promise<FallbackAt> {
+  const scale = config.downtimeScales[0] ?? config.scale;
+  say(`fallback at pgbench scale ${scale}: online into PostgreSQL 17 with a fallback window, then back…`);
+  try {
+    const [source, stopSource] = await logicalCluster(machine);
+    const [target, stopTarget] = await logicalCluster(machine, await pg17BinDir());
+    try {
+      const made = await onlineSource(config, source.server, scale);
+      const fallback = await measureFallback(stack, {
+        sourceServer: source.server,
+        targetServer: target.server,
+        database: ONLINE_SOURCE,
+        name: `bench-fallback-${Date.now()}`,
+        jobs: config.jobs,
+        maxLoadSeconds: config.loadSeconds,
+      });
+      say(
+        fallback.measured
+          ? `fallback downtime ${fallback.downtimeMs} ms`
+          : `fallback not measured: ${fallback.reason}`,
+      );
+      return { scale, sourceBytes: made.bytes, fallback };
+    } finally {
+      await stopTarget();
+      await stopSource();
+    }
+  } catch (err) {
+    return {
+      scale,
+      sourceBytes: undefined,
+      fallback: { measured: false, reason: message(err), commands: [] },
+    };
   }
 }
 
@@ -168,6 +223,7 @@ async function bench(config: BenchConfig, argv: readonly string[]): Promise<Benc
   const base = ferryRounds[0]!;
 
   const downtimes = await onlineDowntimes(config, machine, stack);
+  const fallback = config.downtimeScales.length > 0 ? await fallbackRun(config, machine, stack) : undefined;
   await stop();
 
   const runs: PgferryRun[] = [base];
@@ -218,6 +274,7 @@ async function bench(config: BenchConfig, argv: readonly string[]): Promise<Benc
       }),
     ),
     downtimes,
+    fallback,
     largerCopydb,
     loadAverageAtEnd: os.loadavg(),
   };
@@ -313,7 +370,10 @@ async function main(argv: readonly string[]): Promise<number> {
       ...results.pgferryRuns,
       ...(results.largerCopydb ? [results.largerCopydb] : []),
     ].some((t) => t.error !== undefined || t.differences.length > 0);
-    const onlineLost = results.downtimes.some(({ downtime: d }) => d.measured && d.differences.length > 0);
+    const onlineLost = [
+      ...results.downtimes.map((at) => at.downtime),
+      ...(results.fallback ? [results.fallback.fallback] : []),
+    ].some((d) => d.measured && d.differences.length > 0);
     return broken || onlineLost ? 1 : 0;
   } catch (err) {
     say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
