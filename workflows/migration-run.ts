@@ -105,3 +105,8 @@ export function startRun(input: MigrationInput): MigrationRun {
     },
   };
 }
+
+/** The source and target of a step that works on both. */
+export function sides(run: MigrationRun): { source: string; target: string } {
+  return { source: run.input.source, target: run.input.target };
+}

@@ -16,7 +16,7 @@ import { allEnded } from './compensations';
 import { copyTables, type Copied } from './copy';
 import { fallbackWindow, openFallbackWindow } from './fallback';
 import { parseWorkflowInput } from './input';
-import { startRun, type MigrationRun } from './migration-run';
+import { sides, startRun, type MigrationRun } from './migration-run';
 import { cutover, downtimeSince, freezeOnSourceClock, verifyFence } from './cutover';
 import { gateUntilCutOver } from './gate-loop';
 import { copyUnderSlotSnapshot, replicate } from './online';
@@ -214,16 +214,18 @@ async function reject(run: MigrationRun, summary: Summary, decision: Decision): 
 
 /**
  * Finalize: the write fence verified (no write passed it on the frozen source), replication dropped
- * (online) and the target's ledger dropped — the point of no return, after which nothing is undone
- * — then the endpoint switched, retried until it succeeds (downtime: freeze → target ready), then
+ * (online) and the target's ledger dropped, side by side (a breached fence still rolls back) — the
+ * point of no return once all three have succeeded, after which nothing is undone — then the endpoint switched, retried until it succeeds (downtime: freeze → target ready), then
  * the fallback window, if asked for (workflows/fallback.ts).
  */
 async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number): Promise<MigrationResult> {
   const { input, progress } = run;
   progress.enter('finalize');
-  const writeFence = await verifyFence(run);
-  if (input.mode === 'online') await control.dropReplication(run.replication);
-  await control.finalizeTarget({ target: input.target });
+  const [writeFence] = await allEnded([
+    verifyFence(run),
+    input.mode === 'online' ? control.dropReplication(run.replication) : Promise.resolve(undefined),
+    control.finalizeTarget({ target: input.target }),
+  ]);
   run.rollback.seal();
   const opened = await openFallbackWindow(run);
   const downtimeMs = await downtimeSince(run, frozenAt);
@@ -240,9 +242,4 @@ async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number):
     ...(writeFence ? { writeFence } : {}),
     ...(await fallbackWindow(run, opened)),
   };
-}
-
-/** The source and target of a step that works on both. */
-function sides(run: MigrationRun): { source: string; target: string } {
-  return { source: run.input.source, target: run.input.target };
 }
