@@ -82,10 +82,15 @@ export const data = summarized({
 
 /**
  * The snapshot holder (online): one attempt only. If it dies, its exported snapshot is gone, and
- * the workflow restarts the copy from a new slot instead of retrying the holder.
+ * the workflow restarts the copy from a new slot instead of retrying the holder. On the control
+ * queue: it only keeps one idle connection open for the whole copy, and on the data queue each
+ * copying migration's holder took one of PGFERRY_DATA_CONCURRENCY's slots for as long as its
+ * copy ran, so that as many online migrations copying at once (a fleet's --concurrency 4, the
+ * default 4 data slots) held every slot and waited forever for chunks and snapshot waits that
+ * had none left.
  */
 export const holding = summarized({
-  taskQueue: DATA_TASK_QUEUE,
+  taskQueue: CONTROL_TASK_QUEUE,
   startToCloseTimeout: '7 days',
   heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
