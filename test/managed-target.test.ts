@@ -4,6 +4,7 @@ import type { CheckId } from '../domain/checks';
 import type { PreflightReport } from '../domain/migration';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import { createManagedAdmin, MANAGED_ADMIN } from './helpers/managed-admin';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { startPg17Cluster } from './helpers/pg17';
 import { useTemporalSuite } from './helpers/suite';
@@ -15,12 +16,7 @@ const PASSWORD = 'managed-source-secret';
 // Set before the activities' dependencies are made: they take the worker's environment as it is then.
 process.env[PASSWORD_ENV] = PASSWORD;
 
-/** The target's admin, set up the way a managed service (azure_pg_admin) sets up its customer's admin. */
-const ADMIN = 'cloudadmin';
-const ADMIN_SQL = `
-  CREATE ROLE ${ADMIN} LOGIN CREATEDB CREATEROLE;
-  GRANT pg_read_all_data, pg_write_all_data, pg_create_subscription TO ${ADMIN};
-  GRANT SET ON PARAMETER session_replication_role TO ${ADMIN}`;
+const ADMIN = MANAGED_ADMIN;
 
 /** Roles with memberships, owning the database's objects. */
 const ROLES_SQL = `
@@ -107,7 +103,7 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
       startPg17Cluster({ walLevel: 'logical' }),
     ]);
     await query(source.url(), ROLES_SQL);
-    await query(target.url(), ADMIN_SQL);
+    await createManagedAdmin(target.url());
   }, 180_000);
 
   afterAll(async () => {
@@ -336,28 +332,4 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
     const again = await run('online');
     expect(again.checks.filter((c) => !c.ok && c.severity === 'error')).toEqual([]);
   }, 300_000);
-
-  it('moves a small fleet online with --roles copy into the managed target: every member completes, identical', async () => {
-    const databases = ['mf_one', 'mf_two', 'mf_three'];
-    for (const [n, db] of databases.entries()) await createSource(db, 10 + 5 * n);
-    const run = await suite.client.fleet({
-      name: 'managed-fleet',
-      sourceServer: sourceUrl('postgres'),
-      targetServer: targetUrl('postgres'),
-      databases,
-      mode: 'online',
-      roles: 'copy',
-      waveSize: 2,
-      concurrency: 2,
-      approve: 'auto',
-      validate: 'counts',
-    });
-    const result = await run.result();
-    expect(result.outcome, JSON.stringify(result)).toBe('completed');
-    // The source users of the other tests (src_*, when they ran first) have REPLICATION and
-    // predefined roles the admin may not give: reported, as they should be.
-    expect(result.roles?.[0]?.notGranted.filter((n) => !n.role.startsWith('src_'))).toEqual([]);
-    for (const m of result.members) expect(m.record, m.database).toMatchObject({ state: 'completed' });
-    for (const db of databases) await expectEqual(db);
-  }, 600_000);
 });

@@ -189,7 +189,7 @@ export async function startPg17Cluster(
  * option) plus `m` is mapped back; any other `m` (MAINTAIN granted alone) cannot come from a 15
  * source and stays a difference.
  */
-function relationAclAs15(acl: string): string {
+export function relationAclAs15(acl: string): string {
   return acl.replace(/=(a\*?r\*?w\*?d\*?D\*?x\*?t\*?)m\*?\//g, '=$1/');
 }
 
