@@ -49,8 +49,8 @@ export async function currentLsn(deps: ActivityDeps, input: OnSource): Promise<{
   );
 }
 
-/** currentLsn's work on an open connection to the source. */
-async function markFinalLsn(client: Client): Promise<{ lsn: string }> {
+/** currentLsn's work on an open connection to the source database (freezeSource marks it this way too). */
+export async function markFinalLsn(client: Client): Promise<{ lsn: string }> {
   // Its commit waits for the flush, and for a synchronous standby where the source has one.
   return withTransaction(
     client,
@@ -96,12 +96,7 @@ export async function waitForReplay(
         const replay = await pollUntil(
           { intervalMs: POLL_MS, signal: hb.signal, what: 'waiting for the replay' },
           async () => {
-            const { rows } = await client.query<{ confirmed_lsn: string | null; reached: boolean | null }>(
-              SLOT_REACHED,
-              [input.slot, lsn],
-            );
-            const row = rows[0];
-            if (row?.confirmed_lsn == null) throw noSlot(input.slot);
+            const row = await slotReached(client, input.slot, lsn);
             hb.update({ detail: `lsn ${row.confirmed_lsn} of ${lsn}` });
             const waitedMs = Date.now() - started;
             if (row.reached) return { waitedMs, confirmedLsn: row.confirmed_lsn, reached: true };
@@ -116,6 +111,41 @@ export async function waitForReplay(
         return { lsn, ...replay, ...(ddlFailed === undefined ? {} : { ddlFailed }) };
       },
     ),
+  );
+}
+
+/** How far the slot's consumer has confirmed, and whether that reaches `lsn`; a slot that is gone is an error. */
+async function slotReached(
+  client: Client,
+  slot: string,
+  lsn: string,
+): Promise<{ confirmed_lsn: string; reached: boolean }> {
+  const { rows } = await client.query<{ confirmed_lsn: string | null; reached: boolean | null }>(
+    SLOT_REACHED,
+    [slot, lsn],
+  );
+  const row = rows[0];
+  if (row?.confirmed_lsn == null) throw noSlot(slot);
+  return { confirmed_lsn: row.confirmed_lsn, reached: row.reached === true };
+}
+
+/**
+ * Waits, polling the source's slot, until its consumer has confirmed `lsn`, or until `signal` ends
+ * the wait (the cutover's deadline cancels it). No deadline of its own.
+ */
+export async function untilConfirmed(
+  deps: ActivityDeps,
+  after: { source: WaitForReplayInput['source']; slot: string; lsn: string },
+  signal: AbortSignal,
+): Promise<void> {
+  await withClient(
+    after.source,
+    deps.env,
+    replicationStep('source', `reading slot ${after.slot}`),
+    (client) =>
+      pollUntil({ intervalMs: POLL_MS, signal, what: 'waiting for the replay' }, async () =>
+        (await slotReached(client, after.slot, after.lsn)).reached ? true : undefined,
+      ),
   );
 }
 

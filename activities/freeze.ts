@@ -4,6 +4,7 @@ import { withDatabase } from '../domain/connection';
 import { ErrorCode, PgferryError } from '../domain/errors';
 import { pause, throwIfCancelled } from './cancel';
 import type { ActivityDeps } from './deps';
+import { markFinalLsn } from './cutover';
 import { createFenceSlot, describeSession, readBaseline, watchSession, type FenceSetup } from './fence';
 import { type Heartbeat, withHeartbeat } from './heartbeat';
 import { databaseInfo } from './pg/catalog';
@@ -41,6 +42,8 @@ export interface FreezeResult {
    */
   readonly sourceClockMs?: number;
   readonly fence: FenceSetup;
+  /** The source's final LSN (markFinalLsn): the replay is complete once the target has confirmed it. */
+  readonly finalLsn?: string;
 }
 
 /** What unfreezeSource put back. */
@@ -84,7 +87,7 @@ export async function freezeSource(deps: ActivityDeps, input: FreezeSourceInput)
         takeFreezeTurn(client, spec.database, hb),
       );
       // The watch's session opens before the fence, so that its set-up is not downtime: it is
-      // spared by its pid when the older sessions end, and it writes nothing.
+      // spared by its pid when the older sessions end, and writes nothing but the cutover's message.
       return withClient(spec, deps.env, fenceStep('starting the watch on the fence'), async (watch) => {
         const session = await watchSession(watch);
         const set = await inStep(client, step, async () => {
@@ -104,7 +107,10 @@ export async function freezeSource(deps: ActivityDeps, input: FreezeSourceInput)
           input.fence === undefined
             ? { slotSkipped: 'the freeze was given no fence name' }
             : await createFenceSlot(watch, input.fence, session);
+        // After the fence and its slot: every write the source took ends below it.
+        const final = input.markFinalLsn ? await markFinalLsn(watch) : undefined;
         return {
+          ...(final === undefined ? {} : { finalLsn: final.lsn }),
           terminated: set.terminated,
           frozenAt: set.frozenAt,
           sourceClockMs: set.sourceClockMs,

@@ -1,4 +1,5 @@
-import type { OnBoth } from '../domain/activity-inputs';
+import type { SyncSequencesInput } from '../domain/activity-inputs';
+import { untilConfirmed } from './cutover';
 import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { compareSequences, readSequences } from './pg/catalog';
@@ -19,9 +20,13 @@ export interface SequencesSynced {
  * shared sequences alike) to the source's position (a fallback calls it with the sides swapped).
  * Idempotent: setval to the same value twice changes nothing.
  */
-export async function syncSequences(deps: ActivityDeps, input: OnBoth): Promise<SequencesSynced> {
+export async function syncSequences(deps: ActivityDeps, input: SyncSequencesInput): Promise<SequencesSynced> {
   // It runs while the source is frozen, and a setval waits behind whatever holds its sequence.
   return withHeartbeat('syncing the sequences', async (hb) => {
+    if (input.after !== undefined) {
+      hb.update({ detail: `waiting for the target to confirm ${input.after.lsn}` });
+      await untilConfirmed(deps, input.after, hb.signal);
+    }
     hb.update({ detail: 'reading the sequences' });
     const values = await withClient(
       input.source,

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
 import { qualifiedTableName } from '../domain/chunks';
-import type { OnSource, OnTarget, TableRows, ValidateTablesInput } from '../domain/activity-inputs';
+import type {
+  CountTargetRowsInput,
+  OnSource,
+  TableRows,
+  ValidateTablesInput,
+} from '../domain/activity-inputs';
+import { untilConfirmed } from './cutover';
 import { MISSING_TABLE_ROWS, type TableValidation, type ValidationReport } from '../domain/migration';
 import type { TableRef } from '../domain/tables';
 import type { ActivityDeps } from './deps';
@@ -118,9 +124,22 @@ export function countSourceRows(deps: ActivityDeps, input: OnSource): Promise<{ 
 
 /**
  * Counts every table's own rows on the target in one snapshot: the online cutover's side of the
- * comparison with countSourceRows, once the target has replayed the frozen source. Reads only.
+ * comparison with countSourceRows, once the target has replayed the frozen source (with `after`:
+ * once the source's slot has confirmed its final LSN, waited for here). Reads only.
  */
-export function countTargetRows(deps: ActivityDeps, input: OnTarget): Promise<{ tables: TableRows[] }> {
+export async function countTargetRows(
+  deps: ActivityDeps,
+  input: CountTargetRowsInput,
+): Promise<{ tables: TableRows[] }> {
+  if (input.after !== undefined) {
+    const hb = startHeartbeat();
+    try {
+      hb.update({ detail: `waiting for the target to confirm ${input.after.lsn}` });
+      await untilConfirmed(deps, input.after, hb.signal);
+    } finally {
+      hb.stop();
+    }
+  }
   return countTables(deps, input.target, 'target');
 }
 

@@ -72,6 +72,11 @@ const FenceName = SlotName;
 export const FreezeSourceInput = OnSource.extend({
   /** The fence's name: without one, the freeze creates no slot, and saves its originals as pgferry's. */
   fence: FenceName.optional(),
+  /**
+   * The online cutover: once frozen, the source's final LSN is marked (the cutover message) and
+   * returned, so that the replay's wait and the target's count can both start at once.
+   */
+  markFinalLsn: z.boolean().optional(),
 });
 /** Input of freezeSource and unfreezeSource. */
 export type FreezeSourceInput = z.output<typeof FreezeSourceInput>;
@@ -430,6 +435,28 @@ export type WatchReplicationInput = z.output<typeof WatchReplicationInput>;
 export const CreateSubscriptionInput = ReplicationLagInput.extend(CreatePublicationInput.shape);
 /** Input of createSubscription. */
 export type CreateSubscriptionInput = z.output<typeof CreateSubscriptionInput>;
+
+/**
+ * A step of the online cutover that needs the target to have replayed the frozen source: it waits
+ * until the source's slot has confirmed `lsn` (the final LSN) itself, so that the cutover starts it
+ * beside the replay's wait and it goes on the moment the target has everything, with no workflow
+ * step between. It waits until then or until cancelled (the cutover's deadline).
+ */
+const AfterReplay = z.object({ source: ConnectionSpec, slot: SlotName, lsn: Lsn });
+
+/** Input of countTargetRows; with `after`, it counts once the target has replayed (AfterReplay). */
+export const CountTargetRowsInput = OnTarget.extend({ after: AfterReplay.optional() });
+/** Input of countTargetRows. */
+export type CountTargetRowsInput = z.output<typeof CountTargetRowsInput>;
+
+/**
+ * Input of syncSequences; with `after`, it reads and sets them once the target has replayed
+ * (AfterReplay): a sequence created on the source just before the freeze reaches the target
+ * through the replay of its schema change.
+ */
+export const SyncSequencesInput = OnBoth.extend({ after: AfterReplay.optional() });
+/** Input of syncSequences. */
+export type SyncSequencesInput = z.output<typeof SyncSequencesInput>;
 
 /** Input of waitForReplay. */
 export const WaitForReplayInput = ReplicationLagInput.extend({

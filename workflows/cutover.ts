@@ -1,12 +1,11 @@
 import type { FenceSetup } from '../activities/fence';
-import type { TableRows } from '../domain/activity-inputs';
 import type { WriteFenceReport } from '../domain/migration';
 import { fenceSlotName } from '../domain/names';
-import { control, data } from './activities';
+import { control } from './activities';
 import type { Copied } from './copy';
 import type { MigrationRun } from './migration-run';
 import { drainToFrozenSource } from './online';
-import { settleFrozen, type Settled } from './settle';
+import { settleFrozen, startFrozenSide, type FrozenSide, type Settled } from './settle';
 import { cutoverTimedOut, lookBeforeFreeze } from './watch';
 
 /** How each run's freeze left its write fence, for verifyFence (a run is frozen once at most). */
@@ -16,17 +15,25 @@ const fences = new WeakMap<MigrationRun, FenceSetup>();
  * Freezes the source behind a write fence named after the workflow (a rollback unfreezes it,
  * settings restored and slot dropped); returns when it was frozen.
  */
-export async function freeze(run: MigrationRun): Promise<{ frozenAt: number; sourceClockMs: number }> {
+export async function freeze(
+  run: MigrationRun,
+  markFinalLsn = false,
+): Promise<{ frozenAt: number; sourceClockMs: number; finalLsn?: string }> {
   const { source } = run.input;
   const fence = fenceSlotName(run.id);
   run.rollback.push('unfreezeSource', async () => {
     await control.unfreezeSource({ source, fence });
   });
-  const frozen = await control.freezeSource({ source, fence });
+  const frozen = await control.freezeSource({ source, fence, ...(markFinalLsn ? { markFinalLsn } : {}) });
   // A result recorded before the fence was watched has none: nothing to verify then.
   if (frozen.fence !== undefined) fences.set(run, frozen.fence);
   // A result recorded before the source's clock was read: the worker's clock, as then.
-  return { frozenAt: frozen.frozenAt, sourceClockMs: frozen.sourceClockMs ?? frozen.frozenAt };
+  const sourceClockMs = frozen.sourceClockMs ?? frozen.frozenAt;
+  return {
+    frozenAt: frozen.frozenAt,
+    sourceClockMs,
+    ...(frozen.finalLsn ? { finalLsn: frozen.finalLsn } : {}),
+  };
 }
 
 /**
@@ -70,27 +77,29 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
   if (!run.readiness.ready) {
     return { notDone: `cutover not started, the source was not frozen: ${run.readiness.why}` };
   }
-  // The frozen source's rows are counted while the target replays its last changes, and the
-  // target's once it has: the two counts overlap, and the outage holds about one, not two.
-  const counting: { rows?: Promise<TableRows[]> } = {};
+  // Everything the frozen source allows starts with the replay's wait, in one step: both sides'
+  // counts (the target's once it has confirmed the final LSN), sequences, large objects, statistics.
+  const side: { started?: FrozenSide } = {};
   const drained = await drainToFrozenSource(
     run,
     async () => {
-      const at = await freezeOnSourceClock(run);
-      if (run.input.validate !== 'none') counting.rows = countFrozenSource(run);
-      return at;
+      const frozen = await freeze(run, true);
+      side.started = startFrozenSide(run, copied, frozen.finalLsn);
+      return { frozenAt: frozen.sourceClockMs, lsn: frozen.finalLsn };
     },
     () => unfreeze(run),
   ).catch(async (err: unknown) => {
-    // Nothing runs beside the rollback: the count ends first.
-    await counting.rows?.catch(() => undefined);
+    // Nothing runs beside the rollback: the frozen side's steps end first.
+    await side.started?.abandon();
     throw err;
   });
   if (drained.replayed) {
-    // The target's side is counted now, beside the source's count if that still runs.
-    return { cut: { frozenAt: drained.frozenAt, settled: await settleFrozen(run, copied, counting.rows) } };
+    const started = side.started;
+    if (started === undefined) throw new Error('cutover: drained a source that the freeze did not report');
+    return { cut: { frozenAt: drained.frozenAt, settled: await settleFrozen(run, started) } };
   }
-  await counting.rows?.catch(() => undefined);
+  // Unfrozen already: the target's count would wait for a replay that is not coming.
+  await side.started?.abandon();
   if (drained.ddlFailed !== undefined) {
     // The gate's watch says the same at its next look; until then the readiness holds it.
     run.readiness.set('replication', drained.ddlFailed);
@@ -108,11 +117,6 @@ export async function cutover(run: MigrationRun, copied: Copied): Promise<Cutove
  */
 export async function freezeOnSourceClock(run: MigrationRun): Promise<number> {
   return (await freeze(run)).sourceClockMs;
-}
-
-/** The frozen source's row counts (an activity on the data queue; only reads). */
-async function countFrozenSource(run: MigrationRun): Promise<TableRows[]> {
-  return (await data.countSourceRows({ source: run.input.source })).tables;
 }
 
 /**

@@ -125,14 +125,14 @@ export type Drained =
  */
 export async function drainToFrozenSource(
   run: MigrationRun,
-  freeze: () => Promise<number>,
+  freeze: () => Promise<{ frozenAt: number; lsn: string | undefined }>,
   unfreeze: () => Promise<void>,
 ): Promise<Drained> {
-  const frozenAt = await freeze();
+  const { frozenAt, lsn } = await freeze();
   const timeoutMs = run.input.cutoverTimeoutSeconds * 1000;
-  // The replay's step marks the source's final LSN itself: one step less in the outage.
+  // The freeze marked the source's final LSN (else the replay's step marks it itself).
   const replay = await withinDeadline(timeoutMs + REPLAY_GRACE_MS, () =>
-    watching.waitForReplay({ ...run.replication, timeoutMs }),
+    watching.waitForReplay({ ...run.replication, timeoutMs, ...(lsn ? { lsn } : {}) }),
   );
   if (replay?.reached && replay.ddlFailed === undefined) return { replayed: true, frozenAt };
   await unfreeze();

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
 import { qualifiedTableName } from '../domain/chunks';
 import { ErrorCode } from '../domain/errors';
 import type { TableRows } from '../domain/activity-inputs';
@@ -48,35 +48,78 @@ export async function settle(
   return { sequences, largeObjects, validation };
 }
 
+/** The online cutover's steps on the frozen source, started at the freeze (startFrozenSide). */
+export interface FrozenSide {
+  /** Sequences, large objects, both sides' counts (none with --validate none), statistics. */
+  readonly ended: Promise<
+    [
+      Awaited<ReturnType<typeof control.syncSequences>>,
+      Awaited<ReturnType<typeof data.copyLargeObjects>>,
+      TableRows[] | undefined,
+      TableRows[] | undefined,
+      unknown,
+    ]
+  >;
+  /** Cancels what still runs and waits until all have ended (a cutover that did not go through). */
+  abandon(): Promise<void>;
+}
+
 /**
- * The online cutover's final steps, once the target has replayed the frozen source: sequences,
- * large objects, statistics and the target's row counts at once (the rows changed only through
- * replication, which has stopped with the source), compared with the frozen source's counts
- * (`sourceRows`, counted beside the replay). The checksums were compared while replicating; what
- * can have changed since is checked here on both sides, each read once. A target that differs
- * fails the migration with ValidationFailed and the report.
+ * Starts, beside the replay's wait, everything the frozen source allows: large objects (not
+ * replicated), the statistics and the frozen source's counts at once; the sequences and the
+ * target's counts once the source's slot has confirmed `finalLsn` (the activities wait for it
+ * themselves: a sequence created just before the freeze arrives with the replay). The outage then
+ * holds the longest of them, with no workflow step between the replay and the target's side.
+ * With --validate none, nothing is counted.
  */
-export async function settleFrozen(
+export function startFrozenSide(
   run: MigrationRun,
   early: DoneEarly,
-  sourceRows: Promise<readonly TableRows[]> | undefined,
-): Promise<Settled> {
-  const { input } = run;
+  finalLsn: string | undefined,
+): FrozenSide {
+  const { input, replication } = run;
   const both = { source: input.source, target: input.target };
-  const counting = sourceRows === undefined ? undefined : data.countTargetRows({ target: input.target });
-  const [seq, lo, targetRows, frozenRows] = await allEnded([
-    control.syncSequences(both),
-    data.copyLargeObjects(both),
-    counting ?? Promise.resolve(undefined),
-    sourceRows ?? Promise.resolve(undefined),
-    data.analyzeTarget({ target: input.target, skip: [...early.analyzed] }),
-  ]);
+  const after =
+    finalLsn === undefined ? undefined : { source: input.source, slot: replication.slot, lsn: finalLsn };
+  const count = input.validate === 'none' ? undefined : after;
+  const scope = new CancellationScope();
+  const ended = scope.run(() =>
+    allEnded([
+      control.syncSequences({ ...both, ...(after ? { after } : {}) }),
+      data.copyLargeObjects(both),
+      count ? data.countSourceRows({ source: input.source }).then((r) => r.tables) : none(),
+      count ? data.countTargetRows({ target: input.target, after: count }).then((r) => r.tables) : none(),
+      data.analyzeTarget({ target: input.target, skip: [...early.analyzed] }),
+    ]),
+  );
+  // Awaited later (settleFrozen or abandon): a failure meanwhile is not an unhandled rejection.
+  ended.catch(() => undefined);
+  return {
+    ended,
+    abandon: async () => {
+      scope.cancel();
+      await ended.catch(() => undefined);
+    },
+  };
+}
+
+const none = () => Promise.resolve(undefined);
+
+/**
+ * The online cutover's final steps, once the target has replayed the frozen source: what
+ * startFrozenSide began, and the target's row counts (the rows changed only through replication,
+ * which has stopped with the source) compared with the frozen source's. The checksums were compared
+ * while replicating; what can have changed since is checked here on both sides, each read once. A
+ * target that differs fails the migration with ValidationFailed and the report.
+ */
+export async function settleFrozen(run: MigrationRun, side: FrozenSide): Promise<Settled> {
+  const [seq, lo, frozenRows, targetRows] = await side.ended;
   if (frozenRows === undefined || targetRows === undefined) {
     return { sequences: seq.sequences, largeObjects: lo.largeObjects };
   }
   const validation = countsReport({
     sourceRows: frozenRows,
-    targetRows: targetRows.tables,
+    targetRows,
     sequences: seq.compared,
     largeObjects: { source: lo.largeObjects, target: lo.targetLargeObjects },
   });
