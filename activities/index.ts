@@ -14,7 +14,7 @@ import {
 import { captureDdl, joinNewTables, listDdlChanges } from './ddl';
 import { approveDdlChange } from './ddl-approval';
 import { verifyFence } from './fence';
-import { listDatabases } from './fleet';
+import { listDatabases, replicationRoom } from './fleet';
 import { dropOwnTarget, freezeSource, unfreezeSource } from './freeze';
 import { copyLargeObjects } from './large-objects';
 import { notifyTargets, sendNotification } from './notify';
@@ -107,22 +107,25 @@ export function createActivities(deps: ActivityDeps) {
     notifyTargets: activity(In.NotifyTargetsInput, (i) => notifyTargets(deps, i)),
     notify: activity(In.NotifyInput, (i) => sendNotification(deps, i)),
     listDatabases: activity(In.OnSource, (i) => listDatabases(deps, i)),
+    replicationRoom: activity(In.OnBoth, (i) => replicationRoom(deps, i)),
     // It waits for another copy of roles on the same target (a lock): it heartbeats meanwhile.
     copyRoles: activity(In.CopyRolesInput, (i) => withHeartbeat('copying roles', () => copyRoles(deps, i))),
-    /** A reminder that a migration waits for a decision, in the worker's log (chat and webhooks get it from `notify`). */
-    remindApproval: activity(In.RemindApprovalInput, (input) => {
-      deps.logger.warn(
-        input,
-        input.secondsLeft > 0 ? 'migration waits for approval' : 'approval deadline passed; still waiting',
-      );
-      return Promise.resolve();
-    }),
+    remindApproval: activity(In.RemindApprovalInput, (input) => remindApproval(deps, input)),
     /** Drops the ledger: the target holds nothing of pgferry's any more. Returns when (for downtime). */
     finalizeTarget: activity(In.OnTarget, async (input) => {
       await dropLedger(deps, input);
       return { at: Date.now() };
     }),
   });
+}
+
+/** A reminder that a migration waits for a decision, in the worker's log (chat and webhooks get it from `notify`). */
+function remindApproval(deps: ActivityDeps, input: In.RemindApprovalInput): Promise<void> {
+  deps.logger.warn(
+    input,
+    input.secondsLeft > 0 ? 'migration waits for approval' : 'approval deadline passed; still waiting',
+  );
+  return Promise.resolve();
 }
 
 /** The activities pgferry's workflows call, by name; workflows import this as a type only. */

@@ -289,16 +289,56 @@ export interface RolesPair {
 export function rolesPairs(input: FleetInput, members: readonly FleetMember[]): RolesPair[] {
   if (!input.plan)
     return [{ source: serverUrl(input.sourceServer ?? ''), target: serverUrl(input.targetServer ?? '') }];
+  const seen = new Map<string, RolesPair>();
+  for (const m of members)
+    if (!seen.has(pairKey(m))) seen.set(pairKey(m), { source: m.source, target: m.target });
+  return [...seen.values()];
+}
+
+/** A pair's servers as `host:port host:port`: two URLs of databases on the same servers give one key. */
+function pairKey(pair: RolesPair): string {
   const server = (url: string) => {
     const parsed = tryParseConnectionUrl(url);
     return 'spec' in parsed ? `${parsed.spec.host}:${parsed.spec.port}` : url;
   };
-  const seen = new Map<string, RolesPair>();
-  for (const m of members) {
-    const key = `${server(m.source)} ${server(m.target)}`;
-    if (!seen.has(key)) seen.set(key, { source: m.source, target: m.target });
-  }
-  return [...seen.values()];
+  return `${server(pair.source)} ${server(pair.target)}`;
+}
+
+/** What a server pair has room for now: the source's free slots and WAL senders, the target's free apply workers. */
+export interface ReplicationRoom {
+  readonly slots: number;
+  readonly senders: number;
+  readonly workers: number;
+}
+
+/**
+ * The most members of one wave on `pair` (one of rolesPairs): online with approval by wave or by
+ * member, that many replicate at once, each waiting at its gate with its subscription.
+ */
+export function replicatingAtOnce(
+  input: FleetInput,
+  members: readonly FleetMember[],
+  pair: RolesPair,
+): number {
+  const key = pairKey(pair);
+  const perWave = new Map<number, number>();
+  for (const m of members)
+    if (!input.plan || pairKey(m) === key) perWave.set(m.wave, (perWave.get(m.wave) ?? 0) + 1);
+  return Math.max(0, ...perWave.values());
+}
+
+/** What a pair with `room` lacks for `needed` subscriptions at once, each naming its setting; empty when they fit. */
+export function replicationShortfall(needed: number, room: ReplicationRoom): string[] {
+  const short: string[] = [];
+  if (room.slots < needed)
+    short.push(`the source server has ${room.slots} free replication slot(s) (max_replication_slots)`);
+  if (room.senders < needed)
+    short.push(`the source server has ${room.senders} free WAL sender(s) (max_wal_senders)`);
+  if (room.workers < needed)
+    short.push(
+      `the target server has ${room.workers} free logical replication worker(s) (max_logical_replication_workers, within max_worker_processes)`,
+    );
+  return short;
 }
 
 /** The number of waves of a planned fleet. */

@@ -69,7 +69,8 @@ describe('pgferry fleet --all --mode online: twenty databases and six roles into
   beforeAll(async () => {
     [source, target] = await Promise.all([
       startThrowawayCluster({ walLevel: 'logical', auth: 'scram', password: PASSWORD }),
-      // A wave of five subscriptions replicates at once: an apply worker each (17 has four by default).
+      // A wave of five subscriptions replicates at once: an apply worker each (17 has four by default,
+      // with which the fleet is refused at its plan).
       startPg17Cluster({
         walLevel: 'logical',
         settings: ['max_logical_replication_workers = 8', 'max_worker_processes = 16'],
@@ -112,7 +113,7 @@ describe('pgferry fleet --all --mode online: twenty databases and six roles into
     );
   };
 
-  it('preflight names the GRANTs the admin lacks; granted, the fleet moves every database online in waves under writes, each identical, roles equal, no replication left', async () => {
+  it('preflight names the GRANTs the admin lacks, the fleet the apply workers a wave needs; granted, the fleet moves every database online in waves under writes, each identical, roles equal, no replication left', async () => {
     // Preflight as each member runs it (online, roles copied): the admin's missing rights, each the statement that grants it.
     const preflight = () =>
       runActivity(activities.runPreflight, {
@@ -141,6 +142,37 @@ describe('pgferry fleet --all --mode online: twenty databases and six roles into
     const after = await preflight();
     expect(after.checks.filter((c) => !c.ok && c.severity === 'error')).toEqual([]);
 
+    // A wave of ten would replicate ten members at once at its gate: the target has eight apply
+    // workers, so the fleet is refused before anything starts, naming the setting.
+    const fleetArgs = (name: string, waveSize: number) => [
+      'fleet',
+      '--name',
+      name,
+      '--source-server',
+      sourceUrl('postgres'),
+      '--target-server',
+      targetUrl('postgres'),
+      '--all',
+      '--mode',
+      'online',
+      '--roles',
+      'copy',
+      '--wave-size',
+      String(waveSize),
+      '--concurrency',
+      '4',
+      '--approve',
+      'waves',
+      '--json',
+    ];
+    const wide = await runPgferry(fleetArgs(`${FLEET}wide`, 10), suite.env);
+    expect(wide.code, wide.stdout + wide.stderr).toBe(2);
+    expect(wide.stdout + wide.stderr).toContain(
+      "a wave's 10 members replicate at once, but the target server has 8 free logical replication worker(s) (max_logical_replication_workers",
+    );
+    expect(wide.stdout + wide.stderr).toContain('--wave-size 8 or less');
+    expect(await query(target.url(), `SELECT rolname FROM pg_roles WHERE rolname = 'app_owner'`)).toEqual([]);
+
     // An application writes to one member while it copies, replicates and waits at its gate.
     const writer = startWriter(
       source.url(WRITTEN),
@@ -152,30 +184,7 @@ describe('pgferry fleet --all --mode online: twenty databases and six roles into
       ],
       50,
     );
-    const started = await runPgferry(
-      [
-        'fleet',
-        '--name',
-        FLEET,
-        '--source-server',
-        sourceUrl('postgres'),
-        '--target-server',
-        targetUrl('postgres'),
-        '--all',
-        '--mode',
-        'online',
-        '--roles',
-        'copy',
-        '--wave-size',
-        '5',
-        '--concurrency',
-        '4',
-        '--approve',
-        'waves',
-        '--json',
-      ],
-      suite.env,
-    );
+    const started = await runPgferry(fleetArgs(FLEET, 5), suite.env);
     expect(started.code, started.stderr).toBe(0);
 
     let written = 0;

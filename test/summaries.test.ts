@@ -124,6 +124,7 @@ const SAMPLES: { [K in keyof Activities]: ActivityInput<K> } = {
   remindApproval: { name: 'shop', secondsLeft: 30, approvers: ['alice'] },
   finalizeTarget: { target: DST },
   listDatabases: { source: SRC },
+  replicationRoom: { source: SRC, target: DST },
   copyRoles: { source: SRC, target: DST, passwords: true, database: true },
   notifyTargets: { targets: ['slack:C0123', 'webhook:https://hooks.example/secret?token=x'] },
   notify: {

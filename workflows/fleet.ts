@@ -4,6 +4,8 @@ import {
   chooseDatabases,
   FleetInput,
   planMembers,
+  replicatingAtOnce,
+  replicationShortfall,
   rolesPairs,
   waveCount,
   type FleetCarry,
@@ -103,6 +105,8 @@ async function plan(input: FleetInput, progress: Progress): Promise<FleetCarry> 
   try {
     const members = planMembers(input, input.plan ? [] : chooseDatabases(input, listed));
     members.forEach((member, i) => checkMember(input, member, i));
+    if (input.mode === 'online' && input.approve !== 'auto' && input.roles !== 'only')
+      await checkReplicationRoom(input, members);
     const records = Object.fromEntries(
       members.map((m) => [m.name, { state: 'pending', attempts: 0 } as const]),
     );
@@ -110,6 +114,32 @@ async function plan(input: FleetInput, progress: Progress): Promise<FleetCarry> 
     return { members, records, wave: 1, ...(roles ? { roles } : {}) };
   } catch (err) {
     throw toWorkflowFailure(err);
+  }
+}
+
+/**
+ * Online, approved by wave or member by member, every member of a wave ends up replicating at its
+ * gate at once: a slot and a WAL sender each on the source, a subscription (an apply worker) each
+ * on the target. A wave that does not fit would wait for ever (its last members find no worker and
+ * never catch up, so the wave never reaches its approval); it is refused here, before anything
+ * starts, naming the settings. Approved automatically, members cut over as they catch up and free
+ * their room for the next.
+ */
+async function checkReplicationRoom(input: FleetInput, members: readonly FleetMember[]): Promise<void> {
+  for (const pair of rolesPairs(input, members)) {
+    const needed = replicatingAtOnce(input, members, pair);
+    const room = await control.replicationRoom(pair);
+    const short = replicationShortfall(needed, room);
+    if (short.length === 0) continue;
+    const fits = Math.max(1, Math.min(room.slots, room.senders, room.workers));
+    throw new PgferryError(
+      ErrorCode.InvalidInput,
+      `waveSize: online with --approve ${input.approve}, a wave's ${needed} members replicate at once, but ${short.join('; ')}`,
+      {
+        field: 'waveSize',
+        fix: `use --wave-size ${fits} or less, or raise those settings on the servers (a restart), or --approve auto`,
+      },
+    );
   }
 }
 

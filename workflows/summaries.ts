@@ -161,6 +161,8 @@ const SUMMARIES: { readonly [K in keyof Activities]: (input: ActivityInput<K>) =
   notifyTargets: (i) =>
     `resolve notification targets (${i.targets.length === 0 ? 'none given' : `${i.targets.length} given`})`,
   listDatabases: (i) => `list the databases of the server of ${db(i.source)}`,
+  replicationRoom: (i) =>
+    `count the free replication slots and WAL senders of the server of ${db(i.source)} and the free apply workers of the server of ${db(i.target)}`,
   copyRoles: (i) =>
     `copy roles${i.passwords ? ' with their pg_authid hashes' : ''} from the server of ${db(i.source)} to the server of ${db(i.target)}${i.database ? ", with the database's settings and privileges" : ''}`,
   notify: (i) =>

@@ -33,3 +33,20 @@ export function dropDatabaseSql(name: string): string {
  */
 export const FLEET_DATABASES = `
   SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname`;
+
+/**
+ * What a source server can give more logical replication: free slots (every slot counts, active
+ * or not) and free WAL senders (backend_type is visible to every user).
+ */
+export const SOURCE_REPLICATION_ROOM = `
+  SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS slots,
+         current_setting('max_wal_senders')::int
+           - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS senders`;
+
+/**
+ * Free logical replication workers on a target server: an enabled subscription takes one apply
+ * worker for as long as it lives (subenabled is readable by every user).
+ */
+export const TARGET_REPLICATION_ROOM = `
+  SELECT current_setting('max_logical_replication_workers')::int
+           - (SELECT count(*) FROM pg_subscription WHERE subenabled)::int AS workers`;
