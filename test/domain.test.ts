@@ -1,5 +1,12 @@
 import { batchChunks } from '../domain/chunks';
 import { countsReport } from '../domain/counts-report';
+import {
+  FleetInput,
+  planMembers,
+  replicatingAtOnce,
+  replicationShortfall,
+  rolesPairs,
+} from '../domain/fleet';
 import { MISSING_TABLE_ROWS } from '../domain/migration';
 import { describe, expect, it } from 'vitest';
 import { formatBytes, formatCount, formatDuration, formatFigures, formatStages } from '../client/format';
@@ -629,5 +636,41 @@ describe('countsReport (the online cutover’s validation)', () => {
     const lo = countsReport({ ...base, sequences: [seq], largeObjects: { source: 2, target: 1 } });
     expect(lo.ok).toBe(false);
     expect(lo.largeObjects).toEqual({ source: 2, target: 1, ok: false });
+  });
+});
+
+describe("a fleet's room for replication (online, approved by wave or member)", () => {
+  it('counts the largest wave on each server pair of a plan, and names each setting a pair lacks', () => {
+    const entry = (host: string, db: string) => ({
+      source: `postgres://u@src:5432/${db}`,
+      target: `postgres://u@${host}:5432/${db}`,
+    });
+    // Waves of three: a, b, c (two on t1, one on t2), then d, e (both on t2).
+    const input = FleetInput.parse({
+      name: 'room',
+      mode: 'online',
+      waveSize: 3,
+      plan: [entry('t1', 'a'), entry('t1', 'b'), entry('t2', 'c'), entry('t2', 'd'), entry('t2', 'e')],
+    });
+    const members = planMembers(input, []);
+    const pairs = rolesPairs(input, members);
+    expect(pairs.map((p) => replicatingAtOnce(input, members, p))).toEqual([2, 2]);
+    const all = FleetInput.parse({
+      name: 'room',
+      mode: 'online',
+      waveSize: 5,
+      sourceServer: 'postgres://u@src:5432/postgres',
+      targetServer: 'postgres://u@t1:5432/postgres',
+      databases: ['a', 'b', 'c'],
+    });
+    const three = planMembers(all, ['a', 'b', 'c']);
+    expect(replicatingAtOnce(all, three, rolesPairs(all, three)[0]!)).toBe(3);
+
+    expect(replicationShortfall(5, { slots: 5, senders: 10, workers: 8 })).toEqual([]);
+    expect(replicationShortfall(5, { slots: 4, senders: 3, workers: 4 })).toEqual([
+      'the source server has 4 free replication slot(s) (max_replication_slots)',
+      'the source server has 3 free WAL sender(s) (max_wal_senders)',
+      'the target server has 4 free logical replication worker(s) (max_logical_replication_workers, within max_worker_processes)',
+    ]);
   });
 });
