@@ -213,9 +213,9 @@ async function reject(run: MigrationRun, summary: Summary, decision: Decision): 
 }
 
 /**
- * Finalize: the write fence verified (no write passed it on the frozen source), replication dropped
- * (online) and the target's ledger dropped, side by side (a breached fence still rolls back) — the
- * point of no return once all three have succeeded, after which nothing is undone — then the endpoint switched, retried until it succeeds (downtime: freeze → target ready), then
+ * Finalize: the write fence verified (no write passed it on the frozen source) while replication is
+ * dropped (online; a breached fence still rolls back), then the target's ledger dropped — the point
+ * of no return once all three have succeeded, after which nothing is undone — then the endpoint switched, retried until it succeeds (downtime: freeze → target ready), then
  * the fallback window, if asked for (workflows/fallback.ts).
  */
 async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number): Promise<MigrationResult> {
@@ -224,8 +224,9 @@ async function finalize(run: MigrationRun, summary: Summary, frozenAt?: number):
   const [writeFence] = await allEnded([
     verifyFence(run),
     input.mode === 'online' ? control.dropReplication(run.replication) : Promise.resolve(undefined),
-    control.finalizeTarget({ target: input.target }),
   ]);
+  // After the subscription: its apply worker writes into the ledger's schema that this drops.
+  await control.finalizeTarget({ target: input.target });
   run.rollback.seal();
   const opened = await openFallbackWindow(run);
   const downtimeMs = await downtimeSince(run, frozenAt);
