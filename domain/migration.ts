@@ -445,6 +445,10 @@ export const PreflightInput = z.strictObject({
   source: ConnectionUrl,
   target: ConnectionUrl,
   mode: MigrationMode.default('offline'),
+  /** As the migration would run: `copy` copies the roles first, so a role the target lacks is no error. */
+  roles: RolesPolicy.exclude(['only']).default('skip'),
+  /** Offline: as the migration would run (false with --no-freeze: no freeze, so fewer rights asked of the source user). */
+  freezeSource: z.boolean().default(true),
 });
 /** Input of the `preflight` workflow, as parsed. */
 export type PreflightInput = z.output<typeof PreflightInput>;

@@ -6,6 +6,8 @@ import { createActivities, type Activities } from '../activities';
 import { appliesTo, CHECK_IDS, summarize, type CheckId } from '../domain/checks';
 import type { CheckResult, PreflightReport } from '../domain/migration';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
+import { runPgferry } from './helpers/processes';
+import { useTemporalSuite } from './helpers/suite';
 import { databaseFingerprint } from './helpers/fingerprint';
 import {
   adminUrl,
@@ -142,6 +144,9 @@ describe('runPreflight against real PostgreSQL servers', () => {
     databases.push(name);
     return name;
   }
+
+  // The CLI's preflight runs as a workflow: a worker for it.
+  const suite = useTemporalSuite();
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'pgferry-preflight-'));
@@ -352,6 +357,30 @@ describe('runPreflight against real PostgreSQL servers', () => {
     expect(roles.items).toEqual([auditor, owner, reader].sort());
     expect(roles.fix).toBeTruthy();
     expect(failed(report, 'error')).toEqual(['roles.present']);
+
+    // `pgferry preflight` (its workflow) as the migration would run: with --roles copy the roles are
+    // copied first, so their absence is no error; without it, the same error as above (exit 1).
+    const cli = (...more: string[]) =>
+      runPgferry(
+        [
+          'preflight',
+          '--source',
+          source,
+          '--target',
+          adminUrl(5432, newName('roles_cli')),
+          ...more,
+          '--json',
+        ],
+        suite.env,
+      );
+    const asCopy = await cli('--roles', 'copy');
+    expect(asCopy.code, asCopy.stderr).toBe(0);
+    const copying = JSON.parse(asCopy.stdout) as PreflightReport;
+    expect(check(copying, 'roles.present').ok).toBe(true);
+    expect(failed(copying, 'error')).toEqual([]);
+    const asSkip = await cli();
+    expect(asSkip.code).toBe(1);
+    expect(failed(JSON.parse(asSkip.stdout) as PreflightReport, 'error')).toEqual(['roles.present']);
   });
 
   it('names the extensions and collations the source uses that the target server lacks', async () => {

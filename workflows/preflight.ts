@@ -17,6 +17,8 @@ export async function preflight(raw: PreflightOptions): Promise<PreflightReport>
       source: input.source,
       target: input.target,
       mode: input.mode,
+      roles: input.roles,
+      freeze: input.freezeSource,
     });
     progress.detail('preflight', report);
     return report;
