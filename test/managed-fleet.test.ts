@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../activities';
 import { unfenced } from '../activities/roles';
 import type { FleetStatus } from '../client/fleet';
-import { runActivity, testActivityDeps } from './helpers/activity-env';
+import { runActivity } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
 import {
   createFleetSource,
@@ -10,12 +9,16 @@ import {
   FLEET_ROLES,
   FLEET_SCHEMAS,
 } from './helpers/fleet-fixture';
-import { createManagedAdmin, MANAGED_ADMIN, MANAGED_ADMIN_GRANTS } from './helpers/managed-admin';
+import {
+  createManagedAdmin,
+  MANAGED_ADMIN,
+  MANAGED_ADMIN_GRANTS,
+  useManagedPair,
+} from './helpers/managed-admin';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { fingerprint17As15, relationAclAs15, startPg17Cluster } from './helpers/pg17';
 import { runPgferry } from './helpers/processes';
 import { databasePrivileges, serverRoles } from './helpers/role-catalog';
-import { useTemporalSuite } from './helpers/suite';
 import { waitFor } from './helpers/wait';
 import { startWriter } from './helpers/writer';
 
@@ -85,14 +88,10 @@ describe('pgferry fleet --all --mode online: twenty databases and six roles into
     await Promise.all([source?.stop(), target?.stop()]);
   });
 
-  const suite = useTemporalSuite();
-  const activities = createActivities(testActivityDeps({ env: { [PASSWORD_ENV]: PASSWORD } }));
-
-  /** The source as the worker reaches it: the superuser, its password from the worker's environment. */
-  const sourceUrl = (db: string) =>
-    `postgres://postgres@127.0.0.1:${source.port}/${db}?password_env=${PASSWORD_ENV}`;
-  /** The target as the managed admin. */
-  const targetUrl = (db: string) => `postgres://${MANAGED_ADMIN}@127.0.0.1:${target.port}/${db}`;
+  const { suite, activities, sourceUrl, targetUrl } = useManagedPair(() => ({ source, target }), {
+    env: PASSWORD_ENV,
+    value: PASSWORD,
+  });
 
   /** The fleet's status once `test` holds; a timeout says where each member stood last. */
   const fleetStatus = (what: string, test: (s: FleetStatus) => boolean) => {
@@ -204,10 +203,17 @@ describe('pgferry fleet --all --mode online: twenty databases and six roles into
           source.url(WRITTEN),
           'SELECT max(id)::text AS id FROM app.orders',
         );
-        await waitFor('the writes replicated', async () => {
-          const rows = await query(target.url(WRITTEN), 'SELECT 1 FROM app.orders WHERE id = $1', [last?.id]);
-          return rows.length === 1 ? true : undefined;
-        });
+        // Under a full test run's load the five members' apply workers share two cores: time enough.
+        await waitFor(
+          'the writes replicated',
+          async () => {
+            const rows = await query(target.url(WRITTEN), 'SELECT 1 FROM app.orders WHERE id = $1', [
+              last?.id,
+            ]);
+            return rows.length === 1 ? true : undefined;
+          },
+          120_000,
+        );
       }
       await suite.client.fleetApprove(FLEET, { wave, by: 'alice', reason: `wave ${wave}` });
       if (wave === 1) {

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../activities';
 import type { CheckId } from '../domain/checks';
 import type { PreflightReport } from '../domain/migration';
-import { runActivity, testActivityDeps } from './helpers/activity-env';
+import { runActivity } from './helpers/activity-env';
 import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
-import { createManagedAdmin, MANAGED_ADMIN } from './helpers/managed-admin';
+import { createManagedAdmin, useManagedPair } from './helpers/managed-admin';
 import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
 import { startPg17Cluster } from './helpers/pg17';
-import { useTemporalSuite } from './helpers/suite';
 import { waitFor, waitForStatus } from './helpers/wait';
 
 /** The worker's variable holding the source's password (the target server logs in with it too). */
@@ -15,8 +13,6 @@ const PASSWORD_ENV = 'PGFERRY_PASSWORD_MANAGED_TARGET';
 const PASSWORD = 'managed-source-secret';
 // Set before the activities' dependencies are made: they take the worker's environment as it is then.
 process.env[PASSWORD_ENV] = PASSWORD;
-
-const ADMIN = MANAGED_ADMIN;
 
 /** Roles with memberships, owning the database's objects. */
 const ROLES_SQL = `
@@ -110,14 +106,10 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
     await Promise.all([source?.stop(), target?.stop()]);
   });
 
-  const suite = useTemporalSuite();
-  const activities = createActivities(testActivityDeps({ env: { [PASSWORD_ENV]: PASSWORD } }));
-
-  /** The source URL the worker uses: the superuser, its password from the worker's environment. */
-  const sourceUrl = (db: string) =>
-    `postgres://postgres@127.0.0.1:${source.port}/${db}?password_env=${PASSWORD_ENV}`;
-  /** The target URL as the managed admin. */
-  const targetUrl = (db: string) => `postgres://${ADMIN}@127.0.0.1:${target.port}/${db}`;
+  const { suite, activities, sourceUrl, targetUrl } = useManagedPair(() => ({ source, target }), {
+    env: PASSWORD_ENV,
+    value: PASSWORD,
+  });
 
   async function createSource(db: string, rows: number): Promise<void> {
     await query(source.url(), `CREATE DATABASE ${db} OWNER app_owner`);

@@ -1,4 +1,7 @@
-import { query } from './pg';
+import { createActivities } from '../../activities';
+import { testActivityDeps } from './activity-env';
+import { query, type ThrowawayCluster } from './pg';
+import { useTemporalSuite } from './suite';
 
 /** The target's admin, set up the way a managed service (azure_pg_admin) sets up its customer's admin. */
 export const MANAGED_ADMIN = 'cloudadmin';
@@ -25,4 +28,23 @@ export async function createManagedAdmin(url: string, { grants = true } = {}): P
      GRANT pg_read_all_data, pg_write_all_data TO ${MANAGED_ADMIN}`,
   );
   if (grants) await query(url, MANAGED_ADMIN_GRANTS.join(';\n'));
+}
+
+/**
+ * A managed pair's suite, declared after its clusters' hooks (the worker starts once they run and
+ * stops before they stop): a worker, the activities with the source's password in their
+ * environment, and the URLs the worker uses, the source's superuser with that password
+ * (`password_env`) and the target as the managed admin.
+ */
+export function useManagedPair(
+  clusters: () => { source: ThrowawayCluster; target: ThrowawayCluster },
+  password: { env: string; value: string },
+) {
+  return {
+    suite: useTemporalSuite(),
+    activities: createActivities(testActivityDeps({ env: { [password.env]: password.value } })),
+    sourceUrl: (db: string) =>
+      `postgres://postgres@127.0.0.1:${clusters().source.port}/${db}?password_env=${password.env}`,
+    targetUrl: (db: string) => `postgres://${MANAGED_ADMIN}@127.0.0.1:${clusters().target.port}/${db}`,
+  };
 }
