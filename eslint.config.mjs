@@ -93,6 +93,7 @@ export default tseslint.config(
       'examples/**/*.ts',
       'vitest.config.mts',
       'vitest.record.config.mts',
+      'vitest.long.config.mts',
     ],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

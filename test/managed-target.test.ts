@@ -324,4 +324,29 @@ describe('a managed target: PostgreSQL 17 whose admin is not superuser (CREATEDB
     const again = await run('online');
     expect(again.checks.filter((c) => !c.ok && c.severity === 'error')).toEqual([]);
   }, 300_000);
+
+  // The short version of test/long/managed-fleet.long.ts (npm run test:long: twenty databases in waves).
+  it('moves a small fleet online with --roles copy into the managed target: every member completes, identical', async () => {
+    const databases = ['mf_one', 'mf_two', 'mf_three'];
+    for (const [n, db] of databases.entries()) await createSource(db, 10 + 5 * n);
+    const run = await suite.client.fleet({
+      name: 'managed-fleet',
+      sourceServer: sourceUrl('postgres'),
+      targetServer: targetUrl('postgres'),
+      databases,
+      mode: 'online',
+      roles: 'copy',
+      waveSize: 2,
+      concurrency: 2,
+      approve: 'auto',
+      validate: 'counts',
+    });
+    const result = await run.result();
+    expect(result.outcome, JSON.stringify(result)).toBe('completed');
+    // The source users of the other tests (src_*, when they ran first) have REPLICATION and
+    // predefined roles the admin may not give: reported, as they should be.
+    expect(result.roles?.[0]?.notGranted.filter((n) => !n.role.startsWith('src_'))).toEqual([]);
+    for (const m of result.members) expect(m.record, m.database).toMatchObject({ state: 'completed' });
+    for (const db of databases) await expectEqual(db);
+  }, 600_000);
 });

@@ -1,26 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unfenced } from '../activities/roles';
-import type { FleetStatus } from '../client/fleet';
-import { runActivity } from './helpers/activity-env';
-import { databaseFingerprint, diffFingerprints } from './helpers/fingerprint';
+import { unfenced } from '../../activities/roles';
+import type { FleetStatus } from '../../client/fleet';
+import { runActivity } from '../helpers/activity-env';
+import { databaseFingerprint, diffFingerprints } from '../helpers/fingerprint';
 import {
   createFleetSource,
   FLEET_DATABASES as DATABASES,
   FLEET_ROLES,
   FLEET_SCHEMAS,
-} from './helpers/fleet-fixture';
+} from '../helpers/fleet-fixture';
 import {
   createManagedAdmin,
   MANAGED_ADMIN,
   MANAGED_ADMIN_GRANTS,
   useManagedPair,
-} from './helpers/managed-admin';
-import { query, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg';
-import { fingerprint17As15, relationAclAs15, startPg17Cluster } from './helpers/pg17';
-import { runPgferry } from './helpers/processes';
-import { databasePrivileges, serverRoles } from './helpers/role-catalog';
-import { waitFor } from './helpers/wait';
-import { startWriter } from './helpers/writer';
+} from '../helpers/managed-admin';
+import { query, startThrowawayCluster, type ThrowawayCluster } from '../helpers/pg';
+import { fingerprint17As15, relationAclAs15, startPg17Cluster } from '../helpers/pg17';
+import { runPgferry } from '../helpers/processes';
+import { databasePrivileges, serverRoles } from '../helpers/role-catalog';
+import { waitFor } from '../helpers/wait';
+import { startWriter } from '../helpers/writer';
 
 /** The worker's variable holding the source's password (the target's subscriptions log in with it too). */
 const PASSWORD_ENV = 'PGFERRY_PASSWORD_MANAGED_FLEET';
