@@ -7,9 +7,9 @@ import type {
   TableRows,
   ValidateTablesInput,
 } from '../domain/activity-inputs';
-import { untilConfirmed } from './cutover';
 import { MISSING_TABLE_ROWS, type TableValidation, type ValidationReport } from '../domain/migration';
 import type { TableRef } from '../domain/tables';
+import { untilConfirmed } from './cutover';
 import type { ActivityDeps } from './deps';
 import { startHeartbeat } from './heartbeat';
 import { compareSequences, countLargeObjects, listTables, readSequences } from './pg/catalog';

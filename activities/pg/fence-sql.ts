@@ -331,8 +331,9 @@ export interface ForeignTransactionRow {
  * the large objects, but not pgferry's own schema (the DDL capture's tables, which another
  * migration of the same database drops at its end while this one is frozen): its file (TRUNCATE,
  * VACUUM FULL and rewrites change it) and its write counters (rows inserted, updated and deleted,
- * committed or not: a session that wrote at all has passed the fence). A backend reports its counters when it goes idle (at most about a second
- * late) and when it exits, so an ended session's writes are all in.
+ * committed or not: a session that wrote at all has passed the fence). A backend reports its
+ * counters when it goes idle (at most about a second late) and when it exits, so an ended
+ * session's writes are all in.
  */
 export const TABLE_WRITES = `
   SELECT c.oid::int8::text AS oid, pg_relation_filenode(c.oid)::text AS filenode,
