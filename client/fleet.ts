@@ -142,7 +142,13 @@ export async function fleetStatus(deps: FleetDeps, name: string): Promise<FleetS
   return {
     id,
     name: id.slice(WorkflowIdPrefix.fleet.length),
-    state: status.state,
+    // The two reads are moments apart: while it runs, the fleet's own query says whether it waits.
+    state:
+      state && (status.state === 'running' || status.state === 'waiting')
+        ? state.awaiting
+          ? 'waiting'
+          : 'running'
+        : status.state,
     stage: status.stage,
     ...(state
       ? {
