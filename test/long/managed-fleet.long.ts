@@ -55,6 +55,24 @@ async function rolesAsManaged(url: string): Promise<Record<string, unknown>> {
   return { ...all, roles: (all.roles as { rolname: string }[]).filter(notAdmin), members, settings };
 }
 
+/** The subscriptions' workers and errors on the target, and the source's slots: why a write has not arrived. */
+async function replicationSeen(targetDb: string, sourceServer: string): Promise<Record<string, unknown>> {
+  const [subscriptions, errors, slots] = await Promise.all([
+    query(
+      targetDb,
+      `SELECT subname, pid, received_lsn::text, latest_end_lsn::text, last_msg_receipt_time::text
+         FROM pg_stat_subscription`,
+    ),
+    query(targetDb, 'SELECT subname, apply_error_count, sync_error_count FROM pg_stat_subscription_stats'),
+    query(
+      sourceServer,
+      `SELECT slot_name, database, active, confirmed_flush_lsn::text, wal_status
+         FROM pg_replication_slots`,
+    ),
+  ]);
+  return { subscriptions, errors, slots };
+}
+
 /** A database's owners and ACLs (role-catalog), relations' ACLs in 15's spelling (17 adds MAINTAIN). */
 async function privilegesAs15(url: string): Promise<Record<string, unknown>> {
   const p = await databasePrivileges(url, FLEET_SCHEMAS);
@@ -204,15 +222,20 @@ describe('pgferry fleet --all --mode online: twenty databases and six roles into
           'SELECT max(id)::text AS id FROM app.orders',
         );
         // Under a full test run's load the five members' apply workers share two cores: time enough.
+        // What the replication said at the last look, told if the wait runs out.
+        let seen = '';
         await waitFor(
-          'the writes replicated',
+          () => `the writes replicated (order ${last?.id}); last seen: ${seen}`,
           async () => {
             const rows = await query(target.url(WRITTEN), 'SELECT 1 FROM app.orders WHERE id = $1', [
               last?.id,
             ]);
-            return rows.length === 1 ? true : undefined;
+            if (rows.length === 1) return true;
+            seen = JSON.stringify(await replicationSeen(target.url(WRITTEN), source.url()));
+            return undefined;
           },
           120_000,
+          500,
         );
       }
       await suite.client.fleetApprove(FLEET, { wave, by: 'alice', reason: `wave ${wave}` });
