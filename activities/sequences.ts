@@ -4,7 +4,7 @@ import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { compareSequences, readSequences } from './pg/catalog';
 import { tableSql, withClient, withTransaction } from './pg/connect';
-import { SET_SEQUENCE } from './pg/sequences-sql';
+import { SEQUENCE_BATCH, SET_SEQUENCES } from './pg/sequences-sql';
 
 /** READ WRITE: on a fallback the sequences go back to the old source, frozen until just after. */
 const READ_WRITE_BEGIN = 'BEGIN READ WRITE';
@@ -42,12 +42,15 @@ export async function syncSequences(deps: ActivityDeps, input: SyncSequencesInpu
         withTransaction(
           client,
           async () => {
-            for (const [done, seq] of values.entries()) {
-              hb.update({ detail: `setting sequence ${done + 1} of ${values.length}` });
-              await client.query(SET_SEQUENCE, [
-                tableSql({ schema: seq.schema, table: seq.name }),
-                seq.lastValue,
-                seq.isCalled,
+            for (let start = 0; start < values.length; start += SEQUENCE_BATCH) {
+              const batch = values.slice(start, start + SEQUENCE_BATCH);
+              hb.update({
+                detail: `setting sequences ${start + 1}–${start + batch.length} of ${values.length}`,
+              });
+              await client.query(SET_SEQUENCES, [
+                batch.map((seq) => tableSql({ schema: seq.schema, table: seq.name })),
+                batch.map((seq) => seq.lastValue),
+                batch.map((seq) => seq.isCalled),
               ]);
             }
             // Read back in the same transaction: what the cutover's validation reports for the sequences.

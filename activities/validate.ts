@@ -18,12 +18,15 @@ import { LARGE_OBJECT_HEADS, READ_LARGE_OBJECT } from './pg/large-objects-sql';
 import { READ_ONLY_SNAPSHOT_BEGIN } from './pg/session-sql';
 import {
   ALLOW_SEQ_SCAN,
+  countRowsBatchSql,
   countRowsSql,
   INDEX_COUNT_ALL_VISIBLE,
   PREFER_INDEX_SCAN,
   TABLE_COLUMNS,
+  TABLES_ALL_VISIBLE,
   tableChecksumSql,
   VALIDATION_SETTINGS,
+  COUNT_BATCH,
 } from './pg/validate-sql';
 
 /** Bytes of each large object read in the batched first pass; a larger one is read on in LO_CHUNK pieces. */
@@ -143,7 +146,10 @@ export async function countTargetRows(
   return countTables(deps, input.target, 'target');
 }
 
-/** Every table's own rows on one side, in one snapshot (pgferry's own schema is not the user's). */
+/**
+ * Every table's own rows on one side, in one snapshot (pgferry's own schema is not the user's):
+ * COUNT_BATCH tables per statement, those mostly all-visible by their indexes (readTable's rule).
+ */
 async function countTables(
   deps: ActivityDeps,
   spec: OnSource['source'],
@@ -153,14 +159,37 @@ async function countTables(
   try {
     return await withClient(spec, deps.env, side, (client) =>
       inSnapshot(client, async () => {
-        const tables: TableRows[] = [];
-        for (const t of await listTables(client)) {
-          hb.signal.throwIfAborted();
-          hb.update({ detail: `${t.schema}.${t.table}` });
-          const found = await readTable(client, t, false);
-          if (found !== undefined) tables.push({ schema: t.schema, table: t.table, rows: found.rows });
+        const tables = await listTables(client);
+        const { rows: pages } = await client.query<TableRef & { all_visible: number }>(TABLES_ALL_VISIBLE);
+        const visible = new Map(pages.map((r) => [qualifiedTableName(r.schema, r.table), r.all_visible]));
+        const byIndex = (t: TableRef) =>
+          (visible.get(qualifiedTableName(t.schema, t.table)) ?? 0) >= INDEX_COUNT_ALL_VISIBLE;
+        const counts = new Map<TableRef, number>();
+        for (const [index, group] of [
+          [true, tables.filter(byIndex)],
+          [false, tables.filter((t) => !byIndex(t))],
+        ] as const) {
+          if (group.length === 0) continue;
+          await client.query(index ? PREFER_INDEX_SCAN : ALLOW_SEQ_SCAN);
+          for (let start = 0; start < group.length; start += COUNT_BATCH) {
+            hb.signal.throwIfAborted();
+            const batch = group.slice(start, start + COUNT_BATCH);
+            hb.update({
+              detail: `${qualifiedTableName(batch[0]?.schema ?? '', batch[0]?.table ?? '')} (${start + 1}–${start + batch.length} of ${group.length})`,
+            });
+            const { rows } = await client.query<{ i: number; n: string }>(countRowsBatchSql(batch));
+            for (const row of rows) {
+              const t = batch[row.i];
+              if (t !== undefined) counts.set(t, Number(row.n));
+            }
+          }
         }
-        return { tables };
+        return {
+          tables: tables.flatMap((t) => {
+            const rows = counts.get(t);
+            return rows === undefined ? [] : [{ schema: t.schema, table: t.table, rows }];
+          }),
+        };
       }),
     );
   } finally {

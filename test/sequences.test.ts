@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../activities';
+import { SEQUENCE_BATCH } from '../activities/pg/sequences-sql';
 import { ErrorCode } from '../domain/errors';
 import { runActivity, testActivityDeps } from './helpers/activity-env';
 import { expectFailure, failureOf } from './helpers/failure';
@@ -66,6 +67,45 @@ describe('syncSequences and the validation share one definition of the user’s 
       expect(report.sequences[1]?.target).toBe('42 (is_called true)');
     } finally {
       await holder.end();
+    }
+  });
+
+  it('syncs more sequences than one statement reads or sets, each to its own position and is_called', async () => {
+    const many = uniqueName('seq_many');
+    const manyUrls = { source: adminUrl(5432, `${many}_s`), target: adminUrl(5432, `${many}_t`) };
+    await createEmptyDatabase(`${many}_s`);
+    await createEmptyDatabase(`${many}_t`);
+    try {
+      // More than two batches: positions that differ by sequence, every third never called.
+      const count = 2 * SEQUENCE_BATCH + 37;
+      const create = `DO $$ BEGIN FOR i IN 1..${count} LOOP
+          EXECUTE format('CREATE SEQUENCE public.s%s', i); END LOOP; END $$`;
+      await query(manyUrls.source, create);
+      await query(manyUrls.target, create);
+      await query(
+        manyUrls.source,
+        `SELECT setval(format('public.s%s', i)::regclass, i * 7, i % 3 <> 0) FROM generate_series(1, ${count}) i`,
+      );
+      const result = await runActivity(activities.syncSequences, manyUrls);
+      expect(result.sequences).toBe(count);
+      expect(result.compared.filter((c) => !c.ok)).toEqual([]);
+      const positions = (url: string) =>
+        query<{ name: string; last_value: string; is_called: boolean }>(
+          url,
+          `SELECT i::text AS name, (pg_sequence_last_value(format('public.s%s', i)::regclass))::text AS last_value,
+                  pg_sequence_last_value(format('public.s%s', i)::regclass) IS NOT NULL AS is_called
+             FROM generate_series(1, ${count}) i ORDER BY i`,
+        );
+      const [onSource, onTarget] = await Promise.all([
+        positions(manyUrls.source),
+        positions(manyUrls.target),
+      ]);
+      expect(onTarget).toEqual(onSource);
+      expect(onSource.filter((p) => !p.is_called)).toHaveLength(Math.floor(count / 3));
+      expect(onSource[40]).toEqual({ name: '41', last_value: '287', is_called: true });
+    } finally {
+      await dropDatabase(`${many}_s`);
+      await dropDatabase(`${many}_t`);
     }
   });
 

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, type Activities } from '../activities';
+import { COUNT_BATCH } from '../activities/pg/validate-sql';
 import { MISSING_TABLE_ROWS, type ValidationReport } from '../domain/migration';
 import type { ProgressFigures } from '../domain/contracts';
 import { activityEnv, runActivity, testActivityDeps } from './helpers/activity-env';
@@ -192,6 +193,32 @@ describe('validateTables against a real PostgreSQL', () => {
     expect(documents(a)).toBe(5);
     expect(documents(b)).toBe(3);
     expect(b.tables.length).toBe(a.tables.length);
+  });
+
+  it('counts more tables than one statement holds, each its own rows, whether read by index or by scan', async () => {
+    const name = uniqueName('pgferry_val_many');
+    databases.push(name);
+    const url = await createEmptyDatabase(name);
+    const tables = 2 * COUNT_BATCH + 17;
+    // Table i holds i rows; the even ones are vacuumed (all-visible: counted through their key).
+    await query(
+      url,
+      `DO $$ BEGIN FOR i IN 1..${tables} LOOP
+         EXECUTE format('CREATE TABLE public.t%s (id int PRIMARY KEY)', i);
+         EXECUTE format('INSERT INTO public.t%s SELECT generate_series(1, %s)', i, i);
+       END LOOP; END $$`,
+    );
+    for (let i = 2; i <= tables; i += 2) await query(url, `VACUUM public.t${i}`);
+    // An inheritance child: the parent's own rows are counted apart from the child's.
+    await query(
+      url,
+      'CREATE TABLE public.child () INHERITS (public.t1); INSERT INTO public.child VALUES (100), (101)',
+    );
+    const { tables: counted } = await runActivity(activities.countSourceRows, { source: url });
+    const rows = new Map(counted.map((t) => [`${t.schema}.${t.table}`, t.rows]));
+    expect(counted).toHaveLength(tables + 1);
+    for (let i = 1; i <= tables; i++) expect(rows.get(`public.t${i}`), `public.t${i}`).toBe(i);
+    expect(rows.get('public.child')).toBe(2);
   });
 
   it('reports a table missing on the target as a mismatch instead of failing', async () => {

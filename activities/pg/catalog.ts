@@ -4,7 +4,7 @@ import type { TableRef } from '../../domain/tables';
 import { LIST_TABLES, SERVER_VERSION, USER_OBJECTS } from './catalog-sql';
 import { DATABASE_INFO } from './database-sql';
 import { COUNT_LARGE_OBJECTS } from './large-objects-sql';
-import { sequenceValueSql, USER_SEQUENCES } from './sequences-sql';
+import { SEQUENCE_BATCH, sequenceValuesSql, USER_SEQUENCES } from './sequences-sql';
 import { countRowsSql } from './validate-sql';
 
 /** The server's version string, e.g. `15.20`. */
@@ -95,19 +95,23 @@ export function compareSequences(
   });
 }
 
-/** The position of every one of the user's sequences (USER_SEQUENCES), by schema and name. */
+/**
+ * The position of every one of the user's sequences (USER_SEQUENCES), by schema and name: read
+ * SEQUENCE_BATCH at a time, one round trip each.
+ */
 export async function readSequences(client: Client): Promise<SequenceValue[]> {
   const { rows } = await client.query<{ schema: string; name: string; qualified: string }>(USER_SEQUENCES);
   const out: SequenceValue[] = [];
-  for (const seq of rows) {
-    const { rows: value } = await client.query<{ last_value: string; is_called: boolean }>(
-      sequenceValueSql(seq),
+  for (let start = 0; start < rows.length; start += SEQUENCE_BATCH) {
+    const batch = rows.slice(start, start + SEQUENCE_BATCH);
+    const { rows: values } = await client.query<{ i: number; last_value: string; is_called: boolean }>(
+      sequenceValuesSql(batch),
     );
-    out.push({
-      ...seq,
-      lastValue: value[0]?.last_value ?? '1',
-      isCalled: value[0]?.is_called ?? false,
-    });
+    const byIndex = new Map(values.map((v) => [v.i, v]));
+    for (const [i, seq] of batch.entries()) {
+      const value = byIndex.get(i);
+      out.push({ ...seq, lastValue: value?.last_value ?? '1', isCalled: value?.is_called ?? false });
+    }
   }
   return out;
 }

@@ -17,12 +17,30 @@ export const USER_SEQUENCES = `
    ORDER BY 1, 2`;
 
 /**
- * A sequence's position. From the relation itself: pg_sequences hides last_value from roles
- * without rights and says nothing of is_called, while the owner can always read the relation.
+ * Sequences read, or set, per statement: one round trip for many (a database of thousands of
+ * tables has thousands of sequences, and the online cutover reads and sets them all while the
+ * source is frozen), while a statement stays small enough to plan quickly.
  */
-export function sequenceValueSql(seq: { schema: string; name: string }): string {
-  return `SELECT last_value::text AS last_value, is_called FROM ${tableSql({ schema: seq.schema, table: seq.name })}`;
+export const SEQUENCE_BATCH = 500;
+
+/**
+ * The positions of several sequences in one statement, each row with its index in `seqs` (`i`).
+ * From the relations themselves: pg_sequences hides last_value from roles without rights and says
+ * nothing of is_called, while the owner can always read the relation.
+ */
+export function sequenceValuesSql(seqs: readonly { schema: string; name: string }[]): string {
+  return seqs
+    .map(
+      (seq, i) =>
+        `SELECT ${i} AS i, last_value::text AS last_value, is_called FROM ${tableSql({ schema: seq.schema, table: seq.name })}`,
+    )
+    .join('\nUNION ALL ');
 }
 
-/** Sets a sequence's position. $1 the qualified, quoted name; $2 last_value; $3 is_called. */
-export const SET_SEQUENCE = 'SELECT setval($1::regclass, $2::bigint, $3)';
+/**
+ * Sets several sequences' positions in one statement. $1 the qualified, quoted names; $2 their
+ * last_value; $3 their is_called (arrays of one length). Returns how many were set (`n`).
+ */
+export const SET_SEQUENCES = `
+  SELECT count(pg_catalog.setval(s.name::regclass, s.last_value::bigint, s.is_called))::int AS n
+    FROM unnest($1::text[], $2::text[], $3::boolean[]) AS s(name, last_value, is_called)`;

@@ -51,6 +51,29 @@ export const PREFER_INDEX_SCAN = 'SET LOCAL enable_seqscan = off';
 export const ALLOW_SEQ_SCAN = 'SET LOCAL enable_seqscan = on';
 
 /**
+ * Every relation that holds rows, by schema and name, with the share of its pages marked
+ * all-visible (as TABLE_COLUMNS): what a count of many tables decides its scans by, in one query.
+ */
+export const TABLES_ALL_VISIBLE = `
+  SELECT n.nspname AS schema, c.relname AS table,
+         CASE WHEN c.relpages > 0 THEN least(1, c.relallvisible::float8 / c.relpages) ELSE 0 END AS all_visible
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p', 'm', 'f')`;
+
+/**
+ * Tables counted per statement: one round trip for many small tables (the online cutover counts
+ * every table on both sides while the source is frozen: a round trip per table made thousands of
+ * small tables cost seconds), while a statement stays quick to plan.
+ */
+export const COUNT_BATCH = 100;
+
+/** Several tables' own rows in one statement (countRowsSql each), each row with its index in `tables` (`i`). */
+export function countRowsBatchSql(tables: readonly TableRef[]): string {
+  return tables.map((t, i) => `SELECT ${i} AS i, c.n FROM (${countRowsSql(t)}) AS c`).join('\nUNION ALL ');
+}
+
+/**
  * A table's own rows (ONLY: an inheritance parent's children are tables of their own), as `n`;
  * with `where`, only the rows of a key range (rangePredicate, on the alias `t`).
  */
