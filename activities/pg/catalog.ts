@@ -4,7 +4,7 @@ import type { TableRef } from '../../domain/tables';
 import { LIST_TABLES, SERVER_VERSION, USER_OBJECTS } from './catalog-sql';
 import { DATABASE_INFO } from './database-sql';
 import { COUNT_LARGE_OBJECTS } from './large-objects-sql';
-import { SEQUENCE_BATCH, sequenceValuesSql, USER_SEQUENCES } from './sequences-sql';
+import { SEQUENCE_BATCH, sequenceValuesSql, USER_SEQUENCE_POSITIONS } from './sequences-sql';
 import { countRowsSql } from './validate-sql';
 
 /** The server's version string, e.g. `15.20`. */
@@ -96,22 +96,35 @@ export function compareSequences(
 }
 
 /**
- * The position of every one of the user's sequences (USER_SEQUENCES), by schema and name: read
- * SEQUENCE_BATCH at a time, one round trip each.
+ * The position of every one of the user's sequences (USER_SEQUENCES), by schema and name: those
+ * called, all in one query (USER_SEQUENCE_POSITIONS); the rest from their relations,
+ * SEQUENCE_BATCH per statement.
  */
 export async function readSequences(client: Client): Promise<SequenceValue[]> {
-  const { rows } = await client.query<{ schema: string; name: string; qualified: string }>(USER_SEQUENCES);
-  const out: SequenceValue[] = [];
-  for (let start = 0; start < rows.length; start += SEQUENCE_BATCH) {
-    const batch = rows.slice(start, start + SEQUENCE_BATCH);
+  const { rows } = await client.query<{
+    schema: string;
+    name: string;
+    qualified: string;
+    called_value: string | null;
+  }>(USER_SEQUENCE_POSITIONS);
+  const uncalled = rows.filter((r) => r.called_value === null);
+  const read = new Map<string, { lastValue: string; isCalled: boolean }>();
+  for (let start = 0; start < uncalled.length; start += SEQUENCE_BATCH) {
+    const batch = uncalled.slice(start, start + SEQUENCE_BATCH);
     const { rows: values } = await client.query<{ i: number; last_value: string; is_called: boolean }>(
       sequenceValuesSql(batch),
     );
-    const byIndex = new Map(values.map((v) => [v.i, v]));
-    for (const [i, seq] of batch.entries()) {
-      const value = byIndex.get(i);
-      out.push({ ...seq, lastValue: value?.last_value ?? '1', isCalled: value?.is_called ?? false });
+    for (const v of values) {
+      const seq = batch[v.i];
+      if (seq !== undefined) read.set(seq.qualified, { lastValue: v.last_value, isCalled: v.is_called });
     }
   }
-  return out;
+  return rows.map(({ schema, name, qualified, called_value }) => ({
+    schema,
+    name,
+    qualified,
+    ...(called_value === null
+      ? (read.get(qualified) ?? { lastValue: '1', isCalled: false })
+      : { lastValue: called_value, isCalled: true }),
+  }));
 }

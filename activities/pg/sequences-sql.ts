@@ -17,6 +17,16 @@ export const USER_SEQUENCES = `
    ORDER BY 1, 2`;
 
 /**
+ * The user's sequences (USER_SEQUENCES) with the position of each one that has been called, in one
+ * query: pg_sequence_last_value is NULL for a sequence not called yet (its last_value then says
+ * what the next nextval returns, which only the relation holds: sequenceValuesSql reads those).
+ */
+export const USER_SEQUENCE_POSITIONS = `
+  SELECT s.schema, s.name, s.qualified,
+         pg_catalog.pg_sequence_last_value(s.qualified::regclass)::text AS called_value
+    FROM (${USER_SEQUENCES}) AS s`;
+
+/**
  * Sequences read, or set, per statement: one round trip for many (a database of thousands of
  * tables has thousands of sequences, and the online cutover reads and sets them all while the
  * source is frozen), while a statement stays small enough to plan quickly.
