@@ -30,6 +30,12 @@ export interface SourceFacts {
   readonly version: string;
   readonly major: number;
   readonly walLevel: string;
+  /** Whether the source user's sessions start read-only (the database's or the role's default). */
+  readonly readOnly: boolean;
+  /** Whether the source is a standby. */
+  readonly inRecovery: boolean;
+  /** Whether a write fence of pgferry's (a migration's freeze) set the read-only default. */
+  readonly fenced: boolean;
   readonly freeSlots: number;
   readonly maxSlots: number;
   readonly freeSenders: number;
@@ -92,9 +98,26 @@ export function sourceChecks(mode: MigrationMode, s: SourceFacts, user: string):
   return [...(mode === 'online' ? replicationChecks(s, user) : []), ...transactionChecks(s)];
 }
 
+/**
+ * An online migration creates its publication and slot, and captures schema changes, on the source
+ * database: a standby or a read-only default (often the fence of a migration that retired it)
+ * would refuse them half way.
+ */
+function sourceWritable(s: SourceFacts, user: string): CheckOutcome {
+  if (s.inRecovery) return { ok: false, message: 'the source server is a standby (in recovery)' };
+  if (!s.readOnly) return { ok: true, message: `the source database takes writes from "${user}"` };
+  return {
+    ok: false,
+    message: s.fenced
+      ? `the source database is read-only for "${user}": a pgferry write fence set default_transaction_read_only = on (a migration froze this database, and a completed one leaves it so: it was retired)`
+      : `the source database is read-only for "${user}" (default_transaction_read_only = on, set on the database or the role)`,
+  };
+}
+
 /** The checks of an online migration's source: replication readiness, and what replication misses. */
 function replicationChecks(s: SourceFacts, user: string): [CheckId, CheckOutcome][] {
   return [
+    ['source.writable', sourceWritable(s, user)],
     [
       'wal-level.logical',
       {

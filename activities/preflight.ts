@@ -109,6 +109,9 @@ async function readSource(client: Client, spec: ConnSpec): Promise<SourceFacts> 
   const { version, major } = await serverVersion(client);
   const { rows } = await client.query<{
     wal_level: string;
+    read_only: boolean;
+    in_recovery: boolean;
+    fenced: boolean;
     max_slots: number;
     used_slots: number;
     max_senders: number;
@@ -135,6 +138,9 @@ async function readSource(client: Client, spec: ConnSpec): Promise<SourceFacts> 
     version,
     major,
     walLevel: f.wal_level,
+    readOnly: f.read_only,
+    inRecovery: f.in_recovery,
+    fenced: f.fenced,
     freeSlots: f.max_slots - f.used_slots,
     maxSlots: f.max_slots,
     freeSenders: f.max_senders - f.used_senders,

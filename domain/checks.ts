@@ -57,6 +57,12 @@ export const CHECKS = {
     severity: both('error'),
     fix: 'use a target server of the same or a newer PostgreSQL major version: pg_dump output and logical replication do not go to older majors',
   },
+  'source.writable': {
+    title:
+      "The source database takes an online migration's set-up: it is on a primary server and not read-only for the source user.",
+    severity: onlineOnly('error'),
+    fix: "migrate from the database's primary. A database that a completed migration retired stays read-only on purpose: its primary is now that migration's target. Otherwise lift the read-only default (ALTER DATABASE … RESET default_transaction_read_only, or ALTER ROLE … RESET it), or migrate offline",
+  },
   'wal-level.logical': {
     title: 'The source server runs with wal_level = logical.',
     severity: onlineOnly('error'),

@@ -234,6 +234,36 @@ describe('runPreflight against real PostgreSQL servers', () => {
     expect(failed(report, 'error')).toEqual(['tables.replica-identity']);
   });
 
+  it('fails source.writable online on a read-only source database, and names a retired one by its fence', async () => {
+    const db = uniqueName('readonly_src');
+    await query(bare.url(), `CREATE DATABASE ${quoteIdent(db)} TEMPLATE fixture`);
+    const target = adminUrl(5432, newName('readonly_tgt'));
+    try {
+      const writable = await preflight({ source: bare.url(db), target, mode: 'online' });
+      expect(check(writable, 'source.writable')).toMatchObject({ ok: true, severity: 'error' });
+
+      await query(bare.url(), `ALTER DATABASE ${quoteIdent(db)} SET default_transaction_read_only = on`);
+      const readOnly = await preflight({ source: bare.url(db), target, mode: 'online' });
+      expect(check(readOnly, 'source.writable')).toMatchObject({ ok: false, severity: 'error' });
+      expect(check(readOnly, 'source.writable').message).toContain('default_transaction_read_only = on');
+      expect(check(readOnly, 'source.writable').fix).toContain("migrate from the database's primary");
+      expect(failed(readOnly, 'error')).toContain('source.writable');
+      // Offline, a read-only source is only read: no such check.
+      const offline = await preflight({ source: bare.url(db), target, mode: 'offline' });
+      expect(offline.checks.map((c) => c.id)).not.toContain('source.writable');
+
+      // As the fence of a migration that retired the database leaves it.
+      await query(
+        bare.url(),
+        `ALTER DATABASE ${quoteIdent(db)} SET pgferry.saved_default_transaction_read_only = 'pgferry_fence_0123456789abcdef/unset'`,
+      );
+      const retired = await preflight({ source: bare.url(db), target, mode: 'online' });
+      expect(check(retired, 'source.writable').message).toContain('a pgferry write fence');
+    } finally {
+      await query(bare.url(), `DROP DATABASE IF EXISTS ${quoteIdent(db)}`);
+    }
+  });
+
   it('fails replication.rights for a plain user and replication.slots-free when every slot is taken', async () => {
     const plain = uniqueName('plain_user');
     const replicator = uniqueName('replicator');

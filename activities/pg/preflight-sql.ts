@@ -21,6 +21,13 @@ export const SOURCE_FACTS = `
   SELECT current_setting('server_version') AS version,
          current_setting('server_version_num')::int AS version_num,
          current_setting('wal_level') AS wal_level,
+         -- The session's default: the database's and the role's settings included.
+         current_setting('default_transaction_read_only') = 'on' AS read_only,
+         pg_is_in_recovery() AS in_recovery,
+         -- A write fence of pgferry's saves the setting it replaced under this placeholder.
+         EXISTS (SELECT 1 FROM pg_db_role_setting s
+                  WHERE s.setdatabase IN (0, d.oid)
+                    AND s.setconfig::text LIKE '%pgferry.saved_default_transaction_read_only=%') AS fenced,
          current_setting('max_replication_slots')::int AS max_slots,
          -- Every slot counts, active or not, logical or physical: each holds one of max_replication_slots.
          (SELECT count(*) FROM pg_replication_slots)::int AS used_slots,
